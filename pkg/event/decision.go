@@ -1,0 +1,75 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Codes of a [Decision] that triggerbus sets itself; a function that refuses
+// an action chooses its own code.
+const (
+	CodeTimeout           = "TIMEOUT"
+	CodeHandlerError      = "HANDLER_ERROR"
+	CodeBadRequest        = "BAD_REQUEST"
+	CodeTriggerOriginated = "TRIGGER_ORIGINATED"
+	CodeNoWorker          = "NO_WORKER"
+	CodeNoTrigger         = "NO_TRIGGER"
+	CodeExpired           = "EXPIRED"
+	CodeShuttingDown      = "SHUTTING_DOWN"
+	CodeFailed            = "FAILED"
+)
+
+// Outcomes of one function in a decision, and of a function run generally.
+const (
+	OutcomeSuccess  = "SUCCESS"
+	OutcomeContinue = "CONTINUE"
+	OutcomeFailed   = "FAILED"
+	OutcomeError    = "ERROR"
+	OutcomeTimeout  = "TIMEOUT"
+)
+
+// Decision is the single answer to a PRE request.
+type Decision struct {
+	ID       string          `json:"id"`
+	Allowed  bool            `json:"allowed"`
+	Code     string          `json:"code,omitempty"`
+	Message  string          `json:"message,omitempty"`
+	Function string          `json:"function,omitempty"`
+	Input    json.RawMessage `json:"input,omitempty"`
+	Modified bool            `json:"modified"`
+	// Functions lists what each function that ran returned, in order.
+	Functions []FunctionResult `json:"functions"`
+}
+
+// FunctionResult is one function's part in a decision.
+type FunctionResult struct {
+	Ref    string  `json:"ref"`
+	Result string  `json:"result"`
+	Ms     float64 `json:"ms"`
+	// Shadow is true for a function in shadow mode: Result is what it would
+	// have decided, and it did not change the decision.
+	Shadow bool `json:"shadow,omitempty"`
+	// Error is the error text of an ERROR or TIMEOUT outcome.
+	Error string `json:"error,omitempty"`
+}
+
+// Encode returns the JSON of the decision.
+func (d *Decision) Encode() ([]byte, error) {
+	if d.Functions == nil {
+		d.Functions = []FunctionResult{}
+	}
+	return json.Marshal(d)
+}
+
+// DecodeDecision parses a PRE reply.
+func DecodeDecision(data []byte) (*Decision, error) {
+	var d Decision
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("event: decision: %w", err)
+	}
+	if d.ID == "" && d.Code == "" && !d.Allowed {
+		return nil, errors.New("event: decision: reply has none of id, allowed, code")
+	}
+	return &d, nil
+}

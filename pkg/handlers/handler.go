@@ -1,0 +1,231 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/triggerbus/triggerbus/pkg/event"
+)
+
+// Handler runs one trigger function for one event. Implementations must be
+// safe for concurrent use and must return once ctx is done.
+type Handler interface {
+	Handle(ctx context.Context, ev *event.Event) (Result, error)
+}
+
+// Func adapts a Go function to a [Handler]: the "go" handler kind.
+type Func func(ctx context.Context, ev *event.Event) (Result, error)
+
+// Handle calls f.
+func (f Func) Handle(ctx context.Context, ev *event.Event) (Result, error) { return f(ctx, ev) }
+
+// ExitState is what a function says of the action, in FDL's words.
+type ExitState string
+
+// The exit states of a function.
+const (
+	// Success: the function did its work; the action may go on.
+	Success ExitState = "SUCCESS"
+	// Continue: the function did not act; the action may go on.
+	Continue ExitState = "CONTINUE"
+	// Failed: PRE only, the action is refused with ErrorCode and ErrorMessage.
+	Failed ExitState = "FAILED"
+)
+
+// Result is what a function returns. The zero Result is CONTINUE.
+type Result struct {
+	ExitState    ExitState       `json:"exitState,omitempty"`
+	ErrorCode    string          `json:"errorCode,omitempty"`
+	ErrorMessage string          `json:"errorMessage,omitempty"`
+	// Input, when not nil, is the function's new input for the event (PRE
+	// only): it is handed to the next function and returned to the caller.
+	Input json.RawMessage `json:"input,omitempty"`
+}
+
+// State returns the exit state, CONTINUE when none was set.
+func (r Result) State() ExitState {
+	if r.ExitState == "" {
+		return Continue
+	}
+	return r.ExitState
+}
+
+// ErrBadResult is wrapped by errors about a function's result document.
+var ErrBadResult = errors.New("handlers: bad result")
+
+// ParseResult reads a function's result document (FDL convention): empty
+// input or JSON null is CONTINUE; an object may have exitState (SUCCESS,
+// CONTINUE or FAILED, any case; missing is CONTINUE), errorCode, errorMessage
+// and input (the modified input).
+func ParseResult(data []byte) (Result, error) {
+	trimmed := strings.TrimSpace(string(data))
+	if trimmed == "" || trimmed == "null" {
+		return Result{ExitState: Continue}, nil
+	}
+	var raw struct {
+		ExitState    *string         `json:"exitState"`
+		ErrorCode    any             `json:"errorCode"`
+		ErrorMessage any             `json:"errorMessage"`
+		Input        json.RawMessage `json:"input"`
+	}
+	if err := json.Unmarshal([]byte(trimmed), &raw); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Result{}, fmt.Errorf("%w: field %q is a JSON %s", ErrBadResult, te.Field, te.Value)
+		}
+		return Result{}, fmt.Errorf("%w: not a JSON object: %w", ErrBadResult, err)
+	}
+	var r Result
+	if raw.ExitState != nil {
+		st, err := ParseExitState(*raw.ExitState)
+		if err != nil {
+			return Result{}, err
+		}
+		r.ExitState = st
+	} else {
+		r.ExitState = Continue
+	}
+	r.ErrorCode = scalarText(raw.ErrorCode)
+	r.ErrorMessage = scalarText(raw.ErrorMessage)
+	if len(raw.Input) > 0 && string(raw.Input) != "null" {
+		r.Input = raw.Input
+	}
+	return r, nil
+}
+
+// ParseExitState reads an exit state in any case; "" is CONTINUE.
+func ParseExitState(s string) (ExitState, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "", "CONTINUE":
+		return Continue, nil
+	case "SUCCESS":
+		return Success, nil
+	case "FAILED":
+		return Failed, nil
+	}
+	return "", fmt.Errorf("%w: unknown exitState %q (want SUCCESS, CONTINUE or FAILED)", ErrBadResult, s)
+}
+
+func scalarText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}
+
+// Bus is how a function causes actions on NATS. The worker implements it and
+// stamps every message with the Trigger-Origin of the call.
+type Bus interface {
+	// Publish sends data to subject.
+	Publish(ctx context.Context, subject string, data []byte) error
+	// Request sends data to subject and waits for one reply until timeout
+	// (or ctx) ends.
+	Request(ctx context.Context, subject string, data []byte, timeout time.Duration) ([]byte, error)
+}
+
+// Call is what the worker tells a handler about the call it makes.
+type Call struct {
+	// Ref is the function's ref.
+	Ref string
+	// Origin is the Trigger-Origin value to stamp on everything the call causes.
+	Origin string
+	// Bus sends messages for the function; nil when there is no connection.
+	Bus Bus
+	// Logger is the function's logger, with its ref and the event id.
+	Logger *slog.Logger
+}
+
+type callKey struct{}
+
+// WithCall returns a context carrying c. It also marks the context with
+// c.Origin through [event.WithOrigin], so that the publisher SDK used inside a
+// Go function stamps Trigger-Origin too.
+func WithCall(ctx context.Context, c Call) context.Context {
+	if c.Origin != "" {
+		ctx = event.WithOrigin(ctx, c.Origin)
+	}
+	return context.WithValue(ctx, callKey{}, c)
+}
+
+// CallFrom returns the call of ctx; ok is false outside a worker's call.
+func CallFrom(ctx context.Context) (c Call, ok bool) {
+	c, ok = ctx.Value(callKey{}).(Call)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, ok
+}
+
+// ErrTimeout is wrapped by the error of a function that ran out of time.
+var ErrTimeout = errors.New("handlers: timeout")
+
+// PanicError is a panic in a handler, recovered by [Recover].
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("handlers: panic: %v", e.Value) }
+
+// Middleware wraps a handler with behaviour every kind shares.
+type Middleware func(Handler) Handler
+
+// Chain wraps h in mws; the first middleware is the outermost.
+func Chain(h Handler, mws ...Middleware) Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// Recover turns a panic in the handler into a *[PanicError].
+func Recover() Middleware {
+	return func(next Handler) Handler {
+		return Func(func(ctx context.Context, ev *event.Event) (res Result, err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					res, err = Result{}, &PanicError{Value: v, Stack: debug.Stack()}
+				}
+			}()
+			return next.Handle(ctx, ev)
+		})
+	}
+}
+
+// Timeout gives each call at most d (d <= 0: no limit of its own; the
+// caller's deadline still holds). A call that ends after its deadline has
+// passed returns an error wrapping [ErrTimeout], whatever it returned: its
+// answer came too late to count.
+func Timeout(d time.Duration) Middleware {
+	return func(next Handler) Handler {
+		return Func(func(ctx context.Context, ev *event.Event) (Result, error) {
+			if d > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, d)
+				defer cancel()
+			}
+			res, err := next.Handle(ctx, ev)
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				if err == nil {
+					err = context.DeadlineExceeded
+				}
+				if !errors.Is(err, ErrTimeout) {
+					err = fmt.Errorf("%w: %w", ErrTimeout, err)
+				}
+				return Result{}, err
+			}
+			return res, err
+		})
+	}
+}
