@@ -80,6 +80,8 @@ type TriggerType struct {
 
 	// closed is the set of valid options for closed kinds, nil otherwise.
 	closed map[string]struct{}
+	// knownSet holds the catalogue's values for the kind, for Known.
+	knownSet map[string]struct{}
 	// known is the catalogue's values for the kind (sorted), for listing.
 	known []string
 }
@@ -92,6 +94,14 @@ func (t *TriggerType) IsPre() bool { return t.Phase == PhasePre }
 // values only; for option-less types it is empty. The caller must not modify
 // the returned slice.
 func (t *TriggerType) KnownOptions() []string { return t.known }
+
+// Known reports whether option is ANY or one of the catalogue's values for
+// the type. For closed kinds that is validity; for open kinds it tells known
+// values (safe as metric label values) from the rest. It does not allocate.
+func (t *TriggerType) Known(option string) bool {
+	_, ok := t.knownSet[option]
+	return ok
+}
 
 // String returns the type's name.
 func (t *TriggerType) String() string { return t.Name }
@@ -110,11 +120,13 @@ func buildTypes() []*TriggerType {
 	for i := range catalogueTypes {
 		t := &catalogueTypes[i]
 		t.known = catalogueEnums[t.OptionKind]
+		t.knownSet = make(map[string]struct{}, len(t.known)+1)
+		t.knownSet[Any] = struct{}{}
+		for _, v := range t.known {
+			t.knownSet[v] = struct{}{}
+		}
 		if t.OptionKind.Closed() {
-			t.closed = make(map[string]struct{}, len(t.known))
-			for _, v := range t.known {
-				t.closed[v] = struct{}{}
-			}
+			t.closed = t.knownSet
 		}
 		out[i] = t
 	}

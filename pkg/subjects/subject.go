@@ -231,3 +231,25 @@ func (s Scheme) Pattern(typ, option string) string {
 
 // All returns the full wildcard of the scheme, <prefix>.>.
 func (s Scheme) All() string { return s.dotted + ">" }
+
+// streamBase is the prefix in the form JetStream names take: upper case,
+// with '_' for '.'.
+func (s Scheme) streamBase() string {
+	return strings.ToUpper(strings.ReplaceAll(s.prefix, ".", "_"))
+}
+
+// RegistryBucket is the JetStream key-value bucket in which workers record
+// the PRE subjects that have functions, e.g. TRIGGER_REGISTRY.
+func (s Scheme) RegistryBucket() string { return s.streamBase() + "_REGISTRY" }
+
+// RegistryKey is the key of the registry bucket for a PRE type and option
+// (ANY for a type's wildcard registrations).
+func RegistryKey(typ, option string) string { return typ + "." + option }
+
+// EventStream is the JetStream stream that captures the POST and SCHEDULED
+// subjects for durable delivery, e.g. TRIGGER_EVENTS.
+func (s Scheme) EventStream() string { return s.streamBase() + "_EVENTS" }
+
+// DeadLetterStream is the stream of events that failed every delivery,
+// e.g. TRIGGER_DLQ.
+func (s Scheme) DeadLetterStream() string { return s.streamBase() + "_DLQ" }

@@ -1,0 +1,244 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
+)
+
+// Policy is what Decide answers when it cannot get a decision: when workers
+// are registered for the subject but none answers, or the request times out.
+type Policy int
+
+// The policies.
+const (
+	// Refuse answers allowed: false (the default): a dead fleet never turns
+	// a deny trigger into a silent allow.
+	Refuse Policy = iota
+	// Allow answers allowed: true.
+	Allow
+)
+
+// Defaults of [Options].
+const (
+	DefaultDecideTimeout = 5 * time.Second
+	DefaultPublishRetries = 3
+)
+
+// Options configure a [Client]. Zero values mean the defaults.
+type Options struct {
+	// Prefix is the subject prefix; "" means subjects.DefaultPrefix.
+	Prefix string
+	// Durable publishes POST events through JetStream with an ack, retrying
+	// with the same Nats-Msg-Id so that the stream keeps one copy.
+	Durable bool
+	// PublishRetries is how many times a durable publish is retried; 0
+	// means DefaultPublishRetries.
+	PublishRetries int
+	// DecideTimeout bounds Decide when ctx has no deadline; 0 means
+	// DefaultDecideTimeout.
+	DecideTimeout time.Duration
+	// NoWorker is the answer when functions are registered but no worker
+	// answers, or when that cannot be known (no JetStream).
+	NoWorker Policy
+	// OnTimeout is the answer when the request times out.
+	OnTimeout Policy
+}
+
+// Client publishes trigger events. It is safe for concurrent use; it does
+// not own the connection.
+type Client struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	scheme subjects.Scheme
+	opts   Options
+}
+
+// New returns a client that publishes on nc.
+func New(nc *nats.Conn, opts Options) (*Client, error) {
+	if nc == nil {
+		return nil, errors.New("client: nil connection")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = subjects.DefaultPrefix
+	}
+	if opts.PublishRetries <= 0 {
+		opts.PublishRetries = DefaultPublishRetries
+	}
+	if opts.DecideTimeout <= 0 {
+		opts.DecideTimeout = DefaultDecideTimeout
+	}
+	scheme, err := subjects.NewScheme(opts.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return &Client{nc: nc, js: js, scheme: scheme, opts: opts}, nil
+}
+
+// prepare validates the type and option, fills the event's id, timestamp,
+// type and option, and builds the message.
+func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Event, pre bool) (*nats.Msg, *event.Event, error) {
+	subject, err := c.scheme.Build(typ, option)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: %w", err)
+	}
+	t, _ := subjects.Lookup(typ)
+	if t.IsPre() != pre {
+		if pre {
+			return nil, nil, fmt.Errorf("client: %s is not a PRE trigger: use Publish", typ)
+		}
+		return nil, nil, fmt.Errorf("client: %s is a PRE trigger: use Decide", typ)
+	}
+	var e event.Event
+	if ev != nil {
+		e = *ev
+	}
+	if e.TriggerType != "" && e.TriggerType != typ {
+		return nil, nil, fmt.Errorf("client: event triggerType %q is not %q", e.TriggerType, typ)
+	}
+	if e.TriggerOption != "" && e.TriggerOption != option {
+		return nil, nil, fmt.Errorf("client: event triggerOption %q is not %q", e.TriggerOption, option)
+	}
+	e.TriggerType, e.TriggerOption = typ, option
+	if e.ID == "" {
+		e.ID = event.NewID()
+	}
+	if e.TimeStamp == 0 {
+		e.TimeStamp = time.Now().UnixMilli()
+	}
+	data, err := e.Encode()
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: encode event: %w", err)
+	}
+	m := nats.NewMsg(subject)
+	m.Data = data
+	m.Header.Set(subjects.HeaderMsgID, e.ID)
+	if origin, ok := event.OriginFrom(ctx); ok {
+		m.Header.Set(subjects.HeaderOrigin, origin)
+	}
+	return m, &e, nil
+}
+
+// Publish publishes a POST (or SCHEDULED) event and returns its id. The
+// event may be nil. With Options.Durable the stream's ack is awaited and
+// the publish retried with the same id.
+func (c *Client) Publish(ctx context.Context, typ, option string, ev *event.Event) (string, error) {
+	m, e, err := c.prepare(ctx, typ, option, ev, false)
+	if err != nil {
+		return "", err
+	}
+	if !c.opts.Durable {
+		if err := c.nc.PublishMsg(m); err != nil {
+			return "", fmt.Errorf("client: publish: %w", err)
+		}
+		return e.ID, nil
+	}
+	var last error
+	for attempt := range c.opts.PublishRetries + 1 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return "", fmt.Errorf("client: publish: %w (last error: %w)", ctx.Err(), last)
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			}
+		}
+		if _, err := c.js.PublishMsg(ctx, m); err != nil {
+			last = err
+			continue
+		}
+		return e.ID, nil
+	}
+	return "", fmt.Errorf("client: publish after %d attempts: %w", c.opts.PublishRetries+1, last)
+}
+
+// Decide asks the worker fleet for the decision on a PRE event. The
+// deadline of ctx (or Options.DecideTimeout) is sent as Trigger-Deadline.
+// It returns an error only for a bad type, option or event; every other
+// outcome is a decision (see [Policy]).
+func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event) (*event.Decision, error) {
+	m, e, err := c.prepare(ctx, typ, option, ev, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := event.OriginFrom(ctx); ok {
+		return &event.Decision{ID: e.ID, Allowed: true, Code: event.CodeTriggerOriginated, Functions: []event.FunctionResult{}}, nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.DecideTimeout)
+		defer cancel()
+	}
+	dl, _ := ctx.Deadline()
+	m.Header.Set(subjects.HeaderDeadline, strconv.FormatInt(dl.UnixMilli(), 10))
+	for attempt := 0; ; attempt++ {
+		reply, err := c.nc.RequestMsgWithContext(ctx, m)
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			return c.noResponders(ctx, typ, option, e.ID), nil
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+			return c.policy(c.opts.OnTimeout, e.ID, event.CodeTimeout, "no decision before the deadline"), nil
+		case err != nil:
+			return c.policy(c.opts.NoWorker, e.ID, event.CodeNoWorker, "request failed: "+err.Error()), nil
+		}
+		d, err := event.DecodeDecision(reply.Data)
+		if err != nil {
+			return c.policy(c.opts.NoWorker, e.ID, event.CodeBadRequest, "unreadable reply: "+err.Error()), nil
+		}
+		// A worker that was shutting down asks us to try another one.
+		if d.Code == event.CodeShuttingDown && attempt < 3 {
+			continue
+		}
+		return d, nil
+	}
+}
+
+// noResponders tells "no trigger registered" from "no worker answering".
+func (c *Client) noResponders(ctx context.Context, typ, option, id string) *event.Decision {
+	registered, err := c.registered(ctx, typ, option)
+	if err != nil {
+		return c.policy(c.opts.NoWorker, id, event.CodeNoWorker,
+			"no worker answered and the trigger registry cannot be read: "+err.Error())
+	}
+	if !registered {
+		return &event.Decision{ID: id, Allowed: true, Code: event.CodeNoTrigger, Message: "no trigger function is registered for " + typ + "." + option, Functions: []event.FunctionResult{}}
+	}
+	return c.policy(c.opts.NoWorker, id, event.CodeNoWorker, "trigger functions are registered for "+typ+"."+option+" but no worker answered")
+}
+
+// registered reads the workers' registry for typ.option and typ.ANY.
+func (c *Client) registered(ctx context.Context, typ, option string) (bool, error) {
+	kv, err := c.js.KeyValue(ctx, c.scheme.RegistryBucket())
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		// No worker with registry support ever ran here.
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, o := range []string{option, subjects.Any} {
+		_, err := kv.Get(ctx, subjects.RegistryKey(typ, o))
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+func (c *Client) policy(p Policy, id, code, msg string) *event.Decision {
+	return &event.Decision{ID: id, Allowed: p == Allow, Code: code, Message: msg, Functions: []event.FunctionResult{}}
+}

@@ -1,0 +1,16 @@
+// Package client is the SDK orchestrator services use to fire triggers:
+// [Client.Publish] for POST trigger points (asynchronous) and
+// [Client.Decide] for PRE trigger points, which returns the decision of the
+// worker fleet.
+//
+// When every worker is down a PRE request gets no answer. Decide then reads
+// the registry the workers keep in JetStream to tell "no trigger registered
+// for this subject" (allowed at once) from "triggers registered but no
+// worker answering" (the caller's [Policy], by default refused with code
+// NO_WORKER). Without JetStream the policy decides alone.
+//
+// Work done under a context that carries a Trigger-Origin (the context a
+// trigger function is called with) is stamped with it, so it fires no
+// trigger: Publish sends the flagged event, and Decide answers allowed at
+// once.
+package client

@@ -1,0 +1,57 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
+)
+
+// DefaultRequestTimeout bounds a request a function makes without a
+// timeout or deadline of its own.
+const DefaultRequestTimeout = 5 * time.Second
+
+// originBus is the [handlers.Bus] of one function call: every message it
+// sends carries the call's Trigger-Origin.
+type originBus struct {
+	nc     *nats.Conn
+	origin string
+}
+
+var _ handlers.Bus = (*originBus)(nil)
+
+func (b *originBus) msg(subject string, data []byte) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	m.Header.Set(subjects.HeaderOrigin, b.origin)
+	return m
+}
+
+// Publish sends data to subject with the call's Trigger-Origin.
+func (b *originBus) Publish(ctx context.Context, subject string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.nc.PublishMsg(b.msg(subject, data))
+}
+
+// Request sends data to subject with the call's Trigger-Origin and waits
+// for the reply until timeout or ctx ends.
+func (b *originBus) Request(ctx context.Context, subject string, data []byte, timeout time.Duration) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok && timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	reply, err := b.nc.RequestMsgWithContext(ctx, b.msg(subject, data))
+	if err != nil {
+		return nil, err
+	}
+	return reply.Data, nil
+}

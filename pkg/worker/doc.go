@@ -1,0 +1,14 @@
+// Package worker is the runtime of a trigger-worker: it connects to NATS,
+// subscribes in a queue group to the subjects its functions need, runs the
+// matching functions for every event and answers PRE requests with one
+// decision each.
+//
+// A [Worker] is built around a [matcher.Matcher] whose set of functions can
+// be swapped at any time ([Worker.Reload]). Each event is handled by exactly
+// one worker of the queue group. Everything a function causes through the
+// [handlers.Bus] it is given carries the Trigger-Origin header, and events
+// carrying it fire no trigger.
+//
+// Go programs embed a worker by building a matcher set of [handlers.Func]
+// values and calling [New] and [Worker.Start]; see examples/embed.
+package worker

@@ -1,0 +1,194 @@
+package worker
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/triggerbus/triggerbus/pkg/subjects"
+)
+
+// Reasons an event is dropped, the values of the reason label.
+const (
+	ReasonTriggerOriginated = "trigger_originated"
+	ReasonInvalid           = "invalid"
+	ReasonExpired           = "expired"
+)
+
+// Results of a function call, the values of the result label.
+const (
+	ResultSuccess  = "success"
+	ResultContinue = "continue"
+	ResultFailed   = "failed"
+	ResultError    = "error"
+	ResultTimeout  = "timeout"
+)
+
+var allResults = []string{ResultSuccess, ResultContinue, ResultFailed, ResultError, ResultTimeout}
+
+// otherOption is the option label of events whose option is not a catalogue
+// value (open option sets), so that labels stay a bounded set.
+const otherOption = "other"
+
+// Metrics are the worker's Prometheus metrics (the contract's names). Create
+// them with [NewMetrics]; methods are safe for concurrent use and take no
+// lock on the hot path once a series has been seen.
+type Metrics struct {
+	EventsReceived      *prometheus.CounterVec
+	EventsDropped       *prometheus.CounterVec
+	FunctionInvocations *prometheus.CounterVec
+	FunctionDuration    *prometheus.HistogramVec
+	PreDecisions        *prometheus.CounterVec
+	PreFailOpen         *prometheus.CounterVec
+	FunctionsInFlight   prometheus.Gauge
+	FunctionsRegistered *prometheus.GaugeVec
+	ScheduleFires       *prometheus.CounterVec
+	Redeliveries        *prometheus.CounterVec
+	DeadLetters         *prometheus.CounterVec
+	NATSConnected       prometheus.Gauge
+	OriginRejected      *prometheus.CounterVec
+	SlowConsumers       prometheus.Counter
+
+	mu       sync.Mutex // serialises writers of received
+	received atomic.Pointer[map[receivedKey]prometheus.Counter]
+}
+
+type receivedKey struct{ typ, option string }
+
+// DurationBuckets are the buckets of trigger_function_duration_seconds: from
+// 50µs (Go and Lua functions) to 30s (webhooks and commands).
+var DurationBuckets = []float64{
+	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+}
+
+// NewMetrics creates the worker metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		EventsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_events_received_total",
+			Help: "Events that reached this worker, including those later dropped.",
+		}, []string{"trigger_type", "option"}),
+		EventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_events_dropped_total",
+			Help: "Events dropped without running functions, by reason.",
+		}, []string{"trigger_type", "reason"}),
+		FunctionInvocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_function_invocations_total",
+			Help: "Trigger function calls, by result.",
+		}, []string{"function", "trigger_type", "result"}),
+		FunctionDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "trigger_function_duration_seconds",
+			Help:    "Time a trigger function call took.",
+			Buckets: DurationBuckets,
+		}, []string{"function", "trigger_type"}),
+		PreDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_pre_decisions_total",
+			Help: "PRE decisions answered, by decision.",
+		}, []string{"trigger_type", "decision"}),
+		PreFailOpen: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_pre_fail_open_total",
+			Help: "PRE function errors or timeouts let through by failurePolicy ignore.",
+		}, []string{"function"}),
+		FunctionsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trigger_functions_in_flight",
+			Help: "Trigger function calls running now.",
+		}),
+		FunctionsRegistered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trigger_functions_registered",
+			Help: "Trigger functions registered, by trigger type.",
+		}, []string{"trigger_type"}),
+		ScheduleFires: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_schedule_fires_total",
+			Help: "Scheduled ticks fired, by function.",
+		}, []string{"function"}),
+		Redeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_redeliveries_total",
+			Help: "Durable events delivered again after a failure or a lost worker.",
+		}, []string{"trigger_type"}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_dead_letters_total",
+			Help: "Durable events moved to the dead-letter stream, by the function that failed.",
+		}, []string{"function"}),
+		NATSConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trigger_nats_connected",
+			Help: "1 while the worker is connected to NATS, else 0.",
+		}),
+		OriginRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_origin_rejected_total",
+			Help: "Events whose Trigger-Origin header did not verify and so were handled as ordinary events.",
+		}, []string{"trigger_type"}),
+		SlowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trigger_nats_slow_consumer_total",
+			Help: "Times a subscription fell behind and NATS dropped messages for it.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.EventsReceived, m.EventsDropped, m.FunctionInvocations, m.FunctionDuration,
+		m.PreDecisions, m.PreFailOpen, m.FunctionsInFlight, m.FunctionsRegistered,
+		m.ScheduleFires, m.Redeliveries, m.DeadLetters, m.NATSConnected, m.OriginRejected,
+		m.SlowConsumers,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	empty := map[receivedKey]prometheus.Counter{}
+	m.received.Store(&empty)
+	for _, t := range subjects.Types() {
+		for _, r := range []string{ReasonTriggerOriginated, ReasonInvalid, ReasonExpired} {
+			m.EventsDropped.WithLabelValues(t.Name, r)
+		}
+		if t.IsPre() {
+			m.PreDecisions.WithLabelValues(t.Name, "allowed")
+			m.PreDecisions.WithLabelValues(t.Name, "denied")
+		}
+	}
+	return m, nil
+}
+
+// received returns the events-received counter of a type and option. The
+// option label is the option when it is a catalogue value, else "other".
+// Seen series are read from an immutable map without locking.
+func (m *Metrics) receivedCounter(t *subjects.TriggerType, option string) prometheus.Counter {
+	if !t.Known(option) {
+		option = otherOption
+	}
+	k := receivedKey{t.Name, option}
+	if c, ok := (*m.received.Load())[k]; ok {
+		return c
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := *m.received.Load()
+	if c, ok := cur[k]; ok {
+		return c
+	}
+	next := make(map[receivedKey]prometheus.Counter, len(cur)+1)
+	for kk, v := range cur {
+		next[kk] = v
+	}
+	c := m.EventsReceived.WithLabelValues(t.Name, option)
+	next[k] = c
+	m.received.Store(&next)
+	return c
+}
+
+// fnMetrics are the series of one registered function, resolved once.
+type fnMetrics struct {
+	results  [5]prometheus.Counter // indexed like allResults
+	duration prometheus.Observer
+	failOpen prometheus.Counter
+}
+
+func (m *Metrics) function(ref, typ string) *fnMetrics {
+	f := &fnMetrics{
+		duration: m.FunctionDuration.WithLabelValues(ref, typ),
+		failOpen: m.PreFailOpen.WithLabelValues(ref),
+	}
+	for i, r := range allResults {
+		f.results[i] = m.FunctionInvocations.WithLabelValues(ref, typ, r)
+	}
+	return f
+}

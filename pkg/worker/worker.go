@@ -1,0 +1,431 @@
+package worker
+
+// Lock order: Worker.mu is the only mutex of this file; Metrics.mu is taken
+// on its own and never while Worker.mu is held.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
+)
+
+// Defaults of [Config].
+const (
+	DefaultMaxInFlight     = 256
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultPendingMsgs     = 65536
+	DefaultPendingBytes    = 64 << 20
+)
+
+// ErrStopped is returned by calls on a worker that has been stopped.
+var ErrStopped = errors.New("worker: stopped")
+
+// Config configures a [Worker]. Zero values mean the defaults.
+type Config struct {
+	// Prefix is the subject prefix; "" means subjects.DefaultPrefix.
+	Prefix string
+	// Queue is the queue group the fleet shares; "" means subjects.DefaultQueue.
+	Queue string
+	// MaxInFlight bounds the events handled at once; 0 means DefaultMaxInFlight.
+	MaxInFlight int
+	// MaxEventBytes bounds an event's size; 0 means event.DefaultMaxBytes.
+	MaxEventBytes int
+	// ShutdownTimeout bounds how long Stop waits for in-flight work; 0 means
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// LoopKey is the fleet key that signs Trigger-Origin values; empty means
+	// unsigned values, all honoured.
+	LoopKey []byte
+	// LoopTTL is how long a signed Trigger-Origin value is valid; 0 means
+	// DefaultOriginTTL.
+	LoopTTL time.Duration
+	// PendingMsgs and PendingBytes are each subscription's pending limits;
+	// 0 means DefaultPendingMsgs and DefaultPendingBytes.
+	PendingMsgs  int
+	PendingBytes int
+	// Registry, when true, records the PRE subjects that have functions in
+	// a JetStream key-value bucket, so that callers can tell "no trigger" from
+	// "no worker" (see [RegistryBucket]). It needs JetStream.
+	Registry bool
+	// Logger receives the worker's logs; nil discards them.
+	Logger *slog.Logger
+	// Metrics records what the worker does; nil keeps them on a private registry.
+	Metrics *Metrics
+}
+
+func (c *Config) setDefaults() {
+	if c.Prefix == "" {
+		c.Prefix = subjects.DefaultPrefix
+	}
+	if c.Queue == "" {
+		c.Queue = subjects.DefaultQueue
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = event.DefaultMaxBytes
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.PendingMsgs <= 0 {
+		c.PendingMsgs = DefaultPendingMsgs
+	}
+	if c.PendingBytes <= 0 {
+		c.PendingBytes = DefaultPendingBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Worker handles trigger events from NATS. Create it with [New], start it
+// with [Worker.Start] and stop it with [Worker.Stop]. Its methods are safe for
+// concurrent use; Stop is idempotent.
+type Worker struct {
+	cfg     Config
+	nc      *nats.Conn
+	scheme  subjects.Scheme
+	matcher *matcher.Matcher
+	origin  *Origin
+	metrics *Metrics
+	log     *slog.Logger
+	limits  event.Limits
+
+	// state is the current function set with its per-function metrics.
+	state atomic.Pointer[runState]
+
+	work     chan *nats.Msg // unbuffered: a message is handed to an idle dispatcher or waits in the subscription
+	stopping chan struct{}  // closed when Stop begins
+	done     chan struct{}  // closed when Stop has finished
+	wg       sync.WaitGroup // dispatchers
+	inflight sync.WaitGroup // handed-off work (PRE watchdog replies, async callbacks)
+
+	mu         sync.Mutex
+	subs       map[string]*nats.Subscription
+	started    bool
+	stopped    atomic.Bool
+	subscribed atomic.Bool
+	draining   atomic.Bool
+	registry   *registry
+}
+
+// runState is an immutable snapshot of the functions a worker runs.
+type runState struct {
+	set *matcher.Set
+	fns map[*matcher.Entry]*fnMetrics
+}
+
+// New returns a worker that serves the functions of m on the connection
+// nc. The connection stays the caller's: Stop drains the worker's
+// subscriptions, never the connection. m's set may be swapped later with
+// [Worker.Reload].
+func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
+	if nc == nil {
+		return nil, errors.New("worker: nil connection")
+	}
+	if m == nil {
+		m = matcher.New(nil)
+	}
+	cfg.setDefaults()
+	scheme, err := subjects.NewScheme(cfg.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	if err := subjects.ValidateToken(cfg.Queue); err != nil {
+		return nil, fmt.Errorf("worker: queue %q: %w", cfg.Queue, err)
+	}
+	metrics := cfg.Metrics
+	if metrics == nil {
+		if metrics, err = NewMetrics(prometheus.NewRegistry()); err != nil {
+			return nil, err
+		}
+	}
+	w := &Worker{
+		cfg:      cfg,
+		nc:       nc,
+		scheme:   scheme,
+		matcher:  m,
+		origin:   NewOrigin(cfg.LoopKey, cfg.LoopTTL),
+		metrics:  metrics,
+		log:      cfg.Logger.With("component", "worker"),
+		limits:   event.Limits{MaxBytes: cfg.MaxEventBytes},
+		work:     make(chan *nats.Msg),
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
+		subs:     make(map[string]*nats.Subscription),
+	}
+	w.state.Store(w.newState(m.Load()))
+	return w, nil
+}
+
+func (w *Worker) newState(set *matcher.Set) *runState {
+	st := &runState{set: set, fns: make(map[*matcher.Entry]*fnMetrics, set.Len())}
+	counts := make(map[string]int)
+	for _, e := range set.Entries() {
+		st.fns[e] = w.metrics.function(e.Ref, e.Type.Name)
+		counts[e.Type.Name]++
+		if e.Scheduled {
+			w.metrics.ScheduleFires.WithLabelValues(e.Ref)
+		}
+		if !e.Type.IsPre() {
+			w.metrics.DeadLetters.WithLabelValues(e.Ref)
+		}
+	}
+	for _, t := range subjects.Types() {
+		w.metrics.FunctionsRegistered.WithLabelValues(t.Name).Set(float64(counts[t.Name]))
+	}
+	return st
+}
+
+// Scheme returns the worker's subject scheme.
+func (w *Worker) Scheme() subjects.Scheme { return w.scheme }
+
+// Origin returns the worker's Trigger-Origin signer.
+func (w *Worker) Origin() *Origin { return w.origin }
+
+// Start starts the dispatchers and subscribes to the subjects the current
+// functions need. It returns once the subscriptions are in place.
+func (w *Worker) Start(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped.Load() {
+		return ErrStopped
+	}
+	if w.started {
+		return errors.New("worker: already started")
+	}
+	w.started = true
+	for range w.cfg.MaxInFlight {
+		w.wg.Add(1)
+		go w.dispatcher()
+	}
+	if w.cfg.Registry {
+		w.registry = newRegistry(w.nc, w.scheme, w.log)
+	}
+	if err := w.resubscribeLocked(ctx); err != nil {
+		return err
+	}
+	w.log.InfoContext(ctx, "worker started", "queue", w.cfg.Queue, "functions", w.state.Load().set.Len(),
+		"subjects", len(w.subs), "max_in_flight", w.cfg.MaxInFlight)
+	return nil
+}
+
+// Reload swaps in a new set of functions and changes the subscriptions to
+// match it. Events in flight finish with the set they started with.
+func (w *Worker) Reload(ctx context.Context, set *matcher.Set) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped.Load() {
+		return ErrStopped
+	}
+	w.state.Store(w.newState(set))
+	w.matcher.Swap(set)
+	if !w.started {
+		return nil
+	}
+	return w.resubscribeLocked(ctx)
+}
+
+// resubscribeLocked makes the subscriptions match the current set: new
+// subjects are subscribed first, then the ones no longer needed drained.
+func (w *Worker) resubscribeLocked(ctx context.Context) error {
+	set := w.state.Load().set
+	pre, post := set.Subscriptions(w.scheme)
+	want := make(map[string]bool, len(pre)+len(post))
+	for _, s := range slices.Concat(pre, post) {
+		want[s] = true
+	}
+	var errs []error
+	for subj := range want {
+		if _, ok := w.subs[subj]; ok {
+			continue
+		}
+		sub, err := w.nc.QueueSubscribe(subj, w.cfg.Queue, w.onMsg)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("worker: subscribe %s: %w", subj, err))
+			continue
+		}
+		if err := sub.SetPendingLimits(w.cfg.PendingMsgs, w.cfg.PendingBytes); err != nil {
+			errs = append(errs, fmt.Errorf("worker: pending limits %s: %w", subj, err))
+		}
+		w.subs[subj] = sub
+	}
+	for subj, sub := range w.subs {
+		if want[subj] {
+			continue
+		}
+		if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, fmt.Errorf("worker: drain %s: %w", subj, err))
+		}
+		delete(w.subs, subj)
+	}
+	if err := w.nc.FlushWithContext(flushCtx(ctx)); err != nil {
+		errs = append(errs, fmt.Errorf("worker: flush subscriptions: %w", err))
+	}
+	if w.registry != nil {
+		if err := w.registry.update(ctx, set); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	w.subscribed.Store(len(errs) == 0)
+	return errors.Join(errs...)
+}
+
+func flushCtx(ctx context.Context) context.Context {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx
+	}
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// The flush returns before the timeout in all but broken connections;
+	// the cancel func runs when it fires.
+	context.AfterFunc(c, cancel)
+	return c
+}
+
+// Subjects returns the subjects the worker is subscribed to, sorted.
+func (w *Worker) Subjects() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.subs))
+	for s := range w.subs {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Ready reports whether the worker is connected, subscribed and not
+// draining: whether it should get traffic.
+func (w *Worker) Ready() bool {
+	return w.subscribed.Load() && !w.draining.Load() && w.nc.IsConnected()
+}
+
+// Done is closed when Stop has finished.
+func (w *Worker) Done() <-chan struct{} { return w.done }
+
+// Stop stops taking work (it drains the subscriptions, so messages already
+// delivered to the worker are still handled), waits for in-flight functions
+// up to the shutdown timeout or ctx, and answers every PRE request it took.
+// It is idempotent; later calls wait for the first to finish.
+func (w *Worker) Stop(ctx context.Context) error {
+	if !w.stopped.CompareAndSwap(false, true) {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
+	defer close(w.done)
+	w.draining.Store(true)
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.ShutdownTimeout)
+	defer cancel()
+
+	w.mu.Lock()
+	subs := make([]*nats.Subscription, 0, len(w.subs))
+	for _, s := range w.subs {
+		subs = append(subs, s)
+	}
+	w.mu.Unlock()
+	var errs []error
+	for _, s := range subs {
+		if err := s.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, err)
+		}
+	}
+	// Wait for the drains: every message already in a subscription's buffer
+	// is handed to a dispatcher before its subscription closes.
+	for _, s := range subs {
+		for s.IsValid() {
+			select {
+			case <-ctx.Done():
+				errs = append(errs, fmt.Errorf("worker: drain: %w", ctx.Err()))
+				return w.finishStop(errs)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	return w.finishStop(errs)
+}
+
+func (w *Worker) finishStop(errs []error) error {
+	w.subscribed.Store(false)
+	close(w.stopping)
+	finished := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		w.inflight.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(w.cfg.ShutdownTimeout):
+		errs = append(errs, fmt.Errorf("worker: functions still running after %s", w.cfg.ShutdownTimeout))
+	}
+	err := errors.Join(errs...)
+	w.log.Info("worker stopped", "err", err)
+	return err
+}
+
+// dispatcher handles messages until the worker stops. A message handed over
+// before the stop is always handled.
+func (w *Worker) dispatcher() {
+	defer w.wg.Done()
+	for {
+		select {
+		case msg := <-w.work:
+			w.handle(msg)
+		case <-w.stopping:
+			return
+		}
+	}
+}
+
+// onMsg is the subscription callback: it hands the message to an idle
+// dispatcher, blocking while all MaxInFlight are busy (messages then wait in
+// the subscription's pending buffer, bounded by its pending limits).
+func (w *Worker) onMsg(msg *nats.Msg) {
+	select {
+	case w.work <- msg:
+	case <-w.stopping:
+		w.refuseStopping(msg)
+	}
+}
+
+// refuseStopping answers a PRE request that arrived after the dispatchers
+// stopped, so that its caller can ask another worker at once.
+func (w *Worker) refuseStopping(msg *nats.Msg) {
+	if msg.Reply == "" {
+		return
+	}
+	d := event.Decision{Allowed: false, Code: event.CodeShuttingDown, Message: "worker is shutting down, ask again"}
+	if data, err := d.Encode(); err == nil {
+		_ = msg.Respond(data)
+	}
+}
+
+// handlerValue turns an entry's opaque value into a handler.
+func handlerValue(e *matcher.Entry) (handlers.Handler, error) {
+	switch h := e.Value.(type) {
+	case handlers.Handler:
+		return h, nil
+	case func(context.Context, *event.Event) (handlers.Result, error):
+		return handlers.Func(h), nil
+	}
+	return nil, fmt.Errorf("worker: function %q has no handler (value %T)", e.Ref, e.Value)
+}
