@@ -54,10 +54,13 @@ type FunctionResult struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Encode returns the JSON of the decision.
+// Encode returns the JSON of the decision; a nil Functions is written as [].
+// It does not modify d.
 func (d *Decision) Encode() ([]byte, error) {
 	if d.Functions == nil {
-		d.Functions = []FunctionResult{}
+		c := *d
+		c.Functions = []FunctionResult{}
+		return json.Marshal(&c)
 	}
 	return json.Marshal(d)
 }

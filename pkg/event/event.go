@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
@@ -93,24 +94,173 @@ func Decode(data []byte, subj subjects.Subject, lim Limits) (*Event, error) {
 	return e, nil
 }
 
-// known lists the contract's field names, for UnmarshalJSON.
-var known = map[string]func(e *Event, raw json.RawMessage) error{
-	"id":            func(e *Event, raw json.RawMessage) error { return unmarshalField(raw, &e.ID, "id") },
-	"triggerType":   func(e *Event, raw json.RawMessage) error { return unmarshalField(raw, &e.TriggerType, "triggerType") },
-	"triggerOption": func(e *Event, raw json.RawMessage) error { return unmarshalField(raw, &e.TriggerOption, "triggerOption") },
-	"timeStamp":     func(e *Event, raw json.RawMessage) error { return unmarshalField(raw, &e.TimeStamp, "timeStamp") },
-	"beUUID":        func(e *Event, raw json.RawMessage) error { return unmarshalField(raw, &e.BEUUID, "beUUID") },
-	"customer":      func(e *Event, raw json.RawMessage) error { e.Customer = nonNull(raw); return nil },
-	"user":          func(e *Event, raw json.RawMessage) error { e.User = nonNull(raw); return nil },
-	"input":         func(e *Event, raw json.RawMessage) error { e.Input = nonNull(raw); return nil },
+// The contract's fields, in the order UnmarshalJSON decodes them.
+const (
+	fieldID = iota
+	fieldTriggerType
+	fieldTriggerOption
+	fieldTimeStamp
+	fieldBEUUID
+	fieldCustomer
+	fieldUser
+	fieldInput
+	numFields
+)
+
+var fieldNames = [numFields]string{"id", "triggerType", "triggerOption", "timeStamp", "beUUID", "customer", "user", "input"}
+
+// fieldIndex returns the contract field called name, or -1.
+func fieldIndex(name string) int {
+	switch name {
+	case "id":
+		return fieldID
+	case "triggerType":
+		return fieldTriggerType
+	case "triggerOption":
+		return fieldTriggerOption
+	case "timeStamp":
+		return fieldTimeStamp
+	case "beUUID":
+		return fieldBEUUID
+	case "customer":
+		return fieldCustomer
+	case "user":
+		return fieldUser
+	case "input":
+		return fieldInput
+	}
+	return -1
 }
 
-func unmarshalField(raw json.RawMessage, v any, name string) error {
-	if string(raw) == "null" {
+// UnmarshalJSON decodes an event object, keeping unknown fields in Extra. A
+// field given more than once takes its last value. The raw fields (Customer,
+// User, Input and Extra's values) hold the exact bytes of their values, in one
+// copy of data.
+//
+// It validates data once, then walks the object's members without decoding
+// them; only the contract's scalar fields are decoded.
+func (e *Event) UnmarshalJSON(data []byte) error {
+	if !json.Valid(data) {
+		var v struct{}
+		err := json.Unmarshal(data, &v) // the *json.SyntaxError, which says where
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return fmt.Errorf("not JSON: %w", err)
+	}
+	// data is one valid JSON value: the walk below needs no checks.
+	i := skipSpace(data, 0)
+	switch data[i] {
+	case '{':
+	case 'n':
+		return errors.New("the event is JSON null, not an object")
+	case '[':
+		return errors.New("the event is a JSON array, not an object")
+	case '"':
+		return errors.New("the event is a JSON string, not an object")
+	case 't', 'f':
+		return errors.New("the event is a JSON bool, not an object")
+	default:
+		return errors.New("the event is a JSON number, not an object")
+	}
+
+	*e = Event{}
+	type span struct{ start, end int }
+	var (
+		own    []byte          // the copy of data the raw fields are cut from
+		fields [numFields]span // the last value of each contract field; end 0 when absent
+	)
+	raw := func(v span) json.RawMessage {
+		if own == nil {
+			own = bytes.Clone(data)
+		}
+		return own[v.start:v.end:v.end]
+	}
+	for i = skipSpace(data, i+1); data[i] != '}'; {
+		keyStart, keyEnd := i, skipString(data, i)
+		i = skipSpace(data, skipSpace(data, keyEnd)+1) // past the colon
+		v := span{i, skipValue(data, i)}
+		if i = skipSpace(data, v.end); data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+
+		var name string
+		f := -1
+		if key := data[keyStart+1 : keyEnd-1]; plainASCII(key) {
+			if f = fieldIndex(string(key)); f < 0 { // no allocation for a contract field
+				name = string(key)
+			}
+		} else {
+			name = unquote(data[keyStart:keyEnd])
+			f = fieldIndex(name)
+		}
+		if f >= 0 {
+			fields[f] = v
+			continue
+		}
+		if e.Extra == nil {
+			e.Extra = make(map[string]json.RawMessage)
+		}
+		e.Extra[name] = raw(v)
+	}
+
+	for f, v := range fields {
+		val := data[v.start:v.end]
+		if v.end == 0 || string(val) == "null" {
+			continue
+		}
+		var err error
+		switch f {
+		case fieldID:
+			err = decodeString(val, &e.ID, f)
+		case fieldTriggerType:
+			err = decodeString(val, &e.TriggerType, f)
+		case fieldTriggerOption:
+			err = decodeString(val, &e.TriggerOption, f)
+		case fieldBEUUID:
+			err = decodeString(val, &e.BEUUID, f)
+		case fieldTimeStamp:
+			if n, ok := plainInt(val); ok {
+				e.TimeStamp = n
+			} else {
+				err = unmarshalField(val, &e.TimeStamp, f)
+			}
+		case fieldCustomer:
+			e.Customer = raw(v)
+		case fieldUser:
+			e.User = raw(v)
+		case fieldInput:
+			e.Input = raw(v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeString decodes the JSON value val of contract field f into dst.
+func decodeString(val []byte, dst *string, f int) error {
+	if len(val) >= 2 && val[0] == '"' && plainASCII(val[1:len(val)-1]) {
+		*dst = string(val[1 : len(val)-1])
 		return nil
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("field %q: %s", name, typeErrorText(err))
+	return unmarshalField(val, dst, f)
+}
+
+// unquote decodes a valid JSON string with escapes or non-ASCII bytes (invalid
+// UTF-8 becomes U+FFFD, as encoding/json does).
+func unquote(quoted []byte) string {
+	var s string
+	_ = json.Unmarshal(quoted, &s) // a valid JSON string: cannot fail
+	return s
+}
+
+// unmarshalField decodes the JSON value val of contract field f into v with
+// encoding/json, for the values the fast paths leave alone.
+func unmarshalField(val []byte, v any, f int) error {
+	if err := json.Unmarshal(val, v); err != nil {
+		return fmt.Errorf("field %q: %s", fieldNames[f], typeErrorText(err))
 	}
 	return nil
 }
@@ -123,40 +273,94 @@ func typeErrorText(err error) string {
 	return err.Error()
 }
 
-func nonNull(raw json.RawMessage) json.RawMessage {
-	if string(raw) == "null" {
-		return nil
+// plainASCII reports whether the inside of a valid JSON string is the string
+// itself: printable ASCII without escapes.
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
 	}
-	return raw
+	return true
 }
 
-// UnmarshalJSON decodes an event object, keeping unknown fields in Extra.
-func (e *Event) UnmarshalJSON(data []byte) error {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return fmt.Errorf("the event is a JSON %s, not an object", te.Value)
+// plainInt parses a valid JSON number that is an integer of at most 18
+// digits, which always fits an int64.
+func plainInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
 		}
-		return fmt.Errorf("not JSON: %w", err)
+		n = n*10 + int64(c-'0')
 	}
-	if fields == nil {
-		return errors.New("the event is JSON null, not an object")
+	if neg {
+		n = -n
 	}
-	*e = Event{}
-	for k, raw := range fields {
-		if f, ok := known[k]; ok {
-			if err := f(e, raw); err != nil {
-				return err
+	return n, true
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index just past the valid JSON string at data[i].
+func skipString(data []byte, i int) int {
+	for i++; ; i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+}
+
+// skipValue returns the index just past the valid JSON value at data[i].
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
 			}
-			continue
 		}
-		if e.Extra == nil {
-			e.Extra = make(map[string]json.RawMessage)
-		}
-		e.Extra[k] = raw
 	}
-	return nil
+	for i < len(data) { // a number, true, false or null
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
 }
 
 // MarshalJSON encodes the event with its Extra fields. A field of Extra never
@@ -169,7 +373,7 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 	}
 	all := make(map[string]json.RawMessage, len(e.Extra)+8)
 	for k, v := range e.Extra {
-		if _, ok := known[k]; ok {
+		if fieldIndex(k) >= 0 {
 			continue
 		}
 		all[k] = v
