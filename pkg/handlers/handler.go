@@ -40,9 +40,9 @@ const (
 
 // Result is what a function returns. The zero Result is CONTINUE.
 type Result struct {
-	ExitState    ExitState       `json:"exitState,omitempty"`
-	ErrorCode    string          `json:"errorCode,omitempty"`
-	ErrorMessage string          `json:"errorMessage,omitempty"`
+	ExitState    ExitState `json:"exitState,omitempty"`
+	ErrorCode    string    `json:"errorCode,omitempty"`
+	ErrorMessage string    `json:"errorMessage,omitempty"`
 	// Input, when not nil, is the function's new input for the event (PRE
 	// only): it is handed to the next function and returned to the caller.
 	Input json.RawMessage `json:"input,omitempty"`
@@ -144,6 +144,10 @@ type Call struct {
 	Bus Bus
 	// Logger is the function's logger, with its ref and the event id.
 	Logger *slog.Logger
+	// Attempt is the delivery attempt of a durable event: 1 for the first
+	// delivery, more when the event is delivered again (after a failure or a
+	// lost worker). It is 0 when delivery is not durable (core POST, PRE).
+	Attempt int
 }
 
 type callKey struct{}

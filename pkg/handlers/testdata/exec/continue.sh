@@ -1,0 +1,3 @@
+#!/bin/sh
+# Reads the event and answers nothing: CONTINUE.
+cat >/dev/null
