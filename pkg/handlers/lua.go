@@ -1,0 +1,410 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/triggerbus/triggerbus/pkg/event"
+)
+
+// Defaults of [LuaOptions].
+const (
+	luaDefaultMaxStringBytes  = 16 << 20
+	luaDefaultCallStackSize   = 200
+	luaDefaultRegistrySize    = 4 << 10
+	luaDefaultRegistryMaxSize = 64 << 10
+	luaDefaultLoadTimeout     = 5 * time.Second
+	luaRegistryGrowStep       = 4 << 10
+
+	// luaGrace is how long a call whose context is done may take to stop.
+	// The VM checks the context before every instruction, so a script
+	// stops at once; only a single long Go builtin (a pathological string
+	// pattern) can outlast it. Such a call is left to finish on its own
+	// goroutine, its result discarded and its Lua state closed.
+	luaGrace = 200 * time.Millisecond
+	// luaCloseWait bounds how long Close waits for those calls.
+	luaCloseWait = time.Second
+)
+
+// ErrLuaClosed is returned by [Lua.Handle] after [Lua.Close].
+var ErrLuaClosed = errors.New("handlers: lua handler is closed")
+
+// LuaOptions configures the Lua handlers of [LoadScript] and [LoadScripts].
+// The zero value is ready to use: every zero field takes its default.
+type LuaOptions struct {
+	// MaxStringBytes caps the strings a script can build with string.rep,
+	// string.format, string.gsub, table.concat, the .. operator and
+	// trigger.json.encode; 0 means 16 MiB.
+	MaxStringBytes int
+	// PoolSize is how many idle Lua states each entry point keeps for
+	// reuse; 0 means runtime.GOMAXPROCS(0)*2. More concurrent calls than
+	// that still run, on states made for them and closed afterwards.
+	PoolSize int
+	// Logger receives trigger.log and print of calls made outside a
+	// worker's call (no [Call] in the context; a worker's call logs to
+	// Call.Logger), of scripts' top-level code while they load, and the
+	// loader's debug messages; nil discards them.
+	Logger *slog.Logger
+	// CallStackSize is the depth of nested Lua calls a script may reach
+	// before it fails with a stack overflow; 0 means 200.
+	CallStackSize int
+	// RegistrySize is the initial number of slots of a state's value
+	// stack; 0 means 4096.
+	RegistrySize int
+	// RegistryMaxSize is the most slots the value stack may grow to (deep
+	// recursion, unpack of a huge table) before the script fails with a
+	// registry overflow; 0 means 65536 (1 MiB), or RegistrySize if larger.
+	RegistryMaxSize int
+	// LoadTimeout bounds loading one script file: running its top-level
+	// code, register() and the description calls; 0 means 5s.
+	LoadTimeout time.Duration
+
+	// extensions add globals to every call's environment.
+	extensions []luaExtension
+}
+
+// luaExtension adds to the environment scripts run in. The FDL
+// compatibility layer is one.
+type luaExtension struct {
+	// name names the extension in errors.
+	name string
+	// open is called once for each new Lua state with the prototype of its
+	// global table. Each call sees what it adds through the call's own
+	// global table (see luaEnvProto): a table it adds becomes a fresh proxy
+	// in every call, so its metatable is not kept; other values are shared
+	// by all calls and must not be mutable from Lua (a userdata's metatable
+	// needs a __metatable field).
+	open func(L *lua.LState, globals *lua.LTable) error
+	// prepare is called at the start of every call, after its environment
+	// is built and before the chunk runs; p is nil outside entry-point
+	// calls (loading, descriptions).
+	prepare func(ctx context.Context, L *lua.LState, env, p *lua.LTable) error
+}
+
+func (o *LuaOptions) setDefaults() {
+	if o.MaxStringBytes == 0 {
+		o.MaxStringBytes = luaDefaultMaxStringBytes
+	}
+	if o.PoolSize == 0 {
+		o.PoolSize = runtime.GOMAXPROCS(0) * 2
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.CallStackSize == 0 {
+		o.CallStackSize = luaDefaultCallStackSize
+	}
+	if o.RegistrySize == 0 {
+		o.RegistrySize = luaDefaultRegistrySize
+	}
+	if o.RegistryMaxSize == 0 {
+		o.RegistryMaxSize = max(luaDefaultRegistryMaxSize, o.RegistrySize)
+	}
+	if o.LoadTimeout == 0 {
+		o.LoadTimeout = luaDefaultLoadTimeout
+	}
+}
+
+// Validate reports whether o is valid, with an error wrapping
+// [ErrInvalidConfig] that says why.
+func (o LuaOptions) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"max string bytes", int64(o.MaxStringBytes)},
+		{"pool size", int64(o.PoolSize)},
+		{"call stack size", int64(o.CallStackSize)},
+		{"registry size", int64(o.RegistrySize)},
+		{"registry max size", int64(o.RegistryMaxSize)},
+		{"load timeout", int64(o.LoadTimeout)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: lua %s %d is negative", ErrInvalidConfig, f.name, f.v)
+		}
+	}
+	if o.RegistryMaxSize != 0 && o.RegistryMaxSize < o.RegistrySize {
+		return fmt.Errorf("%w: lua registry max size %d is below the registry size %d", ErrInvalidConfig, o.RegistryMaxSize, o.RegistrySize)
+	}
+	return nil
+}
+
+// LuaError is a problem in a Lua script: a syntax error, an error raised
+// while it loads or runs (error(...), a runtime error, running out of time),
+// or a description or result the script got wrong.
+type LuaError struct {
+	// File is the script's path as it was loaded.
+	File string
+	// Line is the line in File, 0 when unknown.
+	Line int
+	// Message says what went wrong.
+	Message string
+	// Err is the cause when there is one to match: context.DeadlineExceeded
+	// or context.Canceled for a call that ran out of time, ErrBadResult for
+	// a result that is not one.
+	Err error
+}
+
+func (e *LuaError) Error() string {
+	if e.Line > 0 {
+		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Message
+	}
+	return e.File + ": " + e.Message
+}
+
+func (e *LuaError) Unwrap() error { return e.Err }
+
+// Lua is the Lua/FDL handler kind: one entry point of a compiled script
+// (see [LoadScript]). Each call runs on a Lua state from the handler's pool
+// in a fresh global environment, so nothing a call leaves behind is seen by
+// the next. A Lua is safe for concurrent use. It owns its states, each
+// served by a goroutine of its own; Close ends them and is idempotent.
+type Lua struct {
+	file  string
+	entry string
+	ref   string
+	line  int
+	proto *lua.FunctionProto
+	opts  LuaOptions
+
+	mu     sync.Mutex // orders closed against put and the start of a state
+	closed atomic.Bool
+	pool   chan *luaVM    // idle states; capacity PoolSize
+	states sync.WaitGroup // the goroutines of the states
+}
+
+var _ Handler = (*Lua)(nil)
+
+func newLua(file, entry, ref string, line int, proto *lua.FunctionProto, opts LuaOptions) *Lua {
+	return &Lua{
+		file: file, entry: entry, ref: ref, line: line, proto: proto, opts: opts,
+		pool: make(chan *luaVM, opts.PoolSize),
+	}
+}
+
+// luaJob is one call, handed to the goroutine of a state.
+type luaJob struct {
+	ctx  context.Context
+	ev   *event.Event
+	done chan<- luaOutcome // buffered: the state never waits for a Handle that gave up
+}
+
+type luaOutcome struct {
+	res Result
+	err error
+}
+
+// Handle calls the entry point with the event as p. It maps the entry
+// point's return to a [Result] (nil or a table without exitState is
+// CONTINUE) and returns the modified p.input as Result.Input when the call
+// changed it. A script error is a *[LuaError]; running out of time is a
+// *LuaError that also wraps [ErrTimeout] and context.DeadlineExceeded.
+//
+// The call runs on the goroutine of its state, which Handle waits for. If a
+// single Go builtin keeps the state busy past the end of ctx (the VM checks
+// ctx between instructions, not inside a builtin), Handle returns after a
+// short grace and the state is closed once the builtin is done.
+func (h *Lua) Handle(ctx context.Context, ev *event.Event) (Result, error) {
+	if h.closed.Load() {
+		return Result{}, ErrLuaClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, luaCtxError(&LuaError{File: h.file, Message: err.Error()}, err)
+	}
+	vm, err := h.get()
+	if err != nil {
+		return Result{}, err
+	}
+	done := make(chan luaOutcome, 1)
+	vm.jobs <- luaJob{ctx: ctx, ev: ev, done: done}
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-ctx.Done():
+	}
+	grace := time.NewTimer(luaGrace)
+	defer grace.Stop()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-grace.C:
+		cause := ctx.Err()
+		return Result{}, luaCtxError(&LuaError{
+			File:    h.file,
+			Message: fmt.Sprintf("%v, and the script did not stop within %v", cause, luaGrace),
+		}, cause)
+	}
+}
+
+// serve runs the calls of vm until its jobs channel is closed or a call
+// leaves the state unfit for reuse.
+func (h *Lua) serve(vm *luaVM) {
+	defer h.states.Done()
+	defer vm.close()
+	for job := range vm.jobs {
+		var o luaOutcome
+		broken := true
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					o = luaOutcome{err: &PanicError{Value: v, Stack: debug.Stack()}}
+				}
+			}()
+			o.res, o.err = vm.call(job.ctx, h, job.ev)
+			broken = false
+		}()
+		if broken || vm.dirty {
+			job.done <- o
+			return
+		}
+		// Back in the pool before the caller hears of the result, so that
+		// its next call finds it there.
+		h.put(vm)
+		job.done <- o
+	}
+}
+
+// Close ends the idle states. A call still running finishes, and its state
+// ends then. Close waits briefly for calls that outlived their context (a
+// runaway Go builtin) and says so if some are still running. It is
+// idempotent and safe for concurrent use.
+func (h *Lua) Close() error {
+	h.mu.Lock()
+	if h.closed.Swap(true) {
+		h.mu.Unlock()
+		return nil
+	}
+	for drained := false; !drained; {
+		select {
+		case vm := <-h.pool:
+			close(vm.jobs)
+		default:
+			drained = true
+		}
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.states.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(luaCloseWait)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		// The waiter goroutine ends with the last of those calls.
+		return fmt.Errorf("handlers: lua %s: calls still running after %v", h.ref, luaCloseWait)
+	}
+}
+
+// get returns an idle state, or starts a new one.
+func (h *Lua) get() (*luaVM, error) {
+	select {
+	case vm := <-h.pool:
+		return vm, nil
+	default:
+	}
+	vm, err := newLuaVM(h.file, &h.opts)
+	if err != nil {
+		return nil, err
+	}
+	// states.Add under mu, so that it never races with the Wait of Close.
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed.Load() {
+		vm.close()
+		return nil, ErrLuaClosed
+	}
+	vm.jobs = make(chan luaJob)
+	h.states.Add(1)
+	go h.serve(vm)
+	return vm, nil
+}
+
+// put returns vm to the pool, or ends it when the pool is full or closed.
+func (h *Lua) put(vm *luaVM) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed.Load() {
+		select {
+		case h.pool <- vm:
+			return
+		default:
+		}
+	}
+	close(vm.jobs)
+}
+
+// luaCtxError returns e for a call stopped by its context: it wraps cause
+// and, for a deadline, [ErrTimeout], so that the Timeout middleware and
+// errors.Is see it.
+func luaCtxError(e *LuaError, cause error) error {
+	e.Err = cause
+	if errors.Is(cause, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, e)
+	}
+	return e
+}
+
+// luaErrorFrom turns an error of a PCall into a *LuaError with the file and
+// line of the script.
+// A value given to error() that is not a string is shown as its JSON when
+// it has one.
+func luaErrorFrom(file string, err error, codec *luaCodec) *LuaError {
+	var aerr *lua.ApiError
+	if !errors.As(err, &aerr) {
+		return &LuaError{File: file, Message: err.Error()}
+	}
+	var msg string
+	switch v := aerr.Object.(type) {
+	case lua.LString:
+		msg = string(v)
+	case lua.LNumber:
+		msg = lua.LVAsString(v)
+	case nil:
+		msg = aerr.Error()
+	default:
+		msg = "error(" + v.Type().String() + ")"
+		if data, err := codec.encode(v); err == nil && len(data) <= 1024 {
+			msg = "error(" + string(data) + ")"
+		}
+	}
+	e := &LuaError{File: file, Message: msg}
+	if line, rest, ok := luaCutPosition(msg, file); ok {
+		e.Line, e.Message = line, rest
+	}
+	return e
+}
+
+// luaCutPosition splits "file:12: rest" into 12 and "rest".
+func luaCutPosition(msg, file string) (int, string, bool) {
+	rest, ok := strings.CutPrefix(msg, file+":")
+	if !ok {
+		return 0, "", false
+	}
+	i := 0
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+		i++
+	}
+	if i == 0 || i == len(rest) || rest[i] != ':' {
+		return 0, "", false
+	}
+	line, err := strconv.Atoi(rest[:i])
+	if err != nil {
+		return 0, "", false
+	}
+	return line, strings.TrimSpace(rest[i+1:]), true
+}

@@ -1,0 +1,435 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// ScriptFunction is a trigger function an FDL script describes: one entry
+// point named by the script's register() (or by a CONFIG_PROVIDER's
+// triggerFunctions), with the fields of its description table.
+type ScriptFunction struct {
+	// Ref is the function's identity, the description's ref; it may differ
+	// from the entry point's name.
+	Ref string
+	// Name and Description are the description's display name and text.
+	Name, Description string
+	// Entry is the Lua global function the script registered: called with
+	// nil it returns its description, called with p it runs.
+	Entry string
+	// TriggerType is the description's triggerType, as written.
+	TriggerType string
+	// TriggerOptions are the description's triggerOptions, as written. When
+	// the description has none: {"ANY"} for SCHEDULED, else nil.
+	TriggerOptions []string
+	// Priority orders the functions of an event, ascending; 0 when missing.
+	Priority int
+	// API is the description's api; "TRIGGER" when missing.
+	API string
+	// Version is the description's version; 0 when missing.
+	Version int
+	// Schedule is the description's schedule table, normalised: outer keys
+	// "start" and "frequency", inner keys the units SECOND, MINUTE, HOUR,
+	// DAY and WEEK (the script may write them in any case, singular or
+	// plural). Nil when the description has none.
+	Schedule map[string]map[string]int
+	// File is the script's path as it was loaded.
+	File string
+	// Line is the line where the entry point's function is defined, 0 when
+	// unknown.
+	Line int
+	// Handler runs the entry point. It makes its Lua states on demand, so
+	// it holds none until its first call. The caller owns it and closes it.
+	Handler *Lua
+}
+
+// luaScheduleUnits are the units of a schedule table.
+var luaScheduleUnits = map[string]bool{"SECOND": true, "MINUTE": true, "HOUR": true, "DAY": true, "WEEK": true}
+
+// LoadScripts loads every *.lua file of dir, in name order (see
+// [LoadScript]). It returns the functions of all of them and every problem
+// it found, joined; a file with problems still contributes its good entry
+// points.
+func LoadScripts(dir string, opts LuaOptions) ([]ScriptFunction, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: lua scripts: %w", err)
+	}
+	var fns []ScriptFunction
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".lua") {
+			continue
+		}
+		got, problems := luaLoadFile(filepath.Join(dir, e.Name()), opts)
+		fns = append(fns, got...)
+		errs = append(errs, problems...)
+	}
+	return fns, errors.Join(errs...)
+}
+
+// LoadScript loads an FDL script. It runs the file's top-level code, calls
+// register() for the names of its entry points and each entry point with
+// nil for its description table; a CONFIG_PROVIDER entry point contributes
+// the names in its description's triggerFunctions, and entry points of other
+// APIs are skipped. All of it runs in the sandbox of calls, within
+// opts.LoadTimeout.
+//
+// A problem with the file (a syntax error, an error or timeout in its
+// top-level code, no register(), a register() that does not return a list of
+// names) or with one entry point (not a function, an error, a description
+// without ref or triggerType or with a field of the wrong type, a ref used
+// twice) is a *[LuaError] with the file and, when known, the line; the
+// entry point is skipped and the others still load. The error returned joins
+// them all.
+func LoadScript(path string, opts LuaOptions) ([]ScriptFunction, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	fns, errs := luaLoadFile(path, opts)
+	return fns, errors.Join(errs...)
+}
+
+func luaLoadFile(path string, opts LuaOptions) ([]ScriptFunction, []error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		var perr *fs.PathError
+		if errors.As(err, &perr) {
+			err = perr.Err
+		}
+		return nil, []error{&LuaError{File: path, Message: "cannot read the script: " + err.Error(), Err: err}}
+	}
+	return luaLoadSource(path, src, opts)
+}
+
+// luaLoadSource loads a script from src, named file; opts has its defaults.
+func luaLoadSource(file string, src []byte, opts LuaOptions) ([]ScriptFunction, []error) {
+	proto, err := luaCompile(file, src)
+	if err != nil {
+		return nil, []error{err}
+	}
+	vm, err := newLuaVM(file, &opts)
+	if err != nil {
+		return nil, []error{err}
+	}
+	defer vm.close()
+	ctx, cancel := context.WithTimeout(context.Background(), opts.LoadTimeout)
+	defer cancel()
+	l := &luaLoader{vm: vm, file: file, opts: opts, proto: proto, ctx: ctx}
+	return l.load()
+}
+
+type luaLoader struct {
+	vm    *luaVM
+	file  string
+	opts  LuaOptions
+	proto *lua.FunctionProto
+	ctx   context.Context
+
+	fns  []ScriptFunction
+	errs []error
+}
+
+func (l *luaLoader) problem(line int, format string, args ...any) {
+	l.errs = append(l.errs, &LuaError{File: l.file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+// fail records the error of a protected call in what, saying so when
+// loading ran out of time; prefix, when not empty, introduces the script's
+// message.
+func (l *luaLoader) fail(err error, what, prefix string) {
+	var e *LuaError
+	if !errors.As(err, &e) {
+		e = &LuaError{File: l.file, Message: err.Error()}
+	}
+	e = &LuaError{File: e.File, Line: e.Line, Message: e.Message}
+	switch {
+	case l.ctx.Err() != nil:
+		e.Message = fmt.Sprintf("%s did not finish within the load timeout of %v", what, l.opts.LoadTimeout)
+		e.Err = l.ctx.Err()
+	case prefix != "":
+		e.Message = prefix + ": " + e.Message
+	}
+	l.errs = append(l.errs, e)
+}
+
+func (l *luaLoader) load() ([]ScriptFunction, []error) {
+	vm, L := l.vm, l.vm.L
+	env := vm.begin(l.ctx, "")
+	defer vm.end()
+	for _, ext := range l.opts.extensions {
+		if ext.prepare == nil {
+			continue
+		}
+		if err := ext.prepare(l.ctx, L, env, nil); err != nil {
+			return nil, []error{fmt.Errorf("handlers: lua extension %s: %w", ext.name, err)}
+		}
+	}
+	if err := vm.runChunk(l.proto, env); err != nil {
+		l.fail(err, "the top-level code", "")
+		return nil, l.errs
+	}
+
+	reg, ok := env.RawGetString("register").(*lua.LFunction)
+	if !ok {
+		l.problem(0, "no register() function")
+		return nil, l.errs
+	}
+	regLine := luaLineDefined(reg)
+	L.Push(reg)
+	if err := vm.pcall(0, 1); err != nil {
+		l.fail(err, "register()", "register()")
+		return nil, l.errs
+	}
+	ret := L.Get(-1)
+	L.Pop(1)
+	list, ok := ret.(*lua.LTable)
+	if !ok {
+		l.problem(regLine, "register() returned a %s, want a list of entry-point names", ret.Type())
+		return nil, l.errs
+	}
+	names, err := luaNames(list)
+	if err != nil {
+		l.problem(regLine, "register() returned %v", err)
+		return nil, l.errs
+	}
+
+	queued := map[string]bool{}
+	var queue []string
+	enqueue := func(names []string) {
+		for _, n := range names {
+			if !queued[n] {
+				queued[n] = true
+				queue = append(queue, n)
+			}
+		}
+	}
+	enqueue(names)
+	refs := map[string]int{} // ref -> line of its entry point
+	for i := 0; i < len(queue) && l.ctx.Err() == nil; i++ {
+		name := queue[i]
+		entry, ok := env.RawGetString(name).(*lua.LFunction)
+		if !ok {
+			l.problem(regLine, "entry point %q is a %s, not a function", name, env.RawGetString(name).Type())
+			continue
+		}
+		line := luaLineDefined(entry)
+		L.Push(entry)
+		L.Push(lua.LNil)
+		if err := vm.pcall(1, 1); err != nil {
+			l.fail(err, "the description call of "+name, "entry point "+name+" called with nil")
+			if vm.dirty {
+				break // the state is unfit for the other calls
+			}
+			continue
+		}
+		ret := L.Get(-1)
+		L.Pop(1)
+		desc, ok := ret.(*lua.LTable)
+		if !ok {
+			l.problem(line, "entry point %s returned a %s when called with nil, want its description table", name, ret.Type())
+			continue
+		}
+		api, err := luaDescString(desc, "api")
+		if err != nil {
+			l.problem(line, "entry point %s: %v", name, err)
+			continue
+		}
+		switch strings.ToUpper(api) {
+		case "", "TRIGGER":
+		case "CONFIG_PROVIDER":
+			fns, ok := desc.RawGetString("triggerFunctions").(*lua.LTable)
+			if !ok {
+				if v := desc.RawGetString("triggerFunctions"); v != lua.LNil {
+					l.problem(line, "entry point %s: triggerFunctions is a %s, want a list of entry-point names", name, v.Type())
+				}
+				continue
+			}
+			names, err := luaNames(fns)
+			if err != nil {
+				l.problem(line, "entry point %s: triggerFunctions is %v", name, err)
+				continue
+			}
+			enqueue(names)
+			continue
+		default:
+			l.opts.Logger.Debug("skipping an entry point that is not a trigger", "file", l.file, "entry", name, "api", api)
+			continue
+		}
+		sf, err := luaDescribe(desc)
+		if err != nil {
+			l.problem(line, "entry point %s: %v", name, err)
+			continue
+		}
+		if other, dup := refs[sf.Ref]; dup {
+			l.problem(line, "entry point %s: ref %q is already used by the entry point at line %d", name, sf.Ref, other)
+			continue
+		}
+		refs[sf.Ref] = line
+		sf.Entry, sf.File, sf.Line = name, l.file, line
+		sf.Handler = newLua(l.file, name, sf.Ref, line, l.proto, l.opts)
+		l.fns = append(l.fns, sf)
+	}
+	return l.fns, l.errs
+}
+
+func luaLineDefined(fn *lua.LFunction) int {
+	if fn.Proto == nil {
+		return 0
+	}
+	return fn.Proto.LineDefined
+}
+
+// luaNames reads a list of names: a sequence of strings.
+func luaNames(t *lua.LTable) ([]string, error) {
+	var names []string
+	n := 0
+	for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+		n++
+		s, ok := v.(lua.LString)
+		if !ok {
+			return nil, fmt.Errorf("a list whose item %s is a %s, want a name", k.String(), v.Type())
+		}
+		names = append(names, string(s))
+	}
+	if n != t.Len() {
+		return nil, errors.New("a table that is not a list")
+	}
+	return names, nil
+}
+
+func luaDescString(d *lua.LTable, key string) (string, error) {
+	switch v := d.RawGetString(key).(type) {
+	case *lua.LNilType:
+		return "", nil
+	case lua.LString:
+		return string(v), nil
+	default:
+		return "", fmt.Errorf("%s is a %s (%s), want a string", key, v.Type(), v.String())
+	}
+}
+
+func luaDescInt(d *lua.LTable, key string) (int, error) {
+	switch v := d.RawGetString(key).(type) {
+	case *lua.LNilType:
+		return 0, nil
+	case lua.LNumber:
+		f := float64(v)
+		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return 0, fmt.Errorf("%s is %v, want an integer", key, f)
+		}
+		return int(f), nil
+	case lua.LString:
+		return 0, fmt.Errorf("%s is a string (%q), want an integer", key, string(v))
+	default:
+		return 0, fmt.Errorf("%s is a %s, want an integer", key, v.Type())
+	}
+}
+
+// luaDescribe reads an entry point's description table. Fields it does not
+// know (includeCustomerTags, ...) are ignored.
+func luaDescribe(d *lua.LTable) (ScriptFunction, error) {
+	var sf ScriptFunction
+	var err error
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{
+		{"ref", &sf.Ref}, {"name", &sf.Name}, {"description", &sf.Description},
+		{"triggerType", &sf.TriggerType}, {"api", &sf.API},
+	} {
+		if *f.dst, err = luaDescString(d, f.key); err != nil {
+			return ScriptFunction{}, err
+		}
+	}
+	if sf.Ref == "" {
+		return ScriptFunction{}, errors.New("the description has no ref")
+	}
+	if sf.TriggerType == "" {
+		return ScriptFunction{}, errors.New("the description has no triggerType")
+	}
+	if sf.API == "" {
+		sf.API = "TRIGGER"
+	}
+	if sf.Priority, err = luaDescInt(d, "priority"); err != nil {
+		return ScriptFunction{}, err
+	}
+	if sf.Version, err = luaDescInt(d, "version"); err != nil {
+		return ScriptFunction{}, err
+	}
+	switch v := d.RawGetString("triggerOptions").(type) {
+	case *lua.LNilType:
+		if strings.EqualFold(sf.TriggerType, "SCHEDULED") {
+			sf.TriggerOptions = []string{"ANY"}
+		}
+	case *lua.LTable:
+		opts, err := luaNames(v)
+		if err != nil {
+			return ScriptFunction{}, fmt.Errorf("triggerOptions is %v", err)
+		}
+		sf.TriggerOptions = opts
+	default:
+		return ScriptFunction{}, fmt.Errorf("triggerOptions is a %s (%s), want a list of strings such as {%q}", v.Type(), v.String(), v.String())
+	}
+	if v := d.RawGetString("schedule"); v != lua.LNil {
+		if sf.Schedule, err = luaSchedule(v); err != nil {
+			return ScriptFunction{}, err
+		}
+	}
+	return sf, nil
+}
+
+// luaSchedule normalises an FDL schedule table such as
+// {start = {hour = 22, minute = 0}, frequency = {hours = 24}}.
+func luaSchedule(v lua.LValue) (map[string]map[string]int, error) {
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		return nil, fmt.Errorf("schedule is a %s, want a table", v.Type())
+	}
+	out := map[string]map[string]int{}
+	for k, val := t.Next(lua.LNil); k != lua.LNil; k, val = t.Next(k) {
+		ks, ok := k.(lua.LString)
+		part := strings.ToLower(string(ks))
+		if !ok || (part != "start" && part != "frequency") {
+			return nil, fmt.Errorf("schedule has the key %s, want start or frequency", k.String())
+		}
+		if _, dup := out[part]; dup {
+			return nil, fmt.Errorf("schedule has %s twice", part)
+		}
+		inner, ok := val.(*lua.LTable)
+		if !ok {
+			return nil, fmt.Errorf("schedule.%s is a %s, want a table such as {MINUTE = 5}", part, val.Type())
+		}
+		units := map[string]int{}
+		for uk, uv := inner.Next(lua.LNil); uk != lua.LNil; uk, uv = inner.Next(uk) {
+			us, ok := uk.(lua.LString)
+			unit := strings.TrimSuffix(strings.ToUpper(string(us)), "S")
+			if !ok || !luaScheduleUnits[unit] {
+				return nil, fmt.Errorf("schedule.%s has the key %s, want SECOND, MINUTE, HOUR, DAY or WEEK", part, uk.String())
+			}
+			n, ok := uv.(lua.LNumber)
+			if !ok || float64(n) != math.Trunc(float64(n)) || n < 0 || n > math.MaxInt32 {
+				return nil, fmt.Errorf("schedule.%s.%s is %s, want a whole number", part, string(us), uv.String())
+			}
+			if _, dup := units[unit]; dup {
+				return nil, fmt.Errorf("schedule.%s has %s twice", part, unit)
+			}
+			units[unit] = int(n)
+		}
+		out[part] = units
+	}
+	return out, nil
+}

@@ -1,0 +1,937 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/pm"
+
+	"github.com/triggerbus/triggerbus/pkg/event"
+)
+
+// The sandbox. A script sees only what these lists name; everything else of
+// gopher-lua (io, os.execute/getenv/exit, package/require, debug, coroutine,
+// channel, dofile, loadfile, load, loadstring, getfenv, setfenv,
+// collectgarbage, newproxy, string.dump) is left out.
+//
+//   - coroutine is left out: each coroutine gets a value stack of its own,
+//     so a loop of coroutine.create allocates far faster than a deadline
+//     can stop it, and no trigger script needs one.
+//   - load and loadstring are left out rather than limited to text: a chunk
+//     they compiled would run in the state's global table, not the call's.
+//   - os keeps time, clock, date and difftime: pure functions of the clock.
+//   - pcall and xpcall cannot catch the end of the call's context; print
+//     and trigger.log go to the call's logger; setmetatable takes tables
+//     only (gopher-lua would let a script give every number or function of
+//     the state a metatable that outlives the call); math.random uses the
+//     process's generator and math.randomseed does nothing.
+//   - string.rep, string.format, string.gsub, table.concat and the ..
+//     operator refuse to build strings larger than MaxStringBytes; gsub and
+//     gmatch work through their matches in bounded batches.
+//
+// What the sandbox cannot bound: gopher-lua has no allocation hook, so a
+// table that grows in a loop is stopped by the call's deadline only, and a
+// table indexed by a large integer (t[5e7] = true) gets a dense array part
+// up to that index in one step (up to lua.MaxArrayIndex, 64M slots): keep
+// numeric ids as string keys. A single Go builtin that runs long (a string
+// pattern that backtracks exponentially) does not see the context; Handle
+// returns anyway, and the state is dropped when the builtin is done.
+var (
+	luaBaseNames = []string{
+		"assert", "error", "getmetatable", "ipairs", "next", "pairs", "rawequal", "rawget", "rawset",
+		"select", "tonumber", "tostring", "type", "unpack", "_VERSION",
+	}
+	luaStringNames = []string{"byte", "char", "find", "len", "lower", "match", "reverse", "sub", "upper"}
+	luaTableNames  = []string{"getn", "insert", "maxn", "remove", "sort"}
+	luaMathNames   = []string{
+		"abs", "acos", "asin", "atan", "atan2", "ceil", "cos", "cosh", "deg", "exp", "floor", "fmod", "frexp",
+		"huge", "ldexp", "log", "log10", "max", "min", "mod", "modf", "pi", "pow", "rad", "sin", "sinh",
+		"sqrt", "tan", "tanh",
+	}
+	luaOsNames = []string{"clock", "date", "difftime", "time"}
+)
+
+// luaVM is one Lua state with the prototype of the environment its calls
+// get. It serves one call at a time.
+type luaVM struct {
+	L     *lua.LState
+	file  string
+	opts  *LuaOptions
+	env   luaEnvProto
+	strMT *lua.LTable // the metatable of strings; __index is set per call
+	codec luaCodec
+
+	// The current call; zero between calls.
+	ctx context.Context
+	ref string
+	// errLine is the line of the script where the last top-level error
+	// was raised, 0 when unknown.
+	errLine int
+	// dirty is set when a call left the state unfit for reuse: it is
+	// closed after the call.
+	dirty bool
+	// onError is the message handler of top-level protected calls.
+	onError *lua.LFunction
+	// concatFn is the .. operator (see luaCompile).
+	concatFn *lua.LFunction
+	// jobs are the calls of a handler's state, served by its goroutine.
+	jobs chan luaJob
+}
+
+func newLuaVM(file string, opts *LuaOptions) (*luaVM, error) {
+	L := lua.NewState(lua.Options{
+		SkipOpenLibs:     true,
+		CallStackSize:    opts.CallStackSize,
+		RegistrySize:     opts.RegistrySize,
+		RegistryMaxSize:  opts.RegistryMaxSize,
+		RegistryGrowStep: luaRegistryGrowStep,
+	})
+	vm := &luaVM{L: L, file: file, opts: opts}
+	if err := vm.init(); err != nil {
+		L.Close()
+		return nil, err
+	}
+	return vm, nil
+}
+
+func (vm *luaVM) close() { vm.L.Close() }
+
+func (vm *luaVM) init() error {
+	L := vm.L
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{
+		{lua.BaseLibName, lua.OpenBase},
+		{lua.TabLibName, lua.OpenTable},
+		{lua.StringLibName, lua.OpenString},
+		{lua.MathLibName, lua.OpenMath},
+		{lua.OsLibName, lua.OpenOs},
+	} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		if err := L.PCall(1, 0, nil); err != nil {
+			return fmt.Errorf("handlers: lua: open %q: %w", lib.name, err)
+		}
+	}
+	opened := L.G.Global
+	lib := func(name string) *lua.LTable { return opened.RawGetString(name).(*lua.LTable) }
+	gfn := func(t *lua.LTable, name string) lua.LGFunction {
+		return t.RawGetString(name).(*lua.LFunction).GFunction
+	}
+	copyNames := func(dst, src *lua.LTable, names []string) {
+		for _, n := range names {
+			if v := src.RawGetString(n); v != lua.LNil {
+				dst.RawSetString(n, v)
+			}
+		}
+	}
+
+	null := L.NewUserData()
+	null.Value = luaNull{}
+	nullMT := L.NewTable()
+	nullMT.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LString("null"))
+		return 1
+	}))
+	nullMT.RawSetString("__metatable", lua.LFalse)
+	null.Metatable = nullMT
+	vm.codec = luaCodec{L: L, null: null, maxBytes: vm.opts.MaxStringBytes}
+
+	g := L.NewTable()
+	copyNames(g, opened, luaBaseNames)
+	g.RawSetString("pcall", L.NewFunction(vm.uncatchable(gfn(opened, "pcall"))))
+	g.RawSetString("xpcall", L.NewFunction(vm.xpcall))
+	vm.onError = L.NewFunction(vm.handleError)
+	vm.concatFn = L.NewFunction(vm.concat)
+	g.RawSetString("print", L.NewFunction(vm.print))
+	setmt := gfn(opened, "setmetatable")
+	g.RawSetString("setmetatable", L.NewFunction(func(L *lua.LState) int {
+		L.CheckTable(1)
+		return setmt(L)
+	}))
+
+	str := L.NewTable()
+	copyNames(str, lib(lua.StringLibName), luaStringNames)
+	str.RawSetString("format", L.NewFunction(vm.strFormat(gfn(lib(lua.StringLibName), "format"))))
+	str.RawSetString("rep", L.NewFunction(vm.strRep))
+	str.RawSetString("gsub", L.NewFunction(vm.strGsub))
+	str.RawSetString("gmatch", L.NewFunction(vm.strGmatch))
+	g.RawSetString("string", str)
+
+	tab := L.NewTable()
+	copyNames(tab, lib(lua.TabLibName), luaTableNames)
+	tab.RawSetString("concat", L.NewFunction(vm.tabConcat(gfn(lib(lua.TabLibName), "concat"))))
+	g.RawSetString("table", tab)
+
+	mth := L.NewTable()
+	copyNames(mth, lib(lua.MathLibName), luaMathNames)
+	mth.RawSetString("random", L.NewFunction(luaRandom))
+	mth.RawSetString("randomseed", L.NewFunction(func(*lua.LState) int { return 0 }))
+	g.RawSetString("math", mth)
+
+	osl := L.NewTable()
+	copyNames(osl, lib(lua.OsLibName), luaOsNames)
+	g.RawSetString("os", osl)
+
+	g.RawSetString("trigger", vm.triggerTable())
+
+	for _, ext := range vm.opts.extensions {
+		if ext.open == nil {
+			continue
+		}
+		if err := ext.open(L, g); err != nil {
+			return fmt.Errorf("handlers: lua extension %s: %w", ext.name, err)
+		}
+	}
+
+	// Strings index the call's string table (set by begin), through a
+	// metatable scripts can neither read nor replace.
+	vm.strMT = L.NewTable()
+	vm.strMT.RawSetString("__metatable", lua.LFalse)
+	L.SetMetatable(lua.LString(""), vm.strMT)
+
+	// Nothing of the state's own global table is reachable by scripts;
+	// empty it anyway.
+	for k, _ := opened.Next(lua.LNil); k != lua.LNil; k, _ = opened.Next(k) {
+		opened.RawSet(k, lua.LNil)
+	}
+	vm.env = luaSnapshot(L, g)
+	return nil
+}
+
+// luaEnvProto is the prototype of a call's global table. Each call gets a
+// global table of its own and, for every table of the prototype (string,
+// math, trigger, trigger.json, ...), a fresh proxy. What a script sets on
+// them stays in the call. Lookups of what the call has not set fall
+// through, by a metatable the script can neither read nor replace, to a
+// table shared by all calls on the state that holds the prototype's other
+// values: functions, numbers, strings and trigger.null, none of which a
+// script can change. So a call's environment costs a few empty tables
+// rather than a copy of every library.
+//
+// The price is in corner cases: pairs(_G) or pairs(string) lists only what
+// the call set (and the libraries, in _G), assigning nil to a library
+// function does not hide it, and setmetatable(_G, ...) fails.
+type luaEnvProto struct {
+	global luaProtoLib
+	libs   []luaProtoLib
+}
+
+type luaProtoLib struct {
+	mt     *lua.LTable // {__index = the shared values, __metatable = false}
+	nested []luaProtoNested
+}
+
+// luaProtoNested is a field that holds another of the prototype's tables.
+type luaProtoNested struct {
+	key string
+	lib int // index in libs
+}
+
+// luaSnapshot makes the prototype of the global table g. Metatables of g's
+// tables are not kept.
+func luaSnapshot(L *lua.LState, g *lua.LTable) luaEnvProto {
+	var p luaEnvProto
+	index := map[*lua.LTable]int{}
+	var lib func(t *lua.LTable) int
+	split := func(t *lua.LTable) luaProtoLib {
+		shared := L.NewTable()
+		var nested []luaProtoNested
+		for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+			ks, ok := k.(lua.LString)
+			if !ok {
+				continue
+			}
+			if vt, ok := v.(*lua.LTable); ok {
+				nested = append(nested, luaProtoNested{key: string(ks), lib: lib(vt)})
+				continue
+			}
+			shared.RawSetString(string(ks), v)
+		}
+		mt := L.NewTable()
+		mt.RawSetString("__index", shared)
+		mt.RawSetString("__metatable", lua.LFalse)
+		return luaProtoLib{mt: mt, nested: nested}
+	}
+	lib = func(t *lua.LTable) int {
+		if i, ok := index[t]; ok {
+			return i
+		}
+		i := len(p.libs)
+		index[t] = i
+		p.libs = append(p.libs, luaProtoLib{})
+		p.libs[i] = split(t)
+		return i
+	}
+	p.global = split(g)
+	return p
+}
+
+// build returns a fresh global table.
+func (p *luaEnvProto) build(L *lua.LState) *lua.LTable {
+	libs := make([]*lua.LTable, len(p.libs))
+	for i, l := range p.libs {
+		libs[i] = L.CreateTable(0, len(l.nested))
+		libs[i].Metatable = l.mt
+	}
+	for i, l := range p.libs {
+		for _, n := range l.nested {
+			libs[i].RawSetString(n.key, libs[n.lib])
+		}
+	}
+	env := L.CreateTable(0, len(p.global.nested)+8)
+	env.Metatable = p.global.mt
+	for _, n := range p.global.nested {
+		env.RawSetString(n.key, libs[n.lib])
+	}
+	return env
+}
+
+// begin readies the state for a call under ctx and returns the call's fresh
+// global table.
+func (vm *luaVM) begin(ctx context.Context, ref string) *lua.LTable {
+	vm.ctx, vm.ref, vm.dirty = ctx, ref, false
+	vm.codec.reset()
+	vm.L.SetContext(ctx)
+	env := vm.env.build(vm.L)
+	env.RawSetString("_G", env)
+	env.RawSetString(luaConcatGlobal, vm.concatFn)
+	vm.strMT.RawSetString("__index", env.RawGetString("string"))
+	return env
+}
+
+// end drops everything of the call the state still holds.
+func (vm *luaVM) end() {
+	vm.L.SetTop(0)
+	vm.L.RemoveContext()
+	vm.strMT.RawSetString("__index", lua.LNil)
+	vm.codec.reset()
+	vm.ctx, vm.ref = nil, ""
+}
+
+// runChunk runs the script's top-level code in env.
+func (vm *luaVM) runChunk(proto *lua.FunctionProto, env *lua.LTable) error {
+	fn := vm.L.NewFunctionFromProto(proto)
+	fn.Env = env
+	vm.L.Push(fn)
+	return vm.pcall(0, 0)
+}
+
+// pcall calls the function below nargs arguments on the stack, protected,
+// and returns a *LuaError. It goes through a message handler, which notes
+// where the error was raised: without one gopher-lua builds a traceback,
+// one line per tail call, which after a runaway tail-recursive loop takes
+// longer than the loop ran. (With one, gopher-lua leaves the upvalues of
+// the failed frames open. Only closures of the failed call, which nothing
+// can reach any more, share them, and the next call that needs an upvalue
+// at the same stack slot reuses one as it would a fresh one, so the state
+// stays fit for reuse.)
+func (vm *luaVM) pcall(nargs, nret int) error {
+	vm.errLine = 0
+	err := vm.protected(nargs, nret)
+	if err == nil {
+		return nil
+	}
+	e := luaErrorFrom(vm.file, err, &vm.codec)
+	if e.Line == 0 {
+		e.Line = vm.errLine
+	}
+	if cerr := vm.ctx.Err(); cerr != nil {
+		return luaCtxError(e, cerr)
+	}
+	return e
+}
+
+// protected is L.PCall with the message handler. gopher-lua pushes the
+// handler without room to spare, so a call that failed with a registry
+// overflow makes PCall itself raise, before it has reset the state; that
+// error is returned too, and the state marked dirty.
+func (vm *luaVM) protected(nargs, nret int) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			aerr, ok := v.(*lua.ApiError)
+			if !ok {
+				panic(v)
+			}
+			vm.dirty = true
+			err = aerr
+		}
+	}()
+	return vm.L.PCall(nargs, nret, vm.onError)
+}
+
+// handleError is the message handler of pcall: it notes the line of the
+// innermost frame of the script and returns the error value as it is.
+func (vm *luaVM) handleError(L *lua.LState) int {
+	for level := 1; level <= 32; level++ {
+		dbg, ok := L.GetStack(level)
+		if !ok {
+			break
+		}
+		if _, err := L.GetInfo("Sl", dbg, lua.LNil); err != nil {
+			continue
+		}
+		if dbg.Source == vm.file && dbg.CurrentLine > 0 {
+			vm.errLine = dbg.CurrentLine
+			break
+		}
+	}
+	L.Push(L.Get(1))
+	return 1
+}
+
+// call runs one call of h's entry point for ev.
+func (vm *luaVM) call(ctx context.Context, h *Lua, ev *event.Event) (Result, error) {
+	L := vm.L
+	env := vm.begin(ctx, h.ref)
+	defer vm.end()
+
+	p, err := vm.eventTable(ev)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, ext := range vm.opts.extensions {
+		if ext.prepare == nil {
+			continue
+		}
+		if err := ext.prepare(ctx, L, env, p); err != nil {
+			return Result{}, fmt.Errorf("handlers: lua extension %s: %w", ext.name, err)
+		}
+	}
+	var before []byte
+	if p.RawGetString("input") != lua.LNil {
+		if before, err = vm.codec.encodeAt(p, lua.LString("input")); err != nil {
+			return Result{}, fmt.Errorf("handlers: lua: event input: %w", err)
+		}
+	}
+
+	if err := vm.runChunk(h.proto, env); err != nil {
+		return Result{}, err
+	}
+	entry, ok := env.RawGetString(h.entry).(*lua.LFunction)
+	if !ok {
+		return Result{}, &LuaError{File: h.file, Line: h.line, Message: fmt.Sprintf("entry point %s is not a function any more", h.entry)}
+	}
+	L.Push(entry)
+	L.Push(p)
+	if err := vm.pcall(1, 1); err != nil {
+		return Result{}, err
+	}
+	ret := L.Get(-1)
+	res, err := vm.result(h, ret)
+	if err != nil {
+		return Result{}, err
+	}
+
+	holder := p
+	if t, ok := ret.(*lua.LTable); ok && t.RawGetString("input") != lua.LNil {
+		holder = t
+	}
+	if holder.RawGetString("input") != lua.LNil {
+		after, err := vm.codec.encodeAt(holder, lua.LString("input"))
+		if err != nil {
+			return Result{}, &LuaError{File: h.file, Line: h.line, Message: "modified input: " + err.Error(), Err: ErrBadResult}
+		}
+		if !bytes.Equal(after, before) {
+			res.Input = after
+		}
+	}
+	return res, nil
+}
+
+// eventTable returns p, the event as FDL scripts see it.
+func (vm *luaVM) eventTable(ev *event.Event) (*lua.LTable, error) {
+	p := vm.L.CreateTable(0, 8+len(ev.Extra))
+	for _, f := range []struct{ k, v string }{
+		{"id", ev.ID}, {"triggerType", ev.TriggerType}, {"triggerOption", ev.TriggerOption}, {"beUUID", ev.BEUUID},
+	} {
+		if f.v != "" {
+			p.RawSetString(f.k, lua.LString(f.v))
+		}
+	}
+	if ev.TimeStamp != 0 {
+		p.RawSetString("timeStamp", lua.LNumber(ev.TimeStamp))
+	}
+	for _, f := range []struct {
+		k string
+		v []byte
+	}{{"customer", ev.Customer}, {"user", ev.User}, {"input", ev.Input}} {
+		if len(f.v) == 0 {
+			continue
+		}
+		if err := vm.codec.decodeInto(p, lua.LString(f.k), f.v); err != nil {
+			return nil, fmt.Errorf("handlers: lua: event %s: %w", f.k, err)
+		}
+	}
+	for k, raw := range ev.Extra {
+		if p.RawGetString(k) != lua.LNil || len(raw) == 0 {
+			continue
+		}
+		if err := vm.codec.decodeInto(p, lua.LString(k), raw); err != nil {
+			return nil, fmt.Errorf("handlers: lua: event %s: %w", k, err)
+		}
+	}
+	return p, nil
+}
+
+// result maps what the entry point returned to a Result.
+func (vm *luaVM) result(h *Lua, ret lua.LValue) (Result, error) {
+	bad := func(format string, args ...any) error {
+		return &LuaError{File: h.file, Line: h.line, Message: fmt.Sprintf(format, args...), Err: ErrBadResult}
+	}
+	switch ret := ret.(type) {
+	case *lua.LNilType:
+		return Result{ExitState: Continue}, nil
+	case *lua.LTable:
+		var r Result
+		switch st := ret.RawGetString("exitState").(type) {
+		case *lua.LNilType:
+			r.ExitState = Continue
+		case lua.LString:
+			s, err := ParseExitState(string(st))
+			if err != nil {
+				return Result{}, bad("unknown exitState %q (want SUCCESS, CONTINUE or FAILED)", string(st))
+			}
+			r.ExitState = s
+		default:
+			return Result{}, bad("exitState is a %s, want a string", st.Type())
+		}
+		for _, f := range []struct {
+			name string
+			dst  *string
+		}{{"errorCode", &r.ErrorCode}, {"errorMessage", &r.ErrorMessage}} {
+			switch v := ret.RawGetString(f.name).(type) {
+			case *lua.LNilType:
+			case lua.LString, lua.LNumber:
+				*f.dst = lua.LVAsString(v)
+			default:
+				return Result{}, bad("%s is a %s, want a string", f.name, v.Type())
+			}
+		}
+		return r, nil
+	}
+	return Result{}, bad("the entry point returned a %s, want a table or nil", ret.Type())
+}
+
+// logger returns the logger of the current call.
+func (vm *luaVM) logger() *slog.Logger {
+	if c, ok := CallFrom(vm.ctx); ok {
+		return c.Logger
+	}
+	return vm.opts.Logger.With("function", vm.ref)
+}
+
+// uncatchable wraps pcall or xpcall so that the end of the call's context
+// goes through it: gopher-lua raises it as an ordinary error, which a
+// protected call would otherwise catch and let the script carry on.
+func (vm *luaVM) uncatchable(pcall lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		n := pcall(L)
+		vm.stopIfDone(L)
+		return n
+	}
+}
+
+// xpcall is xpcall that calls the message handler once the failed call has
+// unwound (gopher-lua's calls it before, and leaves the upvalues of the
+// failed frames open, so closures made there read garbage). Without a debug
+// library a handler cannot tell the difference.
+func (vm *luaVM) xpcall(L *lua.LState) int {
+	fn := L.CheckFunction(1)
+	handler := L.CheckFunction(2)
+	L.SetTop(2)
+	L.Push(fn)
+	if err := L.PCall(0, lua.MultRet, nil); err != nil {
+		vm.stopIfDone(L)
+		L.Push(handler)
+		L.Push(luaErrorValue(err))
+		if err := L.PCall(1, 1, nil); err != nil {
+			vm.stopIfDone(L)
+			L.Push(lua.LFalse)
+			L.Push(luaErrorValue(err))
+			return 2
+		}
+		vm.stopIfDone(L)
+		ret := L.Get(-1)
+		L.Pop(1)
+		L.Push(lua.LFalse)
+		L.Push(ret)
+		return 2
+	}
+	vm.stopIfDone(L)
+	L.Insert(lua.LTrue, 3)
+	return L.GetTop() - 2
+}
+
+// stopIfDone raises the end of the call's context again, past whatever
+// protected call caught it.
+func (vm *luaVM) stopIfDone(L *lua.LState) {
+	if ctx := L.Context(); ctx != nil && ctx.Err() != nil {
+		L.RaiseError("%v", ctx.Err())
+	}
+}
+
+func luaErrorValue(err error) lua.LValue {
+	var aerr *lua.ApiError
+	if errors.As(err, &aerr) && aerr.Object != nil {
+		return aerr.Object
+	}
+	return lua.LString(err.Error())
+}
+
+func (vm *luaVM) print(L *lua.LState) int {
+	top := L.GetTop()
+	parts := make([]string, top)
+	for i := 1; i <= top; i++ {
+		parts[i-1] = L.ToStringMeta(L.Get(i)).String()
+	}
+	vm.logger().LogAttrs(vm.ctx, slog.LevelInfo, strings.Join(parts, "\t"), slog.String("source", "print"))
+	return 0
+}
+
+func (vm *luaVM) tooLong(L *lua.LState, what string, n float64) {
+	L.RaiseError("%s: result of %.0f bytes is larger than the limit of %d", what, n, vm.opts.MaxStringBytes)
+}
+
+// concat is the .. operator (see luaCompile): the operands are joined right
+// to left as by the VM, runs of strings and numbers at once, __concat
+// metamethods for the rest.
+func (vm *luaVM) concat(L *lua.LState) int {
+	n := L.GetTop()
+	rhs := L.Get(n)
+	for i := n - 1; i >= 1; i-- {
+		lhs := L.Get(i)
+		if lua.LVCanConvToString(lhs) && lua.LVCanConvToString(rhs) {
+			j := i
+			for j > 1 && lua.LVCanConvToString(L.Get(j-1)) {
+				j--
+			}
+			last := lua.LVAsString(rhs)
+			total := len(last)
+			for k := j; k <= i; k++ {
+				total += len(lua.LVAsString(L.Get(k)))
+			}
+			if total > vm.opts.MaxStringBytes {
+				vm.tooLong(L, "string concatenation", float64(total))
+			}
+			var b strings.Builder
+			b.Grow(total)
+			for k := j; k <= i; k++ {
+				b.WriteString(lua.LVAsString(L.Get(k)))
+			}
+			b.WriteString(last)
+			rhs = lua.LString(b.String())
+			i = j
+			continue
+		}
+		mm := L.GetMetaField(lhs, "__concat")
+		if mm == lua.LNil {
+			mm = L.GetMetaField(rhs, "__concat")
+		}
+		if mm == lua.LNil {
+			culprit := lhs
+			if lua.LVCanConvToString(lhs) {
+				culprit = rhs
+			}
+			L.RaiseError("attempt to concatenate a %s value", culprit.Type())
+		}
+		L.Push(mm)
+		L.Push(lhs)
+		L.Push(rhs)
+		L.Call(2, 1)
+		rhs = L.Get(-1)
+		L.Pop(1)
+	}
+	L.Push(rhs)
+	return 1
+}
+
+func (vm *luaVM) strRep(L *lua.LState) int {
+	s := L.CheckString(1)
+	n := float64(L.CheckNumber(2))
+	if n < 1 || s == "" {
+		L.Push(lua.LString(""))
+		return 1
+	}
+	n = math.Floor(n)
+	if size := float64(len(s)) * n; size > float64(vm.opts.MaxStringBytes) {
+		vm.tooLong(L, "string.rep", size)
+	}
+	L.Push(lua.LString(strings.Repeat(s, int(n))))
+	return 1
+}
+
+// strFormat bounds string.format: width and precision take at most two
+// digits, as in Lua 5.1, and the result may not pass the string limit.
+func (vm *luaVM) strFormat(format lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		f := L.CheckString(1)
+		size := float64(len(f))
+		arg := 2
+		for i := 0; i < len(f); i++ {
+			if f[i] != '%' {
+				continue
+			}
+			i++
+			if i < len(f) && f[i] == '%' {
+				continue
+			}
+			for i < len(f) && strings.IndexByte("-+ #0", f[i]) >= 0 {
+				i++
+			}
+			width, digits := 0, 0
+			for ; i < len(f) && f[i] >= '0' && f[i] <= '9'; i++ {
+				width, digits = width*10+int(f[i]-'0'), digits+1
+			}
+			prec, pdigits := 0, 0
+			if i < len(f) && f[i] == '.' {
+				for i++; i < len(f) && f[i] >= '0' && f[i] <= '9'; i++ {
+					prec, pdigits = prec*10+int(f[i]-'0'), pdigits+1
+				}
+			}
+			if digits > 2 || pdigits > 2 {
+				L.RaiseError("invalid format (width or precision too long)")
+			}
+			size += float64(max(width, prec, 32))
+			if arg <= L.GetTop() {
+				if s, ok := L.Get(arg).(lua.LString); ok {
+					if i < len(f) && f[i] == 'q' {
+						size += 4*float64(len(s)) + 2 // \xNN for every byte at worst
+					} else {
+						size += float64(len(s))
+					}
+				}
+			}
+			arg++
+		}
+		if size > float64(vm.opts.MaxStringBytes) {
+			vm.tooLong(L, "string.format", size)
+		}
+		return format(L)
+	}
+}
+
+func (vm *luaVM) tabConcat(concat lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		sep := L.OptString(2, "")
+		n := t.Len()
+		i, j := max(L.OptInt(3, 1), 1), min(L.OptInt(4, n), n)
+		total := 0.0
+		for k := i; k <= j; k++ {
+			total += float64(len(lua.LVAsString(t.RawGetInt(k))) + len(sep))
+			if total > float64(vm.opts.MaxStringBytes) {
+				vm.tooLong(L, "table.concat", total)
+			}
+		}
+		return concat(L)
+	}
+}
+
+// luaGsubBatch is how many matches string.gsub asks the matcher for at a
+// time: gopher-lua's matcher collects every match before returning.
+const luaGsubBatch = 256
+
+// strGsub is string.gsub with a linear replacement (gopher-lua's copies the
+// whole string for each match) that stops at the string limit.
+func (vm *luaVM) strGsub(L *lua.LState) int {
+	str := L.CheckString(1)
+	pat := L.CheckString(2)
+	L.CheckTypes(3, lua.LTString, lua.LTTable, lua.LTFunction)
+	repl := L.Get(3)
+	limit := L.OptInt(4, -1)
+	src := []byte(str)
+	anchored := strings.HasPrefix(pat, "^")
+	var out []byte
+	count, copied, pos := 0, 0, 0
+	for pos <= len(src) && (limit < 0 || count < limit) {
+		batch := luaGsubBatch
+		if limit >= 0 {
+			batch = min(batch, limit-count)
+		}
+		mds, err := pm.Find(pat, src, pos, batch)
+		if err != nil {
+			L.RaiseError("%s", err.Error())
+		}
+		for _, m := range mds {
+			start, end := m.Capture(0), m.Capture(1)
+			out = append(out, str[copied:start]...)
+			if s, ok := vm.gsubReplace(L, str, m, repl); ok {
+				out = append(out, s...)
+			} else {
+				out = append(out, str[start:end]...)
+			}
+			copied = end
+			count++
+			if len(out) > vm.opts.MaxStringBytes {
+				vm.tooLong(L, "string.gsub", float64(len(out)))
+			}
+		}
+		if anchored || len(mds) < batch {
+			break
+		}
+		last := mds[len(mds)-1]
+		pos = max(last.Capture(0)+1, last.Capture(1))
+		vm.stopIfDone(L)
+	}
+	out = append(out, str[copied:]...)
+	if len(out) > vm.opts.MaxStringBytes {
+		vm.tooLong(L, "string.gsub", float64(len(out)))
+	}
+	L.Push(lua.LString(out))
+	L.Push(lua.LNumber(count))
+	return 2
+}
+
+// gsubReplace returns the replacement of match m; ok is false when the
+// match stays as it is (a table or function gave nil or false).
+func (vm *luaVM) gsubReplace(L *lua.LState, str string, m *pm.MatchData, repl lua.LValue) (string, bool) {
+	ncap := m.CaptureLength()/2 - 1
+	capture := func(i int) lua.LValue { // i in 1..ncap; 0 is the whole match
+		idx := 2 * i
+		if i > 0 && m.IsPosCapture(idx) {
+			return lua.LNumber(m.Capture(idx))
+		}
+		return lua.LString(str[m.Capture(idx):m.Capture(idx+1)])
+	}
+	switch r := repl.(type) {
+	case lua.LString:
+		s := string(r)
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c != '%' || i+1 == len(s) {
+				b.WriteByte(c)
+				continue
+			}
+			i++
+			c = s[i]
+			if c < '0' || c > '9' {
+				b.WriteByte(c)
+				continue
+			}
+			d := int(c - '0')
+			switch {
+			case d == 0 || (d == 1 && ncap == 0):
+				b.WriteString(str[m.Capture(0):m.Capture(1)])
+			case d <= ncap:
+				b.WriteString(lua.LVAsString(capture(d)))
+			default:
+				L.RaiseError("invalid capture index")
+			}
+			if b.Len() > vm.opts.MaxStringBytes {
+				vm.tooLong(L, "string.gsub", float64(b.Len()))
+			}
+		}
+		return b.String(), true
+	case *lua.LTable, *lua.LFunction:
+		var v lua.LValue
+		if t, ok := r.(*lua.LTable); ok {
+			key := capture(0)
+			if ncap > 0 {
+				key = capture(1)
+			}
+			v = L.GetTable(t, key)
+		} else {
+			L.Push(r)
+			n := 1
+			if ncap == 0 {
+				L.Push(capture(0))
+			} else {
+				for i := 1; i <= ncap; i++ {
+					L.Push(capture(i))
+				}
+				n = ncap
+			}
+			L.Call(n, 1)
+			v = L.Get(-1)
+			L.Pop(1)
+		}
+		switch v := v.(type) {
+		case *lua.LNilType:
+			return "", false
+		case lua.LBool:
+			if !bool(v) {
+				return "", false
+			}
+		case lua.LString, lua.LNumber:
+			return lua.LVAsString(v), true
+		}
+		L.RaiseError("invalid replacement value (a %s)", v.Type())
+	}
+	return "", false
+}
+
+// strGmatch is string.gmatch, finding one match per step rather than all of
+// them up front.
+func (vm *luaVM) strGmatch(L *lua.LState) int {
+	str := L.CheckString(1)
+	pat := L.CheckString(2)
+	src := []byte(str)
+	pos, done := 0, false
+	L.Push(L.NewFunction(func(L *lua.LState) int {
+		if done || pos > len(src) {
+			return 0
+		}
+		mds, err := pm.Find(pat, src, pos, 1)
+		if err != nil {
+			L.RaiseError("%s", err.Error())
+		}
+		if len(mds) == 0 {
+			done = true
+			return 0
+		}
+		m := mds[0]
+		pos = max(m.Capture(0)+1, m.Capture(1))
+		ncap := m.CaptureLength()/2 - 1
+		if ncap == 0 {
+			L.Push(lua.LString(str[m.Capture(0):m.Capture(1)]))
+			return 1
+		}
+		for i := 1; i <= ncap; i++ {
+			idx := 2 * i
+			if m.IsPosCapture(idx) {
+				L.Push(lua.LNumber(m.Capture(idx)))
+			} else {
+				L.Push(lua.LString(str[m.Capture(idx):m.Capture(idx+1)]))
+			}
+		}
+		return ncap
+	}))
+	return 1
+}
+
+// luaRandom is math.random on the process's generator, which is safe for
+// concurrent use and cannot be seeded by a script.
+func luaRandom(L *lua.LState) int {
+	switch L.GetTop() {
+	case 0:
+		L.Push(lua.LNumber(rand.Float64()))
+		return 1
+	case 1:
+		m := L.CheckInt64(1)
+		if m < 1 {
+			L.ArgError(1, "interval is empty")
+		}
+		L.Push(lua.LNumber(rand.Int64N(m) + 1))
+		return 1
+	}
+	lo, hi := L.CheckInt64(1), L.CheckInt64(2)
+	if lo > hi {
+		L.ArgError(2, "interval is empty")
+	}
+	span := hi - lo + 1
+	if span <= 0 {
+		L.ArgError(2, "interval is too large")
+	}
+	L.Push(lua.LNumber(lo + rand.Int64N(span)))
+	return 1
+}

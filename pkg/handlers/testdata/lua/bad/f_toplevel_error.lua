@@ -1,0 +1,6 @@
+local cfg = nil
+local limit = cfg.limit
+
+function register()
+  return {}
+end
