@@ -1,0 +1,437 @@
+package worker
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
+)
+
+// Headers of a dead letter, beside the original event's headers.
+const (
+	HeaderFailedFunction = "Trigger-Failed-Function"
+	HeaderError          = "Trigger-Error"
+	HeaderAttempts       = "Trigger-Attempts"
+	HeaderSubject        = "Trigger-Subject"
+	HeaderFailedAt       = "Trigger-Failed-At"
+	// HeaderSchedule names the function a SCHEDULED tick is for; a
+	// SCHEDULED event without it runs every SCHEDULED function.
+	HeaderSchedule = "Trigger-Schedule"
+)
+
+// Defaults of [DurableConfig].
+var (
+	DefaultBackoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}
+)
+
+// Defaults of [DurableConfig].
+const (
+	DefaultMaxDeliver      = 5
+	DefaultAckWait         = 30 * time.Second
+	DefaultMaxAckPending   = 1000
+	DefaultStreamMaxAge    = 24 * time.Hour
+	DefaultStreamMaxBytes  = 1 << 30
+	DefaultDuplicateWindow = 2 * time.Minute
+	DefaultDoneTTL         = 24 * time.Hour
+	DefaultDeadLetterAge   = 14 * 24 * time.Hour
+)
+
+// DurableConfig turns on durable delivery: POST and SCHEDULED events are
+// captured by a JetStream stream and consumed by all workers through one
+// durable pull consumer. Zero values mean the defaults.
+type DurableConfig struct {
+	// MaxDeliver is how many times an event is attempted before it goes to
+	// the dead-letter stream; -1 is unlimited.
+	MaxDeliver int
+	// Backoff is the delay before each redelivery of a failed event; the
+	// last one repeats.
+	Backoff []time.Duration
+	// AckWait is how long a delivery may go without an ack or a progress
+	// signal before the server delivers the event again. Long functions send
+	// progress signals, so it bounds the detection of a lost worker.
+	AckWait time.Duration
+	// MaxAckPending bounds the fleet's unacknowledged events.
+	MaxAckPending int
+	// StreamMaxAge, StreamMaxBytes (-1 unlimited), Replicas and
+	// DuplicateWindow configure the event stream.
+	StreamMaxAge    time.Duration
+	StreamMaxBytes  int64
+	Replicas        int
+	DuplicateWindow time.Duration
+	// DoneTTL is how long the record of a function that succeeded for an
+	// event is kept, to skip it on a redelivery.
+	DoneTTL time.Duration
+}
+
+func (c *DurableConfig) setDefaults() {
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if len(c.Backoff) == 0 {
+		c.Backoff = DefaultBackoff
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = DefaultMaxAckPending
+	}
+	if c.StreamMaxAge == 0 {
+		c.StreamMaxAge = DefaultStreamMaxAge
+	}
+	if c.StreamMaxBytes == 0 {
+		c.StreamMaxBytes = DefaultStreamMaxBytes
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.DuplicateWindow <= 0 {
+		c.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if c.DoneTTL <= 0 {
+		c.DoneTTL = DefaultDoneTTL
+	}
+}
+
+// durable is the worker's JetStream side.
+type durable struct {
+	cfg  DurableConfig
+	js   jetstream.JetStream
+	done jetstream.KeyValue
+	cons jetstream.Consumer
+	cc   jetstream.ConsumeContext
+}
+
+// postTypes lists the POST-phase types (with SCHEDULED), whose subjects the
+// event stream captures.
+func postTypes() []*subjects.TriggerType {
+	var out []*subjects.TriggerType
+	for _, t := range subjects.Types() {
+		if !t.IsPre() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// setupStreams creates or updates the event and dead-letter streams and the
+// done bucket. It is idempotent, and safe to run from several workers at once.
+func (w *Worker) setupStreams(ctx context.Context) error {
+	d := w.durable
+	var subs []string
+	for _, t := range postTypes() {
+		subs = append(subs, w.scheme.Pattern(t.Name, subjects.Any))
+	}
+	maxBytes := d.cfg.StreamMaxBytes
+	_, err := d.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        w.scheme.EventStream(),
+		Description: "triggerbus: POST and SCHEDULED trigger events for durable delivery",
+		Subjects:    subs,
+		Retention:   jetstream.InterestPolicy,
+		MaxAge:      d.cfg.StreamMaxAge,
+		MaxBytes:    maxBytes,
+		Replicas:    d.cfg.Replicas,
+		Duplicates:  d.cfg.DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return fmt.Errorf("worker: stream %s: %w", w.scheme.EventStream(), err)
+	}
+	_, err = d.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        w.scheme.DeadLetterStream(),
+		Description: "triggerbus: events that failed every delivery, with the reason",
+		Subjects:    []string{w.deadLetterSubjects()},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      DefaultDeadLetterAge,
+		MaxBytes:    maxBytes,
+		Replicas:    d.cfg.Replicas,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("worker: stream %s: %w", w.scheme.DeadLetterStream(), err)
+	}
+	d.done, err = d.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      w.doneBucket(),
+		Description: "triggerbus: functions done for redelivered events",
+		TTL:         d.cfg.DoneTTL,
+		History:     1,
+		Replicas:    d.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("worker: bucket %s: %w", w.doneBucket(), err)
+	}
+	return nil
+}
+
+// deadLetterSubjects is the subject space of the dead-letter stream:
+// <prefix>.dlq.<TYPE>.<OPTION>.
+func (w *Worker) deadLetterSubjects() string { return w.scheme.Prefix() + ".dlq.>" }
+
+func (w *Worker) doneBucket() string { return w.scheme.EventStream() + "_DONE" }
+
+// updateConsumer points the shared consumer at the POST subjects of set and
+// (re)starts consuming. With no POST functions it stops consuming.
+func (w *Worker) updateConsumer(ctx context.Context, set *matcher.Set) error {
+	d := w.durable
+	_, post := set.Subscriptions(w.scheme)
+	if len(post) == 0 {
+		if d.cc != nil {
+			d.cc.Drain()
+			<-d.cc.Closed()
+			d.cc = nil
+		}
+		return nil
+	}
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, w.scheme.EventStream(), jetstream.ConsumerConfig{
+		Durable:        w.cfg.Queue,
+		Description:    "triggerbus workers",
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        d.cfg.AckWait,
+		MaxDeliver:     -1, // the worker dead-letters after MaxDeliver itself
+		MaxAckPending:  d.cfg.MaxAckPending,
+		FilterSubjects: post,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("worker: consumer %s: %w", w.cfg.Queue, err)
+	}
+	d.cons = cons
+	if d.cc != nil {
+		return nil // the running Consume follows the updated filter
+	}
+	cc, err := cons.Consume(w.onDurable,
+		jetstream.PullMaxMessages(w.cfg.MaxInFlight),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, nats.ErrConnectionClosed) {
+				w.log.Debug("durable consume", "err", err)
+				return
+			}
+			w.log.Warn("durable consume", "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("worker: consume: %w", err)
+	}
+	d.cc = cc
+	return nil
+}
+
+// onDurable hands a JetStream message to a dispatcher. After Stop began, it
+// asks for a redelivery at once, so another worker takes the event.
+func (w *Worker) onDurable(m jetstream.Msg) {
+	select {
+	case w.work <- job{js: m}:
+	case <-w.stopping:
+		_ = m.Nak()
+	}
+}
+
+// handleDurable runs the functions of a durable event and acks it when all
+// succeeded; a failure is redelivered after a backoff, and after MaxDeliver
+// attempts dead-lettered.
+func (w *Worker) handleDurable(m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		w.log.Warn("durable message without metadata", "subject", m.Subject(), "err", err)
+		_ = m.Term()
+		return
+	}
+	subj, err := w.scheme.Parse(m.Subject())
+	if err != nil {
+		if t, ok := typeOf(w.scheme, m.Subject()); ok {
+			w.metrics.receivedCounter(t, otherOption).Inc()
+			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
+		}
+		w.log.Warn("invalid event subject", "subject", m.Subject(), "err", err)
+		_ = m.TermWithReason("invalid subject")
+		return
+	}
+	w.metrics.receivedCounter(subj.Type, subj.Option).Inc()
+	if meta.NumDelivered > 1 {
+		w.metrics.Redeliveries.WithLabelValues(subj.Type.Name).Inc()
+	}
+	hdr := m.Headers()
+	if w.loopedHeader(hdr, subj.Type) {
+		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonTriggerOriginated).Inc()
+		_ = m.Ack()
+		return
+	}
+	st := w.state.Load()
+	entries := st.set.Match(subj.Type.Name, subj.Option)
+	if ref := hdr.Get(HeaderSchedule); ref != "" {
+		entries = onlyRef(entries, ref)
+	}
+	if len(entries) == 0 {
+		_ = m.Ack()
+		return
+	}
+	ev, err := event.Decode(m.Data(), subj, w.limits)
+	if err != nil {
+		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonInvalid).Inc()
+		w.log.Warn("invalid event dropped", "subject", m.Subject(), "err", err)
+		_ = m.TermWithReason("invalid event")
+		return
+	}
+	d := w.durable
+	attempts := int(meta.NumDelivered)
+	if d.cfg.MaxDeliver > 0 && attempts > d.cfg.MaxDeliver {
+		// The last attempt's worker was lost before it could act.
+		w.deadLetter(m, subj, entries[0].Ref, "attempts exhausted (the worker of the last attempt was lost)", attempts-1)
+		return
+	}
+	ctx, cancel := context.WithCancel(withAttempt(context.Background(), attempts))
+	defer cancel()
+	w.inflight.Add(1)
+	go func() {
+		defer w.inflight.Done()
+		w.keepAlive(ctx, m, d.cfg.AckWait)
+	}()
+
+	var skip map[string]bool
+	if attempts > 1 && len(entries) > 1 {
+		skip = w.doneFunctions(ctx, ev.ID, entries)
+	}
+	var failed *matcher.Entry
+	var ferr error
+	var succeeded []string
+	for _, e := range entries {
+		if skip[e.Ref] {
+			continue
+		}
+		if hdr.Get(HeaderSchedule) != "" {
+			w.metrics.ScheduleFires.WithLabelValues(e.Ref).Inc()
+		}
+		if _, _, err := w.call(ctx, st, e, ev, e.Timeout); err != nil {
+			if failed == nil {
+				failed, ferr = e, err
+			}
+			continue
+		}
+		succeeded = append(succeeded, e.Ref)
+	}
+	if failed == nil {
+		if err := m.Ack(); err != nil {
+			w.log.Warn("ack", "subject", m.Subject(), "event_id", ev.ID, "err", err)
+		}
+		return
+	}
+	if len(entries) > 1 {
+		w.markDone(ctx, ev.ID, succeeded)
+	}
+	if d.cfg.MaxDeliver > 0 && attempts >= d.cfg.MaxDeliver {
+		w.deadLetter(m, subj, failed.Ref, ferr.Error(), attempts)
+		return
+	}
+	delay := d.cfg.Backoff[min(attempts-1, len(d.cfg.Backoff)-1)]
+	if err := m.NakWithDelay(delay); err != nil {
+		w.log.Warn("nak", "subject", m.Subject(), "event_id", ev.ID, "err", err)
+	}
+}
+
+type attemptKey struct{}
+
+// withAttempt records the delivery attempt of a durable event in ctx, for
+// [handlers.Call].Attempt.
+func withAttempt(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, attemptKey{}, n)
+}
+
+// attemptFrom returns the delivery attempt recorded by withAttempt, 0 for
+// none.
+func attemptFrom(ctx context.Context) int {
+	n, _ := ctx.Value(attemptKey{}).(int)
+	return n
+}
+
+func onlyRef(entries []*matcher.Entry, ref string) []*matcher.Entry {
+	for _, e := range entries {
+		if e.Ref == ref {
+			return []*matcher.Entry{e}
+		}
+	}
+	return nil
+}
+
+// keepAlive tells the server the event is still being worked on, so a long
+// function is not redelivered to another worker while it runs.
+func (w *Worker) keepAlive(ctx context.Context, m jetstream.Msg, ackWait time.Duration) {
+	t := time.NewTicker(max(ackWait/3, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = m.InProgress()
+		}
+	}
+}
+
+func doneKey(id, ref string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id)) + "." + base64.RawURLEncoding.EncodeToString([]byte(ref))
+}
+
+// doneFunctions reads which entries already succeeded for event id.
+func (w *Worker) doneFunctions(ctx context.Context, id string, entries []*matcher.Entry) map[string]bool {
+	done := map[string]bool{}
+	for _, e := range entries {
+		if _, err := w.durable.done.Get(ctx, doneKey(id, e.Ref)); err == nil {
+			done[e.Ref] = true
+		}
+	}
+	return done
+}
+
+// markDone records functions that succeeded for an event that will be
+// redelivered, so that they are skipped then.
+func (w *Worker) markDone(ctx context.Context, id string, refs []string) {
+	for _, ref := range refs {
+		if _, err := w.durable.done.Put(ctx, doneKey(id, ref), nil); err != nil {
+			w.log.Warn("record done function", "function", ref, "event_id", id, "err", err)
+		}
+	}
+}
+
+// deadLetter moves an event to the dead-letter stream with the reason, then
+// acks it so that it stops blocking. If the dead letter cannot be stored the
+// event is redelivered instead: nothing is lost.
+func (w *Worker) deadLetter(m jetstream.Msg, subj subjects.Subject, ref, reason string, attempts int) {
+	dl := nats.NewMsg(w.scheme.Prefix() + ".dlq." + subj.Type.Name + "." + subj.Option)
+	dl.Data = m.Data()
+	for k, v := range m.Headers() {
+		if k == subjects.HeaderMsgID || k == "Nats-Expected-Stream" {
+			continue
+		}
+		dl.Header[k] = v
+	}
+	if len(reason) > 1024 {
+		reason = strings.ToValidUTF8(reason[:1024], "") // not half a character
+	}
+	dl.Header.Set(HeaderFailedFunction, ref)
+	dl.Header.Set(HeaderError, reason)
+	dl.Header.Set(HeaderAttempts, strconv.Itoa(attempts))
+	dl.Header.Set(HeaderSubject, m.Subject())
+	dl.Header.Set(HeaderFailedAt, strconv.FormatInt(time.Now().UnixMilli(), 10))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := w.durable.js.PublishMsg(ctx, dl); err != nil {
+		w.log.Error("dead letter not stored, event will be redelivered", "subject", m.Subject(), "function", ref, "err", err)
+		_ = m.NakWithDelay(w.durable.cfg.Backoff[len(w.durable.cfg.Backoff)-1])
+		return
+	}
+	w.metrics.DeadLetters.WithLabelValues(ref).Inc()
+	w.log.Error("event dead-lettered", "subject", m.Subject(), "function", ref, "attempts", attempts, "err", reason)
+	if err := m.Ack(); err != nil {
+		w.log.Warn("ack dead letter", "subject", m.Subject(), "err", err)
+	}
+}
