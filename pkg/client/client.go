@@ -29,7 +29,7 @@ const (
 
 // Defaults of [Options].
 const (
-	DefaultDecideTimeout = 5 * time.Second
+	DefaultDecideTimeout  = 5 * time.Second
 	DefaultPublishRetries = 3
 )
 

@@ -55,7 +55,9 @@ func Options(cfg ConnectConfig, ev ConnectionEvents) ([]nats.Option, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.PingInterval(20 * time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("disconnected from NATS", "err", err)
+			if err != nil {
+				log.Warn("disconnected from NATS", "err", err)
+			}
 			if ev.Metrics != nil {
 				ev.Metrics.NATSConnected.Set(0)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,8 +18,19 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
-// replyMargin is kept free before a PRE deadline for the reply to travel.
-const replyMargin = 2 * time.Millisecond
+// The margin kept free before a PRE deadline for the reply to travel and
+// for timers that fire late on a busy host: a tenth of the time left,
+// between minReplyMargin and maxReplyMargin (see replyMargin). A request
+// with less than minReplyMargin left is expired.
+const (
+	minReplyMargin = 2 * time.Millisecond
+	maxReplyMargin = 50 * time.Millisecond
+)
+
+// replyMargin returns the margin for a request with left to its deadline.
+func replyMargin(left time.Duration) time.Duration {
+	return min(max(left/10, minReplyMargin), maxReplyMargin)
+}
 
 // handle runs one message to the end: drop, POST run or PRE decision.
 func (w *Worker) handle(msg *nats.Msg) {
@@ -60,10 +72,15 @@ func typeOf(s subjects.Scheme, subject string) (*subjects.TriggerType, bool) {
 // looped reports whether msg carries a Trigger-Origin to honour. A value
 // that does not verify is counted and ignored.
 func (w *Worker) looped(msg *nats.Msg, t *subjects.TriggerType) bool {
-	if msg.Header == nil {
+	return w.loopedHeader(msg.Header, t)
+}
+
+// loopedHeader is looped for a message's headers.
+func (w *Worker) loopedHeader(h nats.Header, t *subjects.TriggerType) bool {
+	if h == nil {
 		return false
 	}
-	v := msg.Header.Get(subjects.HeaderOrigin)
+	v := h.Get(subjects.HeaderOrigin)
 	if v == "" {
 		return false
 	}
@@ -71,7 +88,7 @@ func (w *Worker) looped(msg *nats.Msg, t *subjects.TriggerType) bool {
 		return true
 	}
 	w.metrics.OriginRejected.WithLabelValues(t.Name).Inc()
-	w.log.Warn("Trigger-Origin does not verify, running triggers", "subject", msg.Subject)
+	w.log.Warn("Trigger-Origin does not verify, running triggers", "trigger_type", t.Name)
 	return false
 }
 
@@ -116,10 +133,11 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 	}
 	origin := w.origin.Stamp(e.Ref, ev.ID)
 	cctx := handlers.WithCall(ctx, handlers.Call{
-		Ref:    e.Ref,
-		Origin: origin,
-		Bus:    &originBus{nc: w.nc, origin: origin},
-		Logger: w.log,
+		Ref:     e.Ref,
+		Origin:  origin,
+		Bus:     &originBus{nc: w.nc, origin: origin},
+		Logger:  w.log,
+		Attempt: attemptFrom(ctx),
 	})
 	cctx, cancel := context.WithTimeout(cctx, timeout)
 	w.metrics.FunctionsInFlight.Inc()
@@ -188,9 +206,9 @@ func (w *Worker) handlePre(msg *nats.Msg, subj subjects.Subject) {
 			return
 		}
 		deadline, hasDeadline = time.UnixMilli(ms), true
-		if time.Until(deadline) <= replyMargin {
+		if time.Until(deadline) <= minReplyMargin {
 			w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonExpired).Inc()
-			w.reply(msg, &event.Decision{Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, subj.Type)
+			w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, subj.Type)
 			return
 		}
 	}
@@ -203,7 +221,7 @@ func (w *Worker) handlePre(msg *nats.Msg, subj subjects.Subject) {
 	ev, err := event.Decode(msg.Data, subj, w.limits)
 	if err != nil {
 		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonInvalid).Inc()
-		w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: err.Error()}, subj.Type)
+		w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: err.Error()}, subj.Type)
 		return
 	}
 	if !hasDeadline {
@@ -214,24 +232,25 @@ func (w *Worker) handlePre(msg *nats.Msg, subj subjects.Subject) {
 	// caller always gets its decision in time; the chain's own answer is then
 	// discarded.
 	var once sync.Once
-	var current atomic.Pointer[string]
-	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-replyMargin))
+	var current atomic.Pointer[progress]
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-replyMargin(time.Until(deadline))))
 	defer cancel()
 	w.inflight.Add(1)
 	stopWatch := context.AfterFunc(ctx, func() {
 		defer w.inflight.Done()
 		once.Do(func() {
 			d := &event.Decision{ID: ev.ID, Code: event.CodeTimeout, Message: "the request's deadline passed while functions ran"}
-			if ref := current.Load(); ref != nil {
-				d.Function = *ref
-				d.Message = "function " + *ref + " did not finish before the request's deadline"
+			if p := current.Load(); p != nil {
+				d.Function = p.ref
+				d.Message = "function " + p.ref + " did not finish before the request's deadline"
+				d.Functions = p.done
 			}
 			w.reply(msg, d, subj.Type)
 		})
 	})
-	w.decide(ctx, msg, subj.Type, st, entries, ev, func(d *event.Decision, ref *string) bool {
-		if ref != nil {
-			current.Store(ref)
+	w.decide(ctx, msg, subj.Type, st, entries, ev, func(d *event.Decision, p *progress) bool {
+		if p != nil {
+			current.Store(p)
 			return true
 		}
 		answered := false
@@ -246,10 +265,17 @@ func (w *Worker) handlePre(msg *nats.Msg, subj subjects.Subject) {
 	}
 }
 
+// progress is how far a PRE chain got: the function running and the
+// results of those before it.
+type progress struct {
+	ref  string
+	done []event.FunctionResult
+}
+
 // decide runs the PRE chain and answers. With a guard, the answer goes
-// through it (see handlePre); guard(nil, &ref) announces the function about
-// to run.
-func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, *string) bool) {
+// through it (see handlePre); guard(nil, p) announces the function about to
+// run, with the results so far.
+func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, *progress) bool) {
 	d := &event.Decision{ID: ev.ID, Allowed: true, Functions: make([]event.FunctionResult, 0, len(entries))}
 	input := ev.Input
 	for _, e := range entries {
@@ -258,7 +284,7 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerT
 			timeout = min(timeout, time.Until(dl))
 		}
 		if guard != nil {
-			guard(nil, &e.Ref)
+			guard(nil, &progress{ref: e.Ref, done: slices.Clone(d.Functions)})
 		}
 		call := *ev
 		call.Input = input

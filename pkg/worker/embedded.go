@@ -65,7 +65,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 // serverLog bridges the server's logs into slog.
 type serverLog struct{ l *slog.Logger }
 
-func (s *serverLog) Noticef(format string, v ...any) { s.l.Info(fmt.Sprintf(format, v...)) }
+// Noticef is the server's chatter (banner, listen addresses): debug level;
+// the worker logs its own line when the server is up.
+func (s *serverLog) Noticef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
 func (s *serverLog) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
 func (s *serverLog) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
 func (s *serverLog) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }

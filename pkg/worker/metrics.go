@@ -140,9 +140,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		for _, r := range []string{ReasonTriggerOriginated, ReasonInvalid, ReasonExpired} {
 			m.EventsDropped.WithLabelValues(t.Name, r)
 		}
+		m.OriginRejected.WithLabelValues(t.Name)
 		if t.IsPre() {
 			m.PreDecisions.WithLabelValues(t.Name, "allowed")
 			m.PreDecisions.WithLabelValues(t.Name, "denied")
+		} else {
+			m.Redeliveries.WithLabelValues(t.Name)
 		}
 	}
 	return m, nil

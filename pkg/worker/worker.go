@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
@@ -30,8 +31,22 @@ const (
 	DefaultPendingBytes    = 64 << 20
 )
 
-// ErrStopped is returned by calls on a worker that has been stopped.
-var ErrStopped = errors.New("worker: stopped")
+// Errors of the worker.
+var (
+	// ErrStopped is returned by calls on a worker that has been stopped.
+	ErrStopped = errors.New("worker: stopped")
+	// ErrScheduleNeedsJetStream: SCHEDULED functions need durable delivery.
+	ErrScheduleNeedsJetStream = errors.New("worker: SCHEDULED functions need JetStream (durable delivery); the worker has none")
+)
+
+func hasScheduled(set *matcher.Set) bool {
+	for _, e := range set.Entries() {
+		if e.Scheduled {
+			return true
+		}
+	}
+	return false
+}
 
 // Config configures a [Worker]. Zero values mean the defaults.
 type Config struct {
@@ -60,10 +75,23 @@ type Config struct {
 	// a JetStream key-value bucket, so that callers can tell "no trigger" from
 	// "no worker" (see [RegistryBucket]). It needs JetStream.
 	Registry bool
+	// Durable, when set, delivers POST and SCHEDULED events through a
+	// JetStream stream and durable consumer (at least once), and runs the
+	// scheduler; nil delivers them through queue subscriptions (at most once)
+	// and a SCHEDULED function is an error.
+	Durable *DurableConfig
 	// Logger receives the worker's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics records what the worker does; nil keeps them on a private registry.
 	Metrics *Metrics
+	// Name is the NATS service name the worker announces itself under for
+	// discovery ($SRV.PING/INFO/STATS, `nats micro ls`; see discovery.go);
+	// "" means DefaultServiceName. Letters, digits, '-' and '_' only.
+	Name string
+	// Version is the build version announced for discovery, mapped to SemVer
+	// by [ServiceVersion]; "" means this module's version in the binary's
+	// build info, else "0.0.0-dev".
+	Version string
 }
 
 func (c *Config) setDefaults() {
@@ -109,7 +137,7 @@ type Worker struct {
 	// state is the current function set with its per-function metrics.
 	state atomic.Pointer[runState]
 
-	work     chan *nats.Msg // unbuffered: a message is handed to an idle dispatcher or waits in the subscription
+	work     chan job       // unbuffered: a message is handed to an idle dispatcher or waits in the subscription
 	stopping chan struct{}  // closed when Stop begins
 	done     chan struct{}  // closed when Stop has finished
 	wg       sync.WaitGroup // dispatchers
@@ -122,6 +150,9 @@ type Worker struct {
 	subscribed atomic.Bool
 	draining   atomic.Bool
 	registry   *registry
+	durable    *durable
+	sched      *scheduler
+	disc       discovery // the $SRV discovery service (discovery.go)
 }
 
 // runState is an immutable snapshot of the functions a worker runs.
@@ -142,6 +173,12 @@ func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
 		m = matcher.New(nil)
 	}
 	cfg.setDefaults()
+	if cfg.Durable != nil {
+		d := *cfg.Durable
+		d.Backoff = slices.Clone(d.Backoff)
+		d.setDefaults()
+		cfg.Durable = &d
+	}
 	scheme, err := subjects.NewScheme(cfg.Prefix)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
@@ -164,12 +201,21 @@ func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
 		metrics:  metrics,
 		log:      cfg.Logger.With("component", "worker"),
 		limits:   event.Limits{MaxBytes: cfg.MaxEventBytes},
-		work:     make(chan *nats.Msg),
+		work:     make(chan job),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 		subs:     make(map[string]*nats.Subscription),
 	}
 	w.state.Store(w.newState(m.Load()))
+	if cfg.Durable != nil {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+		w.durable = &durable{cfg: *cfg.Durable, js: js}
+	} else if hasScheduled(m.Load()) {
+		return nil, ErrScheduleNeedsJetStream
+	}
 	return w, nil
 }
 
@@ -217,7 +263,20 @@ func (w *Worker) Start(ctx context.Context) error {
 	if w.cfg.Registry {
 		w.registry = newRegistry(w.nc, w.scheme, w.log)
 	}
-	if err := w.resubscribeLocked(ctx); err != nil {
+	if w.durable != nil {
+		if err := w.setupStreams(ctx); err != nil {
+			return err
+		}
+		w.sched = newScheduler(w)
+		w.wg.Add(1)
+		go w.sched.run()
+	}
+	err := w.resubscribeLocked(ctx)
+	// Announced even when a subscription failed: the worker serves the others.
+	if derr := w.startDiscovery(); derr != nil {
+		err = errors.Join(err, derr)
+	}
+	if err != nil {
 		return err
 	}
 	w.log.InfoContext(ctx, "worker started", "queue", w.cfg.Queue, "functions", w.state.Load().set.Len(),
@@ -233,12 +292,19 @@ func (w *Worker) Reload(ctx context.Context, set *matcher.Set) error {
 	if w.stopped.Load() {
 		return ErrStopped
 	}
+	if w.durable == nil && hasScheduled(set) {
+		return ErrScheduleNeedsJetStream
+	}
 	w.state.Store(w.newState(set))
 	w.matcher.Swap(set)
+	if w.sched != nil {
+		w.sched.wake()
+	}
 	if !w.started {
 		return nil
 	}
-	return w.resubscribeLocked(ctx)
+	err := w.resubscribeLocked(ctx)
+	return errors.Join(err, w.updateDiscovery())
 }
 
 // resubscribeLocked makes the subscriptions match the current set: new
@@ -246,11 +312,18 @@ func (w *Worker) Reload(ctx context.Context, set *matcher.Set) error {
 func (w *Worker) resubscribeLocked(ctx context.Context) error {
 	set := w.state.Load().set
 	pre, post := set.Subscriptions(w.scheme)
+	var errs []error
+	if w.durable != nil {
+		// POST and SCHEDULED events come through the durable consumer.
+		if err := w.updateConsumer(ctx, set); err != nil {
+			errs = append(errs, err)
+		}
+		post = nil
+	}
 	want := make(map[string]bool, len(pre)+len(post))
 	for _, s := range slices.Concat(pre, post) {
 		want[s] = true
 	}
-	var errs []error
 	for subj := range want {
 		if _, ok := w.subs[subj]; ok {
 			continue
@@ -343,27 +416,66 @@ func (w *Worker) Stop(ctx context.Context) error {
 	}
 	w.mu.Unlock()
 	var errs []error
+	// Withdrawn from discovery before the drain: a draining worker is not listed.
+	if err := w.stopDiscovery(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, s := range subs {
 		if err := s.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			errs = append(errs, err)
 		}
 	}
+	if w.sched != nil {
+		w.sched.stop()
+	}
+	w.mu.Lock()
+	var cc jetstream.ConsumeContext
+	if w.durable != nil {
+		cc = w.durable.cc
+	}
+	w.mu.Unlock()
+	if cc != nil {
+		// Messages already pulled are handed to dispatchers before Closed.
+		cc.Drain()
+		select {
+		case <-cc.Closed():
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("worker: drain consumer: %w", ctx.Err()))
+		}
+	}
 	// Wait for the drains: every message already in a subscription's buffer
-	// is handed to a dispatcher before its subscription closes.
+	// is handed to a dispatcher before its subscription closes. A drain needs
+	// the server; while disconnected it is given a moment, then abandoned
+	// (core messages still buffered are lost, as at-most-once allows; durable
+	// ones are redelivered).
+	drainCtx := ctx
+	if !w.nc.IsConnected() {
+		var cancelDrain context.CancelFunc
+		drainCtx, cancelDrain = context.WithTimeout(ctx, time.Second)
+		defer cancelDrain()
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for _, s := range subs {
 		for s.IsValid() {
 			select {
-			case <-ctx.Done():
-				errs = append(errs, fmt.Errorf("worker: drain: %w", ctx.Err()))
-				return w.finishStop(errs)
-			case <-time.After(5 * time.Millisecond):
+			case <-drainCtx.Done():
+				if ctx.Err() != nil {
+					errs = append(errs, fmt.Errorf("worker: drain: %w", ctx.Err()))
+				} else {
+					w.log.Warn("stopping while disconnected from NATS: subscriptions not drained")
+				}
+				return w.finishStop(ctx, errs)
+			case <-tick.C:
 			}
 		}
 	}
-	return w.finishStop(errs)
+	return w.finishStop(ctx, errs)
 }
 
-func (w *Worker) finishStop(errs []error) error {
+// finishStop stops the dispatchers once the work handed to them is done,
+// waiting until ctx ends.
+func (w *Worker) finishStop(ctx context.Context, errs []error) error {
 	w.subscribed.Store(false)
 	close(w.stopping)
 	finished := make(chan struct{})
@@ -374,8 +486,8 @@ func (w *Worker) finishStop(errs []error) error {
 	}()
 	select {
 	case <-finished:
-	case <-time.After(w.cfg.ShutdownTimeout):
-		errs = append(errs, fmt.Errorf("worker: functions still running after %s", w.cfg.ShutdownTimeout))
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("worker: functions still running at the shutdown timeout: %w", ctx.Err()))
 	}
 	err := errors.Join(errs...)
 	w.log.Info("worker stopped", "err", err)
@@ -388,8 +500,12 @@ func (w *Worker) dispatcher() {
 	defer w.wg.Done()
 	for {
 		select {
-		case msg := <-w.work:
-			w.handle(msg)
+		case j := <-w.work:
+			if j.js != nil {
+				w.handleDurable(j.js)
+			} else {
+				w.handle(j.msg)
+			}
 		case <-w.stopping:
 			return
 		}
@@ -401,10 +517,16 @@ func (w *Worker) dispatcher() {
 // the subscription's pending buffer, bounded by its pending limits).
 func (w *Worker) onMsg(msg *nats.Msg) {
 	select {
-	case w.work <- msg:
+	case w.work <- job{msg: msg}:
 	case <-w.stopping:
 		w.refuseStopping(msg)
 	}
+}
+
+// job is one message for a dispatcher: a core message or a JetStream one.
+type job struct {
+	msg *nats.Msg
+	js  jetstream.Msg
 }
 
 // refuseStopping answers a PRE request that arrived after the dispatchers
@@ -422,6 +544,11 @@ func (w *Worker) refuseStopping(msg *nats.Msg) {
 // handlerValue turns an entry's opaque value into a handler.
 func handlerValue(e *matcher.Entry) (handlers.Handler, error) {
 	switch h := e.Value.(type) {
+	case *Scheduled:
+		if h.Handler == nil {
+			break
+		}
+		return h.Handler, nil
 	case handlers.Handler:
 		return h, nil
 	case func(context.Context, *event.Event) (handlers.Result, error):

@@ -1,0 +1,196 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/pkg/client"
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/worker"
+)
+
+// The hot paths of the worker against raw NATS on the same in-process
+// server, for `go test -bench . -benchmem ./pkg/worker` and for profiles
+// (-cpuprofile). Compare BenchmarkDecidePre with BenchmarkRawRequest and
+// BenchmarkDispatchPost with BenchmarkRawQueuePost: the difference is what
+// triggerbus adds. cmd/trigger-bench measures the same across processes.
+
+// benchInput is the input of a realistic event (about 300 bytes in all with
+// the fields pkg/client adds).
+var benchInput = json.RawMessage(`{"resourceName":"web-1","cpu":4,"ram":8192}`)
+
+func benchEvent() *event.Event {
+	return &event.Event{
+		BEUUID:   "b1c6e2d4",
+		Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme","billingEntityUUID":"b1c6e2d4"}`),
+		User:     json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`),
+		Input:    benchInput,
+	}
+}
+
+// benchRawEvent is benchEvent as pkg/client encodes it.
+const benchRawEvent = `{"id":"01JDQ7Z6W3S6K4V0Q5H3YB3M8C","triggerType":"PRE_CREATE","triggerOption":"SERVER",` +
+	`"timeStamp":1764420000000,"beUUID":"b1c6e2d4",` +
+	`"customer":{"resourceUUID":"c2d3e4f5","resourceName":"Acme","billingEntityUUID":"b1c6e2d4"},` +
+	`"user":{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"},` +
+	`"input":{"resourceName":"web-1","cpu":4,"ram":8192}}`
+
+// benchStartWorker runs a worker with fns on its own connection to a new
+// server and returns a client connection to the same server.
+func benchStartWorker(b *testing.B, fns ...matcher.Function) *nats.Conn {
+	b.Helper()
+	s := natstest.RunServer(b)
+	set, err := matcher.Build(fns)
+	if err != nil {
+		b.Fatalf("matcher.Build: %v", err)
+	}
+	w, err := worker.New(natstest.Connect(b, s), matcher.New(set), worker.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = w.Stop(context.Background()) })
+	return natstest.Connect(b, s)
+}
+
+// BenchmarkDecidePre is one PRE decision through pkg/client and a worker
+// with one no-op Go function: request, dispatch, decision, reply.
+func BenchmarkDecidePre(b *testing.B) {
+	nc := benchStartWorker(b, matcher.Function{Ref: "noop", TriggerType: "PRE_CREATE", Options: []string{"SERVER"},
+		Value: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) { return handlers.Result{}, nil })})
+	c, err := client.New(nc, client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	ev := benchEvent()
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !d.Allowed || len(d.Functions) != 1 {
+			b.Fatalf("decision %+v, want allowed by one function", d)
+		}
+	}
+}
+
+// BenchmarkRawRequest is the raw NATS baseline of BenchmarkDecidePre: a
+// request of the same event to a queue subscriber that replies a fixed
+// decision.
+func BenchmarkRawRequest(b *testing.B) {
+	s := natstest.RunServer(b)
+	reply := []byte(`{"id":"01JDQ7Z6W3S6K4V0Q5H3YB3M8C","allowed":true,"functions":[{"ref":"noop","result":"CONTINUE","ms":0.004}]}`)
+	responder := natstest.Connect(b, s)
+	if _, err := responder.QueueSubscribe("trigger.PRE_CREATE.SERVER", "raw", func(m *nats.Msg) { _ = m.Respond(reply) }); err != nil {
+		b.Fatal(err)
+	}
+	if err := responder.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	nc := natstest.Connect(b, s)
+	data := []byte(benchRawEvent)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := nc.Request("trigger.PRE_CREATE.SERVER", data, 5*time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// postWindow is how many POST events the POST benchmarks keep in flight.
+// The last window events of a run are handled after the timer stops, a
+// negligible share of b.N.
+const postWindow = 256
+
+// waitHandled blocks until handled reaches want.
+func waitHandled(b *testing.B, handled *atomic.Int64, signal <-chan struct{}, want int64) {
+	for handled.Load() < want {
+		select {
+		case <-signal:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("handled %d events of %d after 10s", handled.Load(), want)
+		}
+	}
+}
+
+// BenchmarkDispatchPost is one POST event published with pkg/client (core)
+// and run by a worker's no-op Go function, pipelined with postWindow events
+// in flight.
+func BenchmarkDispatchPost(b *testing.B) {
+	var handled atomic.Int64
+	signal := make(chan struct{}, 1) // a wake-up; one pending is enough
+	nc := benchStartWorker(b, matcher.Function{Ref: "noop", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
+		Value: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
+			handled.Add(1)
+			select {
+			case signal <- struct{}{}:
+			default:
+			}
+			return handlers.Result{}, nil
+		})})
+	c, err := client.New(nc, client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	ev := benchEvent()
+	var sent int64
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Publish(ctx, "POST_CREATE", "SERVER", ev); err != nil {
+			b.Fatal(err)
+		}
+		sent++
+		if sent-handled.Load() >= postWindow {
+			waitHandled(b, &handled, signal, sent-postWindow/2)
+		}
+	}
+	waitHandled(b, &handled, signal, sent)
+}
+
+// BenchmarkRawQueuePost is the raw NATS baseline of BenchmarkDispatchPost:
+// the same event published to a queue subscriber that counts it.
+func BenchmarkRawQueuePost(b *testing.B) {
+	s := natstest.RunServer(b)
+	var handled atomic.Int64
+	signal := make(chan struct{}, 1) // a wake-up; one pending is enough
+	sub := natstest.Connect(b, s)
+	if _, err := sub.QueueSubscribe("trigger.POST_CREATE.SERVER", "raw", func(*nats.Msg) {
+		handled.Add(1)
+		select {
+		case signal <- struct{}{}:
+		default:
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	nc := natstest.Connect(b, s)
+	data := []byte(benchRawEvent)
+	var sent int64
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := nc.Publish("trigger.POST_CREATE.SERVER", data); err != nil {
+			b.Fatal(err)
+		}
+		sent++
+		if sent-handled.Load() >= postWindow {
+			waitHandled(b, &handled, signal, sent-postWindow/2)
+		}
+	}
+	waitHandled(b, &handled, signal, sent)
+}
