@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/triggerbus/triggerbus/config"
+)
+
+// version and revision are set at build time with -ldflags -X.
+var (
+	version  = "dev"
+	revision = "unknown"
+)
+
+// errQuiet marks an error whose message was already printed.
+var errQuiet = errors.New("reported")
+
+// usageError is bad usage or bad configuration: exit code 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+func exitCode(err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `usage: trigger-worker [command] [flags]
+
+commands:
+  run      run the worker (the default)
+  check    load the config and scripts, print the functions and their subjects, exit 2 on any problem
+  emit     TYPE OPTION [JSON|@file]: publish a POST event or ask for a PRE decision and print the reply
+  dlq      ls|show SEQ|replay SEQ|replay --all|purge: list, inspect, replay or purge the dead letters
+  version  print the version
+
+Run 'trigger-worker COMMAND -h' for the flags of a command.
+`
+
+// run is the whole program: it parses args and runs a command.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runWorker(ctx, args, stdout, stderr)
+	case "check":
+		return runCheck(ctx, args, stdout, stderr)
+	case "emit":
+		return runEmit(ctx, args, stdout, stderr)
+	case "dlq":
+		return runDLQ(ctx, args, stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "trigger-worker %s (%s)\n", version, revision)
+		return nil
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usagef("unknown command %q", cmd)
+}
+
+// commonFlags are the flags every command takes: the config file and
+// overrides of the most used keys.
+type commonFlags struct {
+	fs         *flag.FlagSet
+	configPath string
+	overrides  map[string]*string
+}
+
+var overrideFlags = []struct{ name, key, help string }{
+	{"nats-url", "nats.url", "NATS server URL(s), comma-separated; empty starts the embedded server"},
+	{"nats-creds", "nats.creds", "NATS credentials file"},
+	{"prefix", "subjects.prefix", "subject prefix"},
+	{"queue", "subjects.queue", "queue group of the workers"},
+	{"scripts-dir", "scripts.dir", "directory of FDL (*.lua) scripts"},
+	{"metrics-listen", "metrics.listen", "address of /metrics, /healthz and /readyz (\"off\" disables)"},
+	{"log-level", "log.level", "log level: debug, info, warn, error"},
+	{"log-format", "log.format", "log format: text or json"},
+	{"delivery-mode", "delivery.mode", "POST delivery: auto, core or durable"},
+	{"embedded-listen", "nats.embedded.listen", "client address of the embedded NATS server"},
+	{"embedded-store-dir", "nats.embedded.store_dir", "JetStream directory of the embedded NATS server"},
+}
+
+func newCommonFlags(name string, stderr io.Writer) *commonFlags {
+	c := &commonFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), overrides: map[string]*string{}}
+	c.fs.SetOutput(stderr)
+	c.fs.StringVar(&c.configPath, "c", "", "config file (default "+config.DefaultPath+" if present)")
+	c.fs.StringVar(&c.configPath, "config", "", "config file (same as -c)")
+	for _, f := range overrideFlags {
+		c.overrides[f.key] = c.fs.String(f.name, "", f.help+" (config "+f.key+")")
+	}
+	return c
+}
+
+func (c *commonFlags) parse(args []string) error {
+	if err := c.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errQuiet
+		}
+		return &usageError{errQuiet}
+	}
+	return nil
+}
+
+// load reads the configuration the flags name.
+func (c *commonFlags) load() (config.Config, error) {
+	path := c.configPath
+	if path == "" {
+		path = config.FindDefault()
+	} else if _, err := os.Stat(path); err != nil {
+		return config.Config{}, usagef("config file: %w", err)
+	}
+	ov := map[string]any{}
+	c.fs.Visit(func(f *flag.Flag) {
+		for _, o := range overrideFlags {
+			if o.name == f.Name {
+				ov[o.key] = f.Value.String()
+			}
+		}
+	})
+	cfg, err := config.Load(path, ov)
+	if err != nil {
+		return cfg, &usageError{err}
+	}
+	return cfg, nil
+}
+
+// newLogger builds the process logger from the log section.
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.LevelVar
+	switch cfg.Level {
+	case "debug":
+		level.Set(slog.LevelDebug)
+	case "warn":
+		level.Set(slog.LevelWarn)
+	case "error":
+		level.Set(slog.LevelError)
+	default:
+		level.Set(slog.LevelInfo)
+	}
+	opts := &slog.HandlerOptions{Level: &level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/pkg/client"
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/worker"
+)
+
+// dlqRig is a JetStream server with a durable worker whose function fails
+// while failing is set, so that its events are dead-lettered after two
+// attempts.
+type dlqRig struct {
+	url     string
+	js      jetstream.JetStream
+	client  *client.Client
+	failing atomic.Bool
+	handled chan *event.Event // buffered: the tests handle a few events
+}
+
+func newDLQRig(t *testing.T) *dlqRig {
+	t.Helper()
+	s := natstest.RunServer(t, natstest.WithJetStream())
+	r := &dlqRig{url: s.ClientURL(), handled: make(chan *event.Event, 16)}
+	r.failing.Store(true)
+	set, err := matcher.Build([]matcher.Function{{
+		Ref: "provision_dns", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
+		Value: handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
+			if r.failing.Load() {
+				return handlers.Result{}, errors.New("dns api: 503 service unavailable\nretry later; the provider is in maintenance until midnight")
+			}
+			r.handled <- ev
+			return handlers.Result{ExitState: handlers.Success}, nil
+		}),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(natstest.Connect(t, s), matcher.New(set), worker.Config{
+		Durable: &worker.DurableConfig{MaxDeliver: 2, Backoff: []time.Duration{20 * time.Millisecond}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	nc := natstest.Connect(t, s)
+	if r.client, err = client.New(nc, client.Options{Durable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// deadLetter publishes an event and waits until it is the want-th dead
+// letter.
+func (r *dlqRig) deadLetter(t *testing.T, input string, want uint64) string {
+	t.Helper()
+	ctx := context.Background()
+	id, err := r.client.Publish(ctx, "POST_CREATE", "SERVER", &event.Event{Input: json.RawMessage(input)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := r.dlqMsgs(t); n != want {
+			return fmt.Errorf("%d dead letters, want %d", n, want)
+		}
+		return nil
+	})
+	return id
+}
+
+func (r *dlqRig) dlqMsgs(t *testing.T) uint64 {
+	t.Helper()
+	st, err := r.js.Stream(context.Background(), "TRIGGER_DLQ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// dlq runs trigger-worker dlq with args and the rig's server.
+func (r *dlqRig) dlq(args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), append(append([]string{"dlq"}, args...), "--nats-url", r.url), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func (r *dlqRig) mustDLQ(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, err := r.dlq(args...)
+	if err != nil {
+		t.Fatalf("dlq %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, out, errOut)
+	}
+	return out
+}
+
+func TestDLQListShowReplay(t *testing.T) {
+	r := newDLQRig(t)
+	if out := r.mustDLQ(t, "ls"); !strings.Contains(out, "no dead letters in TRIGGER_DLQ") {
+		t.Errorf("dlq ls with none:\n%s", out)
+	}
+	id := r.deadLetter(t, `{"resourceName":"web-1","cpu":4}`, 1)
+
+	out := r.mustDLQ(t, "ls")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("dlq ls: want a header and one row:\n%s", out)
+	}
+	for _, col := range []string{"SEQ", "FAILED AT", "SUBJECT", "FUNCTION", "ATTEMPTS", "ERROR"} {
+		if !strings.Contains(lines[0], col) {
+			t.Errorf("dlq ls header %q lacks %s", lines[0], col)
+		}
+	}
+	row := strings.Fields(lines[1])
+	if len(row) < 6 || row[0] != "1" || row[2] != "trigger.POST_CREATE.SERVER" || row[3] != "provision_dns" || row[4] != "2" {
+		t.Errorf("dlq ls row = %q, want seq 1, subject, function provision_dns, 2 attempts", lines[1])
+	}
+	if _, err := time.Parse(time.RFC3339, row[1]); err != nil {
+		t.Errorf("dlq ls time %q: %v", row[1], err)
+	}
+	if !strings.Contains(lines[1], "dns api: 503 service unavailable retry later; the provider …") {
+		t.Errorf("dlq ls error column of %q: want the error on one line, truncated", lines[1])
+	}
+
+	out = r.mustDLQ(t, "show", "1")
+	for _, want := range []string{
+		"seq:       1",
+		"subject:   trigger.dlq.POST_CREATE.SERVER",
+		"  " + worker.HeaderFailedFunction + ": provision_dns",
+		"  " + worker.HeaderAttempts + ": 2",
+		"  " + worker.HeaderSubject + ": trigger.POST_CREATE.SERVER",
+		"  " + worker.HeaderError + ": dns api: 503 service unavailable",
+		`  "id": "` + id + `",`,
+		`    "resourceName": "web-1",`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dlq show 1 lacks %q:\n%s", want, out)
+		}
+	}
+
+	// The function works again: a replay runs it, and the dead letter goes.
+	r.failing.Store(false)
+	out = r.mustDLQ(t, "replay", "1")
+	if want := "replayed dead letter 1 to trigger.POST_CREATE.SERVER as " + id + ".replay.1"; !strings.Contains(out, want) {
+		t.Errorf("dlq replay 1 = %q, want %q", out, want)
+	}
+	ev := natstest.ChanRecv(t, r.handled, 10*time.Second)
+	if ev.ID != id || string(ev.Input) != `{"resourceName":"web-1","cpu":4}` {
+		t.Errorf("replayed event = %+v, want %s with its input", ev, id)
+	}
+	if n := r.dlqMsgs(t); n != 0 {
+		t.Errorf("%d dead letters after the replay, want 0", n)
+	}
+	if out := r.mustDLQ(t, "ls"); !strings.Contains(out, "no dead letters") {
+		t.Errorf("dlq ls after the replay:\n%s", out)
+	}
+	if _, _, err := r.dlq("show", "1"); err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "no dead letter 1") {
+		t.Errorf("dlq show of a replayed dead letter: %v, want not found (exit 1)", err)
+	}
+}
+
+func TestDLQReplayAllAndPurge(t *testing.T) {
+	r := newDLQRig(t)
+	ids := []string{r.deadLetter(t, `{"n":1}`, 1), r.deadLetter(t, `{"n":2}`, 2)}
+	// Flags before the command work too.
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"dlq", "--nats-url", r.url, "ls"}, &out, &errOut); err != nil {
+		t.Fatalf("dlq --nats-url URL ls: %v\n%s", err, errOut.String())
+	}
+	if n := strings.Count(out.String(), "provision_dns"); n != 2 {
+		t.Errorf("dlq ls lists %d dead letters, want 2:\n%s", n, out.String())
+	}
+
+	r.failing.Store(false)
+	if out := r.mustDLQ(t, "replay", "--all"); !strings.Contains(out, "replayed 2 dead letters") {
+		t.Errorf("dlq replay --all:\n%s", out)
+	}
+	got := map[string]bool{}
+	for range ids {
+		got[natstest.ChanRecv(t, r.handled, 10*time.Second).ID] = true
+	}
+	for _, id := range ids {
+		if !got[id] {
+			t.Errorf("event %s not handled after replay --all (handled %v)", id, got)
+		}
+	}
+	if n := r.dlqMsgs(t); n != 0 {
+		t.Errorf("%d dead letters after replay --all, want 0", n)
+	}
+
+	r.failing.Store(true)
+	r.deadLetter(t, `{"n":3}`, 1)
+	r.deadLetter(t, `{"n":4}`, 2)
+	if out := r.mustDLQ(t, "purge"); !strings.Contains(out, "purged 2 dead letters from TRIGGER_DLQ") {
+		t.Errorf("dlq purge:\n%s", out)
+	}
+	if n := r.dlqMsgs(t); n != 0 {
+		t.Errorf("%d dead letters after purge, want 0", n)
+	}
+}
+
+func TestDLQUsage(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantMsg string
+	}{
+		{"no command", []string{"dlq"}, "dlq takes a command"},
+		{"unknown command", []string{"dlq", "drop"}, `unknown dlq command "drop"`},
+		{"show without SEQ", []string{"dlq", "show"}, "dlq show takes one SEQ"},
+		{"show two", []string{"dlq", "show", "1", "2"}, "dlq show takes one SEQ"},
+		{"show not a number", []string{"dlq", "show", "one"}, `SEQ "one" is not a sequence number`},
+		{"show zero", []string{"dlq", "show", "0"}, `SEQ "0" is not a sequence number`},
+		{"replay nothing", []string{"dlq", "replay"}, "dlq replay takes one SEQ or --all"},
+		{"replay SEQ and all", []string{"dlq", "replay", "3", "--all"}, "dlq replay takes one SEQ or --all"},
+		{"ls with an argument", []string{"dlq", "ls", "1"}, "dlq ls takes no arguments"},
+		{"purge with all", []string{"dlq", "purge", "--all"}, "dlq purge takes no arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), tt.args, &out, &errOut)
+			if err == nil || exitCode(err) != 2 {
+				t.Fatalf("run(%q) = %v (exit %d), want a usage error (exit 2)", tt.args, err, exitCode(err))
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("run(%q) error %q, want it to say %q", tt.args, err, tt.wantMsg)
+			}
+		})
+	}
+	t.Run("bad flag", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), []string{"dlq", "ls", "--nope"}, &out, &errOut); exitCode(err) != 2 {
+			t.Errorf("dlq ls --nope: %v, want exit 2", err)
+		}
+	})
+	t.Run("usage lists dlq", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), []string{"help"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "dlq ") {
+			t.Errorf("help: %v\n%s", err, out.String())
+		}
+	})
+}
+
+// TestDLQNoStream: a NATS on which no durable worker ran has no dead-letter
+// stream; dlq says so and exits 1.
+func TestDLQNoStream(t *testing.T) {
+	s := natstest.RunServer(t, natstest.WithJetStream())
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"dlq", "ls", "--nats-url", s.ClientURL()}, &out, &errOut)
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "no dead-letter stream TRIGGER_DLQ") {
+		t.Errorf("dlq ls without the stream: %v (exit %d), want a runtime error naming the stream", err, exitCode(err))
+	}
+	// And a server that is not there.
+	s.Shutdown()
+	s.WaitForShutdown()
+	err = run(context.Background(), []string{"dlq", "ls", "--nats-url", s.ClientURL()}, &out, &errOut)
+	if err == nil || exitCode(err) != 1 || !errors.Is(err, nats.ErrNoServers) {
+		t.Errorf("dlq ls without a server: %v (exit %d), want no servers (exit 1)", err, exitCode(err))
+	}
+}

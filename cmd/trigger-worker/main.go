@@ -1,0 +1,31 @@
+// Command trigger-worker runs triggerbus trigger functions for the events
+// an orchestrator publishes on NATS.
+//
+//	trigger-worker [run] [flags]           run the worker (the default)
+//	trigger-worker check [flags]           load config and scripts, list functions and problems
+//	trigger-worker emit [flags] TYPE OPTION [JSON|@file]
+//	                                       publish a POST event or ask a PRE decision
+//
+// Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or config.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errQuiet) {
+			fmt.Fprintln(os.Stderr, "trigger-worker:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}

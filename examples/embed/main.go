@@ -1,0 +1,148 @@
+// Command embed runs a trigger worker inside a Go program, with one Go
+// function and (unless --nats-url names a server) a NATS server of its own.
+//
+//	go run ./examples/embed
+//	go run ./cmd/trigger-worker emit PRE_CREATE SERVER '{"input":{"cpu":64}}'
+//
+// The function, deny_big_servers, refuses PRE_CREATE SERVER for servers
+// over 16 CPUs. See README.md beside this file.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/worker"
+)
+
+// maxCPU is the largest server deny_big_servers lets through.
+const maxCPU = 16
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "embed:", err)
+		os.Exit(1)
+	}
+}
+
+// denyBigServers is the trigger function: a plain Go function.
+func denyBigServers(_ context.Context, ev *event.Event) (handlers.Result, error) {
+	var in struct {
+		CPU int `json:"cpu"`
+	}
+	if len(ev.Input) > 0 {
+		if err := json.Unmarshal(ev.Input, &in); err != nil {
+			return handlers.Result{}, fmt.Errorf("input: %w", err)
+		}
+	}
+	if in.CPU > maxCPU {
+		return handlers.Result{
+			ExitState:    handlers.Failed,
+			ErrorCode:    "QUOTA_EXCEEDED",
+			ErrorMessage: fmt.Sprintf("servers are limited to %d CPUs", maxCPU),
+		}, nil
+	}
+	return handlers.Result{ExitState: handlers.Success}, nil
+}
+
+// run serves until ctx is done, then stops in order: the worker (in-flight
+// functions finish, PRE requests are answered), the connection, the server.
+func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
+	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:4222", "client address of the embedded NATS server")
+	natsURL := fs.String("nats-url", "", "use this NATS server instead of starting one")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	set, err := matcher.Build([]matcher.Function{{
+		Ref:         "deny_big_servers",
+		TriggerType: "PRE_CREATE",
+		Options:     []string{"SERVER"},
+		Timeout:     time.Second,
+		Value:       handlers.Func(denyBigServers),
+	}})
+	if err != nil {
+		return err
+	}
+
+	// The connection is drained before the server shuts down; closed says
+	// when the drain is over.
+	closed := make(chan struct{})
+	opts, err := worker.Options(worker.ConnectConfig{Name: "embed-example"}, worker.ConnectionEvents{Logger: log})
+	if err != nil {
+		return err
+	}
+	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+
+	var ns *server.Server
+	var nc *nats.Conn
+	if *natsURL == "" {
+		ns, err = worker.StartEmbedded(worker.EmbeddedConfig{Listen: *listen, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}()
+		log.Info("embedded NATS server started", "url", ns.ClientURL())
+		nc, err = nats.Connect("", append(opts, nats.InProcessServer(ns))...)
+	} else {
+		nc, err = nats.Connect(*natsURL, opts...)
+	}
+	if err != nil {
+		return fmt.Errorf("connect to NATS: %w", err)
+	}
+	defer nc.Close() // after a drain, a no-op
+
+	w, err := worker.New(nc, matcher.New(set), worker.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := w.Start(ctx); err != nil {
+		return errors.Join(err, w.Stop(context.Background()))
+	}
+	log.Info("serving", "subjects", w.Subjects())
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	stopCtx, cancel := context.WithTimeout(context.Background(), worker.DefaultShutdownTimeout+5*time.Second)
+	defer cancel()
+	var errs []error
+	if err := w.Stop(stopCtx); err != nil {
+		errs = append(errs, fmt.Errorf("stop worker: %w", err))
+	}
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		errs = append(errs, fmt.Errorf("drain connection: %w", err))
+	}
+	select {
+	case <-closed:
+	case <-stopCtx.Done():
+		errs = append(errs, fmt.Errorf("drain connection: %w", stopCtx.Err()))
+	}
+	return errors.Join(errs...)
+}
