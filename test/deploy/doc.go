@@ -1,0 +1,11 @@
+// Package deploy checks the deployment files against the code: the Grafana
+// dashboard and the Prometheus alert rules only query metrics a real worker
+// exports, and the Prometheus, Grafana and docker-compose files are well
+// formed and agree with each other. It needs neither Docker nor network
+// access; when promtool is on PATH it also runs promtool on the Prometheus
+// files (scripts/check-deploy.sh installs it and runs it directly).
+//
+// The tests are in _test.go files; this package has no API. Run them with
+//
+//	go test ./test/deploy
+package deploy
