@@ -57,12 +57,11 @@ type FunctionResult struct {
 // Encode returns the JSON of the decision; a nil Functions is written as [].
 // It does not modify d.
 func (d *Decision) Encode() ([]byte, error) {
-	if d.Functions == nil {
-		c := *d
-		c.Functions = []FunctionResult{}
-		return json.Marshal(&c)
+	b, err := d.appendJSON(make([]byte, 0, 160+len(d.Input)+64*len(d.Functions)))
+	if err != nil {
+		return nil, fmt.Errorf("event: decision: %w", err)
 	}
-	return json.Marshal(d)
+	return b, nil
 }
 
 // DecodeDecision parses a PRE reply.

@@ -366,8 +366,7 @@ func skipValue(data []byte, i int) int {
 // MarshalJSON encodes the event with its Extra fields. A field of Extra never
 // overrides a contract field.
 func (e *Event) MarshalJSON() ([]byte, error) {
-	type plain Event
-	base, err := json.Marshal((*plain)(e))
+	base, err := e.appendJSON(make([]byte, 0, 128+len(e.Input)+len(e.Customer)+len(e.User)))
 	if err != nil || len(e.Extra) == 0 {
 		return base, err
 	}

@@ -1,0 +1,213 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The encoders of this file write the same JSON as encoding/json would for
+// the Event and Decision structs (field order, omitempty, HTML-safe string
+// escaping, compacted raw fields), without reflection: they are on the path
+// of every event a publisher sends and every decision a worker answers.
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string, escaped like encoding/json with
+// HTML escaping on.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendRaw appends a raw JSON value compacted and HTML-escaped, as
+// encoding/json does for a json.RawMessage; invalid JSON is an error.
+func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
+	n := len(b)
+	buf := bytes.NewBuffer(b)
+	if err := json.Compact(buf, raw); err != nil {
+		return b[:n], err
+	}
+	b = buf.Bytes()
+	if bytes.ContainsAny(b[n:], "<>&\u2028\u2029") {
+		compacted := bytes.Clone(b[n:])
+		buf = bytes.NewBuffer(b[:n])
+		json.HTMLEscape(buf, compacted)
+		b = buf.Bytes()
+	}
+	return b, nil
+}
+
+// appendFloat appends f as encoding/json writes a float64.
+func appendFloat(b []byte, f float64) ([]byte, error) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return b, errors.New("event: unsupported float value")
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// Clean up e-09 to e-9, as encoding/json does.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, nil
+}
+
+// appendEvent writes an event without Extra fields.
+func (e *Event) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, '{')
+	first := true
+	field := func(name string) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+	}
+	if e.ID != "" {
+		field("id")
+		b = appendString(b, e.ID)
+	}
+	if e.TriggerType != "" {
+		field("triggerType")
+		b = appendString(b, e.TriggerType)
+	}
+	if e.TriggerOption != "" {
+		field("triggerOption")
+		b = appendString(b, e.TriggerOption)
+	}
+	if e.TimeStamp != 0 {
+		field("timeStamp")
+		b = strconv.AppendInt(b, e.TimeStamp, 10)
+	}
+	if e.BEUUID != "" {
+		field("beUUID")
+		b = appendString(b, e.BEUUID)
+	}
+	var err error
+	for _, rf := range [...]struct {
+		name string
+		raw  json.RawMessage
+	}{{"customer", e.Customer}, {"user", e.User}, {"input", e.Input}} {
+		if len(rf.raw) == 0 {
+			continue
+		}
+		field(rf.name)
+		if b, err = appendRaw(b, rf.raw); err != nil {
+			return nil, fmt.Errorf("event: field %s: %w", rf.name, err)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSON writes a decision.
+func (d *Decision) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = appendString(b, d.ID)
+	b = append(b, `,"allowed":`...)
+	b = strconv.AppendBool(b, d.Allowed)
+	if d.Code != "" {
+		b = append(b, `,"code":`...)
+		b = appendString(b, d.Code)
+	}
+	if d.Message != "" {
+		b = append(b, `,"message":`...)
+		b = appendString(b, d.Message)
+	}
+	if d.Function != "" {
+		b = append(b, `,"function":`...)
+		b = appendString(b, d.Function)
+	}
+	var err error
+	if len(d.Input) > 0 {
+		b = append(b, `,"input":`...)
+		if b, err = appendRaw(b, d.Input); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, `,"modified":`...)
+	b = strconv.AppendBool(b, d.Modified)
+	b = append(b, `,"functions":[`...)
+	for i := range d.Functions {
+		f := &d.Functions[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"ref":`...)
+		b = appendString(b, f.Ref)
+		b = append(b, `,"result":`...)
+		b = appendString(b, f.Result)
+		b = append(b, `,"ms":`...)
+		if b, err = appendFloat(b, f.Ms); err != nil {
+			return nil, err
+		}
+		if f.Shadow {
+			b = append(b, `,"shadow":true`...)
+		}
+		if f.Error != "" {
+			b = append(b, `,"error":`...)
+			b = appendString(b, f.Error)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']', '}'), nil
+}

@@ -1,0 +1,59 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// The hand-written encoders must write what encoding/json writes for the
+// same structs, byte for byte.
+
+type plainEvent Event
+
+func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
+	f.Add("01JDQ7Z6W3S6K4V0Q5H3YB3M8C", "PRE_CREATE", "SERVER", int64(1764420000000), "be", `{"cpu":4}`, `{"a":"<&>"}`, "msg \u2028 \x01 \xff é \"q\"", 0.21, true)
+	f.Add("", "", "", int64(0), "", ``, ``, "", 0.0, false)
+	f.Add("x", "t", "o", int64(-5), "b", `[1e400, 12345678901234567890]`, `null`, "\t\n\r\b\f", 1e-7, false)
+	f.Add("x", "t", "o", int64(1), "b", `{ "a" : 1 }`, `"s"`, "", 1e21, true)
+	f.Fuzz(func(t *testing.T, id, typ, opt string, ts int64, be, input, user, text string, ms float64, flag bool) {
+		e := &Event{ID: id, TriggerType: typ, TriggerOption: opt, TimeStamp: ts, BEUUID: be}
+		if input != "" {
+			e.Input = json.RawMessage(input)
+		}
+		if user != "" {
+			e.User = json.RawMessage(user)
+		}
+		got, gotErr := e.Encode()
+		want, wantErr := json.Marshal((*plainEvent)(e))
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Fatalf("Encode error %v, encoding/json error %v", gotErr, wantErr)
+		}
+		if gotErr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("Encode =\n%s\nencoding/json =\n%s", got, want)
+		}
+
+		d := &Decision{ID: id, Allowed: flag, Code: typ, Message: text, Function: opt, Modified: flag,
+			Functions: []FunctionResult{{Ref: be, Result: text, Ms: ms, Shadow: flag, Error: text}}}
+		if input != "" {
+			d.Input = json.RawMessage(input)
+		}
+		type plainDecision Decision
+		got, gotErr = d.Encode()
+		want, wantErr = json.Marshal((*plainDecision)(d))
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Fatalf("Decision.Encode error %v, encoding/json error %v", gotErr, wantErr)
+		}
+		if gotErr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("Decision.Encode =\n%s\nencoding/json =\n%s", got, want)
+		}
+	})
+}
+
+func TestDecisionEncodeNilFunctions(t *testing.T) {
+	d := &Decision{ID: "x", Allowed: true}
+	got, err := d.Encode()
+	if err != nil || string(got) != `{"id":"x","allowed":true,"modified":false,"functions":[]}` {
+		t.Errorf("Encode() = %s, %v", got, err)
+	}
+}
