@@ -24,7 +24,7 @@ var luaUpdate = flag.Bool("update-lua", false, "rewrite the Lua golden files in 
 
 // luaBound bounds how long a call that must return promptly may take. It is
 // a correctness bound, far above what any machine needs.
-const luaBound = 5 * time.Second
+const luaBound = 20 * time.Second
 
 // luaWrap is the FDL script luaFunc makes around a body: one entry point,
 // main, whose body runs with p.

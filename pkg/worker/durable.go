@@ -365,7 +365,7 @@ func onlyRef(entries []*matcher.Entry, ref string) []*matcher.Entry {
 // keepAlive tells the server the event is still being worked on, so a long
 // function is not redelivered to another worker while it runs.
 func (w *Worker) keepAlive(ctx context.Context, m jetstream.Msg, ackWait time.Duration) {
-	t := time.NewTicker(max(ackWait/3, 100*time.Millisecond))
+	t := time.NewTicker(max(ackWait/5, 50*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -424,7 +424,17 @@ func (w *Worker) deadLetter(m jetstream.Msg, subj subjects.Subject, ref, reason 
 	dl.Header.Set(HeaderFailedAt, strconv.FormatInt(time.Now().UnixMilli(), 10))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := w.durable.js.PublishMsg(ctx, dl); err != nil {
+	// The id makes a second dead letter of the same stream message (its ack
+	// lost after the first was stored) a duplicate the stream drops.
+	var dlID string
+	if meta, err := m.Metadata(); err == nil {
+		dlID = "dlq." + strconv.FormatUint(meta.Sequence.Stream, 10)
+	}
+	var opts []jetstream.PublishOpt
+	if dlID != "" {
+		opts = append(opts, jetstream.WithMsgID(dlID))
+	}
+	if _, err := w.durable.js.PublishMsg(ctx, dl, opts...); err != nil {
 		w.log.Error("dead letter not stored, event will be redelivered", "subject", m.Subject(), "function", ref, "err", err)
 		_ = m.NakWithDelay(w.durable.cfg.Backoff[len(w.durable.cfg.Backoff)-1])
 		return

@@ -105,7 +105,8 @@ func (s *Schedule) nextInDay(t time.Time) time.Time {
 }
 
 // startOf is the start time of day y-m-d in the schedule's zone. A start in
-// a DST gap moves forward; in a repeated hour it is the later one.
+// a DST gap or a repeated hour is the one instant time.Date gives for it
+// (which one depends on the zone's side of UTC).
 func (s *Schedule) startOf(y int, m time.Month, d int) time.Time {
 	return time.Date(y, m, d, 0, 0, int(s.anchor/time.Second), 0, s.loc)
 }
@@ -246,6 +247,10 @@ func fdlText(freq, start map[string]int) string {
 // optional IANA timezone (default UTC).
 func ParseSchedule(every time.Duration, cron, timezone, start string) (*Schedule, error) {
 	loc := time.UTC
+	if timezone == "Local" {
+		// Workers of one fleet may run in different zones; ticks must agree.
+		return nil, fmt.Errorf("%w: timezone Local depends on each worker's machine; name an IANA zone", ErrBadSchedule)
+	}
 	if timezone != "" {
 		l, err := time.LoadLocation(timezone)
 		if err != nil {

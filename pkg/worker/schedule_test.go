@@ -3,6 +3,7 @@ package worker_test
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -578,12 +579,8 @@ func TestScheduleFleetAgreement(t *testing.T) {
 				for _, tick := range seq[:len(seq)-1] {
 					nows = append(nows, tick.Add(-time.Second), tick.Add(-time.Nanosecond), tick)
 				}
-				i := 0
 				for _, now := range nows {
-					i = 0
-					for !seq[i].After(now) {
-						i++
-					}
+					i := sort.Search(len(seq), func(i int) bool { return seq[i].After(now) })
 					if got := s.Next(now); !got.Equal(seq[i]) {
 						t.Errorf("Next(%v) = %v, want %v (the sequence from %v)", now, got, seq[i], window.from)
 					}

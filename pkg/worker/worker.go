@@ -267,11 +267,15 @@ func (w *Worker) Start(ctx context.Context) error {
 		if err := w.setupStreams(ctx); err != nil {
 			return err
 		}
+	}
+	err := w.resubscribeLocked(ctx)
+	if w.durable != nil {
+		// After the consumer exists: with interest retention a tick
+		// published before it would be dropped.
 		w.sched = newScheduler(w)
 		w.wg.Add(1)
 		go w.sched.run()
 	}
-	err := w.resubscribeLocked(ctx)
 	// Announced even when a subscription failed: the worker serves the others.
 	if derr := w.startDiscovery(); derr != nil {
 		err = errors.Join(err, derr)
@@ -297,13 +301,13 @@ func (w *Worker) Reload(ctx context.Context, set *matcher.Set) error {
 	}
 	w.state.Store(w.newState(set))
 	w.matcher.Swap(set)
-	if w.sched != nil {
-		w.sched.wake()
-	}
 	if !w.started {
 		return nil
 	}
 	err := w.resubscribeLocked(ctx)
+	if w.sched != nil {
+		w.sched.wake() // after the consumer filter covers the new functions
+	}
 	return errors.Join(err, w.updateDiscovery())
 }
 
