@@ -5,6 +5,7 @@
 //	trigger-worker check [flags]           load config and scripts, list functions and problems
 //	trigger-worker emit [flags] TYPE OPTION [JSON|@file]
 //	                                       publish a POST event or ask a PRE decision
+//	trigger-worker dlq ls|show|replay|purge see and re-drive dead letters (durable delivery)
 //
 // Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or config.
 package main

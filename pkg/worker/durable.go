@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -281,6 +282,15 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		w.log.Warn("invalid event dropped", "subject", m.Subject(), "err", err)
 		_ = m.TermWithReason("invalid event")
 		return
+	}
+	if !bytes.Contains(m.Data(), []byte(`"id"`)) {
+		// The publisher gave no id: use one that every delivery of this
+		// stream message shares, so done-records and loop flags carry over.
+		if id := hdr.Get(subjects.HeaderMsgID); id != "" {
+			ev.ID = id
+		} else {
+			ev.ID = w.scheme.EventStream() + "." + strconv.FormatUint(meta.Sequence.Stream, 10)
+		}
 	}
 	d := w.durable
 	attempts := int(meta.NumDelivered)
