@@ -139,7 +139,12 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 		Logger:  w.log,
 		Attempt: attemptFrom(ctx),
 	})
-	cctx, cancel := context.WithTimeout(cctx, timeout)
+	cancel := context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > timeout {
+		// A timer of its own only when the function's timeout ends before
+		// the caller's deadline (a PRE chain usually has the latter).
+		cctx, cancel = context.WithTimeout(cctx, timeout)
+	}
 	w.metrics.FunctionsInFlight.Inc()
 	start := time.Now()
 	res, err := safeHandle(cctx, h, ev)
