@@ -65,6 +65,12 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "  %s (POST)\n", s)
 		}
 	}
+	if len(l.unwired) > 0 {
+		fmt.Fprintln(stdout, "\nnot wired (described but not registered):")
+		for _, u := range l.unwired {
+			fmt.Fprintf(stdout, "  %s:%d %s (ref %q, %s): %s\n", relPath(u.File), u.Line, u.Entry, u.Ref, u.TriggerType, u.Reason)
+		}
+	}
 	if *known {
 		fmt.Fprintln(stdout, "\ncatalogue:")
 		for _, t := range subjects.Types() {

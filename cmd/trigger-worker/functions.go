@@ -19,6 +19,7 @@ type loaded struct {
 	set       *matcher.Set
 	kinds     map[string]string // ref -> handler kind
 	schedules map[string]*worker.Schedule
+	unwired   []handlers.UnwiredFunction
 	closers   []io.Closer
 	problems  []error
 }
@@ -77,10 +78,11 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 		})
 	}
 	if cfg.Scripts.Dir != "" {
-		sfs, err := handlers.LoadScripts(cfg.Scripts.Dir, handlers.LuaOptions{Logger: log})
+		sfs, unwired, err := handlers.LoadScriptsReport(cfg.Scripts.Dir, handlers.LuaOptions{Logger: log, APIPrefix: cfg.Scripts.APIPrefix})
 		if err != nil {
 			l.problems = append(l.problems, splitJoined(err)...)
 		}
+		l.unwired = unwired
 		for _, sf := range sfs {
 			l.kinds[sf.Ref] = "lua"
 			l.closers = append(l.closers, sf.Handler)

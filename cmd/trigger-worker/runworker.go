@@ -50,6 +50,9 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	for _, p := range l.problems {
 		log.Error("function not loaded", "err", p)
 	}
+	for _, u := range l.unwired {
+		log.Info("script function not wired", "file", u.File, "line", u.Line, "entry", u.Entry, "function", u.Ref)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

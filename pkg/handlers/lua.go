@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
 // Defaults of [LuaOptions].
@@ -70,7 +72,19 @@ type LuaOptions struct {
 	// code, register() and the description calls; 0 means 5s.
 	LoadTimeout time.Duration
 
-	// extensions add globals to every call's environment.
+	// APIPrefix is the subject prefix of the orchestrator API that the FDL
+	// layer's adminAPI and userAPI call: <prefix>.admin.<method> and
+	// <prefix>.user.<method> (see docs/fdl.md); "" means "fco.api".
+	APIPrefix string
+	// APITimeout bounds each adminAPI/userAPI call; 0 means 10s. A sooner
+	// deadline of the call's context wins.
+	APITimeout time.Duration
+	// HTTP limits the FDL layer's simplehttp; the zero value takes the
+	// defaults of [FDLHTTPOptions].
+	HTTP FDLHTTPOptions
+
+	// extensions add globals to every call's environment. setDefaults adds
+	// the FDL compatibility layer (fdl.go).
 	extensions []luaExtension
 }
 
@@ -79,18 +93,22 @@ type LuaOptions struct {
 type luaExtension struct {
 	// name names the extension in errors.
 	name string
-	// open is called once for each new Lua state with the prototype of its
-	// global table. Each call sees what it adds through the call's own
-	// global table (see luaEnvProto): a table it adds becomes a fresh proxy
-	// in every call, so its metatable is not kept; other values are shared
-	// by all calls and must not be mutable from Lua (a userdata's metatable
-	// needs a __metatable field).
-	open func(L *lua.LState, globals *lua.LTable) error
-	// prepare is called at the start of every call, after its environment
-	// is built and before the chunk runs; p is nil outside entry-point
-	// calls (loading, descriptions).
-	prepare func(ctx context.Context, L *lua.LState, env, p *lua.LTable) error
+	// open is called once for each new Lua state with the state and the
+	// prototype of its global table, and returns the function called at
+	// the start of every call on that state (nil: none), which may keep
+	// what it needs of the state. Each call sees what open adds through the
+	// call's own global table (see luaEnvProto): a table it adds becomes a
+	// fresh proxy in every call, so its metatable is not kept; other values
+	// are shared by all calls and must not be mutable from Lua (a
+	// userdata's metatable needs a __metatable field).
+	open func(vm *luaVM, globals *lua.LTable) (luaPrepare, error)
 }
+
+// luaPrepare is called at the start of every call on the state its
+// extension opened, after the call's environment env is built and before
+// the chunk runs; p is nil outside entry-point calls (loading,
+// descriptions).
+type luaPrepare func(ctx context.Context, env, p *lua.LTable) error
 
 func (o *LuaOptions) setDefaults() {
 	if o.MaxStringBytes == 0 {
@@ -114,6 +132,16 @@ func (o *LuaOptions) setDefaults() {
 	if o.LoadTimeout == 0 {
 		o.LoadTimeout = luaDefaultLoadTimeout
 	}
+	if o.APIPrefix == "" {
+		o.APIPrefix = fdlDefaultAPIPrefix
+	}
+	if o.APITimeout == 0 {
+		o.APITimeout = fdlDefaultAPITimeout
+	}
+	o.HTTP.setDefaults()
+	if !slices.ContainsFunc(o.extensions, func(e luaExtension) bool { return e.name == fdlExtensionName }) {
+		o.extensions = append(slices.Clip(o.extensions), fdlExtension(*o))
+	}
 }
 
 // Validate reports whether o is valid, with an error wrapping
@@ -129,6 +157,9 @@ func (o LuaOptions) Validate() error {
 		{"registry size", int64(o.RegistrySize)},
 		{"registry max size", int64(o.RegistryMaxSize)},
 		{"load timeout", int64(o.LoadTimeout)},
+		{"api timeout", int64(o.APITimeout)},
+		{"http timeout", int64(o.HTTP.Timeout)},
+		{"http max body bytes", o.HTTP.MaxBodyBytes},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("%w: lua %s %d is negative", ErrInvalidConfig, f.name, f.v)
@@ -136,6 +167,11 @@ func (o LuaOptions) Validate() error {
 	}
 	if o.RegistryMaxSize != 0 && o.RegistryMaxSize < o.RegistrySize {
 		return fmt.Errorf("%w: lua registry max size %d is below the registry size %d", ErrInvalidConfig, o.RegistryMaxSize, o.RegistrySize)
+	}
+	if o.APIPrefix != "" {
+		if _, err := subjects.NewScheme(o.APIPrefix); err != nil {
+			return fmt.Errorf("%w: lua api prefix: %w", ErrInvalidConfig, err)
+		}
 	}
 	return nil
 }

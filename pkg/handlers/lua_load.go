@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -59,25 +60,47 @@ var luaScheduleUnits = map[string]bool{"SECOND": true, "MINUTE": true, "HOUR": t
 // it found, joined; a file with problems still contributes its good entry
 // points.
 func LoadScripts(dir string, opts LuaOptions) ([]ScriptFunction, error) {
+	fns, _, err := LoadScriptsReport(dir, opts)
+	return fns, err
+}
+
+// UnwiredFunction is an entry point a script describes (called with nil it
+// returns a trigger description) but does not wire: register() does not
+// list it, nor does a CONFIG_PROVIDER. It is not registered; FDL scripts
+// often keep such functions on purpose.
+type UnwiredFunction struct {
+	File        string
+	Line        int
+	Entry       string
+	Ref         string
+	TriggerType string
+	Reason      string
+}
+
+// LoadScriptsReport is [LoadScripts] that also reports the entry points the
+// scripts describe but do not wire.
+func LoadScriptsReport(dir string, opts LuaOptions) ([]ScriptFunction, []UnwiredFunction, error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("handlers: lua scripts: %w", err)
+		return nil, nil, fmt.Errorf("handlers: lua scripts: %w", err)
 	}
 	var fns []ScriptFunction
+	var unwired []UnwiredFunction
 	var errs []error
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".lua") {
 			continue
 		}
-		got, problems := luaLoadFile(filepath.Join(dir, e.Name()), opts)
+		got, uw, problems := luaLoadFile(filepath.Join(dir, e.Name()), opts)
 		fns = append(fns, got...)
+		unwired = append(unwired, uw...)
 		errs = append(errs, problems...)
 	}
-	return fns, errors.Join(errs...)
+	return fns, unwired, errors.Join(errs...)
 }
 
 // LoadScript loads an FDL script. It runs the file's top-level code, calls
@@ -99,20 +122,25 @@ func LoadScript(path string, opts LuaOptions) ([]ScriptFunction, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	fns, errs := luaLoadFile(path, opts)
+	fns, _, errs := luaLoadFile(path, opts)
 	return fns, errors.Join(errs...)
 }
 
-func luaLoadFile(path string, opts LuaOptions) ([]ScriptFunction, []error) {
+func luaLoadFile(path string, opts LuaOptions) ([]ScriptFunction, []UnwiredFunction, []error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		var perr *fs.PathError
 		if errors.As(err, &perr) {
 			err = perr.Err
 		}
-		return nil, []error{&LuaError{File: path, Message: "cannot read the script: " + err.Error(), Err: err}}
+		return nil, nil, []error{&LuaError{File: path, Message: "cannot read the script: " + err.Error(), Err: err}}
 	}
-	return luaLoadSource(path, src, opts)
+	fns, errs := luaLoadSource(path, src, opts)
+	var unwired []UnwiredFunction
+	if len(errs) == 0 || len(fns) > 0 {
+		unwired = luaUnwired(path, src, opts, fns)
+	}
+	return fns, unwired, errs
 }
 
 // luaLoadSource loads a script from src, named file; opts has its defaults.
@@ -170,13 +198,8 @@ func (l *luaLoader) load() ([]ScriptFunction, []error) {
 	vm, L := l.vm, l.vm.L
 	env := vm.begin(l.ctx, "")
 	defer vm.end()
-	for _, ext := range l.opts.extensions {
-		if ext.prepare == nil {
-			continue
-		}
-		if err := ext.prepare(l.ctx, L, env, nil); err != nil {
-			return nil, []error{fmt.Errorf("handlers: lua extension %s: %w", ext.name, err)}
-		}
+	if err := vm.prepare(l.ctx, env, nil); err != nil {
+		return nil, []error{err}
 	}
 	if err := vm.runChunk(l.proto, env); err != nil {
 		l.fail(err, "the top-level code", "")
@@ -432,4 +455,71 @@ func luaSchedule(v lua.LValue) (map[string]map[string]int, error) {
 		out[part] = units
 	}
 	return out, nil
+}
+
+// luaUnwired finds the global functions of a script that describe a trigger
+// when called with nil but are not among fns (not wired). It runs the script
+// again in a fresh sandbox, within the load timeout; a function that fails
+// when called with nil is not a description and is passed over.
+func luaUnwired(file string, src []byte, opts LuaOptions, fns []ScriptFunction) []UnwiredFunction {
+	proto, err := luaCompile(file, src)
+	if err != nil {
+		return nil
+	}
+	vm, err := newLuaVM(file, &opts)
+	if err != nil {
+		return nil
+	}
+	defer vm.close()
+	ctx, cancel := context.WithTimeout(context.Background(), opts.LoadTimeout)
+	defer cancel()
+	env := vm.begin(ctx, "")
+	defer vm.end()
+	if vm.prepare(ctx, env, nil) != nil || vm.runChunk(proto, env) != nil {
+		return nil
+	}
+	wired := map[string]bool{"register": true, "init": true}
+	for _, f := range fns {
+		wired[f.Entry] = true
+	}
+	var names []string
+	env.ForEach(func(k, v lua.LValue) {
+		name, ok := k.(lua.LString)
+		if _, isFn := v.(*lua.LFunction); ok && isFn && !wired[string(name)] {
+			names = append(names, string(name))
+		}
+	})
+	slices.Sort(names)
+	var out []UnwiredFunction
+	L := vm.L
+	for _, name := range names {
+		if ctx.Err() != nil || vm.dirty {
+			break
+		}
+		fn := env.RawGetString(name).(*lua.LFunction)
+		L.Push(fn)
+		L.Push(lua.LNil)
+		if err := vm.pcall(1, 1); err != nil {
+			continue
+		}
+		ret := L.Get(-1)
+		L.Pop(1)
+		desc, ok := ret.(*lua.LTable)
+		if !ok {
+			continue
+		}
+		typ, err := luaDescString(desc, "triggerType")
+		if err != nil || typ == "" {
+			continue
+		}
+		if api, _ := luaDescString(desc, "api"); api != "" && !strings.EqualFold(api, "TRIGGER") {
+			continue
+		}
+		ref, _ := luaDescString(desc, "ref")
+		out = append(out, UnwiredFunction{
+			File: file, Line: luaLineDefined(fn), Entry: name, Ref: ref, TriggerType: typ,
+			Reason: "described but not listed by register() or a CONFIG_PROVIDER, so not registered",
+		})
+	}
+	return out
 }

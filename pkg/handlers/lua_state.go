@@ -83,6 +83,13 @@ type luaVM struct {
 	concatFn *lua.LFunction
 	// jobs are the calls of a handler's state, served by its goroutine.
 	jobs chan luaJob
+	// prepares are what the extensions do at the start of every call.
+	prepares []luaNamedPrepare
+}
+
+type luaNamedPrepare struct {
+	name string
+	fn   luaPrepare
 }
 
 func newLuaVM(file string, opts *LuaOptions) (*luaVM, error) {
@@ -187,8 +194,12 @@ func (vm *luaVM) init() error {
 		if ext.open == nil {
 			continue
 		}
-		if err := ext.open(L, g); err != nil {
+		fn, err := ext.open(vm, g)
+		if err != nil {
 			return fmt.Errorf("handlers: lua extension %s: %w", ext.name, err)
+		}
+		if fn != nil {
+			vm.prepares = append(vm.prepares, luaNamedPrepare{ext.name, fn})
 		}
 	}
 
@@ -308,6 +319,16 @@ func (vm *luaVM) begin(ctx context.Context, ref string) *lua.LTable {
 	return env
 }
 
+// prepare runs what the extensions do at the start of a call.
+func (vm *luaVM) prepare(ctx context.Context, env, p *lua.LTable) error {
+	for _, x := range vm.prepares {
+		if err := x.fn(ctx, env, p); err != nil {
+			return fmt.Errorf("handlers: lua extension %s: %w", x.name, err)
+		}
+	}
+	return nil
+}
+
 // end drops everything of the call the state still holds.
 func (vm *luaVM) end() {
 	vm.L.SetTop(0)
@@ -398,13 +419,8 @@ func (vm *luaVM) call(ctx context.Context, h *Lua, ev *event.Event) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	for _, ext := range vm.opts.extensions {
-		if ext.prepare == nil {
-			continue
-		}
-		if err := ext.prepare(ctx, L, env, p); err != nil {
-			return Result{}, fmt.Errorf("handlers: lua extension %s: %w", ext.name, err)
-		}
+	if err := vm.prepare(ctx, env, p); err != nil {
+		return Result{}, err
 	}
 	var before []byte
 	if p.RawGetString("input") != lua.LNil {
