@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // DefaultPath is the configuration file trigger-worker reads when none is
@@ -372,6 +373,9 @@ func Load(path string, overrides map[string]any) (Config, error) {
 				err = pe.Unwrap()
 			}
 			return Config{}, fmt.Errorf("%s: %w", path, err)
+		}
+		if errs := emptyUnknownKeys(path, data, defaults); len(errs) > 0 {
+			return Config{}, errors.Join(errs...)
 		}
 	}
 
@@ -955,4 +959,42 @@ func (e ExecFunc) validate(p *problems, key string) {
 	if e.MaxOutputBytes < 0 {
 		p.add(key+".max_output_bytes", "is %d, must not be negative", e.MaxOutputBytes)
 	}
+}
+
+// emptyUnknownKeys finds the unknown keys of a config file whose value is
+// empty (`natz:` or `natz: {}`): viper drops them before decoding, so the
+// strict decode cannot see them. known holds every valid dotted key.
+func emptyUnknownKeys(file string, data []byte, known map[string]any) []error {
+	var raw map[string]any
+	if yaml.Unmarshal(data, &raw) != nil {
+		return nil // viper has already reported a parse error
+	}
+	sections := map[string]bool{}
+	for k := range known {
+		for i := range len(k) {
+			if k[i] == '.' {
+				sections[k[:i]] = true
+			}
+		}
+	}
+	var errs []error
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			key := strings.ToLower(prefix + k)
+			v := m[k]
+			if _, ok := known[key]; ok {
+				continue
+			}
+			if sub, ok := v.(map[string]any); ok && sections[key] {
+				walk(key+".", sub)
+				continue
+			}
+			if sub, ok := v.(map[string]any); (ok && len(sub) == 0) || v == nil {
+				errs = append(errs, &Error{File: file, Key: key, Msg: "unknown key", Err: ErrUnknownKey})
+			}
+		}
+	}
+	walk("", raw)
+	return errs
 }

@@ -185,7 +185,13 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := w.Stop(stopCtx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+	switch err := nc.Drain(); {
+	case err == nil, errors.Is(err, nats.ErrConnectionClosed):
+	case errors.Is(err, nats.ErrConnectionReconnecting):
+		// Nothing can be flushed to a server that is not there (Drain closed
+		// the connection); the worker has said what it could not drain.
+		log.Warn("stopping while disconnected from NATS: connection closed without a drain")
+	default:
 		errs = append(errs, err)
 	}
 	if httpSrv != nil {

@@ -133,7 +133,8 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 
 // Publish publishes a POST (or SCHEDULED) event and returns its id. The
 // event may be nil. With Options.Durable the stream's ack is awaited and
-// the publish retried with the same id.
+// the publish retried with the same id; when ctx has a deadline, each
+// attempt gets an equal share of the time left.
 func (c *Client) Publish(ctx context.Context, typ, option string, ev *event.Event) (string, error) {
 	m, e, err := c.prepare(ctx, typ, option, ev, false)
 	if err != nil {
@@ -154,13 +155,29 @@ func (c *Client) Publish(ctx context.Context, typ, option string, ev *event.Even
 			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 			}
 		}
-		if _, err := c.js.PublishMsg(ctx, m); err != nil {
+		actx, cancel := attemptContext(ctx, c.opts.PublishRetries+1-attempt)
+		_, err := c.js.PublishMsg(actx, m)
+		cancel()
+		if err != nil {
 			last = err
 			continue
 		}
 		return e.ID, nil
 	}
 	return "", fmt.Errorf("client: publish after %d attempts: %w", c.opts.PublishRetries+1, last)
+}
+
+// attemptContext bounds one of the left attempts of a durable publish to
+// its share of the time ctx has left, so that an attempt whose ack is lost
+// (the server restarted after it stored the event) leaves time for the
+// retries. Without a deadline, JetStream's own request timeout bounds each
+// attempt.
+func attemptContext(ctx context.Context, left int) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok || left <= 1 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, time.Until(dl)/time.Duration(left))
 }
 
 // Decide asks the worker fleet for the decision on a PRE event. The

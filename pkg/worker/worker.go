@@ -438,26 +438,30 @@ func (w *Worker) Stop(ctx context.Context) error {
 		cc = w.durable.cc
 	}
 	w.mu.Unlock()
-	if cc != nil {
-		// Messages already pulled are handed to dispatchers before Closed.
-		cc.Drain()
-		select {
-		case <-cc.Closed():
-		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("worker: drain consumer: %w", ctx.Err()))
-		}
-	}
-	// Wait for the drains: every message already in a subscription's buffer
-	// is handed to a dispatcher before its subscription closes. A drain needs
-	// the server; while disconnected it is given a moment, then abandoned
-	// (core messages still buffered are lost, as at-most-once allows; durable
-	// ones are redelivered).
+	// A drain needs the server; while disconnected it is given a moment,
+	// then abandoned (core messages still buffered are lost, as at-most-once
+	// allows; durable ones are redelivered).
 	drainCtx := ctx
 	if !w.nc.IsConnected() {
 		var cancelDrain context.CancelFunc
 		drainCtx, cancelDrain = context.WithTimeout(ctx, time.Second)
 		defer cancelDrain()
 	}
+	if cc != nil {
+		// Messages already pulled are handed to dispatchers before Closed.
+		cc.Drain()
+		select {
+		case <-cc.Closed():
+		case <-drainCtx.Done():
+			if ctx.Err() != nil {
+				errs = append(errs, fmt.Errorf("worker: drain consumer: %w", ctx.Err()))
+			} else {
+				w.log.Warn("stopping while disconnected from NATS: durable consumer not drained, its unacked events will be redelivered")
+			}
+		}
+	}
+	// Wait for the drains: every message already in a subscription's buffer
+	// is handed to a dispatcher before its subscription closes.
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for _, s := range subs {

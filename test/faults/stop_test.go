@@ -1,0 +1,64 @@
+package faults_test
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/triggerbus/triggerbus/internal/natstest"
+)
+
+// TestStopWhileServerDown sends SIGTERM to a trigger-worker process whose
+// NATS server has gone away, in core and in durable mode, with nothing in
+// flight. There is nothing to drain to a server that is not there: the
+// worker says so in its log and exits 0 well before its shutdown timeout
+// (30 s here), rather than waiting for a drain that cannot happen and
+// exiting 1. (Durable events it held are redelivered by the server.)
+func TestStopWhileServerDown(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"core", "durable"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			s := natstest.RunServer(t, natstest.WithJetStream())
+			dir := t.TempDir()
+			writeFile(t, dir, "record.lua", recordScript)
+			cfg := writeFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
+nats:
+  url: %q
+delivery:
+  mode: %s
+  shutdown_timeout: 30s
+scripts:
+  dir: %q
+metrics:
+  listen: 127.0.0.1:0
+`, s.ClientURL(), mode, dir))
+			p := startWorkerProcess(t, "trigger-worker ("+mode+")", cfg)
+			p.waitReady(t)
+			s.Shutdown()
+			s.WaitForShutdown()
+			natstest.CheckFor(t, waitShort, poll, func() error {
+				if !strings.Contains(p.stderr.String(), "disconnected from NATS") {
+					return fmt.Errorf("the worker has not noticed the server is gone")
+				}
+				return nil
+			})
+
+			start := time.Now()
+			p.signal(t, syscall.SIGTERM)
+			code := p.exitCode(t)
+			took := time.Since(start)
+			if code != 0 {
+				t.Errorf("exit code %d after SIGTERM with the server down, want 0:\n%s", code, tail(p.stderr.String(), 10))
+			}
+			if took > maxDrain {
+				t.Errorf("took %v from SIGTERM to exit with the server down, want under %v (the shutdown timeout is 30s)", took, maxDrain)
+			}
+			if !strings.Contains(p.stderr.String(), "stopping while disconnected from NATS") {
+				t.Errorf("the worker did not log that it could not drain:\n%s", tail(p.stderr.String(), 10))
+			}
+		})
+	}
+}

@@ -1,0 +1,205 @@
+package security_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/pkg/client"
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/worker"
+)
+
+// denyScript is an FDL script with one PRE_CREATE SERVER function that
+// refuses servers over 16 CPUs.
+const denyScript = `
+function register() return { "deny_big" } end
+
+function deny_big(p)
+  if p == nil then
+    return { ref = "deny_big", triggerType = "PRE_CREATE", triggerOptions = { "SERVER" }, api = "TRIGGER" }
+  end
+  local cpu = type(p.input) == "table" and tonumber(p.input.cpu) or nil
+  if cpu ~= nil and cpu > 16 then
+    return { exitState = "FAILED", errorCode = "QUOTA_EXCEEDED", errorMessage = "too many CPUs" }
+  end
+  return { exitState = "SUCCESS" }
+end
+`
+
+// connect connects to url the way trigger-worker does for cfg, without
+// retrying a failed first connection.
+func connect(t testing.TB, url string, cfg worker.ConnectConfig) (*nats.Conn, error) {
+	t.Helper()
+	opts, err := worker.Options(cfg, worker.ConnectionEvents{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, append(opts, nats.RetryOnFailedConnect(false), nats.MaxReconnects(0))...)
+	if err == nil {
+		t.Cleanup(nc.Close)
+	}
+	return nc, err
+}
+
+// TestWorkerAuthentication runs the trigger-worker binary against servers
+// that require each way of authenticating a worker supports: a
+// credentials file (an operator/account/user JWT chain, server in operator
+// mode with a memory resolver), an nkey seed file, user and password, a
+// token, and TLS with a client certificate the server verifies. The worker
+// connects and answers a PRE request; connections without the credential,
+// or with the wrong one (a user of an unknown account, another nkey, a
+// wrong password or token, no client certificate, a certificate from
+// another CA), are refused. The secret of each (password, token, nkey
+// seed, the user seed in the credentials file) appears neither in the
+// worker's debug log, nor in its metrics, nor in `trigger-worker check`.
+func TestWorkerAuthentication(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	op := newOperator(t)
+	credsFile, credsSeed := op.creds(t, dir, "worker", nil)
+	foreign := newOperator(t)
+	foreignCreds, _ := foreign.creds(t, dir, "foreign", nil)
+	nkFile, nkSeed, nkPub := nkeyUser(t, dir, "worker")
+	strangerNK, _, _ := nkeyUser(t, dir, "stranger")
+	ca := newPKI(t, "trusted")
+	rogue := newPKI(t, "rogue")
+	const pw, token = "s3cret-worker-password-7b1d", "s3cret-worker-token-c4e9"
+
+	tests := []struct {
+		name    string
+		server  natstest.Option
+		yaml    string   // keys of the nats section besides url
+		env     []string // environment of trigger-worker
+		conn    worker.ConnectConfig
+		secrets []string
+		refused []worker.ConnectConfig
+	}{
+		{
+			name:    "creds",
+			server:  op.serverOption(),
+			yaml:    fmt.Sprintf("creds: %q", credsFile),
+			conn:    worker.ConnectConfig{Creds: credsFile},
+			secrets: []string{credsSeed},
+			refused: []worker.ConnectConfig{{Creds: foreignCreds}, {}},
+		},
+		{
+			name: "nkey",
+			server: natstest.WithOptions(func(o *server.Options) {
+				o.Nkeys = []*server.NkeyUser{{Nkey: nkPub}}
+			}),
+			yaml:    fmt.Sprintf("nkey: %q", nkFile),
+			conn:    worker.ConnectConfig{NKey: nkFile},
+			secrets: []string{nkSeed},
+			refused: []worker.ConnectConfig{{NKey: strangerNK}, {}},
+		},
+		{
+			name: "user and password",
+			server: natstest.WithOptions(func(o *server.Options) {
+				o.Users = []*server.User{{Username: "worker", Password: pw}}
+			}),
+			yaml:    "user: worker",
+			env:     []string{"TRIGGER_NATS_PASSWORD=" + pw},
+			conn:    worker.ConnectConfig{User: "worker", Password: pw},
+			secrets: []string{pw},
+			refused: []worker.ConnectConfig{{User: "worker", Password: "wrong"}, {User: "worker"}, {}},
+		},
+		{
+			name:    "token",
+			server:  natstest.WithOptions(func(o *server.Options) { o.Authorization = token }),
+			env:     []string{"TRIGGER_NATS_TOKEN=" + token},
+			conn:    worker.ConnectConfig{Token: token},
+			secrets: []string{token},
+			refused: []worker.ConnectConfig{{Token: "wrong-token"}, {}},
+		},
+		{
+			name:   "TLS client certificate",
+			server: withTLS(ca),
+			yaml:   fmt.Sprintf("tls:\n    ca: %q\n    cert: %q\n    key: %q", ca.caFile, ca.clientCert, ca.clientKey),
+			conn:   worker.ConnectConfig{TLSCA: ca.caFile, TLSCert: ca.clientCert, TLSKey: ca.clientKey},
+			refused: []worker.ConnectConfig{
+				{TLSCA: ca.caFile}, // no client certificate
+				// Another CA's: the server only accepts its own CA's, so the
+				// client does not even offer it.
+				{TLSCA: ca.caFile, TLSCert: rogue.clientCert, TLSKey: rogue.clientKey},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := natstest.RunServer(t, tt.server)
+			url := s.ClientURL()
+			scripts := t.TempDir()
+			writeFile(t, scripts, "deny.lua", denyScript)
+			cfg := writeFile(t, scripts, "trigger-worker.yaml", fmt.Sprintf(`
+nats:
+  url: %q
+  %s
+delivery:
+  mode: core
+scripts:
+  dir: %q
+metrics:
+  listen: 127.0.0.1:0
+log:
+  level: debug
+`, url, tt.yaml, scripts))
+			p := startProcess(t, tt.env, "run", "-c", cfg)
+			base := p.waitReady(t)
+
+			nc, err := connect(t, url, tt.conn)
+			if err != nil {
+				t.Fatalf("client with the worker's credential: %v", err)
+			}
+			c, err := client.New(nc, client.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+			defer cancel()
+			d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", &event.Event{Input: json.RawMessage(`{"cpu":64}`)})
+			if err != nil || d.Allowed || d.Code != "QUOTA_EXCEEDED" {
+				t.Errorf("Decide = %+v, %v, want the worker's QUOTA_EXCEEDED", d, err)
+			}
+
+			for i, bad := range tt.refused {
+				if nc, err := connect(t, url, bad); err == nil {
+					nc.Close()
+					t.Errorf("refused[%d] (%+v): connected, want refused", i, bad)
+				} else {
+					t.Logf("refused[%d]: %v", i, err)
+				}
+			}
+
+			metrics, _, err := httpGet(base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, checkOut, checkErr := run(t, tt.env, "check", "-c", cfg)
+			if code != 0 {
+				t.Errorf("check exit code %d:\n%s%s", code, checkOut, checkErr)
+			}
+			p.stop(t)
+			outputs := map[string]string{
+				"log": p.stderr.String() + p.stdout.String(), "metrics": metrics, "check": checkOut + checkErr,
+			}
+			for _, secret := range tt.secrets {
+				for where, out := range outputs {
+					if strings.Contains(out, secret) {
+						t.Errorf("the secret %.6s... appears in the worker's %s", secret, where)
+					}
+				}
+			}
+			if !strings.Contains(outputs["log"], "level=DEBUG") {
+				t.Errorf("the worker logged nothing at debug level; the check is void:\n%s", outputs["log"])
+			}
+		})
+	}
+}

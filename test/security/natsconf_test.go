@@ -1,0 +1,418 @@
+package security_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/pkg/client"
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/worker"
+)
+
+// deployUsers are the users of deploy/nats/nats-server.conf, with the
+// variable that holds each password and the password the tests give it.
+var deployUsers = []struct{ user, variable, password string }{
+	{"orchestrator", "TRIGGERBUS_ORCHESTRATOR_PASSWORD", "orchestrator-pw-8f3a"},
+	{"trigger-worker", "TRIGGERBUS_WORKER_PASSWORD", "worker-pw-2c71"},
+	{"fco-api", "TRIGGERBUS_FCO_API_PASSWORD", "fco-api-pw-90be"},
+	{"trigger-admin", "TRIGGERBUS_ADMIN_PASSWORD", "admin-pw-4d0c"},
+	{"sys", "TRIGGERBUS_SYS_PASSWORD", "sys-pw-77e1"},
+}
+
+func password(t testing.TB, user string) string {
+	t.Helper()
+	for _, u := range deployUsers {
+		if u.user == user {
+			return u.password
+		}
+	}
+	t.Fatalf("no user %q in deploy/nats/nats-server.conf", user)
+	return ""
+}
+
+// deployServer starts a NATS server from deploy/nats/nats-server.conf
+// (server.ProcessConfigFile), with the password variables defined and the
+// deployment's port and store directory replaced by a random loopback port
+// and a temporary directory. It is shut down when the test ends.
+func deployServer(t testing.TB) *server.Server {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(moduleRoot(t), "deploy", "nats", "nats-server.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars strings.Builder
+	for _, u := range deployUsers {
+		fmt.Fprintf(&vars, "%s = %q\n", u.variable, u.password)
+	}
+	path := writeFile(t, t.TempDir(), "nats-server.conf", vars.String()+string(src))
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("deploy/nats/nats-server.conf: %v", err)
+	}
+	opts.Host, opts.Port = "127.0.0.1", -1
+	opts.StoreDir = t.TempDir()
+	opts.NoLog, opts.NoSigs = true, true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("new server from deploy/nats/nats-server.conf: %v", err)
+	}
+	s.Start()
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server from deploy/nats/nats-server.conf not ready")
+	}
+	return s
+}
+
+// connectAs connects to s as user, with the password of the deployment.
+func connectAs(t testing.TB, s *server.Server, user string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(), append([]nats.Option{nats.UserInfo(user, password(t, user)), nats.MaxReconnects(0)}, opts...)...)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// verdict flushes nc and returns the permissions violation the server
+// reported for what was just done on it, or nil. The server answers a
+// refused publish or subscription with -ERR before the flush's PONG, and
+// the client records it before the flush returns.
+func verdict(nc *nats.Conn) error {
+	if err := nc.Flush(); err != nil {
+		return err
+	}
+	if err := nc.LastError(); err != nil {
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			return err
+		}
+		return fmt.Errorf("not a permissions violation: %w", err)
+	}
+	return nil
+}
+
+func sub(subject string) func(*nats.Conn) error {
+	return func(nc *nats.Conn) error {
+		_, err := nc.Subscribe(subject, func(*nats.Msg) {})
+		return err
+	}
+}
+
+func qsub(subject, queue string) func(*nats.Conn) error {
+	return func(nc *nats.Conn) error {
+		_, err := nc.QueueSubscribe(subject, queue, func(*nats.Msg) {})
+		return err
+	}
+}
+
+func pub(subject string) func(*nats.Conn) error {
+	return func(nc *nats.Conn) error { return nc.Publish(subject, []byte(`{}`)) }
+}
+
+// TestDeployConfigPermissions starts a server from the example config of
+// deploy/nats and checks its permission matrix, one fresh connection per
+// case: what each user may and may not publish and subscribe to, with and
+// without the fleet's queue group.
+func TestDeployConfigPermissions(t *testing.T) {
+	t.Parallel()
+	s := deployServer(t)
+	tests := []struct {
+		name    string
+		user    string
+		do      func(*nats.Conn) error
+		allowed bool
+	}{
+		// Orchestrator services: publish events, ask PRE, read replies.
+		{"orchestrator publishes a POST event", "orchestrator", pub("trigger.POST_CREATE.SERVER"), true},
+		{"orchestrator publishes a PRE request", "orchestrator", pub("trigger.PRE_CREATE.SERVER"), true},
+		{"orchestrator subscribes to its replies", "orchestrator", sub("_INBOX.>"), true},
+		{"orchestrator reads the registry bucket", "orchestrator", pub("$JS.API.STREAM.INFO.KV_TRIGGER_REGISTRY"), true},
+		{"orchestrator reads a registry key", "orchestrator", pub("$JS.API.DIRECT.GET.KV_TRIGGER_REGISTRY.$KV.TRIGGER_REGISTRY.PRE_CREATE.SERVER"), true},
+		{"orchestrator answers a PRE request (subscribes)", "orchestrator", sub("trigger.PRE_CREATE.SERVER"), false},
+		{"orchestrator answers a PRE request (in the workers' queue group)", "orchestrator", qsub("trigger.PRE_CREATE.SERVER", "trigger-workers"), false},
+		{"orchestrator listens to every trigger", "orchestrator", sub("trigger.>"), false},
+		{"orchestrator forges a reply", "orchestrator", pub("_INBOX.forged.reply"), false},
+		{"orchestrator forges a dead letter", "orchestrator", pub("trigger.dlq.POST_CREATE.SERVER"), false},
+		{"orchestrator forges a registry entry", "orchestrator", pub("$KV.TRIGGER_REGISTRY.PRE_CREATE.SERVER"), false},
+		{"orchestrator deletes the event stream", "orchestrator", pub("$JS.API.STREAM.DELETE.TRIGGER_EVENTS"), false},
+		{"orchestrator reads the event stream", "orchestrator", pub("$JS.API.STREAM.MSG.GET.TRIGGER_EVENTS"), false},
+		{"orchestrator calls the orchestrator API bridge", "orchestrator", pub("fco.api.admin.deleteServer"), false},
+		{"orchestrator announces a service", "orchestrator", sub("$SRV.>"), false},
+
+		// Workers: the fleet's queue group only, JetStream for their own objects.
+		{"worker queue-subscribes in trigger-workers", "trigger-worker", qsub("trigger.PRE_CREATE.SERVER", "trigger-workers"), true},
+		{"worker queue-subscribes a wildcard in trigger-workers", "trigger-worker", qsub("trigger.POST_CREATE.*", "trigger-workers"), true},
+		{"worker queue-subscribes in another group", "trigger-worker", qsub("trigger.PRE_CREATE.SERVER", "impostors"), false},
+		{"worker subscribes outside a queue group", "trigger-worker", sub("trigger.PRE_CREATE.SERVER"), false},
+		{"worker listens to every trigger", "trigger-worker", sub("trigger.>"), false},
+		{"worker announces its service", "trigger-worker", sub("$SRV.PING"), true},
+		{"worker serves its status endpoint", "trigger-worker", sub("trigger.worker.abc123.status"), true},
+		{"worker publishes an event a function causes", "trigger-worker", pub("trigger.POST_CREATE.SERVER"), true},
+		{"worker calls the orchestrator API bridge", "trigger-worker", pub("fco.api.admin.listServers"), true},
+		{"worker writes a dead letter", "trigger-worker", pub("trigger.dlq.POST_CREATE.SERVER"), true},
+		{"worker acks a durable event", "trigger-worker", pub("$JS.ACK.TRIGGER_EVENTS.trigger-workers.1.2.3.4.5"), true},
+		{"worker forges a reply it was not asked for", "trigger-worker", pub("_INBOX.forged.reply"), false},
+		{"worker deletes the event stream", "trigger-worker", pub("$JS.API.STREAM.DELETE.TRIGGER_EVENTS"), false},
+		{"worker creates another stream", "trigger-worker", pub("$JS.API.STREAM.CREATE.OTHER"), false},
+		{"worker publishes outside its subjects", "trigger-worker", pub("billing.invoice.created"), false},
+
+		// The orchestrator API service and operators never see trigger requests.
+		{"fco-api serves the API bridge", "fco-api", qsub("fco.api.admin.listServers", "api"), true},
+		{"fco-api answers a PRE request", "fco-api", qsub("trigger.PRE_CREATE.SERVER", "trigger-workers"), false},
+		{"fco-api publishes an event", "fco-api", pub("trigger.POST_CREATE.SERVER"), false},
+		{"fco-api forges a reply", "fco-api", pub("_INBOX.forged.reply"), false},
+		{"admin uses the JetStream API", "trigger-admin", pub("$JS.API.STREAM.INFO.TRIGGER_DLQ"), true},
+		{"admin republishes a dead letter", "trigger-admin", pub("trigger.POST_CREATE.SERVER"), true},
+		{"admin answers a PRE request", "trigger-admin", qsub("trigger.PRE_CREATE.SERVER", "trigger-workers"), false},
+		{"admin listens to every trigger", "trigger-admin", sub("trigger.>"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc := connectAs(t, s, tt.user, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+			if err := tt.do(nc); err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			err := verdict(nc)
+			switch {
+			case tt.allowed && err != nil:
+				t.Errorf("%s as %s: refused (%v), want allowed", tt.name, tt.user, err)
+			case !tt.allowed && err == nil:
+				t.Errorf("%s as %s: allowed, want a permissions violation", tt.name, tt.user)
+			case !tt.allowed && !errors.Is(err, nats.ErrPermissionViolation):
+				t.Errorf("%s as %s: %v, want a permissions violation", tt.name, tt.user, err)
+			}
+		})
+	}
+
+	t.Run("no anonymous or wrong-password connection", func(t *testing.T) {
+		for _, opts := range [][]nats.Option{nil, {nats.UserInfo("orchestrator", "wrong")}, {nats.UserInfo("nobody", "x")}} {
+			nc, err := nats.Connect(s.ClientURL(), append(opts, nats.MaxReconnects(0))...)
+			if err == nil {
+				nc.Close()
+				t.Errorf("connected with %d options, want an authorization violation", len(opts))
+			} else if !errors.Is(err, nats.ErrAuthorization) {
+				t.Errorf("connect: %v, want an authorization violation", err)
+			}
+		}
+	})
+}
+
+// TestDeployConfigImpostor runs a worker under the example config and an
+// impostor that tries to answer its PRE requests: with the orchestrator's
+// credentials, and with the workers' credentials outside their queue
+// group. The server refuses both subscriptions, so every decision is the
+// worker's; the impostor never even sees a request. Another account (the
+// system account) sees no trigger traffic at all.
+func TestDeployConfigImpostor(t *testing.T) {
+	t.Parallel()
+	s := deployServer(t)
+	logs := newLogCapture()
+	opts, err := worker.Options(worker.ConnectConfig{User: "trigger-worker", Password: password(t, "trigger-worker")},
+		worker.ConnectionEvents{Logger: logs.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wnc, err := nats.Connect(s.ClientURL(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wnc.Close)
+	startWorker(t, wnc, worker.Config{Logger: logs.log, Registry: true}, denyBig())
+
+	var mu sync.Mutex
+	var seen []string
+	impostorHandler := func(m *nats.Msg) {
+		mu.Lock()
+		seen = append(seen, m.Subject)
+		mu.Unlock()
+		_ = m.Respond([]byte(`{"id":"forged","allowed":true,"code":"IMPOSTOR"}`))
+	}
+	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
+	orch := connectAs(t, s, "orchestrator", quiet)
+	if _, err := orch.QueueSubscribe("trigger.PRE_CREATE.*", "trigger-workers", impostorHandler); err != nil {
+		t.Fatal(err)
+	}
+	if err := verdict(orch); !errors.Is(err, nats.ErrPermissionViolation) {
+		t.Errorf("orchestrator's queue subscription to trigger.PRE_CREATE.*: %v, want a permissions violation", err)
+	}
+	rogue := connectAs(t, s, "trigger-worker", quiet)
+	if _, err := rogue.Subscribe("trigger.PRE_CREATE.SERVER", impostorHandler); err != nil {
+		t.Fatal(err)
+	}
+	if err := verdict(rogue); !errors.Is(err, nats.ErrPermissionViolation) {
+		t.Errorf("a worker's plain subscription to trigger.PRE_CREATE.SERVER: %v, want a permissions violation", err)
+	}
+	sys := connectAs(t, s, "sys")
+	sysSub, err := sys.SubscribeSync("trigger.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verdict(sys); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := client.New(connectAs(t, s, "orchestrator"), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+		d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", &event.Event{Input: json.RawMessage(`{"cpu":64}`)})
+		cancel()
+		if err != nil || d.Allowed || d.Code != "QUOTA_EXCEEDED" || d.Function != "deny_big" {
+			t.Fatalf("Decide = %+v, %v, want the worker's QUOTA_EXCEEDED", d, err)
+		}
+	}
+	if err := sys.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := sysSub.Pending(); n != 0 {
+		t.Errorf("the system account received %d trigger messages", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 0 {
+		t.Errorf("the impostors received %d requests: %v", len(seen), seen)
+	}
+	if strings.Contains(strings.ToLower(logs.String()), "permissions violation") {
+		t.Errorf("the worker hit a permissions violation:\n%s", logs.String())
+	}
+}
+
+// deployScripts are the functions trigger-worker runs under the example
+// config: a PRE decision and a durable POST function that reports each
+// event through the orchestrator API bridge.
+const deployScripts = `
+function register() return { "deny_big", "record" } end
+
+function deny_big(p)
+  if p == nil then
+    return { ref = "deny_big", triggerType = "PRE_CREATE", triggerOptions = { "SERVER" }, api = "TRIGGER" }
+  end
+  local cpu = type(p.input) == "table" and tonumber(p.input.cpu) or nil
+  if cpu ~= nil and cpu > 16 then
+    return { exitState = "FAILED", errorCode = "QUOTA_EXCEEDED", errorMessage = "too many CPUs" }
+  end
+  return { exitState = "SUCCESS" }
+end
+
+function record(p)
+  if p == nil then
+    return { ref = "record", triggerType = "POST_CREATE", triggerOptions = { "ANY" }, api = "TRIGGER" }
+  end
+  local reply, err = trigger.request("fco.api.admin.recordEvent", { id = p.id }, 2000)
+  if reply == nil then error("fco api: " .. tostring(err)) end
+  return { exitState = "SUCCESS" }
+end
+`
+
+// TestDeployConfigEndToEnd runs the trigger-worker binary as the
+// trigger-worker user of the example config (durable delivery, the PRE
+// registry, service discovery, a function that calls the orchestrator API
+// bridge), with an orchestrator service and the API service as their
+// users: a PRE decision, a durable POST event handled, and, once the
+// worker is stopped, the registry read by the orchestrator (NO_WORKER for
+// a subject with functions, NO_TRIGGER for one without). Nobody hits a
+// permissions violation.
+func TestDeployConfigEndToEnd(t *testing.T) {
+	t.Parallel()
+	s := deployServer(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "deploy.lua", deployScripts)
+	cfg := writeFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
+nats:
+  url: %q
+  user: trigger-worker
+delivery:
+  mode: durable
+scripts:
+  dir: %q
+metrics:
+  listen: 127.0.0.1:0
+`, s.ClientURL(), dir))
+	p := startProcess(t, []string{"TRIGGER_NATS_PASSWORD=" + password(t, "trigger-worker")}, "run", "-c", cfg)
+	p.waitReady(t)
+
+	var violations []string
+	var vmu sync.Mutex
+	record := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		vmu.Lock()
+		violations = append(violations, err.Error())
+		vmu.Unlock()
+	})
+	api := connectAs(t, s, "fco-api", record)
+	handled := make(chan string, 16)
+	if _, err := api.QueueSubscribe("fco.api.admin.recordEvent", "api", func(m *nats.Msg) {
+		var v struct{ ID string }
+		_ = json.Unmarshal(m.Data, &v)
+		handled <- v.ID
+		_ = m.Respond([]byte(`{}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := verdict(api); err != nil {
+		t.Fatal(err)
+	}
+	orch := connectAs(t, s, "orchestrator", record)
+	durable, err := client.New(orch, client.Options{Durable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	d, err := durable.Decide(ctx, "PRE_CREATE", "SERVER", &event.Event{Input: json.RawMessage(`{"cpu":64}`)})
+	if err != nil || d.Allowed || d.Code != "QUOTA_EXCEEDED" {
+		t.Errorf("Decide = %+v, %v, want the function's QUOTA_EXCEEDED", d, err)
+	}
+	id, err := durable.Publish(ctx, "POST_CREATE", "SERVER", nil)
+	if err != nil {
+		t.Fatalf("durable Publish as orchestrator: %v", err)
+	}
+	if got := natstest.ChanRecv(t, handled, waitLong); got != id {
+		t.Errorf("the function reported event %q, want %q", got, id)
+	}
+
+	p.stop(t)
+	for _, tt := range []struct{ typ, code string }{
+		{"PRE_CREATE", event.CodeNoWorker},
+		{"PRE_DELETE", event.CodeNoTrigger},
+	} {
+		d, err := durable.Decide(ctx, tt.typ, "SERVER", nil)
+		if err != nil || d.Code != tt.code {
+			t.Errorf("Decide(%s) with the worker stopped = %+v, %v, want code %s (the registry read by the orchestrator)", tt.typ, d, err, tt.code)
+		}
+	}
+	if err := verdict(orch); err != nil {
+		t.Errorf("orchestrator: %v", err)
+	}
+	vmu.Lock()
+	defer vmu.Unlock()
+	if len(violations) > 0 {
+		t.Errorf("errors on the orchestrator's or API service's connections: %v", violations)
+	}
+	for _, line := range strings.Split(p.stderr.String(), "\n") {
+		if strings.Contains(strings.ToLower(line), "permissions violation") {
+			t.Errorf("trigger-worker hit a permissions violation: %s", line)
+		}
+	}
+	if i := slices.IndexFunc(strings.Split(p.stderr.String(), "\n"), func(l string) bool { return strings.Contains(l, "level=ERROR") }); i >= 0 {
+		t.Errorf("trigger-worker logged errors:\n%s", p.stderr.String())
+	}
+}
