@@ -230,9 +230,7 @@ func (w *Worker) updateConsumer(ctx context.Context, set *matcher.Set) error {
 // onDurable hands a JetStream message to a dispatcher. After Stop began, it
 // asks for a redelivery at once, so another worker takes the event.
 func (w *Worker) onDurable(m jetstream.Msg) {
-	select {
-	case w.work <- job{js: m}:
-	case <-w.stopping:
+	if !w.submit(job{js: m}) {
 		_ = m.Nak()
 	}
 }

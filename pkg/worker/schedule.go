@@ -221,7 +221,11 @@ func fdlText(freq, start map[string]int) string {
 	for _, u := range []string{"WEEK", "DAY", "HOUR", "MINUTE", "SECOND"} {
 		for k, v := range freq {
 			if n, _ := normUnit(k); n == u && v != 0 {
-				fmt.Fprintf(&b, " %d %s", v, strings.ToLower(u))
+				unit := strings.ToLower(u)
+				if v != 1 {
+					unit += "s"
+				}
+				fmt.Fprintf(&b, " %d %s", v, unit)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -141,7 +142,14 @@ type Worker struct {
 	stopping chan struct{}  // closed when Stop begins
 	done     chan struct{}  // closed when Stop has finished
 	wg       sync.WaitGroup // dispatchers
-	inflight sync.WaitGroup // handed-off work (PRE watchdog replies, async callbacks)
+
+	// dispatchers counts the running dispatchers; poolMu orders starting
+	// one against the stop (poolClosed), so that no WaitGroup.Add follows
+	// the final Wait.
+	dispatchers atomic.Int32
+	poolMu      sync.Mutex
+	poolClosed  bool
+	inflight    sync.WaitGroup // handed-off work (PRE watchdog replies, async callbacks)
 
 	mu         sync.Mutex
 	subs       map[string]*nats.Subscription
@@ -256,9 +264,10 @@ func (w *Worker) Start(ctx context.Context) error {
 		return errors.New("worker: already started")
 	}
 	w.started = true
-	for range w.cfg.MaxInFlight {
+	for range w.coreDispatchers() {
+		w.dispatchers.Add(1)
 		w.wg.Add(1)
-		go w.dispatcher()
+		go w.dispatcher(nil, true)
 	}
 	if w.cfg.Registry {
 		w.registry = newRegistry(w.nc, w.scheme, w.log)
@@ -485,6 +494,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 // waiting until ctx ends.
 func (w *Worker) finishStop(ctx context.Context, errs []error) error {
 	w.subscribed.Store(false)
+	w.poolMu.Lock()
+	w.poolClosed = true
+	w.poolMu.Unlock()
 	close(w.stopping)
 	finished := make(chan struct{})
 	go func() {
@@ -502,31 +514,96 @@ func (w *Worker) finishStop(ctx context.Context, errs []error) error {
 	return err
 }
 
-// dispatcher handles messages until the worker stops. A message handed over
-// before the stop is always handled.
-func (w *Worker) dispatcher() {
+// dispatcherIdle is how long a dispatcher beyond the core set waits for work
+// before it exits.
+const dispatcherIdle = 10 * time.Second
+
+// coreDispatchers is how many dispatchers always run: enough to keep the
+// CPUs busy with fast functions. More start, up to MaxInFlight, while all
+// are busy (slow functions), and exit again when idle, so that the ones in
+// use stay few and warm.
+func (w *Worker) coreDispatchers() int {
+	return min(w.cfg.MaxInFlight, max(4, 2*runtime.GOMAXPROCS(0)))
+}
+
+// dispatcher handles messages until the worker stops; first, when not nil,
+// is its first message. A core dispatcher runs until the stop, the others
+// also exit after dispatcherIdle without work. A message handed over before
+// the stop is always handled.
+func (w *Worker) dispatcher(first *job, core bool) {
 	defer w.wg.Done()
+	defer w.dispatchers.Add(-1)
+	if first != nil {
+		w.run(*first)
+	}
+	var idle <-chan time.Time
+	var timer *time.Timer
+	if !core {
+		timer = time.NewTimer(dispatcherIdle)
+		defer timer.Stop()
+		idle = timer.C
+	}
 	for {
 		select {
 		case j := <-w.work:
-			if j.js != nil {
-				w.handleDurable(j.js)
-			} else {
-				w.handle(j.msg)
+			w.run(j)
+			if timer != nil {
+				timer.Reset(dispatcherIdle)
 			}
+		case <-idle:
+			return
 		case <-w.stopping:
 			return
 		}
 	}
 }
 
-// onMsg is the subscription callback: it hands the message to an idle
-// dispatcher, blocking while all MaxInFlight are busy (messages then wait in
-// the subscription's pending buffer, bounded by its pending limits).
-func (w *Worker) onMsg(msg *nats.Msg) {
+func (w *Worker) run(j job) {
+	if j.js != nil {
+		w.handleDurable(j.js)
+	} else {
+		w.handle(j.msg)
+	}
+}
+
+// submit hands j to an idle dispatcher, or to a new one while fewer than
+// MaxInFlight run, or else waits for one to be free (messages then wait in
+// the subscription's pending buffer, bounded by its pending limits). It
+// returns false when the worker stopped first.
+func (w *Worker) submit(j job) bool {
 	select {
-	case w.work <- job{msg: msg}:
+	case w.work <- j:
+		return true
+	default:
+	}
+	if w.startDispatcher(&j) {
+		return true
+	}
+	select {
+	case w.work <- j:
+		return true
 	case <-w.stopping:
+		return false
+	}
+}
+
+// startDispatcher starts one more dispatcher with first as its first
+// message, if fewer than MaxInFlight run and the worker is not stopping.
+func (w *Worker) startDispatcher(first *job) bool {
+	w.poolMu.Lock()
+	defer w.poolMu.Unlock()
+	if w.poolClosed || int(w.dispatchers.Load()) >= w.cfg.MaxInFlight {
+		return false
+	}
+	w.dispatchers.Add(1)
+	w.wg.Add(1)
+	go w.dispatcher(first, false)
+	return true
+}
+
+// onMsg is the subscription callback: it hands the message to a dispatcher.
+func (w *Worker) onMsg(msg *nats.Msg) {
+	if !w.submit(job{msg: msg}) {
 		w.refuseStopping(msg)
 	}
 }
