@@ -10,7 +10,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/triggerbus/triggerbus/config"
+	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // version and revision are set at build time with -ldflags -X.
@@ -162,4 +165,34 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// connectConfig is the worker's view of the nats section, for url.
+func connectConfig(cfg config.NATS, url, name string) worker.ConnectConfig {
+	return worker.ConnectConfig{
+		URL: url, Name: name, Creds: cfg.Creds, NKey: cfg.NKey,
+		User: cfg.User, Password: string(cfg.Password), Token: string(cfg.Token),
+		TLSCA: cfg.TLS.CA, TLSCert: cfg.TLS.Cert, TLSKey: cfg.TLS.Key,
+	}
+}
+
+// connectTool connects a one-shot command (emit, dlq) to the configured
+// servers, or to the embedded server of a worker running on this machine
+// when no URL is configured. It does not retry: the command reports the
+// failure at once.
+func connectTool(cfg config.NATS, name string) (*nats.Conn, error) {
+	url := cfg.URL
+	if url == "" {
+		url = "nats://" + cfg.Embedded.Listen
+	}
+	opts, err := worker.Options(connectConfig(cfg, url, name), worker.ConnectionEvents{})
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	opts = append(opts, nats.RetryOnFailedConnect(false), nats.MaxReconnects(0))
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	return nc, nil
 }

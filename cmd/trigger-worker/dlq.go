@@ -97,23 +97,9 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return &usageError{err}
 	}
-	url := cfg.NATS.URL
-	if url == "" {
-		// A worker on its embedded server listens here.
-		url = "nats://" + cfg.NATS.Embedded.Listen
-	}
-	opts, err := worker.Options(worker.ConnectConfig{
-		URL: url, Name: "trigger-worker dlq", Creds: cfg.NATS.Creds, NKey: cfg.NATS.NKey,
-		User: cfg.NATS.User, Password: string(cfg.NATS.Password), Token: string(cfg.NATS.Token),
-		TLSCA: cfg.NATS.TLS.CA, TLSCert: cfg.NATS.TLS.Cert, TLSKey: cfg.NATS.TLS.Key,
-	}, worker.ConnectionEvents{})
+	nc, err := connectTool(cfg.NATS, "trigger-worker dlq")
 	if err != nil {
-		return &usageError{err}
-	}
-	opts = append(opts, nats.RetryOnFailedConnect(false), nats.MaxReconnects(0))
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(*timeout))

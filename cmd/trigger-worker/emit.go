@@ -9,12 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
-	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // runEmit publishes a POST event or asks for a PRE decision and prints the
@@ -56,23 +53,9 @@ func runEmit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	url := cfg.NATS.URL
-	if url == "" {
-		// A worker on its embedded server listens here.
-		url = "nats://" + cfg.NATS.Embedded.Listen
-	}
-	opts, err := worker.Options(worker.ConnectConfig{
-		URL: url, Name: "trigger-worker emit", Creds: cfg.NATS.Creds, NKey: cfg.NATS.NKey,
-		User: cfg.NATS.User, Password: string(cfg.NATS.Password), Token: string(cfg.NATS.Token),
-		TLSCA: cfg.NATS.TLS.CA, TLSCert: cfg.NATS.TLS.Cert, TLSKey: cfg.NATS.TLS.Key,
-	}, worker.ConnectionEvents{})
+	nc, err := connectTool(cfg.NATS, "trigger-worker emit")
 	if err != nil {
-		return &usageError{err}
-	}
-	opts = append(opts, nats.RetryOnFailedConnect(false), nats.MaxReconnects(0))
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return err
 	}
 	defer nc.Close()
 	c, err := client.New(nc, client.Options{Prefix: cfg.Subjects.Prefix, Durable: *durable})

@@ -72,11 +72,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	// NATS: the configured servers, or a server of our own.
 	var ns *server.Server
 	var nc *nats.Conn
-	connOpts, err := worker.Options(worker.ConnectConfig{
-		URL: cfg.NATS.URL, Name: cfg.NATS.Name, Creds: cfg.NATS.Creds, NKey: cfg.NATS.NKey,
-		User: cfg.NATS.User, Password: string(cfg.NATS.Password), Token: string(cfg.NATS.Token),
-		TLSCA: cfg.NATS.TLS.CA, TLSCert: cfg.NATS.TLS.Cert, TLSKey: cfg.NATS.TLS.Key,
-	}, worker.ConnectionEvents{Logger: log, Metrics: metrics})
+	connOpts, err := worker.Options(connectConfig(cfg.NATS, cfg.NATS.URL, cfg.NATS.Name), worker.ConnectionEvents{Logger: log, Metrics: metrics})
 	if err != nil {
 		return &usageError{err}
 	}

@@ -19,13 +19,18 @@ const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string, escaped like encoding/json with
 // HTML escaping on.
-func appendString(b []byte, s string) []byte {
+func appendString(b []byte, s string) []byte { return AppendJSONString(b, s, true) }
+
+// AppendJSONString appends s to b as a JSON string, escaped as encoding/json
+// does: control characters, quote and backslash, U+2028 and U+2029, bytes
+// that are not UTF-8 as U+FFFD, and with escapeHTML also <, > and &.
+func AppendJSONString(b []byte, s string, escapeHTML bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || (c != '<' && c != '>' && c != '&')) {
 				i++
 				continue
 			}
