@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
@@ -45,34 +46,9 @@ func scale(n, small int) int {
 // report errors from Stop; they are logged, not failures.
 func startWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...matcher.Function) *worker.Worker {
 	t.Helper()
-	set, err := matcher.Build(fns)
-	if err != nil {
-		t.Fatalf("matcher.Build: %v", err)
-	}
-	w, err := worker.New(nc, matcher.New(set), cfg)
-	if err != nil {
-		t.Fatalf("worker.New: %v", err)
-	}
 	// Creating replicated streams on a loaded machine can take longer than
 	// JetStream's default request timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
-	defer cancel()
-	if err := w.Start(ctx); err != nil {
-		_ = w.Stop(context.Background())
-		t.Fatalf("worker.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := w.Stop(ctx); err != nil {
-			if nc.IsClosed() {
-				t.Logf("Stop of a worker whose connection was closed: %v", err)
-				return
-			}
-			t.Errorf("worker.Stop: %v", err)
-		}
-	})
-	return w
+	return proctest.StartWorkerWith(t, proctest.WorkerOptions{StartTimeout: waitLong, StrictStop: true}, nc, cfg, fns...)
 }
 
 // handling is one run of a function for an event, as the function saw it.

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/worker"
@@ -23,11 +24,11 @@ import (
 func TestClusterNodeLost(t *testing.T) {
 	t.Parallel()
 	servers := natstest.RunCluster(t, 3)
-	logs := newLogCapture()
+	logs := proctest.NewLogCapture()
 	m, _ := newMetrics(t)
-	wnc := connectWorker(t, natstest.ClusterURLs(servers), logs.log, m)
+	wnc := connectWorker(t, natstest.ClusterURLs(servers), logs.Logger, m)
 	handled := newIDSet()
-	startWorker(t, wnc, worker.Config{Metrics: m, Logger: logs.log},
+	proctest.StartWorker(t, wnc, worker.Config{Metrics: m, Logger: logs.Logger},
 		recordFn("record", "POST_CREATE", handled), denyBigFn("deny_big", "PRE_CREATE"))
 
 	byName := map[string]*server.Server{}
@@ -92,8 +93,8 @@ func TestClusterNodeLost(t *testing.T) {
 	if worst > overloadSlack {
 		t.Errorf("a Decide returned %v after its deadline (bound %v)", worst, overloadSlack)
 	}
-	if logs.count("reconnected to NATS") == 0 {
-		t.Errorf("the worker did not log its reconnection:\n%s", tail(logs.String(), 20))
+	if logs.Count("reconnected to NATS") == 0 {
+		t.Errorf("the worker did not log its reconnection:\n%s", proctest.Tail(logs.String(), 20))
 	}
 	if n := value(m.NATSConnected); n != 1 {
 		t.Errorf("trigger_nats_connected = %v after the failover, want 1", n)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 )
@@ -59,8 +60,8 @@ func TestPreWorkerKilled(t *testing.T) {
 	)
 	s := natstest.RunServer(t)
 	dir := t.TempDir()
-	writeFile(t, dir, "hold.lua", holdScript)
-	cfg := writeFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
+	proctest.WriteFile(t, dir, "hold.lua", holdScript)
+	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
 nats:
   url: %q
 delivery:
@@ -71,7 +72,7 @@ metrics:
   listen: 127.0.0.1:0
 `, s.ClientURL(), dir))
 	p := startWorkerProcess(t, "trigger-worker", cfg)
-	base := p.waitReady(t)
+	base := p.WaitReady(t)
 	waitInterest(t, s, "trigger.PRE_CREATE.SERVER")
 
 	// The requests held in the function.
@@ -156,7 +157,7 @@ metrics:
 	if err != nil {
 		t.Fatalf("scrape before the kill: %v", err)
 	}
-	if err := p.cmd.Process.Kill(); err != nil {
+	if err := p.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
@@ -227,11 +228,11 @@ func (l *preLoop) stopLoop() (map[string]int, time.Duration) {
 func TestServerRestartCore(t *testing.T) {
 	t.Parallel()
 	s := natstest.RunServer(t)
-	logs := newLogCapture()
+	logs := proctest.NewLogCapture()
 	m, _ := newMetrics(t)
-	wnc := connectWorker(t, s.ClientURL(), logs.log, m)
+	wnc := connectWorker(t, s.ClientURL(), logs.Logger, m)
 	handled := newIDSet()
-	w := startWorker(t, wnc, worker.Config{Metrics: m, Logger: logs.log},
+	w := proctest.StartWorker(t, wnc, worker.Config{Metrics: m, Logger: logs.Logger},
 		recordFn("record", "POST_CREATE", handled), denyBigFn("deny_big", "PRE_CREATE"))
 
 	pub := publisherConn(t, s.ClientURL())
@@ -279,8 +280,8 @@ func TestServerRestartCore(t *testing.T) {
 		t.Errorf("%d events handled twice in core mode", n)
 	}
 	for _, want := range []string{"disconnected from NATS", "reconnected to NATS"} {
-		if logs.count(want) == 0 {
-			t.Errorf("the worker's log has no %q line:\n%s", want, tail(logs.String(), 20))
+		if logs.Count(want) == 0 {
+			t.Errorf("the worker's log has no %q line:\n%s", want, proctest.Tail(logs.String(), 20))
 		}
 	}
 
@@ -306,11 +307,11 @@ func TestServerRestartCore(t *testing.T) {
 func TestServerRestartDurable(t *testing.T) {
 	t.Parallel()
 	s := natstest.RunServer(t, natstest.WithJetStream())
-	logs := newLogCapture()
+	logs := proctest.NewLogCapture()
 	m, _ := newMetrics(t)
-	wnc := connectWorker(t, s.ClientURL(), logs.log, m)
+	wnc := connectWorker(t, s.ClientURL(), logs.Logger, m)
 	handled := newIDSet()
-	w := startWorker(t, wnc, worker.Config{Metrics: m, Logger: logs.log, MaxInFlight: 32,
+	w := proctest.StartWorker(t, wnc, worker.Config{Metrics: m, Logger: logs.Logger, MaxInFlight: 32,
 		Durable: &worker.DurableConfig{AckWait: 2 * time.Second, Backoff: []time.Duration{100 * time.Millisecond}, MaxDeliver: -1}},
 		recordFn("record", "POST_CREATE", handled))
 

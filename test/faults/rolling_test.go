@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 )
 
@@ -40,7 +41,7 @@ const maxDrain = 10 * time.Second
 // durable mode running the scripts of dir against url.
 func durableWorkerConfig(t testing.TB, dir, url string) string {
 	t.Helper()
-	return writeFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
+	return proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
 nats:
   url: %q
 delivery:
@@ -87,16 +88,16 @@ func TestRollingRestart(t *testing.T) {
 	s := natstest.RunServer(t, natstest.WithJetStream())
 	handled := recorder(t, natstest.Connect(t, s))
 	dir := t.TempDir()
-	writeFile(t, dir, "record.lua", recordScript)
+	proctest.WriteFile(t, dir, "record.lua", recordScript)
 	cfg := durableWorkerConfig(t, dir, s.ClientURL())
 
 	const workers = 3
-	procs := make([]*process, workers)
+	procs := make([]*proctest.Process, workers)
 	for i := range procs {
 		procs[i] = startWorkerProcess(t, fmt.Sprintf("worker-%d", i), cfg)
 	}
 	for _, p := range procs {
-		p.waitReady(t)
+		p.WaitReady(t)
 	}
 
 	c, err := client.New(publisherConn(t, s.ClientURL()), client.Options{Durable: true})
@@ -111,8 +112,8 @@ func TestRollingRestart(t *testing.T) {
 	for i := range procs {
 		load.waitOK(t, between)
 		start := time.Now()
-		procs[i].signal(t, syscall.SIGTERM)
-		code := procs[i].exitCode(t)
+		procs[i].Signal(t, syscall.SIGTERM)
+		code := procs[i].Wait(t)
 		drain := time.Since(start)
 		drains = append(drains, drain.Round(time.Millisecond))
 		if code != 0 {
@@ -122,7 +123,7 @@ func TestRollingRestart(t *testing.T) {
 			t.Errorf("worker-%d took %v from SIGTERM to exit, want under %v", i, drain, maxDrain)
 		}
 		procs[i] = startWorkerProcess(t, fmt.Sprintf("worker-%d'", i), cfg)
-		procs[i].waitReady(t)
+		procs[i].WaitReady(t)
 	}
 	load.waitOK(t, between)
 	load.stopLoad()

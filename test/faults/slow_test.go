@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
@@ -32,9 +33,9 @@ func TestSlowConsumer(t *testing.T) {
 	t.Parallel()
 	const flood = 400
 	s := natstest.RunServer(t)
-	logs := newLogCapture()
+	logs := proctest.NewLogCapture()
 	m, _ := newMetrics(t)
-	wnc := connectWorker(t, s.ClientURL(), logs.log, m)
+	wnc := connectWorker(t, s.ClientURL(), logs.Logger, m)
 	var slowCalls, slowDone atomic.Int64
 	handledIDs := newIDSet()
 	gate := make(chan struct{}) // a send lets one call finish; close lets all
@@ -49,7 +50,7 @@ func TestSlowConsumer(t *testing.T) {
 			}
 			return handlers.Result{}, nil
 		})}
-	w := startWorker(t, wnc, worker.Config{Metrics: m, Logger: logs.log, MaxInFlight: 2, PendingMsgs: 64},
+	w := proctest.StartWorker(t, wnc, worker.Config{Metrics: m, Logger: logs.Logger, MaxInFlight: 2, PendingMsgs: 64},
 		slow, denyBigFn("deny_big", "PRE_CREATE"))
 
 	pub := natstest.Connect(t, s)
@@ -78,8 +79,8 @@ func TestSlowConsumer(t *testing.T) {
 	if !w.Ready() {
 		t.Error("the worker is not ready after the slow consumer")
 	}
-	if logs.count("slow consumer") == 0 || !strings.Contains(logs.String(), "subject=trigger.POST_CREATE.*") {
-		t.Errorf("the worker's log does not report the slow consumer on trigger.POST_CREATE.*:\n%s", tail(logs.String(), 20))
+	if logs.Count("slow consumer") == 0 || !strings.Contains(logs.String(), "subject=trigger.POST_CREATE.*") {
+		t.Errorf("the worker's log does not report the slow consumer on trigger.POST_CREATE.*:\n%s", proctest.Tail(logs.String(), 20))
 	}
 
 	// Both dispatchers are busy with the backlog. A PRE on another subject

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 )
@@ -147,11 +148,11 @@ func TestSoak(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	writeFile(t, dir, "soak.lua", soakScripts)
+	proctest.WriteFile(t, dir, "soak.lua", soakScripts)
 	cfg := durableWorkerConfig(t, dir, s.ClientURL())
 	coreDir := t.TempDir()
-	writeFile(t, coreDir, "core.lua", soakCoreScript)
-	coreCfg := writeFile(t, coreDir, "trigger-worker.yaml", fmt.Sprintf(`
+	proctest.WriteFile(t, coreDir, "core.lua", soakCoreScript)
+	coreCfg := proctest.WriteFile(t, coreDir, "trigger-worker.yaml", fmt.Sprintf(`
 nats:
   url: %q
 subjects:
@@ -165,11 +166,11 @@ metrics:
 `, s.ClientURL(), coreDir))
 
 	anchor := startWorkerProcess(t, "anchor", cfg)
-	anchorURL := anchor.waitReady(t)
-	procs := []*process{startWorkerProcess(t, "worker-1", cfg), startWorkerProcess(t, "worker-2", cfg)}
+	anchorURL := anchor.WaitReady(t)
+	procs := []*proctest.Process{startWorkerProcess(t, "worker-1", cfg), startWorkerProcess(t, "worker-2", cfg)}
 	coreProc := startWorkerProcess(t, "core", coreCfg)
 	for _, p := range append(procs, coreProc) {
-		p.waitReady(t)
+		p.WaitReady(t)
 	}
 
 	// Load.
@@ -231,21 +232,21 @@ metrics:
 		switch n % 4 {
 		case 0, 2:
 			i := n / 2 % 2
-			_ = procs[i].cmd.Process.Kill()
-			procs[i].exitCode(t)
+			_ = procs[i].Kill()
+			procs[i].Wait(t)
 			procs[i] = startWorkerProcess(t, fmt.Sprintf("worker-%d (%d)", i+1, n), cfg)
-			procs[i].waitReady(t)
+			procs[i].WaitReady(t)
 			what = "SIGKILL worker-" + fmt.Sprint(i+1)
 		case 1:
 			s = natstest.Restart(t, s)
 			what = "restart nats-server"
 		case 3:
-			procs[1].signal(t, syscall.SIGTERM)
-			if code := procs[1].exitCode(t); code != 0 {
+			procs[1].Signal(t, syscall.SIGTERM)
+			if code := procs[1].Wait(t); code != 0 {
 				t.Errorf("worker-2 exited %d after SIGTERM", code)
 			}
 			procs[1] = startWorkerProcess(t, fmt.Sprintf("worker-2 (%d)", n), cfg)
-			procs[1].waitReady(t)
+			procs[1].WaitReady(t)
 			what = "SIGTERM worker-2"
 		}
 		n++

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 )
 
 // TestStopWhileServerDown sends SIGTERM to a trigger-worker process whose
@@ -23,8 +24,8 @@ func TestStopWhileServerDown(t *testing.T) {
 			t.Parallel()
 			s := natstest.RunServer(t, natstest.WithJetStream())
 			dir := t.TempDir()
-			writeFile(t, dir, "record.lua", recordScript)
-			cfg := writeFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
+			proctest.WriteFile(t, dir, "record.lua", recordScript)
+			cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
 nats:
   url: %q
 delivery:
@@ -36,28 +37,28 @@ metrics:
   listen: 127.0.0.1:0
 `, s.ClientURL(), mode, dir))
 			p := startWorkerProcess(t, "trigger-worker ("+mode+")", cfg)
-			p.waitReady(t)
+			p.WaitReady(t)
 			s.Shutdown()
 			s.WaitForShutdown()
 			natstest.CheckFor(t, waitShort, poll, func() error {
-				if !strings.Contains(p.stderr.String(), "disconnected from NATS") {
+				if !strings.Contains(p.Stderr(), "disconnected from NATS") {
 					return fmt.Errorf("the worker has not noticed the server is gone")
 				}
 				return nil
 			})
 
 			start := time.Now()
-			p.signal(t, syscall.SIGTERM)
-			code := p.exitCode(t)
+			p.Signal(t, syscall.SIGTERM)
+			code := p.Wait(t)
 			took := time.Since(start)
 			if code != 0 {
-				t.Errorf("exit code %d after SIGTERM with the server down, want 0:\n%s", code, tail(p.stderr.String(), 10))
+				t.Errorf("exit code %d after SIGTERM with the server down, want 0:\n%s", code, proctest.Tail(p.Stderr(), 10))
 			}
 			if took > maxDrain {
 				t.Errorf("took %v from SIGTERM to exit with the server down, want under %v (the shutdown timeout is 30s)", took, maxDrain)
 			}
-			if !strings.Contains(p.stderr.String(), "stopping while disconnected from NATS") {
-				t.Errorf("the worker did not log that it could not drain:\n%s", tail(p.stderr.String(), 10))
+			if !strings.Contains(p.Stderr(), "stopping while disconnected from NATS") {
+				t.Errorf("the worker did not log that it could not drain:\n%s", proctest.Tail(p.Stderr(), 10))
 			}
 		})
 	}

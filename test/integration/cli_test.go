@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/worker"
@@ -43,7 +44,7 @@ func fileExists(path string) error {
 // makes the worker leave the queue group and wait for the function, which
 // finishes; the process then exits 0.
 func TestRunDrainsOnSIGTERM(t *testing.T) {
-	bin := buildProgram(t, triggerWorkerPkg)
+	bin := proctest.Build(t, triggerWorkerPkg)
 	s := natstest.RunServer(t)
 	markers := t.TempDir()
 	started := filepath.Join(markers, "started")
@@ -68,7 +69,7 @@ functions:
       command: ["/bin/sh", "-c", %q, "sh", %q, %q, %q]
 `, s.ClientURL(), script, started, release, done))
 
-	p := startProcess(t, bin, "run", "-c", cfg, "--nats-url", s.ClientURL(), "--metrics-listen", "127.0.0.1:0")
+	p := proctest.Start(t, bin, "run", "-c", cfg, "--nats-url", s.ClientURL(), "--metrics-listen", "127.0.0.1:0")
 	const subject = "trigger.POST_CREATE.SERVER"
 	waitInterest(t, s, subject)
 
@@ -77,7 +78,7 @@ functions:
 		t.Fatal(err)
 	}
 	natstest.CheckFor(t, waitShort, poll, func() error { return fileExists(started) })
-	p.signal(t, syscall.SIGTERM)
+	p.Signal(t, syscall.SIGTERM)
 
 	// Draining: the worker unsubscribes, and waits for the function.
 	natstest.CheckFor(t, waitShort, poll, func() error {
@@ -87,15 +88,15 @@ functions:
 		return nil
 	})
 	select {
-	case <-p.exited:
-		t.Fatalf("the process exited while its function was still running (%v)", p.err)
+	case <-p.Exited():
+		t.Fatalf("the process exited while its function was still running (%v)", p.Err())
 	default:
 	}
 	if err := os.WriteFile(release, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	if code := p.exitCode(t); code != 0 {
+	if code := p.ExitCode(t); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
 	if err := fileExists(done); err != nil {
@@ -106,13 +107,13 @@ functions:
 // TestEmitPrintsDecision runs `trigger-worker emit` for a PRE trigger: it
 // prints the decision a worker makes, the same one a raw request gets.
 func TestEmitPrintsDecision(t *testing.T) {
-	bin := buildProgram(t, triggerWorkerPkg)
+	bin := proctest.Build(t, triggerWorkerPkg)
 	s := natstest.RunServer(t)
 	startWorker(t, natstest.Connect(t, s), worker.Config{},
 		fn("deny_big_servers", "PRE_CREATE", []string{"SERVER"}, 0, denyBigServers))
 	body := `{"input":{"cpu":64}}`
 
-	code, stdout, stderr := runProgram(t, bin, "emit", "--nats-url", s.ClientURL(), "PRE_CREATE", "SERVER", body)
+	code, stdout, stderr := proctest.Run(t, bin, "emit", "--nats-url", s.ClientURL(), "PRE_CREATE", "SERVER", body)
 	if code != 0 {
 		t.Fatalf("emit exit code %d, stderr:\n%s", code, stderr)
 	}
@@ -127,13 +128,13 @@ func TestEmitPrintsDecision(t *testing.T) {
 // TestEmitNoTrigger: with no function registered for the subject, emit
 // prints allowed with code NO_TRIGGER.
 func TestEmitNoTrigger(t *testing.T) {
-	bin := buildProgram(t, triggerWorkerPkg)
+	bin := proctest.Build(t, triggerWorkerPkg)
 	s := natstest.RunServer(t, natstest.WithJetStream())
 	// A worker with the registry runs, but serves another subject.
 	startWorker(t, natstest.Connect(t, s), worker.Config{Registry: true},
 		fn("deny_deletes", "PRE_DELETE", []string{"SERVER"}, 0, denyBigServers))
 
-	code, stdout, stderr := runProgram(t, bin, "emit", "--nats-url", s.ClientURL(), "PRE_CREATE", "SERVER", `{"input":{"cpu":64}}`)
+	code, stdout, stderr := proctest.Run(t, bin, "emit", "--nats-url", s.ClientURL(), "PRE_CREATE", "SERVER", `{"input":{"cpu":64}}`)
 	if code != 0 {
 		t.Fatalf("emit exit code %d, stderr:\n%s", code, stderr)
 	}
@@ -147,7 +148,7 @@ func TestEmitNoTrigger(t *testing.T) {
 // 2, every problem explained) and on a good one (exit 0, functions and
 // subjects listed).
 func TestCheck(t *testing.T) {
-	bin := buildProgram(t, triggerWorkerPkg)
+	bin := proctest.Build(t, triggerWorkerPkg)
 	function := func(ref, typ, options string) string {
 		return fmt.Sprintf(`
   - ref: %s
@@ -190,7 +191,7 @@ func TestCheck(t *testing.T) {
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := writeFile(t, "trigger-worker.yaml", tt.config+"\n")
-			code, stdout, stderr := runProgram(t, bin, "check", "-c", cfg)
+			code, stdout, stderr := proctest.Run(t, bin, "check", "-c", cfg)
 			if code != 2 {
 				t.Errorf("check exit code %d, want 2", code)
 			}
@@ -208,7 +209,7 @@ func TestCheck(t *testing.T) {
 			function("deny_big_servers", "PRE_CREATE", "[SERVER]")+
 			function("audit_creates", "POST_CREATE", "[ANY]")+
 			function("on_server", "POST_CREATE", "[SERVER]")+"\n")
-		code, stdout, stderr := runProgram(t, bin, "check", "-c", cfg)
+		code, stdout, stderr := proctest.Run(t, bin, "check", "-c", cfg)
 		if code != 0 {
 			t.Fatalf("check exit code %d, want 0; stderr:\n%s", code, stderr)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 )
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -27,11 +28,11 @@ func freePort(t *testing.T) int {
 // function) and asks it for a decision with trigger-worker emit and with a
 // raw NATS request: both print the same decision.
 func TestEmbedExample(t *testing.T) {
-	bin := buildProgram(t, "./examples/embed")
-	cli := buildProgram(t, triggerWorkerPkg)
+	bin := proctest.Build(t, "./examples/embed")
+	cli := proctest.Build(t, triggerWorkerPkg)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	url := "nats://" + addr
-	p := startProcess(t, bin, "--listen", addr)
+	p := proctest.Start(t, bin, "--listen", addr)
 
 	// Ready when the embedded server takes connections and the worker
 	// answers.
@@ -39,7 +40,7 @@ func TestEmbedExample(t *testing.T) {
 	var raw []byte
 	natstest.CheckFor(t, waitLong, 50*time.Millisecond, func() error {
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 			return nil // reported below
 		default:
 		}
@@ -56,14 +57,14 @@ func TestEmbedExample(t *testing.T) {
 		return nil
 	})
 	if raw == nil {
-		t.Fatalf("examples/embed exited early: %v", p.err)
+		t.Fatalf("examples/embed exited early: %v", p.Err())
 	}
 	d := decodeDecision(t, raw)
 	if d.Allowed || d.Code != "QUOTA_EXCEEDED" || d.Message != "servers are limited to 16 CPUs" || d.Function != "deny_big_servers" {
 		t.Errorf("raw request got %s, want the QUOTA_EXCEEDED refusal of deny_big_servers", raw)
 	}
 
-	code, stdout, stderr := runProgram(t, cli, "emit", "--nats-url", url, "PRE_CREATE", "SERVER", string(body))
+	code, stdout, stderr := proctest.Run(t, cli, "emit", "--nats-url", url, "PRE_CREATE", "SERVER", string(body))
 	if code != 0 {
 		t.Fatalf("emit exit code %d, stderr:\n%s", code, stderr)
 	}
@@ -79,8 +80,8 @@ func TestEmbedExample(t *testing.T) {
 		t.Errorf("a 4-CPU server: %+v, want allowed", small)
 	}
 
-	p.signal(t, syscall.SIGTERM)
-	if code := p.exitCode(t); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.ExitCode(t); code != 0 {
 		t.Errorf("examples/embed exit code %d after SIGTERM, want 0", code)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"sync"
@@ -17,12 +18,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
+
+// TestMain removes the programs the tests build (see proctest.Main).
+func TestMain(m *testing.M) { os.Exit(proctest.Main(m)) }
 
 // Bounded waits. They are ceilings for a loaded CI machine, never
 // expectations of speed: a passing test returns long before them.
@@ -43,25 +48,12 @@ func newMetrics(t *testing.T) *worker.Metrics {
 	return m
 }
 
-// newWorker builds (without starting) a worker serving fns on nc.
-func newWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...matcher.Function) *worker.Worker {
-	t.Helper()
-	set, err := matcher.Build(fns)
-	if err != nil {
-		t.Fatalf("matcher.Build: %v", err)
-	}
-	w, err := worker.New(nc, matcher.New(set), cfg)
-	if err != nil {
-		t.Fatalf("worker.New: %v", err)
-	}
-	return w
-}
-
 // startWorker starts a worker serving fns on nc and stops it when the test
-// ends.
+// ends. Unlike proctest.StartWorker, Start and Stop are unbounded, and an
+// error from the Stop always fails the test.
 func startWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...matcher.Function) *worker.Worker {
 	t.Helper()
-	w := newWorker(t, nc, cfg, fns...)
+	w := proctest.NewWorker(t, nc, cfg, fns...)
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatalf("worker.Start: %v", err)
 	}

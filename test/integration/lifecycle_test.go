@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
@@ -38,7 +39,7 @@ func TestGracefulStopPost(t *testing.T) {
 			s := natstest.RunServer(t)
 			metrics := newMetrics(t)
 			var started, finished atomic.Int64
-			w := newWorker(t, natstest.Connect(t, s), worker.Config{Metrics: metrics, MaxInFlight: tt.maxInFlight},
+			w := proctest.NewWorker(t, natstest.Connect(t, s), worker.Config{Metrics: metrics, MaxInFlight: tt.maxInFlight},
 				fn("slow", "POST_CREATE", []string{"SERVER"}, 0, func(context.Context, *event.Event) (handlers.Result, error) {
 					started.Add(1)
 					time.Sleep(slowWork) // the work itself, which ignores ctx
@@ -102,7 +103,7 @@ func TestGracefulStopPre(t *testing.T) {
 	const requests = 20
 	s := natstest.RunServer(t)
 	var started atomic.Int64
-	w := newWorker(t, natstest.Connect(t, s), worker.Config{},
+	w := proctest.NewWorker(t, natstest.Connect(t, s), worker.Config{},
 		fn("slow_check", "PRE_CREATE", []string{"SERVER"}, 0, func(context.Context, *event.Event) (handlers.Result, error) {
 			started.Add(1)
 			time.Sleep(slowWork)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/worker"
@@ -18,7 +19,7 @@ func TestNoRespondersWithRegistry(t *testing.T) {
 	t.Parallel()
 	s := natstest.RunServer(t, natstest.WithJetStream())
 	var calls atomic.Int64
-	w := newWorker(t, natstest.Connect(t, s), worker.Config{Registry: true},
+	w := proctest.NewWorker(t, natstest.Connect(t, s), worker.Config{Registry: true},
 		fn("deny_servers", "PRE_CREATE", []string{"SERVER"}, 0, deny(&calls, "NO", "no servers")),
 		fn("check_modify", "PRE_MODIFY", []string{"ANY"}, 0, cont(&calls)))
 	ctx := context.Background()

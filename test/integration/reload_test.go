@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 )
@@ -30,7 +31,7 @@ end
 // served and its subject subscribed, the removed one is gone, and a reload
 // whose config no longer loads keeps the functions it had.
 func TestReloadOnSIGHUP(t *testing.T) {
-	bin := buildProgram(t, triggerWorkerPkg)
+	bin := proctest.Build(t, triggerWorkerPkg)
 	// JetStream, so that the registry tells "no trigger" from "no worker".
 	s := natstest.RunServer(t, natstest.WithJetStream())
 	scripts := t.TempDir()
@@ -42,7 +43,7 @@ scripts:
 metrics:
   listen: "off"
 `, s.ClientURL(), scripts))
-	p := startProcess(t, bin, "run", "-c", cfg)
+	p := proctest.Start(t, bin, "run", "-c", cfg)
 	c := newClient(t, s, client.Options{})
 	decide := func() *event.Decision {
 		t.Helper()
@@ -54,7 +55,7 @@ metrics:
 	}
 	// No functions yet: nothing subscribed, allowed (NO_TRIGGER).
 	natstest.CheckFor(t, waitShort, poll, func() error {
-		if !strings.Contains(p.stderr.String(), "serving") {
+		if !strings.Contains(p.Stderr(), "serving") {
 			return fmt.Errorf("worker not serving yet")
 		}
 		return nil
@@ -66,7 +67,7 @@ metrics:
 	if err := os.WriteFile(filepath.Join(scripts, "deny.lua"), []byte(reloadDenyScript), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.signal(t, syscall.SIGHUP)
+	p.Signal(t, syscall.SIGHUP)
 	waitInterest(t, s, "trigger.PRE_CREATE.DISK")
 	if d := decide(); d.Allowed || d.Code != "NO_DISKS" {
 		t.Fatalf("after reload: %+v, want refused with NO_DISKS", d)
@@ -76,9 +77,9 @@ metrics:
 	if err := os.WriteFile(cfg, []byte("nats: {url: [not, a, string]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.signal(t, syscall.SIGHUP)
+	p.Signal(t, syscall.SIGHUP)
 	natstest.CheckFor(t, waitShort, poll, func() error {
-		if !strings.Contains(p.stderr.String(), "reload failed, keeping the current functions") {
+		if !strings.Contains(p.Stderr(), "reload failed, keeping the current functions") {
 			return fmt.Errorf("no reload failure logged yet")
 		}
 		return nil
@@ -86,8 +87,8 @@ metrics:
 	if d := decide(); d.Allowed || d.Code != "NO_DISKS" {
 		t.Fatalf("after a failed reload: %+v, want the old function still refusing", d)
 	}
-	p.signal(t, syscall.SIGTERM)
-	if code := p.exitCode(t); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.ExitCode(t); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
 }

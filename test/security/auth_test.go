@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/worker"
@@ -137,8 +138,8 @@ func TestWorkerAuthentication(t *testing.T) {
 			s := natstest.RunServer(t, tt.server)
 			url := s.ClientURL()
 			scripts := t.TempDir()
-			writeFile(t, scripts, "deny.lua", denyScript)
-			cfg := writeFile(t, scripts, "trigger-worker.yaml", fmt.Sprintf(`
+			proctest.WriteFile(t, scripts, "deny.lua", denyScript)
+			cfg := proctest.WriteFile(t, scripts, "trigger-worker.yaml", fmt.Sprintf(`
 nats:
   url: %q
   %s
@@ -152,7 +153,7 @@ log:
   level: debug
 `, url, tt.yaml, scripts))
 			p := startProcess(t, tt.env, "run", "-c", cfg)
-			base := p.waitReady(t)
+			base := p.WaitReady(t)
 
 			nc, err := connect(t, url, tt.conn)
 			if err != nil {
@@ -186,9 +187,9 @@ log:
 			if code != 0 {
 				t.Errorf("check exit code %d:\n%s%s", code, checkOut, checkErr)
 			}
-			p.stop(t)
+			p.Stop(t)
 			outputs := map[string]string{
-				"log": p.stderr.String() + p.stdout.String(), "metrics": metrics, "check": checkOut + checkErr,
+				"log": p.Stderr() + p.Stdout(), "metrics": metrics, "check": checkOut + checkErr,
 			}
 			for _, secret := range tt.secrets {
 				for where, out := range outputs {

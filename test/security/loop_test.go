@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
@@ -95,8 +96,8 @@ func TestLoopKeyEndToEnd(t *testing.T) {
 	const key = "fleet-loop-key-5d2e9a0c77"
 	s := natstest.RunServer(t)
 	dir := t.TempDir()
-	writeFile(t, dir, "loop.lua", loopScripts)
-	cfg := writeFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
+	proctest.WriteFile(t, dir, "loop.lua", loopScripts)
+	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
 nats:
   url: %q
 delivery:
@@ -109,7 +110,7 @@ log:
   level: debug
 `, s.ClientURL(), dir))
 	p := startProcess(t, []string{"TRIGGER_LOOP_KEY=" + key}, "run", "-c", cfg)
-	base := p.waitReady(t)
+	base := p.WaitReady(t)
 
 	nc := natstest.Connect(t, s)
 	var mu sync.Mutex
@@ -250,8 +251,8 @@ log:
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.stop(t)
-	for where, out := range map[string]string{"log": p.stderr.String() + p.stdout.String(), "metrics": metrics} {
+	p.Stop(t)
+	for where, out := range map[string]string{"log": p.Stderr() + p.Stdout(), "metrics": metrics} {
 		if strings.Contains(out, key) {
 			t.Errorf("the loop key appears in the worker's %s", where)
 		}
@@ -266,8 +267,8 @@ func TestCheckWarnsWithoutLoopKey(t *testing.T) {
 	t.Parallel()
 	const key = "check-loop-key-0a9f3e"
 	dir := t.TempDir()
-	writeFile(t, dir, "deny.lua", denyScript)
-	cfg := writeFile(t, dir, "trigger-worker.yaml", fmt.Sprintf("scripts:\n  dir: %q\n", dir))
+	proctest.WriteFile(t, dir, "deny.lua", denyScript)
+	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf("scripts:\n  dir: %q\n", dir))
 	const warning = "warning: loop.key is not set"
 
 	code, stdout, stderr := run(t, nil, "check", "-c", cfg)

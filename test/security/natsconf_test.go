@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/worker"
@@ -49,7 +50,7 @@ func password(t testing.TB, user string) string {
 // and a temporary directory. It is shut down when the test ends.
 func deployServer(t testing.TB) *server.Server {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join(moduleRoot(t), "deploy", "nats", "nats-server.conf"))
+	src, err := os.ReadFile(filepath.Join(proctest.ModuleRoot(t), "deploy", "nats", "nats-server.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func deployServer(t testing.TB) *server.Server {
 	for _, u := range deployUsers {
 		fmt.Fprintf(&vars, "%s = %q\n", u.variable, u.password)
 	}
-	path := writeFile(t, t.TempDir(), "nats-server.conf", vars.String()+string(src))
+	path := proctest.WriteFile(t, t.TempDir(), "nats-server.conf", vars.String()+string(src))
 	opts, err := server.ProcessConfigFile(path)
 	if err != nil {
 		t.Fatalf("deploy/nats/nats-server.conf: %v", err)
@@ -223,9 +224,9 @@ func TestDeployConfigPermissions(t *testing.T) {
 func TestDeployConfigImpostor(t *testing.T) {
 	t.Parallel()
 	s := deployServer(t)
-	logs := newLogCapture()
+	logs := proctest.NewLogCapture()
 	opts, err := worker.Options(worker.ConnectConfig{User: "trigger-worker", Password: password(t, "trigger-worker")},
-		worker.ConnectionEvents{Logger: logs.log})
+		worker.ConnectionEvents{Logger: logs.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestDeployConfigImpostor(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(wnc.Close)
-	startWorker(t, wnc, worker.Config{Logger: logs.log, Registry: true}, denyBig())
+	proctest.StartWorker(t, wnc, worker.Config{Logger: logs.Logger, Registry: true}, denyBig())
 
 	var mu sync.Mutex
 	var seen []string
@@ -335,8 +336,8 @@ func TestDeployConfigEndToEnd(t *testing.T) {
 	t.Parallel()
 	s := deployServer(t)
 	dir := t.TempDir()
-	writeFile(t, dir, "deploy.lua", deployScripts)
-	cfg := writeFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
+	proctest.WriteFile(t, dir, "deploy.lua", deployScripts)
+	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
 nats:
   url: %q
   user: trigger-worker
@@ -348,7 +349,7 @@ metrics:
   listen: 127.0.0.1:0
 `, s.ClientURL(), dir))
 	p := startProcess(t, []string{"TRIGGER_NATS_PASSWORD=" + password(t, "trigger-worker")}, "run", "-c", cfg)
-	p.waitReady(t)
+	p.WaitReady(t)
 
 	var violations []string
 	var vmu sync.Mutex
@@ -389,7 +390,7 @@ metrics:
 		t.Errorf("the function reported event %q, want %q", got, id)
 	}
 
-	p.stop(t)
+	p.Stop(t)
 	for _, tt := range []struct{ typ, code string }{
 		{"PRE_CREATE", event.CodeNoWorker},
 		{"PRE_DELETE", event.CodeNoTrigger},
@@ -407,12 +408,12 @@ metrics:
 	if len(violations) > 0 {
 		t.Errorf("errors on the orchestrator's or API service's connections: %v", violations)
 	}
-	for _, line := range strings.Split(p.stderr.String(), "\n") {
+	for _, line := range strings.Split(p.Stderr(), "\n") {
 		if strings.Contains(strings.ToLower(line), "permissions violation") {
 			t.Errorf("trigger-worker hit a permissions violation: %s", line)
 		}
 	}
-	if i := slices.IndexFunc(strings.Split(p.stderr.String(), "\n"), func(l string) bool { return strings.Contains(l, "level=ERROR") }); i >= 0 {
-		t.Errorf("trigger-worker logged errors:\n%s", p.stderr.String())
+	if i := slices.IndexFunc(strings.Split(p.Stderr(), "\n"), func(l string) bool { return strings.Contains(l, "level=ERROR") }); i >= 0 {
+		t.Errorf("trigger-worker logged errors:\n%s", p.Stderr())
 	}
 }

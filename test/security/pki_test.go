@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 )
 
 // pki is a test certificate authority with a server certificate for
@@ -58,7 +59,7 @@ func newPKI(t testing.TB, name string) *pki {
 	}
 	p := &pki{pool: x509.NewCertPool()}
 	p.pool.AddCert(ca)
-	p.caFile = writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
+	p.caFile = proctest.WriteFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
 
 	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, file string) (certFile, keyFile string) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -83,8 +84,8 @@ func newPKI(t testing.TB, name string) *pki {
 		if err != nil {
 			t.Fatal(err)
 		}
-		certFile = writeFile(t, dir, file+".pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-		keyFile = writeFile(t, dir, file+"-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
+		certFile = proctest.WriteFile(t, dir, file+".pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+		keyFile = proctest.WriteFile(t, dir, file+"-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
 		return certFile, keyFile
 	}
 	p.serverCert, p.serverKey = leaf(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, "server")
@@ -201,7 +202,7 @@ func (o *operator) creds(t testing.TB, dir, name string, signer nkeys.KeyPair) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	return writeFile(t, dir, name+".creds", string(creds)), string(seed)
+	return proctest.WriteFile(t, dir, name+".creds", string(creds)), string(seed)
 }
 
 // nkeyUser creates a user nkey, writes its seed file and returns the
@@ -220,5 +221,5 @@ func nkeyUser(t testing.TB, dir, name string) (path, seed, pub string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return writeFile(t, dir, name+".nk", string(s)), string(s), pub
+	return proctest.WriteFile(t, dir, name+".nk", string(s)), string(s), pub
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
@@ -75,10 +76,10 @@ func TestSecretsNotPrinted(t *testing.T) {
 	}))
 	hook, signatures := signedHook(t)
 	dir := t.TempDir()
-	writeFile(t, dir, "deny.lua", denyScript)
+	proctest.WriteFile(t, dir, "deny.lua", denyScript)
 	u, _ := url.Parse(s.ClientURL())
 	u.User = url.UserPassword("worker", secretPassword)
-	cfg := writeFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
+	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
 nats:
   url: %q
 delivery:
@@ -100,7 +101,7 @@ log:
 `, u.String(), dir, hook.URL, webhookSecret))
 	env := []string{"TRIGGER_LOOP_KEY=" + secretLoopKey}
 	p := startProcess(t, env, "run", "-c", cfg)
-	base := p.waitReady(t)
+	base := p.WaitReady(t)
 
 	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo("worker", secretPassword))
 	if err != nil {
@@ -132,8 +133,8 @@ log:
 	if code != 0 {
 		t.Errorf("check exit code %d:\n%s%s", code, checkOut, checkErr)
 	}
-	p.stop(t)
-	logs := p.stderr.String() + p.stdout.String()
+	p.Stop(t)
+	logs := p.Stderr() + p.Stdout()
 	if !strings.Contains(logs, `"level":"DEBUG"`) || !strings.Contains(logs, "Trigger-Origin does not verify") {
 		t.Errorf("the log lacks the debug lines and the forged-origin warning; the check is void:\n%s", logs)
 	}
@@ -153,13 +154,13 @@ func TestSecretsNotLoggedInProcess(t *testing.T) {
 	s := natstest.RunServer(t, natstest.WithOptions(func(o *server.Options) {
 		o.Users = []*server.User{{Username: "worker", Password: secretPassword}}
 	}))
-	logs := newLogCapture()
+	logs := proctest.NewLogCapture()
 	reg := prometheus.NewRegistry()
 	m, err := worker.NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := worker.Options(worker.ConnectConfig{User: "worker", Password: secretPassword}, worker.ConnectionEvents{Logger: logs.log, Metrics: m})
+	opts, err := worker.Options(worker.ConnectConfig{User: "worker", Password: secretPassword}, worker.ConnectionEvents{Logger: logs.Logger, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,8 +175,8 @@ func TestSecretsNotLoggedInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = wh.Close() })
-	logs.log.Debug("webhook configured", "config", handlers.WebhookConfig{URL: hook.URL, Secret: webhookSecret})
-	startWorker(t, nc, worker.Config{Logger: logs.log, Metrics: m, LoopKey: []byte(secretLoopKey)},
+	logs.Logger.Debug("webhook configured", "config", handlers.WebhookConfig{URL: hook.URL, Secret: webhookSecret})
+	proctest.StartWorker(t, nc, worker.Config{Logger: logs.Logger, Metrics: m, LoopKey: []byte(secretLoopKey)},
 		matcher.Function{Ref: "notify", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Value: wh}, denyBig())
 
 	c, err := client.New(nc, client.Options{})
