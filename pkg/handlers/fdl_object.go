@@ -798,65 +798,12 @@ func (s *fdlState) appendJSON(b []byte, v lua.LValue, text string, depth int) ([
 	return s.vm.codec.appendValue(b, v, text, depth)
 }
 
-// appendTable writes t as the codec does (see luaCodec.appendTable).
+// appendTable writes t as the codec does (see luaCodec.appendTable), with
+// its values through appendJSON (enum objects and XML nodes as strings); an
+// empty FDL List is [].
 func (s *fdlState) appendTable(b []byte, t *lua.LTable, depth int) ([]byte, error) {
-	codec := &s.vm.codec
-	count, maxInt, onlyInts := 0, 0, true
-	for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
-		count++
-		if n, ok := k.(lua.LNumber); ok && onlyInts && n >= 1 && float64(n) == math.Trunc(float64(n)) && n < lua.LNumber(lua.MaxArrayIndex) {
-			maxInt = max(maxInt, int(n))
-			continue
-		}
-		onlyInts = false
-	}
-	if count == 0 {
-		if s.marked(t) || t.Metatable == lua.LValue(s.call.listMT) {
-			return append(b, "[]"...), nil
-		}
-		return append(b, "{}"...), nil
-	}
-	var err error
-	if onlyInts && maxInt <= 2*count+8 {
-		b = append(b, '[')
-		for i := 1; i <= maxInt; i++ {
-			if i > 1 {
-				b = append(b, ',')
-			}
-			v := t.RawGetInt(i)
-			if b, err = s.appendJSON(b, v, codec.textOf(t, lua.LNumber(i), v), depth); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
-	}
-	b = append(b, '{')
-	first := true
-	for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		switch k := k.(type) {
-		case lua.LString:
-			b = luaAppendString(b, string(k))
-		case lua.LNumber:
-			f := float64(k)
-			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, fmt.Errorf("json: cannot encode the key %v", f)
-			}
-			b = append(b, '"')
-			b = luaAppendNumber(b, f)
-			b = append(b, '"')
-		default:
-			return nil, fmt.Errorf("json: cannot encode a table key that is a %s", k.Type())
-		}
-		b = append(b, ':')
-		if b, err = s.appendJSON(b, v, codec.textOf(t, k, v), depth); err != nil {
-			return nil, err
-		}
-	}
-	return append(b, '}'), nil
+	empty := s.marked(t) || t.Metatable == lua.LValue(s.call.listMT)
+	return s.vm.codec.appendTableWith(b, t, depth, empty, s.appendJSON)
 }
 
 // decode decodes a JSON document into values with methods.

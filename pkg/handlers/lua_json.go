@@ -491,6 +491,15 @@ func (c *luaCodec) appendValue(b []byte, v lua.LValue, text string, depth int) (
 }
 
 func (c *luaCodec) appendTable(b []byte, t *lua.LTable, depth int) ([]byte, error) {
+	_, marked := c.arrays[t]
+	return c.appendTableWith(b, t, depth, marked, c.appendValue)
+}
+
+// appendTableWith writes t as a JSON array (keys 1..n, dense enough) or
+// object; its values go through value, and an empty t is [] when
+// emptyArray says so, else {}.
+func (c *luaCodec) appendTableWith(b []byte, t *lua.LTable, depth int, emptyArray bool,
+	value func(b []byte, v lua.LValue, text string, depth int) ([]byte, error)) ([]byte, error) {
 	count, maxInt, onlyInts := 0, 0, true
 	for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
 		count++
@@ -500,9 +509,8 @@ func (c *luaCodec) appendTable(b []byte, t *lua.LTable, depth int) ([]byte, erro
 		}
 		onlyInts = false
 	}
-	_, marked := c.arrays[t]
 	if count == 0 {
-		if marked {
+		if emptyArray {
 			return append(b, "[]"...), nil
 		}
 		return append(b, "{}"...), nil
@@ -516,7 +524,7 @@ func (c *luaCodec) appendTable(b []byte, t *lua.LTable, depth int) ([]byte, erro
 			k := lua.LNumber(i)
 			v := t.RawGetInt(i)
 			var err error
-			if b, err = c.appendValue(b, v, c.textOf(t, k, v), depth); err != nil {
+			if b, err = value(b, v, c.textOf(t, k, v), depth); err != nil {
 				return nil, err
 			}
 		}
@@ -545,7 +553,7 @@ func (c *luaCodec) appendTable(b []byte, t *lua.LTable, depth int) ([]byte, erro
 		}
 		b = append(b, ':')
 		var err error
-		if b, err = c.appendValue(b, v, c.textOf(t, k, v), depth); err != nil {
+		if b, err = value(b, v, c.textOf(t, k, v), depth); err != nil {
 			return nil, err
 		}
 	}
