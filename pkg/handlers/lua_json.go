@@ -219,18 +219,10 @@ func (d *luaDecoder) object(depth int) (lua.LValue, string, error) {
 		}
 		t.RawSetString(key, v)
 		d.c.keepText(t, lua.LString(key), v, text)
-		d.space()
-		if d.pos >= len(d.data) {
-			return nil, "", d.unexpected()
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
+		if done, err := d.separator('}'); err != nil {
+			return nil, "", err
+		} else if done {
 			return t, "", nil
-		default:
-			return nil, "", d.unexpected()
 		}
 	}
 }
@@ -251,20 +243,30 @@ func (d *luaDecoder) array(depth int) (lua.LValue, string, error) {
 		}
 		t.RawSetInt(i, v)
 		d.c.keepText(t, lua.LNumber(i), v, text)
-		d.space()
-		if d.pos >= len(d.data) {
-			return nil, "", d.unexpected()
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
+		if done, err := d.separator(']'); err != nil {
+			return nil, "", err
+		} else if done {
 			return t, "", nil
-		default:
-			return nil, "", d.unexpected()
 		}
 	}
+}
+
+// separator reads what follows a member of an object or array: a comma
+// (more members follow), or end, which closes it (done).
+func (d *luaDecoder) separator(end byte) (done bool, err error) {
+	d.space()
+	if d.pos >= len(d.data) {
+		return false, d.unexpected()
+	}
+	switch d.data[d.pos] {
+	case ',':
+		d.pos++
+		return false, nil
+	case end:
+		d.pos++
+		return true, nil
+	}
+	return false, d.unexpected()
 }
 
 func (d *luaDecoder) number() (lua.LValue, string, error) {
