@@ -326,6 +326,7 @@ func (w *Worker) serviceMetadata() map[string]string {
 		"functions":     strconv.Itoa(len(refs)),
 		"function_refs": strings.Join(refs, ","),
 		"subjects":      strings.Join(slices.Compact(subjs), ","),
+		"instance":      w.cfg.Instance,
 	}
 	if v := cmp.Or(w.cfg.Version, moduleVersion()); v != "" {
 		meta["build_version"] = v

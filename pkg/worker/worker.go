@@ -74,8 +74,19 @@ type Config struct {
 	PendingBytes int
 	// Registry, when true, records the PRE subjects that have functions in
 	// a JetStream key-value bucket, so that callers can tell "no trigger" from
-	// "no worker" (see [RegistryBucket]). It needs JetStream.
+	// "no worker" (see registry.go). It needs JetStream.
 	Registry bool
+	// Instance names this worker in the registry: it adds and removes only
+	// the registrations made under this name. Two running processes must
+	// not share one. "" means [DefaultInstance] (the host name and a random
+	// suffix: a restarted process is a new instance). Letters, digits, '.',
+	// '_' and '-', starting with a letter or digit, at most 128 bytes.
+	Instance string
+	// RegistryRefresh is how often the worker rewrites its registrations
+	// with a new last-seen time (and writes again what failed); 0 means
+	// DefaultRegistryRefresh, negative never. Registrations never expire:
+	// the time only tells operators live instances from gone ones.
+	RegistryRefresh time.Duration
 	// Durable, when set, delivers POST and SCHEDULED events through a
 	// JetStream stream and durable consumer (at least once), and runs the
 	// scheduler; nil delivers them through queue subscriptions (at most once)
@@ -120,6 +131,12 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Instance == "" {
+		c.Instance = DefaultInstance()
+	}
+	if c.RegistryRefresh == 0 {
+		c.RegistryRefresh = DefaultRegistryRefresh
+	}
 }
 
 // Worker handles trigger events from NATS. Create it with [New], start it
@@ -161,6 +178,9 @@ type Worker struct {
 	durable    *durable
 	sched      *scheduler
 	disc       discovery // the $SRV discovery service (discovery.go)
+
+	// stopRefresh ends the registry's refresh loop; nil when none runs.
+	stopRefresh context.CancelFunc
 }
 
 // runState is an immutable snapshot of the functions a worker runs.
@@ -193,6 +213,9 @@ func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
 	}
 	if err := subjects.ValidateToken(cfg.Queue); err != nil {
 		return nil, fmt.Errorf("worker: queue %q: %w", cfg.Queue, err)
+	}
+	if err := validInstance(cfg.Instance); err != nil {
+		return nil, err
 	}
 	metrics := cfg.Metrics
 	if metrics == nil {
@@ -246,6 +269,10 @@ func (w *Worker) newState(set *matcher.Set) *runState {
 	return st
 }
 
+// Instance returns the worker's instance name in the registry
+// ([Config.Instance]).
+func (w *Worker) Instance() string { return w.cfg.Instance }
+
 // Scheme returns the worker's subject scheme.
 func (w *Worker) Scheme() subjects.Scheme { return w.scheme }
 
@@ -270,7 +297,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		go w.dispatcher(nil, true)
 	}
 	if w.cfg.Registry {
-		w.registry = newRegistry(w.nc, w.scheme, w.log)
+		w.registry = newRegistry(w.nc, w.scheme, w.cfg.Instance, w.log)
 	}
 	if w.durable != nil {
 		if err := w.setupStreams(ctx); err != nil {
@@ -285,6 +312,13 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.wg.Add(1)
 		go w.sched.run()
 	}
+	if w.registry != nil && w.cfg.RegistryRefresh > 0 {
+		// Started even when the first write failed: the refresh retries it.
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		w.stopRefresh = cancel
+		w.wg.Add(1)
+		go w.registry.runRefresh(rctx, w.cfg.RegistryRefresh, w.wg.Done)
+	}
 	// Announced even when a subscription failed: the worker serves the others.
 	if derr := w.startDiscovery(); derr != nil {
 		err = errors.Join(err, derr)
@@ -293,7 +327,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return err
 	}
 	w.log.InfoContext(ctx, "worker started", "queue", w.cfg.Queue, "functions", w.state.Load().set.Len(),
-		"subjects", len(w.subs), "max_in_flight", w.cfg.MaxInFlight)
+		"subjects", len(w.subs), "max_in_flight", w.cfg.MaxInFlight, "instance", w.cfg.Instance)
 	return nil
 }
 
@@ -442,6 +476,10 @@ func (w *Worker) Stop(ctx context.Context) error {
 		w.sched.stop()
 	}
 	w.mu.Lock()
+	// The registrations stay: a stopped fleet still makes callers refuse.
+	if w.stopRefresh != nil {
+		w.stopRefresh()
+	}
 	var cc jetstream.ConsumeContext
 	if w.durable != nil {
 		cc = w.durable.cc
