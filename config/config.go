@@ -49,6 +49,7 @@ type Config struct {
 	Metrics   Metrics    `mapstructure:"metrics"`
 	Log       Log        `mapstructure:"log"`
 	Loop      Loop       `mapstructure:"loop"`
+	Registry  Registry   `mapstructure:"registry"`
 
 	// File is the file the configuration was loaded from, "" if none. Load
 	// sets it; it is not a key.
@@ -185,6 +186,19 @@ type Loop struct {
 	Key Secret `mapstructure:"key"`
 	// TTL is how long a signed Trigger-Origin stays valid; default 5m.
 	TTL time.Duration `mapstructure:"ttl"`
+}
+
+// Registry configures the worker's entries in the PRE registry, the
+// JetStream bucket that tells callers "no trigger" from "no worker".
+type Registry struct {
+	// Instance names this worker process in the registry; it adds and
+	// removes only its own registrations. "" means the host name and a
+	// random suffix, new for every process. Two running processes must not
+	// share one.
+	Instance string `mapstructure:"instance"`
+	// Refresh is how often the worker rewrites its registrations with a new
+	// last-seen time; default 1m. Registrations never expire.
+	Refresh time.Duration `mapstructure:"refresh"`
 }
 
 // Function failure policies and modes (PRE functions only).
@@ -328,6 +342,8 @@ func Default() Config {
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
 		Loop:    Loop{TTL: 5 * time.Minute},
+
+		Registry: Registry{Refresh: time.Minute},
 	}
 }
 
@@ -673,6 +689,7 @@ func (c Config) Validate() error {
 	c.Metrics.validate(p)
 	c.Log.validate(p)
 	c.Loop.validate(p)
+	c.Registry.validate(p)
 	validateFunctions(p, c.Functions)
 	return errors.Join(p.errs...)
 }
@@ -826,6 +843,12 @@ func (l Log) validate(p *problems) {
 func (l Loop) validate(p *problems) {
 	if l.TTL <= 0 {
 		p.add("loop.ttl", "is %v, must be positive", l.TTL)
+	}
+}
+
+func (r Registry) validate(p *problems) {
+	if r.Refresh <= 0 {
+		p.add("registry.refresh", "is %v, must be positive", r.Refresh)
 	}
 }
 

@@ -50,6 +50,7 @@ commands:
   check    load the config and scripts, print the functions and their subjects, exit 2 on any problem
   emit     TYPE OPTION [JSON|@file]: publish a POST event or ask for a PRE decision and print the reply
   dlq      ls|show SEQ|replay SEQ|replay --all|purge: list, inspect, replay or purge the dead letters
+  registry ls|prune: list the PRE registry's registrations by worker instance, remove those of gone instances
   version  print the version
 
 Run 'trigger-worker COMMAND -h' for the flags of a command.
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runEmit(ctx, args, stdout, stderr)
 	case "dlq":
 		return runDLQ(ctx, args, stdout, stderr)
+	case "registry":
+		return runRegistry(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "trigger-worker %s (%s)\n", version, revision)
 		return nil

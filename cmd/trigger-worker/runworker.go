@@ -138,11 +138,16 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		LoopKey:         []byte(cfg.Loop.Key),
 		LoopTTL:         cfg.Loop.TTL,
 		Registry:        hasJS,
+		Instance:        cfg.Registry.Instance,
+		RegistryRefresh: cfg.Registry.Refresh,
 		Durable:         durable,
 		Version:         version,
 		Logger:          log,
 		Metrics:         metrics,
 	})
+	if errors.Is(err, worker.ErrBadInstance) {
+		return usagef("registry.instance: %w", err)
+	}
 	if err != nil {
 		return &usageError{err}
 	}

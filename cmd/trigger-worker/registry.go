@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerbus/triggerbus/pkg/subjects"
+	"github.com/triggerbus/triggerbus/pkg/worker"
+)
+
+const registryUsage = `usage: trigger-worker registry COMMAND [flags]
+
+The PRE registry is the JetStream key-value bucket <PREFIX>_REGISTRY in which
+every worker records, under its instance name, the PRE subjects it has
+functions for. When no worker answers a PRE request, the SDK reads it: a
+subject with a registration is refused (NO_WORKER), one without is allowed
+(NO_TRIGGER). Registrations never expire and stay when workers stop; running
+workers rewrite their last-seen time every registry.refresh.
+
+commands:
+  ls      list the registrations: subject, instance, functions, last seen, and whether
+          the instance answers NATS service discovery now
+  prune   remove registrations: --older-than D (last seen more than D ago), --instance NAME,
+          or both. The last registration of a subject stays unless --force, so that a
+          prune never turns a refusal into an allow. --dry-run shows what would go.
+
+flags:
+`
+
+// runRegistry is the registry command: it lists and prunes the PRE
+// registry's registrations.
+func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cf := newCommonFlags("registry", stderr)
+	olderThan := cf.fs.Duration("older-than", 0, "prune: registrations last seen more than this long ago")
+	instance := cf.fs.String("instance", "", "prune: the registrations of this instance ("+worker.LegacyInstance+" for those of workers without instance names)")
+	force := cf.fs.Bool("force", false, "prune: also remove the last registration of a subject (it then answers NO_TRIGGER, allowed, when no worker answers)")
+	dryRun := cf.fs.Bool("dry-run", false, "prune: print what would be removed, change nothing")
+	discover := cf.fs.Duration("discover", time.Second, "ls: how long to wait for workers answering service discovery ($SRV.PING); 0 skips it")
+	service := cf.fs.String("service", worker.DefaultServiceName, "ls: the workers' NATS service name")
+	timeout := cf.fs.Duration("timeout", 10*time.Second, "bound of each JetStream request")
+	cf.fs.Usage = func() {
+		fmt.Fprint(stderr, registryUsage)
+		cf.fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(cf, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		cf.fs.Usage()
+		return usagef("registry takes a command: ls or prune")
+	}
+	cmd := pos[0]
+	if len(pos) > 1 {
+		return usagef("registry %s takes no arguments", cmd)
+	}
+	switch cmd {
+	case "ls":
+		if *olderThan != 0 || *instance != "" || *force || *dryRun {
+			return usagef("registry ls takes none of --older-than, --instance, --force, --dry-run")
+		}
+	case "prune":
+		if *olderThan < 0 {
+			return usagef("registry prune: --older-than %v is negative", *olderThan)
+		}
+		if *olderThan == 0 && *instance == "" {
+			return usagef("registry prune needs --older-than, --instance or both")
+		}
+	default:
+		cf.fs.Usage()
+		return usagef("unknown registry command %q", cmd)
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	scheme, err := subjects.NewScheme(cfg.Subjects.Prefix)
+	if err != nil {
+		return &usageError{err}
+	}
+	nc, err := connectTool(cfg.NATS, "trigger-worker registry")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(*timeout))
+	if err != nil {
+		return err
+	}
+	kv, err := js.KeyValue(ctx, scheme.RegistryBucket())
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return fmt.Errorf("no registry bucket %s: no worker with JetStream has run with prefix %q on this NATS", scheme.RegistryBucket(), scheme.Prefix())
+	}
+	if err != nil {
+		return fmt.Errorf("registry bucket %s: %w", scheme.RegistryBucket(), err)
+	}
+	if cmd == "ls" {
+		return listRegistry(ctx, kv, nc, scheme, *service, *discover, stdout)
+	}
+	var before time.Time
+	if *olderThan > 0 {
+		before = time.Now().Add(-*olderThan)
+	}
+	res, err := worker.PruneRegistry(ctx, kv, worker.PruneOptions{Instance: *instance, Before: before, Force: *force, DryRun: *dryRun})
+	printPrune(stdout, scheme, res, *dryRun)
+	return err
+}
+
+// registrySubject is the subject a registry key stands for, such as
+// trigger.PRE_CREATE.SERVER or trigger.PRE_AUTH.* (ANY).
+func registrySubject(scheme subjects.Scheme, key string) string {
+	typ, option, ok := strings.Cut(key, ".")
+	if !ok {
+		return key
+	}
+	return scheme.Pattern(typ, option)
+}
+
+// lastSeen formats a registration's last-seen time with its age.
+func lastSeen(t, now time.Time) string {
+	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), now.Sub(t).Round(time.Second))
+}
+
+func listRegistry(ctx context.Context, kv jetstream.KeyValue, nc *nats.Conn, scheme subjects.Scheme, service string, wait time.Duration, out io.Writer) error {
+	regs, err := worker.ListRegistry(ctx, kv)
+	if err != nil {
+		return err
+	}
+	if len(regs) == 0 {
+		fmt.Fprintf(out, "no registrations in %s: every PRE subject answers NO_TRIGGER (allowed) when no worker answers\n", kv.Bucket())
+		return nil
+	}
+	live, derr := answering(nc, service, scheme.Prefix(), wait)
+	now := time.Now()
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "SUBJECT\tINSTANCE\tFUNCTIONS\tLAST SEEN\tANSWERING")
+	instances, keys := map[string]bool{}, map[string]bool{}
+	for _, r := range regs {
+		state := "?"
+		switch {
+		case r.Instance == worker.LegacyInstance:
+			state = "-"
+		case live != nil && live[r.Instance]:
+			state = "yes"
+		case live != nil:
+			state = "no"
+		}
+		instances[r.Instance], keys[r.Key] = true, true
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", registrySubject(scheme, r.Key), r.Instance,
+			orDash(strings.Join(r.Functions, ",")), lastSeen(r.LastSeen, now), state)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%d registrations of %d instances for %d subjects in %s\n", len(regs), len(instances), len(keys), kv.Bucket())
+	switch {
+	case derr != nil:
+		fmt.Fprintf(out, "ANSWERING unknown: service discovery failed: %v\n", derr)
+	case live == nil:
+		fmt.Fprintln(out, "ANSWERING unknown: service discovery skipped (--discover 0)")
+	}
+	return nil
+}
+
+// answering returns the instance names of the workers of prefix that
+// answer $SRV.PING.<service> within wait, or nil when wait is 0 or the
+// ping fails.
+func answering(nc *nats.Conn, service, prefix string, wait time.Duration) (map[string]bool, error) {
+	if wait <= 0 {
+		return nil, nil
+	}
+	sub, err := nc.SubscribeSync(nats.NewInbox())
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.PublishRequest("$SRV.PING."+service, sub.Subject, nil); err != nil {
+		return nil, err
+	}
+	if err := nc.FlushTimeout(wait + 5*time.Second); err != nil {
+		return nil, err
+	}
+	if err := nc.LastError(); err != nil {
+		return nil, err
+	}
+	live := map[string]bool{}
+	deadline := time.Now().Add(wait)
+	for left := wait; left > 0; left = time.Until(deadline) {
+		m, err := sub.NextMsg(left)
+		if errors.Is(err, nats.ErrTimeout) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		var ping struct {
+			Metadata map[string]string `json:"metadata"`
+		}
+		if json.Unmarshal(m.Data, &ping) != nil || ping.Metadata["prefix"] != prefix {
+			continue
+		}
+		if name := ping.Metadata["instance"]; name != "" {
+			live[name] = true
+		}
+	}
+	return live, nil
+}
+
+func printPrune(out io.Writer, scheme subjects.Scheme, res worker.PruneResult, dryRun bool) {
+	now := time.Now()
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	removed := "removed"
+	if dryRun {
+		removed = "would remove"
+	}
+	for _, r := range res.Removed {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tlast seen %s\n", removed, registrySubject(scheme, r.Key), r.Instance,
+			orDash(strings.Join(r.Functions, ",")), lastSeen(r.LastSeen, now))
+	}
+	for _, r := range res.Kept {
+		fmt.Fprintf(tw, "kept\t%s\t%s\t%s\tlast seen %s: the last registration of the subject (--force removes it)\n",
+			registrySubject(scheme, r.Key), r.Instance, orDash(strings.Join(r.Functions, ",")), lastSeen(r.LastSeen, now))
+	}
+	_ = tw.Flush() // the writers of out report their own errors
+	fmt.Fprintf(out, "%s %d registrations, kept %d as the last of their subject", removed, len(res.Removed), len(res.Kept))
+	if dryRun {
+		fmt.Fprint(out, " (dry run: nothing changed)")
+	}
+	fmt.Fprintln(out)
+}
