@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -181,6 +182,9 @@ func TestDeployConfigPermissions(t *testing.T) {
 		{"fco-api forges a reply", "fco-api", pub("_INBOX.forged.reply"), false},
 		{"admin uses the JetStream API", "trigger-admin", pub("$JS.API.STREAM.INFO.TRIGGER_DLQ"), true},
 		{"admin republishes a dead letter", "trigger-admin", pub("trigger.POST_CREATE.SERVER"), true},
+		{"admin prunes a registry key", "trigger-admin", pub("$KV.TRIGGER_REGISTRY.PRE_CREATE.SERVER"), true},
+		{"admin asks which workers answer", "trigger-admin", pub("$SRV.PING.triggerbus"), true},
+		{"admin answers discovery (subscribes)", "trigger-admin", sub("$SRV.PING.triggerbus"), false},
 		{"admin answers a PRE request", "trigger-admin", qsub("trigger.PRE_CREATE.SERVER", "trigger-workers"), false},
 		{"admin listens to every trigger", "trigger-admin", sub("trigger.>"), false},
 	}
@@ -415,5 +419,50 @@ metrics:
 	}
 	if i := slices.IndexFunc(strings.Split(p.Stderr(), "\n"), func(l string) bool { return strings.Contains(l, "level=ERROR") }); i >= 0 {
 		t.Errorf("trigger-worker logged errors:\n%s", p.Stderr())
+	}
+}
+
+// TestDeployConfigRegistryTool runs `trigger-worker registry ls` and
+// `registry prune` as the trigger-admin user of the example config, while
+// a worker runs as trigger-worker: ls lists the worker's registration and
+// sees it answer service discovery, prune removes a gone instance's
+// registration, and neither hits a permissions violation.
+func TestDeployConfigRegistryTool(t *testing.T) {
+	t.Parallel()
+	s := deployServer(t)
+	wnc := connectAs(t, s, "trigger-worker")
+	proctest.StartWorker(t, wnc, worker.Config{Registry: true, Instance: "deploy-1"}, denyBig())
+	gone := proctest.NewWorker(t, connectAs(t, s, "trigger-worker"), worker.Config{Registry: true, Instance: "gone-1"}, denyBig())
+	ctx := context.Background()
+	if err := gone.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := gone.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"TRIGGER_NATS_USER=trigger-admin", "TRIGGER_NATS_PASSWORD=" + password(t, "trigger-admin")}
+
+	code, out, errOut := run(t, env, "registry", "ls", "--nats-url", s.ClientURL())
+	if code != 0 {
+		t.Fatalf("registry ls as trigger-admin: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^trigger\.PRE_CREATE\.\*\s+deploy-1\s+deny_big\s.*\syes$`),
+		regexp.MustCompile(`(?m)^trigger\.PRE_CREATE\.\*\s+gone-1\s+deny_big\s.*\sno$`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("registry ls as trigger-admin: no line matching %s in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "discovery failed") {
+		t.Errorf("registry ls as trigger-admin could not use service discovery:\n%s", out)
+	}
+
+	code, out, errOut = run(t, env, "registry", "prune", "--instance", "gone-1", "--nats-url", s.ClientURL())
+	if code != 0 || !strings.Contains(out, "removed 1 registrations") {
+		t.Fatalf("registry prune as trigger-admin: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(strings.ToLower(out+errOut), "permission") {
+		t.Errorf("registry prune as trigger-admin hit a permissions violation:\n%s\n%s", out, errOut)
 	}
 }
