@@ -234,7 +234,12 @@ func (c *Client) noResponders(ctx context.Context, typ, option, id string) *even
 	return c.policy(c.opts.NoWorker, id, event.CodeNoWorker, "trigger functions are registered for "+typ+"."+option+" but no worker answered")
 }
 
-// registered reads the workers' registry for typ.option and typ.ANY.
+// registered reads the workers' registry for typ.option and typ.ANY. A key
+// that exists means registered, whatever its value: the value lists the
+// registrations by worker instance (pkg/worker registry.go), or, in buckets
+// written by earlier workers, the functions alone; a worker deletes a key
+// once no instance is left in it. Reading existence only keeps both layouts
+// refusing, and needs no permission beyond a direct get of the key.
 func (c *Client) registered(ctx context.Context, typ, option string) (bool, error) {
 	kv, err := c.js.KeyValue(ctx, c.scheme.RegistryBucket())
 	if errors.Is(err, jetstream.ErrBucketNotFound) {

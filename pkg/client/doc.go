@@ -7,7 +7,9 @@
 // the registry the workers keep in JetStream to tell "no trigger registered
 // for this subject" (allowed at once) from "triggers registered but no
 // worker answering" (the caller's [Policy], by default refused with code
-// NO_WORKER). Without JetStream the policy decides alone.
+// NO_WORKER). Registrations are kept per worker instance, stay when
+// workers stop and never expire, so a dead fleet still refuses. Without
+// JetStream the policy decides alone.
 //
 // Work done under a context that carries a Trigger-Origin (the context a
 // trigger function is called with) is stamped with it, so it fires no
