@@ -196,8 +196,8 @@ func answering(nc *nats.Conn, service, prefix string, wait time.Duration) (map[s
 	deadline := time.Now().Add(wait)
 	for left := wait; left > 0; left = time.Until(deadline) {
 		m, err := sub.NextMsg(left)
-		if errors.Is(err, nats.ErrTimeout) {
-			break
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) {
+			break // no more answers, or none at all
 		}
 		if err != nil {
 			return nil, err

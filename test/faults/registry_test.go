@@ -28,8 +28,9 @@ end
 `
 
 // registryWorkerConfig writes the config of a trigger-worker process that
-// loads the scripts of scripts from url, with core delivery.
-func registryWorkerConfig(t testing.TB, dir, url, scripts string) string {
+// loads the scripts of scripts from url, with core delivery, named
+// instance in the registry ("" for the default name).
+func registryWorkerConfig(t testing.TB, dir, url, scripts, instance string) string {
 	t.Helper()
 	return proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
 nats:
@@ -40,7 +41,9 @@ scripts:
   dir: %q
 metrics:
   listen: 127.0.0.1:0
-`, url, scripts))
+registry:
+  instance: %q
+`, url, scripts, instance))
 }
 
 // Log lines of trigger-worker: serving after a start, and the outcome of
@@ -87,7 +90,7 @@ func TestRegistryOneBrokenWorker(t *testing.T) {
 			t.Fatal(err)
 		}
 		proctest.WriteFile(t, scripts[i], "deny.lua", denyNetworkScript)
-		procs[i] = startWorkerProcess(t, fmt.Sprintf("worker-%d", i), registryWorkerConfig(t, dir, url, scripts[i]))
+		procs[i] = startWorkerProcess(t, fmt.Sprintf("worker-%d", i), registryWorkerConfig(t, dir, url, scripts[i], fmt.Sprintf("worker-%d", i)))
 	}
 	for _, p := range procs {
 		p.WaitReady(t)
@@ -115,7 +118,7 @@ func TestRegistryOneBrokenWorker(t *testing.T) {
 	procs[1].Stop(t)
 	dir := t.TempDir()
 	procs[1] = startWorkerProcess(t, "worker-1 (mistyped scripts dir)",
-		registryWorkerConfig(t, dir, url, scripts[1]+"-typo"))
+		registryWorkerConfig(t, dir, url, scripts[1]+"-typo", ""))
 	waitStartedOrExited(t, procs[1], servingRE)
 
 	// worker-2 reloads after a syntax error in its script.
@@ -129,4 +132,19 @@ func TestRegistryOneBrokenWorker(t *testing.T) {
 		p.Wait(t)
 	}
 	decide("with every worker killed", false, event.CodeNoWorker)
+
+	// The operators' view: the registrations of the killed worker-0 and of
+	// worker-1, stopped before its broken restart, stay, and none answers.
+	// (worker-2's depends on whether a reload with a broken script keeps
+	// the functions it had.)
+	code, out, errOut := proctest.Run(t, proctest.Build(t, "./cmd/trigger-worker"), "registry", "ls", "--nats-url", url)
+	if code != 0 {
+		t.Fatalf("registry ls: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, name := range []string{"worker-0", "worker-1"} {
+		re := regexp.MustCompile(`(?m)^trigger\.PRE_CREATE\.NETWORK\s+` + name + `\s+deny_networks\s.*\sno$`)
+		if !re.MatchString(out) {
+			t.Errorf("registry ls: no line matching %s in\n%s", re, out)
+		}
+	}
 }
