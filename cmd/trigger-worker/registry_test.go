@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
@@ -35,19 +36,7 @@ func newRegistryRig(t *testing.T) *registryRig {
 		return handlers.Result{ExitState: handlers.Failed, ErrorCode: "DENIED"}, nil
 	})
 	start := func(instance string, fns ...matcher.Function) *worker.Worker {
-		set, err := matcher.Build(fns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := worker.New(natstest.Connect(t, s), matcher.New(set), worker.Config{Registry: true, Instance: instance})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = w.Stop(context.Background()) })
-		return w
+		return proctest.StartWorker(t, natstest.Connect(t, s), worker.Config{Registry: true, Instance: instance}, fns...)
 	}
 	start("alpha", matcher.Function{Ref: "deny_net", TriggerType: "PRE_CREATE", Options: []string{"NETWORK"}, Value: deny})
 	beta := start("beta",

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
@@ -70,14 +71,7 @@ func sameRegistry(got, want map[string]map[string][]string) bool {
 // newWorker builds a worker with the registry on its own connection to s.
 func newWorker(t *testing.T, s *server.Server, instance string, fns ...matcher.Function) *worker.Worker {
 	t.Helper()
-	set, err := matcher.Build(fns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(natstest.Connect(t, s), matcher.New(set), worker.Config{Registry: true, Instance: instance})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := proctest.NewWorker(t, natstest.Connect(t, s), worker.Config{Registry: true, Instance: instance}, fns...)
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })
 	return w
 }
@@ -313,18 +307,8 @@ func TestRegistryRefresh(t *testing.T) {
 	t.Parallel()
 	s := natstest.RunServer(t, natstest.WithJetStream())
 	ctx := context.Background()
-	set, err := matcher.Build([]matcher.Function{denyFn("deny_net", "PRE_CREATE", "NETWORK")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(natstest.Connect(t, s), matcher.New(set), worker.Config{Registry: true, RegistryRefresh: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop(ctx) })
+	w := proctest.StartWorker(t, natstest.Connect(t, s), worker.Config{Registry: true, RegistryRefresh: 20 * time.Millisecond},
+		denyFn("deny_net", "PRE_CREATE", "NETWORK"))
 	kv := registryKV(t, s)
 	seen := func() time.Time {
 		regs, err := worker.ListRegistry(ctx, kv)
