@@ -28,9 +28,8 @@ end
 `
 
 // registryWorkerConfig writes the config of a trigger-worker process that
-// loads the scripts of scripts from url, with core delivery, named
-// instance in the registry ("" for the default name).
-func registryWorkerConfig(t testing.TB, dir, url, scripts, instance string) string {
+// loads the scripts of scripts from url, with core delivery.
+func registryWorkerConfig(t testing.TB, dir, url, scripts string) string {
 	t.Helper()
 	return proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
 nats:
@@ -41,9 +40,16 @@ scripts:
   dir: %q
 metrics:
   listen: 127.0.0.1:0
-registry:
-  instance: %q
-`, url, scripts, instance))
+`, url, scripts))
+}
+
+// startNamedWorker runs `trigger-worker run -c cfg` as startWorkerProcess
+// does, named name in the registry (registry.instance, set through the
+// environment).
+func startNamedWorker(t testing.TB, name, cfg string) *proctest.Process {
+	t.Helper()
+	return proctest.StartWith(t, proctest.Options{Name: name, LogTail: 60, Env: []string{"TRIGGER_REGISTRY_INSTANCE=" + name}},
+		proctest.Build(t, "./cmd/trigger-worker"), "run", "-c", cfg)
 }
 
 // Log lines of trigger-worker: serving after a start, and the outcome of
@@ -90,7 +96,7 @@ func TestRegistryOneBrokenWorker(t *testing.T) {
 			t.Fatal(err)
 		}
 		proctest.WriteFile(t, scripts[i], "deny.lua", denyNetworkScript)
-		procs[i] = startWorkerProcess(t, fmt.Sprintf("worker-%d", i), registryWorkerConfig(t, dir, url, scripts[i], fmt.Sprintf("worker-%d", i)))
+		procs[i] = startNamedWorker(t, fmt.Sprintf("worker-%d", i), registryWorkerConfig(t, dir, url, scripts[i]))
 	}
 	for _, p := range procs {
 		p.WaitReady(t)
@@ -118,7 +124,7 @@ func TestRegistryOneBrokenWorker(t *testing.T) {
 	procs[1].Stop(t)
 	dir := t.TempDir()
 	procs[1] = startWorkerProcess(t, "worker-1 (mistyped scripts dir)",
-		registryWorkerConfig(t, dir, url, scripts[1]+"-typo", ""))
+		registryWorkerConfig(t, dir, url, scripts[1]+"-typo"))
 	waitStartedOrExited(t, procs[1], servingRE)
 
 	// worker-2 reloads after a syntax error in its script.
