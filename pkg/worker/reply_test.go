@@ -164,8 +164,10 @@ func TestPreTimeoutReplyTooLarge(t *testing.T) {
 	if d.Allowed || d.Code != event.CodeDecisionTooLarge || !strings.Contains(d.Message, "refused the request with TIMEOUT") {
 		t.Fatalf("decision = allowed %v, code %s (%s), want a %s refusal of the TIMEOUT answer", d.Allowed, d.Code, d.Message, event.CodeDecisionTooLarge)
 	}
-	if len(d.Functions) != 1 || d.Functions[0].Ref != "chatty" || len(d.Functions[0].Error) > 256 {
-		t.Errorf("functions = %+v, want chatty's result with its error cut", d.Functions)
+	// The watchdog's answer lists chatty; the chain's own, when hang returns
+	// at the same deadline and wins the race, lists hang too.
+	if len(d.Functions) == 0 || d.Functions[0].Ref != "chatty" || len(d.Functions[0].Error) > 256 {
+		t.Errorf("functions = %+v, want chatty's result first, with its error cut", d.Functions)
 	}
 	if got := testutil.ToFloat64(m.PreTooLarge.WithLabelValues("PRE_DELETE")); got != 1 {
 		t.Errorf("trigger_pre_decisions_too_large_total{PRE_DELETE} = %v, want 1", got)
