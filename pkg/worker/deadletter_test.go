@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,4 +130,77 @@ func eventOfSize(id string, n int) []byte {
 	head := fmt.Sprintf(`{"id":%q,"input":{"blob":"`, id)
 	const tail = `"}}`
 	return []byte(head + strings.Repeat("a", n-len(head)-len(tail)) + tail)
+}
+
+// TestDeadLetterReasonSurvivesFailedWrite: when the dead letter cannot be
+// stored (here the dead-letter stream is gone), the event is redelivered
+// and the delivery that stores it still gives the function's error, not
+// "attempts exhausted".
+func TestDeadLetterReasonSurvivesFailedWrite(t *testing.T) {
+	s := natstest.RunServer(t, natstest.WithJetStream())
+	logs := &logWatch{match: "dead letter not stored", seen: make(chan struct{}, 16)}
+	startWorker(t, natstest.Connect(t, s), worker.Config{Logger: slog.New(logs),
+		Durable: &worker.DurableConfig{MaxDeliver: 2, Backoff: []time.Duration{20 * time.Millisecond}}},
+		fn("always_fails", "POST_CREATE", []string{"SERVER"}, 0, func(context.Context, *event.Event) (handlers.Result, error) {
+			return handlers.Result{}, errors.New("quota service says no")
+		}))
+	js, err := jetstream.New(natstest.Connect(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dlq, err := js.Stream(ctx, durableDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlqCfg := dlq.CachedInfo().Config
+	if err := js.DeleteStream(ctx, durableDLQ); err != nil {
+		t.Fatal(err)
+	}
+
+	msg := nats.NewMsg("trigger.POST_CREATE.SERVER")
+	msg.Data = []byte(`{"id":"evt-1","input":{}}`)
+	msg.Header.Set(subjects.HeaderMsgID, "evt-1")
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	natstest.ChanRecv(t, logs.seen, 10*time.Second)
+	if dlq, err = js.CreateStream(ctx, dlqCfg); err != nil {
+		t.Fatal(err)
+	}
+	var dl *jetstream.RawStreamMsg
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		dl, err = dlq.GetMsg(ctx, 1)
+		return err
+	})
+	for k, v := range map[string]string{
+		worker.HeaderError:          "quota service says no",
+		worker.HeaderFailedFunction: "always_fails",
+		worker.HeaderAttempts:       "2",
+		worker.HeaderOriginalMsgID:  "evt-1",
+	} {
+		if got := dl.Header.Get(k); got != v {
+			t.Errorf("dead letter header %s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+// logWatch is a slog handler that signals each record whose message
+// contains match.
+type logWatch struct {
+	match string
+	seen  chan struct{}
+}
+
+func (l *logWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logWatch) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logWatch) WithGroup(string) slog.Handler            { return l }
+func (l *logWatch) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, l.match) {
+		select {
+		case l.seen <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }

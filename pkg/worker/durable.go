@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -302,8 +303,16 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 	d := w.durable
 	attempts := int(meta.NumDelivered)
 	if d.cfg.MaxDeliver > 0 && attempts > d.cfg.MaxDeliver {
-		// The last attempt's worker was lost before it could act.
-		w.deadLetter(m, subj, entries[0].Ref, "attempts exhausted (the worker of the last attempt was lost)", attempts-1)
+		// The last attempt ended without an outcome: its dead letter could
+		// not be stored (its reason was kept), or its worker was lost.
+		ref, reason := entries[0].Ref, "attempts exhausted (the worker of the last attempt was lost)"
+		r, why, kept := w.keptReason(ev.ID)
+		if kept {
+			ref, reason = r, why
+		}
+		if w.deadLetter(m, subj, ev.ID, ref, reason, attempts-1) && kept {
+			w.dropReason(ev.ID)
+		}
 		return
 	}
 	ctx, cancel := context.WithCancel(withAttempt(context.Background(), attempts))
@@ -346,7 +355,7 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		w.markDone(ctx, ev.ID, succeeded)
 	}
 	if d.cfg.MaxDeliver > 0 && attempts >= d.cfg.MaxDeliver {
-		w.deadLetter(m, subj, failed.Ref, ferr.Error(), attempts)
+		w.deadLetter(m, subj, ev.ID, failed.Ref, ferr.Error(), attempts)
 		return
 	}
 	delay := d.cfg.Backoff[min(attempts-1, len(d.cfg.Backoff)-1)]
@@ -428,10 +437,12 @@ const maxDeadLetterReason = 1024
 // acks it so that it stops blocking. The reason, the function, the original
 // Nats-Msg-Id and stream sequence are headers, so they are kept whatever
 // the event's size: an event too large to fit the max payload beside them is
-// stored cut (Trigger-Body-Truncated), counted and logged. If the dead letter
-// cannot be stored the event is redelivered instead: nothing is lost.
-// (See fitDeadLetter for what gives way first.)
-func (w *Worker) deadLetter(m jetstream.Msg, subj subjects.Subject, ref, reason string, attempts int) {
+// stored cut (Trigger-Body-Truncated; see fitDeadLetter), counted and
+// logged. If the dead letter cannot be stored the event is redelivered
+// instead, nothing is lost, and the reason is kept in the done bucket for
+// the delivery that stores it (see keptReason). It reports whether the dead
+// letter was stored.
+func (w *Worker) deadLetter(m jetstream.Msg, subj subjects.Subject, id, ref, reason string, attempts int) bool {
 	var seq uint64
 	if meta, err := m.Metadata(); err == nil {
 		seq = meta.Sequence.Stream
@@ -451,8 +462,9 @@ func (w *Worker) deadLetter(m jetstream.Msg, subj subjects.Subject, ref, reason 
 	if err != nil {
 		w.log.Error("dead letter not stored, event will be redelivered", "subject", m.Subject(), "function", ref,
 			"bytes", len(m.Data()), "err", err)
+		w.keepReason(id, ref, reason)
 		_ = m.NakWithDelay(w.durable.cfg.Backoff[len(w.durable.cfg.Backoff)-1])
-		return
+		return false
 	}
 	w.metrics.DeadLetters.WithLabelValues(ref).Inc()
 	if truncated {
@@ -465,6 +477,47 @@ func (w *Worker) deadLetter(m jetstream.Msg, subj subjects.Subject, ref, reason 
 	if err := m.Ack(); err != nil {
 		w.log.Warn("ack dead letter", "subject", m.Subject(), "err", err)
 	}
+	return true
+}
+
+// keepReason records why event id is dead-lettered, for the delivery that
+// stores the dead letter after this one could not.
+func (w *Worker) keepReason(id, ref, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	val := ref + "\n" + cutText(reason, maxDeadLetterReason)
+	if _, err := w.durable.done.Put(ctx, reasonKey(id), []byte(val)); err != nil {
+		w.log.Warn("record dead-letter reason", "function", ref, "event_id", id, "err", err)
+	}
+}
+
+// keptReason returns the function and reason keepReason recorded for
+// event id.
+func (w *Worker) keptReason(id string) (ref, reason string, ok bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e, err := w.durable.done.Get(ctx, reasonKey(id))
+	if err != nil {
+		return "", "", false
+	}
+	ref, reason, ok = strings.Cut(string(e.Value()), "\n")
+	return ref, reason, ok
+}
+
+// dropReason deletes the reason keepReason recorded for event id, once its
+// dead letter is stored.
+func (w *Worker) dropReason(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.durable.done.Delete(ctx, reasonKey(id)); err != nil {
+		w.log.Warn("delete dead-letter reason", "event_id", id, "err", err)
+	}
+}
+
+// reasonKey is the done-bucket key of an event's dead-letter reason; the
+// three tokens keep it apart from the doneKey ones.
+func reasonKey(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id)) + ".dlq.reason"
 }
 
 // deadLetterMsg builds the dead letter of m: its event and headers (but
