@@ -44,7 +44,7 @@ flags:
 var dlqHeaders = []string{
 	worker.HeaderFailedFunction, worker.HeaderError, worker.HeaderAttempts,
 	worker.HeaderSubject, worker.HeaderFailedAt, worker.HeaderOriginalMsgID,
-	worker.HeaderEventSeq, worker.HeaderBodyTruncated,
+	worker.HeaderEventSeq, worker.HeaderBodyTruncated, worker.HeaderHeadersDropped,
 }
 
 // dlqErrorWidth is how much of a dead letter's error ls shows.

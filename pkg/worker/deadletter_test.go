@@ -54,17 +54,20 @@ func TestDeadLetterKeepsReasonAndID(t *testing.T) {
 	tests := []struct {
 		id          string
 		bodySize    int
+		trace       int  // size of an X-Trace header on the event
 		shortReason bool // the reason cut to 256 bytes, the event kept whole
 		cut         bool // the event cut
 	}{
-		{"small-event", 100, false, false},
+		{"small-event", 100, 0, false, false},
 		// Room for the headers with a short reason, not with this one (a
 		// worker that dead-letters on the next delivery would store
 		// "attempts exhausted" instead of the reason).
-		{"room-for-a-short-reason", deadLetterPayload - 700 - 60, true, false},
+		{"room-for-a-short-reason", deadLetterPayload - 700 - 60, 0, true, false},
 		// With its Nats-Msg-Id header the event is 150 bytes under the max
 		// payload: the dead-letter headers take more than that.
-		{"near-the-limit", deadLetterPayload - 150 - 60, false, true},
+		{"near-the-limit", deadLetterPayload - 150 - 60, 0, false, true},
+		// The event's own header takes the room: it goes, the event stays.
+		{"big-header", 1000, deadLetterPayload - 1000 - 100, true, false},
 	}
 	for i, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -72,6 +75,9 @@ func TestDeadLetterKeepsReasonAndID(t *testing.T) {
 			msg := nats.NewMsg("trigger.POST_CREATE.SERVER")
 			msg.Data = body
 			msg.Header.Set(subjects.HeaderMsgID, tt.id)
+			if tt.trace > 0 {
+				msg.Header.Set("X-Trace", strings.Repeat("t", tt.trace))
+			}
 			ack, err := js.PublishMsg(ctx, msg)
 			if err != nil {
 				t.Fatalf("publish a %d-byte event: %v", len(body), err)
@@ -92,6 +98,9 @@ func TestDeadLetterKeepsReasonAndID(t *testing.T) {
 			}
 			if tt.cut {
 				want[worker.HeaderBodyTruncated] = strconv.Itoa(len(body))
+			}
+			if tt.trace > 0 {
+				want[worker.HeaderHeadersDropped] = "X-Trace"
 			}
 			if tt.shortReason {
 				got := dl.Header.Get(worker.HeaderError)
@@ -117,8 +126,8 @@ func TestDeadLetterKeepsReasonAndID(t *testing.T) {
 			}
 		})
 	}
-	if v := testutil.ToFloat64(m.DeadLetters.WithLabelValues("always_fails")); v != 3 {
-		t.Errorf("trigger_dead_letters_total = %v, want 3", v)
+	if v := testutil.ToFloat64(m.DeadLetters.WithLabelValues("always_fails")); v != float64(len(tests)) {
+		t.Errorf("trigger_dead_letters_total = %v, want %d", v, len(tests))
 	}
 	if v := testutil.ToFloat64(m.DeadLettersCut.WithLabelValues("always_fails")); v != 1 {
 		t.Errorf("trigger_dead_letters_truncated_total = %v, want 1", v)

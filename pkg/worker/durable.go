@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,9 @@ const (
 	// max payload beside its headers, is the event's size in bytes; the
 	// dead letter holds only its start (or nothing), and cannot be replayed.
 	HeaderBodyTruncated = "Trigger-Body-Truncated"
+	// HeaderHeadersDropped, on a dead letter whose event's own headers left
+	// no room, names the headers of the event it does not keep.
+	HeaderHeadersDropped = "Trigger-Headers-Dropped"
 	// HeaderSchedule names the function a SCHEDULED tick is for; a
 	// SCHEDULED event without it runs every SCHEDULED function.
 	HeaderSchedule = "Trigger-Schedule"
@@ -550,40 +554,57 @@ func (w *Worker) deadLetterMsg(m jetstream.Msg, subj subjects.Subject, ref, reas
 }
 
 // fitDeadLetter makes dl fit limit (<= 0: unknown, nothing done) and
-// reports whether its event was cut. An event that fits with the reason
-// cut to maxQuotedText is kept whole. Otherwise the event is cut, marked
-// with Trigger-Body-Truncated; if the headers alone are still too large,
-// the reason is cut, then the headers copied from the event are left out.
+// reports whether its event was cut. What gives way, in order, until it
+// fits: the reason (cut to maxQuotedText), the headers copied from the
+// event (named in Trigger-Headers-Dropped); then, when even that is not
+// enough, the event itself, cut to the room the full headers leave and
+// marked with Trigger-Body-Truncated (the reason and copied headers are cut
+// again only if the headers alone are too large).
 func fitDeadLetter(dl *nats.Msg, reason string, limit int64) bool {
 	if limit <= 0 || msgSize(dl) <= limit {
 		return false
 	}
+	full := maps.Clone(dl.Header)
 	dl.Header.Set(HeaderError, cutText(reason, maxQuotedText))
 	if msgSize(dl) <= limit {
 		return false
 	}
-	dl.Header.Set(HeaderError, cutText(reason, maxDeadLetterReason))
+	dropCopiedHeaders(dl.Header)
+	if msgSize(dl) <= limit {
+		return false
+	}
 	body := dl.Data
+	dl.Header = full
 	dl.Header.Set(HeaderBodyTruncated, strconv.Itoa(len(body)))
 	if headerSize(dl.Header) > limit {
 		dl.Header.Set(HeaderError, cutText(reason, maxQuotedText))
 	}
 	if headerSize(dl.Header) > limit {
-		for k := range dl.Header {
-			if !slices.Contains(deadLetterHeaders, k) {
-				delete(dl.Header, k)
-			}
-		}
+		dropCopiedHeaders(dl.Header)
 	}
 	dl.Data = body[:min(max(limit-headerSize(dl.Header), 0), int64(len(body)))]
 	return true
+}
+
+// dropCopiedHeaders deletes the headers of h that are not a dead letter's
+// own and names them in Trigger-Headers-Dropped.
+func dropCopiedHeaders(h nats.Header) {
+	var dropped []string
+	for k := range h {
+		if !slices.Contains(deadLetterHeaders, k) {
+			dropped = append(dropped, k)
+			delete(h, k)
+		}
+	}
+	slices.Sort(dropped)
+	h.Set(HeaderHeadersDropped, cutText(strings.Join(dropped, ","), maxQuotedText))
 }
 
 // deadLetterHeaders are the headers a dead letter keeps when all others
 // must go.
 var deadLetterHeaders = []string{
 	HeaderFailedFunction, HeaderError, HeaderAttempts, HeaderSubject, HeaderFailedAt,
-	HeaderOriginalMsgID, HeaderEventSeq, HeaderBodyTruncated, subjects.HeaderMsgID,
+	HeaderOriginalMsgID, HeaderEventSeq, HeaderBodyTruncated, HeaderHeadersDropped, subjects.HeaderMsgID,
 }
 
 // msgSize is the size of m's headers and data, as the max payload counts it.
