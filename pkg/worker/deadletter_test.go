@@ -36,20 +36,8 @@ func TestDeadLetterKeepsReasonAndID(t *testing.T) {
 		natstest.WithOptions(func(o *server.Options) { o.MaxPayload = deadLetterPayload }))
 	m := newReplyMetrics(t)
 	reason := "quota service says no: " + strings.Repeat("the project is over its quota; ", 30)
-	startWorker(t, natstest.Connect(t, s), worker.Config{Metrics: m,
-		Durable: &worker.DurableConfig{MaxDeliver: 2, Backoff: []time.Duration{20 * time.Millisecond}}},
-		fn("always_fails", "POST_CREATE", []string{"SERVER"}, 0, func(context.Context, *event.Event) (handlers.Result, error) {
-			return handlers.Result{}, errors.New(reason)
-		}))
-	js, err := jetstream.New(natstest.Connect(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, dlq := startFailingWorker(t, s, worker.Config{Metrics: m}, reason)
 	ctx := context.Background()
-	dlq, err := js.Stream(ctx, durableDLQ)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	tests := []struct {
 		id          string
@@ -134,6 +122,27 @@ func TestDeadLetterKeepsReasonAndID(t *testing.T) {
 	}
 }
 
+// startFailingWorker runs a durable worker (cfg with MaxDeliver 2) whose
+// POST_CREATE.SERVER function always fails with reason, and returns a
+// JetStream context and the dead-letter stream.
+func startFailingWorker(t *testing.T, s *server.Server, cfg worker.Config, reason string) (jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	cfg.Durable = &worker.DurableConfig{MaxDeliver: 2, Backoff: []time.Duration{20 * time.Millisecond}}
+	startWorker(t, natstest.Connect(t, s), cfg,
+		fn("always_fails", "POST_CREATE", []string{"SERVER"}, 0, func(context.Context, *event.Event) (handlers.Result, error) {
+			return handlers.Result{}, errors.New(reason)
+		}))
+	js, err := jetstream.New(natstest.Connect(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := js.Stream(context.Background(), durableDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, dlq
+}
+
 // eventOfSize is an event document of exactly n bytes (n >= 40) with id.
 func eventOfSize(id string, n int) []byte {
 	head := fmt.Sprintf(`{"id":%q,"input":{"blob":"`, id)
@@ -148,20 +157,8 @@ func eventOfSize(id string, n int) []byte {
 func TestDeadLetterReasonSurvivesFailedWrite(t *testing.T) {
 	s := natstest.RunServer(t, natstest.WithJetStream())
 	logs := &logWatch{match: "dead letter not stored", seen: make(chan struct{}, 16)}
-	startWorker(t, natstest.Connect(t, s), worker.Config{Logger: slog.New(logs),
-		Durable: &worker.DurableConfig{MaxDeliver: 2, Backoff: []time.Duration{20 * time.Millisecond}}},
-		fn("always_fails", "POST_CREATE", []string{"SERVER"}, 0, func(context.Context, *event.Event) (handlers.Result, error) {
-			return handlers.Result{}, errors.New("quota service says no")
-		}))
-	js, err := jetstream.New(natstest.Connect(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, dlq := startFailingWorker(t, s, worker.Config{Logger: slog.New(logs)}, "quota service says no")
 	ctx := context.Background()
-	dlq, err := js.Stream(ctx, durableDLQ)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dlqCfg := dlq.CachedInfo().Config
 	if err := js.DeleteStream(ctx, durableDLQ); err != nil {
 		t.Fatal(err)
@@ -174,7 +171,8 @@ func TestDeadLetterReasonSurvivesFailedWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	natstest.ChanRecv(t, logs.seen, 10*time.Second)
-	if dlq, err = js.CreateStream(ctx, dlqCfg); err != nil {
+	dlq, err := js.CreateStream(ctx, dlqCfg)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var dl *jetstream.RawStreamMsg
