@@ -27,10 +27,12 @@ Dead letters are the durable events that failed every delivery, kept in the
 stream <PREFIX>_DLQ with the reason.
 
 commands:
-  ls             list the dead letters: sequence, time, original subject, function, attempts, error
+  ls             list the dead letters: sequence, time, original subject, function, attempts,
+                 event id, error
   show SEQ       print a dead letter's headers and its event
   replay SEQ     publish the event again to its original subject (through JetStream, with the
-                 message id <event id>.replay.SEQ), then delete the dead letter
+                 message id <event id>.replay.SEQ), then delete the dead letter; a dead letter
+                 whose event was cut to fit (Trigger-Body-Truncated) cannot be replayed
   replay --all   replay every dead letter
   purge          delete every dead letter
 
@@ -41,7 +43,8 @@ flags:
 // leaves them out.
 var dlqHeaders = []string{
 	worker.HeaderFailedFunction, worker.HeaderError, worker.HeaderAttempts,
-	worker.HeaderSubject, worker.HeaderFailedAt,
+	worker.HeaderSubject, worker.HeaderFailedAt, worker.HeaderOriginalMsgID,
+	worker.HeaderEventSeq, worker.HeaderBodyTruncated, worker.HeaderHeadersDropped,
 }
 
 // dlqErrorWidth is how much of a dead letter's error ls shows.
@@ -191,12 +194,17 @@ func (d *deadLetters) list(ctx context.Context) error {
 	n := 0
 	err := d.each(ctx, 0, func(m *jetstream.RawStreamMsg) error {
 		if n == 0 {
-			fmt.Fprintln(tw, "SEQ\tFAILED AT\tSUBJECT\tFUNCTION\tATTEMPTS\tERROR")
+			fmt.Fprintln(tw, "SEQ\tFAILED AT\tSUBJECT\tFUNCTION\tATTEMPTS\tID\tERROR")
 		}
 		n++
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.Sequence, failedAt(m).Format(time.RFC3339),
+		errText := m.Header.Get(worker.HeaderError)
+		if cut, ok := bodyTruncated(m); ok {
+			errText = "[event cut to " + strconv.Itoa(len(m.Data)) + " of " + cut + " bytes] " + errText
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Sequence, failedAt(m).Format(time.RFC3339),
 			orDash(m.Header.Get(worker.HeaderSubject)), orDash(m.Header.Get(worker.HeaderFailedFunction)),
-			orDash(m.Header.Get(worker.HeaderAttempts)), orDash(truncate(m.Header.Get(worker.HeaderError), dlqErrorWidth)))
+			orDash(m.Header.Get(worker.HeaderAttempts)), orDash(truncate(letterID(m), dlqErrorWidth)),
+			orDash(truncate(errText, dlqErrorWidth)))
 		return nil
 	})
 	if ferr := tw.Flush(); err == nil {
@@ -216,6 +224,9 @@ func (d *deadLetters) show(ctx context.Context, seq uint64) error {
 	fmt.Fprintf(d.out, "seq:       %d\n", m.Sequence)
 	fmt.Fprintf(d.out, "stored at: %s\n", m.Time.UTC().Format(time.RFC3339Nano))
 	fmt.Fprintf(d.out, "subject:   %s\n", m.Subject)
+	fmt.Fprintf(d.out, "event id:  %s\n", orDash(letterID(m)))
+	fmt.Fprintf(d.out, "function:  %s\n", orDash(m.Header.Get(worker.HeaderFailedFunction)))
+	fmt.Fprintf(d.out, "error:     %s\n", orDash(m.Header.Get(worker.HeaderError)))
 	fmt.Fprintln(d.out, "headers:")
 	keys := make([]string, 0, len(m.Header))
 	for k := range m.Header {
@@ -226,6 +237,10 @@ func (d *deadLetters) show(ctx context.Context, seq uint64) error {
 		for _, v := range m.Header[k] {
 			fmt.Fprintf(d.out, "  %s: %s\n", k, v)
 		}
+	}
+	if size, ok := bodyTruncated(m); ok {
+		fmt.Fprintf(d.out, "event (cut: the first %d of %s bytes; it cannot be replayed): %q\n", len(m.Data), size, m.Data)
+		return nil
 	}
 	switch {
 	case len(m.Data) == 0:
@@ -286,6 +301,10 @@ func (d *deadLetters) replayAll(ctx context.Context) error {
 // deletes the dead letter once the stream has acknowledged the event.
 func (d *deadLetters) replayMsg(ctx context.Context, m *jetstream.RawStreamMsg) error {
 	subject := m.Header.Get(worker.HeaderSubject)
+	if size, ok := bodyTruncated(m); ok {
+		return fmt.Errorf("dead letter %d holds only the first %d of its event's %s bytes (%s): it cannot be replayed; publish event %s again from its source, then purge the dead letter",
+			m.Sequence, len(m.Data), size, worker.HeaderBodyTruncated, orDash(letterID(m)))
+	}
 	if _, err := d.scheme.Parse(subject); err != nil {
 		return fmt.Errorf("dead letter %d: original subject %q: %w", m.Sequence, subject, err)
 	}
@@ -299,7 +318,7 @@ func (d *deadLetters) replayMsg(ctx context.Context, m *jetstream.RawStreamMsg) 
 		}
 		msg.Header[k] = slices.Clone(v)
 	}
-	id := eventID(m.Data)
+	id := letterID(m)
 	if id == "" {
 		id = d.scheme.DeadLetterStream()
 	}
@@ -338,6 +357,27 @@ func failedAt(m *jetstream.RawStreamMsg) time.Time {
 		return time.UnixMilli(ms).UTC()
 	}
 	return m.Time.UTC()
+}
+
+// letterID is the id of a dead letter's event: the id in the event, else
+// its original Nats-Msg-Id (kept in Trigger-Msg-Id), "" when it has neither.
+func letterID(m *jetstream.RawStreamMsg) string {
+	if _, cut := bodyTruncated(m); !cut {
+		if id := eventID(m.Data); id != "" {
+			return id
+		}
+	}
+	return m.Header.Get(worker.HeaderOriginalMsgID)
+}
+
+// bodyTruncated returns the size of the event of a dead letter that holds
+// only part of it, and whether it does.
+func bodyTruncated(m *jetstream.RawStreamMsg) (string, bool) {
+	v, ok := m.Header[worker.HeaderBodyTruncated]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
 }
 
 // eventID returns the id of an event document, "" when it has none.

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -22,9 +24,9 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
-// dlqRig is a JetStream server with a durable worker whose function fails
-// while failing is set, so that its events are dead-lettered after two
-// attempts.
+// dlqRig is a JetStream server (started with opts) with a durable worker
+// whose function fails while failing is set, so that its events are
+// dead-lettered after two attempts.
 type dlqRig struct {
 	url     string
 	js      jetstream.JetStream
@@ -33,9 +35,9 @@ type dlqRig struct {
 	handled chan *event.Event // buffered: the tests handle a few events
 }
 
-func newDLQRig(t *testing.T) *dlqRig {
+func newDLQRig(t *testing.T, opts ...natstest.Option) *dlqRig {
 	t.Helper()
-	s := natstest.RunServer(t, natstest.WithJetStream())
+	s := natstest.RunServer(t, append([]natstest.Option{natstest.WithJetStream()}, opts...)...)
 	r := &dlqRig{url: s.ClientURL(), handled: make(chan *event.Event, 16)}
 	r.failing.Store(true)
 	set, err := matcher.Build([]matcher.Function{{
@@ -130,14 +132,14 @@ func TestDLQListShowReplay(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("dlq ls: want a header and one row:\n%s", out)
 	}
-	for _, col := range []string{"SEQ", "FAILED AT", "SUBJECT", "FUNCTION", "ATTEMPTS", "ERROR"} {
+	for _, col := range []string{"SEQ", "FAILED AT", "SUBJECT", "FUNCTION", "ATTEMPTS", "ID", "ERROR"} {
 		if !strings.Contains(lines[0], col) {
 			t.Errorf("dlq ls header %q lacks %s", lines[0], col)
 		}
 	}
 	row := strings.Fields(lines[1])
-	if len(row) < 6 || row[0] != "1" || row[2] != "trigger.POST_CREATE.SERVER" || row[3] != "provision_dns" || row[4] != "2" {
-		t.Errorf("dlq ls row = %q, want seq 1, subject, function provision_dns, 2 attempts", lines[1])
+	if len(row) < 7 || row[0] != "1" || row[2] != "trigger.POST_CREATE.SERVER" || row[3] != "provision_dns" || row[4] != "2" || row[5] != id {
+		t.Errorf("dlq ls row = %q, want seq 1, subject, function provision_dns, 2 attempts, id %s", lines[1], id)
 	}
 	if _, err := time.Parse(time.RFC3339, row[1]); err != nil {
 		t.Errorf("dlq ls time %q: %v", row[1], err)
@@ -154,6 +156,9 @@ func TestDLQListShowReplay(t *testing.T) {
 		"  " + worker.HeaderAttempts + ": 2",
 		"  " + worker.HeaderSubject + ": trigger.POST_CREATE.SERVER",
 		"  " + worker.HeaderError + ": dns api: 503 service unavailable",
+		"  " + worker.HeaderOriginalMsgID + ": " + id,
+		"event id:  " + id,
+		"error:     dns api: 503 service unavailable",
 		`  "id": "` + id + `",`,
 		`    "resourceName": "web-1",`,
 	} {
@@ -281,5 +286,56 @@ func TestDLQNoStream(t *testing.T) {
 	err = run(context.Background(), []string{"dlq", "ls", "--nats-url", s.ClientURL()}, &out, &errOut)
 	if err == nil || exitCode(err) != 1 || !errors.Is(err, nats.ErrNoServers) {
 		t.Errorf("dlq ls without a server: %v (exit %d), want no servers (exit 1)", err, exitCode(err))
+	}
+}
+
+// TestDLQEventCut: an event too close to the max payload to fit beside the
+// dead-letter headers is dead-lettered at once with its reason and id, and
+// dlq shows them, says the event was cut, and refuses to replay it.
+func TestDLQEventCut(t *testing.T) {
+	const maxPayload = 32 << 10
+	r := newDLQRig(t, natstest.WithOptions(func(o *server.Options) { o.MaxPayload = maxPayload }))
+	const id = "evt-near-the-limit"
+	prefix := `{"id":"` + id + `","input":{"blob":"`
+	body := prefix + strings.Repeat("a", maxPayload-200-len(prefix)) + `"}}`
+	msg := nats.NewMsg("trigger.POST_CREATE.SERVER")
+	msg.Data = []byte(body)
+	msg.Header.Set(nats.MsgIdHdr, id)
+	if _, err := r.js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := r.dlqMsgs(t); n != 1 {
+			return fmt.Errorf("%d dead letters, want 1", n)
+		}
+		return nil
+	})
+
+	out := r.mustDLQ(t, "ls")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], id) || !strings.Contains(lines[1], "[event cut to ") ||
+		!strings.Contains(lines[1], "dns api: 503") {
+		t.Errorf("dlq ls: want a row with the id, the cut and the error:\n%s", out)
+	}
+	out = r.mustDLQ(t, "show", "1")
+	for _, want := range []string{
+		"event id:  " + id,
+		"error:     dns api: 503 service unavailable retry later; the provider is in maintenance until midnight",
+		"  " + worker.HeaderOriginalMsgID + ": " + id,
+		"  " + worker.HeaderBodyTruncated + ": " + strconv.Itoa(len(body)),
+		"event (cut: the first ",
+		"bytes; it cannot be replayed): \"{\\\"id\\\":\\\"" + id,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dlq show 1 lacks %q:\n%s", want, out)
+		}
+	}
+	r.failing.Store(false)
+	_, _, err := r.dlq("replay", "1")
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "cannot be replayed") || !strings.Contains(err.Error(), id) {
+		t.Errorf("dlq replay of a cut event: %v (exit %d), want a refusal naming the event", err, exitCode(err))
+	}
+	if n := r.dlqMsgs(t); n != 1 {
+		t.Errorf("%d dead letters after the refused replay, want 1 (kept)", n)
 	}
 }

@@ -18,6 +18,10 @@ const (
 	CodeExpired           = "EXPIRED"
 	CodeShuttingDown      = "SHUTTING_DOWN"
 	CodeFailed            = "FAILED"
+	// CodeDecisionTooLarge refuses a request whose decision, as built, was
+	// larger than the NATS connection can carry (its max payload); the
+	// message gives the sizes.
+	CodeDecisionTooLarge = "DECISION_TOO_LARGE"
 )
 
 // Outcomes of one function in a decision, and of a function run generally.

@@ -44,7 +44,7 @@ func (w *Worker) handle(msg *nats.Msg) {
 			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
 		}
 		if msg.Reply != "" {
-			w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: err.Error()}, nil)
+			w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: cutText(err.Error(), maxReplyText)}, nil)
 		}
 		return
 	}
@@ -207,7 +207,7 @@ func (w *Worker) handlePre(msg *nats.Msg, subj subjects.Subject) {
 	if v := msg.Header.Get(subjects.HeaderDeadline); v != "" {
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: "Trigger-Deadline is not Unix milliseconds: " + strconv.Quote(v)}, subj.Type)
+			w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: "Trigger-Deadline is not Unix milliseconds: " + strconv.Quote(cutText(v, maxQuotedText))}, subj.Type)
 			return
 		}
 		deadline, hasDeadline = time.UnixMilli(ms), true
@@ -226,7 +226,7 @@ func (w *Worker) handlePre(msg *nats.Msg, subj subjects.Subject) {
 	ev, err := event.Decode(msg.Data, subj, w.limits)
 	if err != nil {
 		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonInvalid).Inc()
-		w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: err.Error()}, subj.Type)
+		w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: cutText(err.Error(), maxReplyText)}, subj.Type)
 		return
 	}
 	if !hasDeadline {
@@ -338,23 +338,4 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerT
 		return
 	}
 	w.reply(msg, d, t)
-}
-
-// reply sends a decision; t (nil when unknown) labels the decision metric.
-func (w *Worker) reply(msg *nats.Msg, d *event.Decision, t *subjects.TriggerType) {
-	if t != nil {
-		label := "denied"
-		if d.Allowed {
-			label = "allowed"
-		}
-		w.metrics.PreDecisions.WithLabelValues(t.Name, label).Inc()
-	}
-	data, err := d.Encode()
-	if err != nil {
-		w.log.Error("encode decision", "err", err)
-		return
-	}
-	if err := msg.Respond(data); err != nil {
-		w.log.Warn("reply to PRE request", "subject", msg.Subject, "err", err)
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +27,18 @@ const (
 	HeaderAttempts       = "Trigger-Attempts"
 	HeaderSubject        = "Trigger-Subject"
 	HeaderFailedAt       = "Trigger-Failed-At"
+	// HeaderOriginalMsgID is the event's Nats-Msg-Id (the dead letter's own
+	// is dlq.<HeaderEventSeq>).
+	HeaderOriginalMsgID = "Trigger-Msg-Id"
+	// HeaderEventSeq is the event's sequence in the event stream.
+	HeaderEventSeq = "Trigger-Event-Seq"
+	// HeaderBodyTruncated, on a dead letter whose event did not fit the
+	// max payload beside its headers, is the event's size in bytes; the
+	// dead letter holds only its start (or nothing), and cannot be replayed.
+	HeaderBodyTruncated = "Trigger-Body-Truncated"
+	// HeaderHeadersDropped, on a dead letter whose event's own headers left
+	// no room, names the headers of the event it does not keep.
+	HeaderHeadersDropped = "Trigger-Headers-Dropped"
 	// HeaderSchedule names the function a SCHEDULED tick is for; a
 	// SCHEDULED event without it runs every SCHEDULED function.
 	HeaderSchedule = "Trigger-Schedule"
@@ -293,8 +307,16 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 	d := w.durable
 	attempts := int(meta.NumDelivered)
 	if d.cfg.MaxDeliver > 0 && attempts > d.cfg.MaxDeliver {
-		// The last attempt's worker was lost before it could act.
-		w.deadLetter(m, subj, entries[0].Ref, "attempts exhausted (the worker of the last attempt was lost)", attempts-1)
+		// The last attempt ended without an outcome: its dead letter could
+		// not be stored (its reason was kept), or its worker was lost.
+		ref, reason := entries[0].Ref, "attempts exhausted (the worker of the last attempt was lost)"
+		r, why, kept := w.keptReason(ev.ID)
+		if kept {
+			ref, reason = r, why
+		}
+		if w.deadLetter(m, subj, ev.ID, ref, reason, attempts-1) && kept {
+			w.dropReason(ev.ID)
+		}
 		return
 	}
 	ctx, cancel := context.WithCancel(withAttempt(context.Background(), attempts))
@@ -337,7 +359,7 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		w.markDone(ctx, ev.ID, succeeded)
 	}
 	if d.cfg.MaxDeliver > 0 && attempts >= d.cfg.MaxDeliver {
-		w.deadLetter(m, subj, failed.Ref, ferr.Error(), attempts)
+		w.deadLetter(m, subj, ev.ID, failed.Ref, ferr.Error(), attempts)
 		return
 	}
 	delay := d.cfg.Backoff[min(attempts-1, len(d.cfg.Backoff)-1)]
@@ -410,46 +432,203 @@ func (w *Worker) markDone(ctx context.Context, id string, refs []string) {
 	}
 }
 
+// maxDeadLetterReason bounds the Trigger-Error of a dead letter; when the
+// event leaves too little room beside the headers, the reason is cut to
+// maxQuotedText before the headers copied from the event are left out.
+const maxDeadLetterReason = 1024
+
 // deadLetter moves an event to the dead-letter stream with the reason, then
-// acks it so that it stops blocking. If the dead letter cannot be stored the
-// event is redelivered instead: nothing is lost.
-func (w *Worker) deadLetter(m jetstream.Msg, subj subjects.Subject, ref, reason string, attempts int) {
+// acks it so that it stops blocking. The reason, the function, the original
+// Nats-Msg-Id and stream sequence are headers, so they are kept whatever
+// the event's size: an event too large to fit the max payload beside them is
+// stored cut (Trigger-Body-Truncated; see fitDeadLetter), counted and
+// logged. If the dead letter cannot be stored the event is redelivered
+// instead, nothing is lost, and the reason is kept in the done bucket for
+// the delivery that stores it (see keptReason). It reports whether the dead
+// letter was stored.
+func (w *Worker) deadLetter(m jetstream.Msg, subj subjects.Subject, id, ref, reason string, attempts int) bool {
+	var seq uint64
+	if meta, err := m.Metadata(); err == nil {
+		seq = meta.Sequence.Stream
+	}
+	dl := w.deadLetterMsg(m, subj, ref, reason, attempts, seq)
+	truncated := fitDeadLetter(dl, reason, w.nc.MaxPayload())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := w.durable.js.PublishMsg(ctx, dl)
+	if err != nil && !truncated && tooLargeForStream(err) {
+		// A limit smaller than the connection's (the stream's or the
+		// account's): keep the headers, leave the event out.
+		dl.Header.Set(HeaderBodyTruncated, strconv.Itoa(len(dl.Data)))
+		dl.Data, truncated = nil, true
+		_, err = w.durable.js.PublishMsg(ctx, dl)
+	}
+	if err != nil {
+		w.log.Error("dead letter not stored, event will be redelivered", "subject", m.Subject(), "function", ref,
+			"bytes", len(m.Data()), "err", err)
+		w.keepReason(id, ref, reason)
+		_ = m.NakWithDelay(w.durable.cfg.Backoff[len(w.durable.cfg.Backoff)-1])
+		return false
+	}
+	w.metrics.DeadLetters.WithLabelValues(ref).Inc()
+	if truncated {
+		w.metrics.DeadLettersCut.WithLabelValues(ref).Inc()
+		w.log.Error("dead letter stored with its event cut: too large for the NATS max payload beside the dead-letter headers",
+			"subject", m.Subject(), "function", ref, "event_bytes", len(m.Data()), "kept_bytes", len(dl.Data),
+			"max_payload", w.nc.MaxPayload(), "msg_id", dl.Header.Get(HeaderOriginalMsgID), "event_seq", seq)
+	}
+	w.log.Error("event dead-lettered", "subject", m.Subject(), "function", ref, "attempts", attempts, "err", reason)
+	if err := m.Ack(); err != nil {
+		w.log.Warn("ack dead letter", "subject", m.Subject(), "err", err)
+	}
+	return true
+}
+
+// keepReason records why event id is dead-lettered, for the delivery that
+// stores the dead letter after this one could not.
+func (w *Worker) keepReason(id, ref, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	val := ref + "\n" + cutText(reason, maxDeadLetterReason)
+	if _, err := w.durable.done.Put(ctx, reasonKey(id), []byte(val)); err != nil {
+		w.log.Warn("record dead-letter reason", "function", ref, "event_id", id, "err", err)
+	}
+}
+
+// keptReason returns the function and reason keepReason recorded for
+// event id.
+func (w *Worker) keptReason(id string) (ref, reason string, ok bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e, err := w.durable.done.Get(ctx, reasonKey(id))
+	if err != nil {
+		return "", "", false
+	}
+	ref, reason, ok = strings.Cut(string(e.Value()), "\n")
+	return ref, reason, ok
+}
+
+// dropReason deletes the reason keepReason recorded for event id, once its
+// dead letter is stored.
+func (w *Worker) dropReason(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.durable.done.Delete(ctx, reasonKey(id)); err != nil {
+		w.log.Warn("delete dead-letter reason", "event_id", id, "err", err)
+	}
+}
+
+// reasonKey is the done-bucket key of an event's dead-letter reason; the
+// three tokens keep it apart from the doneKey ones.
+func reasonKey(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id)) + ".dlq.reason"
+}
+
+// deadLetterMsg builds the dead letter of m: its event and headers (but
+// the JetStream ones) with the dead-letter headers.
+func (w *Worker) deadLetterMsg(m jetstream.Msg, subj subjects.Subject, ref, reason string, attempts int, seq uint64) *nats.Msg {
 	dl := nats.NewMsg(w.scheme.Prefix() + ".dlq." + subj.Type.Name + "." + subj.Option)
 	dl.Data = m.Data()
-	for k, v := range m.Headers() {
+	hdr := m.Headers()
+	for k, v := range hdr {
 		if k == subjects.HeaderMsgID || k == "Nats-Expected-Stream" {
 			continue
 		}
 		dl.Header[k] = v
 	}
-	if len(reason) > 1024 {
-		reason = strings.ToValidUTF8(reason[:1024], "") // not half a character
-	}
 	dl.Header.Set(HeaderFailedFunction, ref)
-	dl.Header.Set(HeaderError, reason)
+	dl.Header.Set(HeaderError, cutText(reason, maxDeadLetterReason))
 	dl.Header.Set(HeaderAttempts, strconv.Itoa(attempts))
 	dl.Header.Set(HeaderSubject, m.Subject())
 	dl.Header.Set(HeaderFailedAt, strconv.FormatInt(time.Now().UnixMilli(), 10))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// The id makes a second dead letter of the same stream message (its ack
-	// lost after the first was stored) a duplicate the stream drops.
-	var dlID string
-	if meta, err := m.Metadata(); err == nil {
-		dlID = "dlq." + strconv.FormatUint(meta.Sequence.Stream, 10)
+	if id := hdr.Get(subjects.HeaderMsgID); id != "" {
+		dl.Header.Set(HeaderOriginalMsgID, id)
 	}
-	var opts []jetstream.PublishOpt
-	if dlID != "" {
-		opts = append(opts, jetstream.WithMsgID(dlID))
+	if seq > 0 {
+		dl.Header.Set(HeaderEventSeq, strconv.FormatUint(seq, 10))
+		// The id makes a second dead letter of the same stream message (its
+		// ack lost after the first was stored) a duplicate the stream drops.
+		dl.Header.Set(subjects.HeaderMsgID, "dlq."+strconv.FormatUint(seq, 10))
 	}
-	if _, err := w.durable.js.PublishMsg(ctx, dl, opts...); err != nil {
-		w.log.Error("dead letter not stored, event will be redelivered", "subject", m.Subject(), "function", ref, "err", err)
-		_ = m.NakWithDelay(w.durable.cfg.Backoff[len(w.durable.cfg.Backoff)-1])
-		return
+	return dl
+}
+
+// fitDeadLetter makes dl fit limit (<= 0: unknown, nothing done) and
+// reports whether its event was cut. What gives way, in order, until it
+// fits: the reason (cut to maxQuotedText), the headers copied from the
+// event (named in Trigger-Headers-Dropped); then, when even that is not
+// enough, the event itself, cut to the room the full headers leave and
+// marked with Trigger-Body-Truncated (the reason and copied headers are cut
+// again only if the headers alone are too large).
+func fitDeadLetter(dl *nats.Msg, reason string, limit int64) bool {
+	if limit <= 0 || msgSize(dl) <= limit {
+		return false
 	}
-	w.metrics.DeadLetters.WithLabelValues(ref).Inc()
-	w.log.Error("event dead-lettered", "subject", m.Subject(), "function", ref, "attempts", attempts, "err", reason)
-	if err := m.Ack(); err != nil {
-		w.log.Warn("ack dead letter", "subject", m.Subject(), "err", err)
+	full := maps.Clone(dl.Header)
+	dl.Header.Set(HeaderError, cutText(reason, maxQuotedText))
+	if msgSize(dl) <= limit {
+		return false
 	}
+	dropCopiedHeaders(dl.Header)
+	if msgSize(dl) <= limit {
+		return false
+	}
+	body := dl.Data
+	dl.Header = full
+	dl.Header.Set(HeaderBodyTruncated, strconv.Itoa(len(body)))
+	if headerSize(dl.Header) > limit {
+		dl.Header.Set(HeaderError, cutText(reason, maxQuotedText))
+	}
+	if headerSize(dl.Header) > limit {
+		dropCopiedHeaders(dl.Header)
+	}
+	dl.Data = body[:min(max(limit-headerSize(dl.Header), 0), int64(len(body)))]
+	return true
+}
+
+// dropCopiedHeaders deletes the headers of h that are not a dead letter's
+// own and names them in Trigger-Headers-Dropped.
+func dropCopiedHeaders(h nats.Header) {
+	var dropped []string
+	for k := range h {
+		if !slices.Contains(deadLetterHeaders, k) {
+			dropped = append(dropped, k)
+			delete(h, k)
+		}
+	}
+	slices.Sort(dropped)
+	h.Set(HeaderHeadersDropped, cutText(strings.Join(dropped, ","), maxQuotedText))
+}
+
+// deadLetterHeaders are the headers a dead letter keeps when all others
+// must go.
+var deadLetterHeaders = []string{
+	HeaderFailedFunction, HeaderError, HeaderAttempts, HeaderSubject, HeaderFailedAt,
+	HeaderOriginalMsgID, HeaderEventSeq, HeaderBodyTruncated, HeaderHeadersDropped, subjects.HeaderMsgID,
+}
+
+// msgSize is the size of m's headers and data, as the max payload counts it.
+func msgSize(m *nats.Msg) int64 { return headerSize(m.Header) + int64(len(m.Data)) }
+
+// headerSize is an upper bound of the size of h on the wire (NATS/1.0
+// line, "Key: value" lines, blank line); nats.go trims values, never
+// lengthens them.
+func headerSize(h nats.Header) int64 {
+	if len(h) == 0 {
+		return 0
+	}
+	n := len("NATS/1.0\r\n") + len("\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(": ") + len(v) + len("\r\n")
+		}
+	}
+	return int64(n)
+}
+
+// tooLargeForStream reports whether a publish failed for the message's size.
+func tooLargeForStream(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrMaxPayload) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum)
 }

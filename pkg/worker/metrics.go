@@ -49,6 +49,8 @@ type Metrics struct {
 	NATSConnected       prometheus.Gauge
 	OriginRejected      *prometheus.CounterVec
 	SlowConsumers       prometheus.Counter
+	PreTooLarge         *prometheus.CounterVec
+	DeadLettersCut      *prometheus.CounterVec
 
 	mu       sync.Mutex // serialises writers of received
 	received atomic.Pointer[map[receivedKey]prometheus.Counter]
@@ -123,12 +125,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "trigger_nats_slow_consumer_total",
 			Help: "Times a subscription fell behind and NATS dropped messages for it.",
 		}),
+		PreTooLarge: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_pre_decisions_too_large_total",
+			Help: "PRE decisions larger than the NATS max payload, answered with a DECISION_TOO_LARGE refusal instead.",
+		}, []string{"trigger_type"}),
+		DeadLettersCut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_dead_letters_truncated_total",
+			Help: "Dead letters stored without their whole event, which did not fit the NATS max payload with the dead-letter headers.",
+		}, []string{"function"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.EventsReceived, m.EventsDropped, m.FunctionInvocations, m.FunctionDuration,
 		m.PreDecisions, m.PreFailOpen, m.FunctionsInFlight, m.FunctionsRegistered,
 		m.ScheduleFires, m.Redeliveries, m.DeadLetters, m.NATSConnected, m.OriginRejected,
-		m.SlowConsumers,
+		m.SlowConsumers, m.PreTooLarge, m.DeadLettersCut,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -144,6 +154,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		if t.IsPre() {
 			m.PreDecisions.WithLabelValues(t.Name, "allowed")
 			m.PreDecisions.WithLabelValues(t.Name, "denied")
+			m.PreTooLarge.WithLabelValues(t.Name)
 		} else {
 			m.Redeliveries.WithLabelValues(t.Name)
 		}

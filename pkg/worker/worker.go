@@ -261,6 +261,7 @@ func (w *Worker) newState(set *matcher.Set) *runState {
 		}
 		if !e.Type.IsPre() {
 			w.metrics.DeadLetters.WithLabelValues(e.Ref)
+			w.metrics.DeadLettersCut.WithLabelValues(e.Ref)
 		}
 	}
 	for _, t := range subjects.Types() {

@@ -59,6 +59,8 @@ func TestAlertRules(t *testing.T) {
 		"TriggerDeadLettersGrowing":  {"trigger_dead_letters_total", ""},
 		"TriggerFunctionLatencyHigh": {"trigger_function_duration_seconds_bucket", "10m"},
 		"TriggerNATSDisconnected":    {"trigger_nats_connected", "1m"},
+		"TriggerPreDecisionTooLarge": {"trigger_pre_decisions_too_large_total", ""},
+		"TriggerDeadLetterTruncated": {"trigger_dead_letters_truncated_total", ""},
 	}
 	seen := map[string]bool{}
 	if len(rf.Groups) == 0 {
