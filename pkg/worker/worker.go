@@ -66,7 +66,7 @@ type Config struct {
 	// unsigned values, all honoured.
 	LoopKey []byte
 	// LoopTTL is how long a signed Trigger-Origin value is valid; 0 means
-	// DefaultOriginTTL.
+	// DefaultOriginTTL. More than MaxOriginTTL is an error.
 	LoopTTL time.Duration
 	// PendingMsgs and PendingBytes are each subscription's pending limits;
 	// 0 means DefaultPendingMsgs and DefaultPendingBytes.
@@ -193,6 +193,9 @@ func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
 	}
 	if err := subjects.ValidateToken(cfg.Queue); err != nil {
 		return nil, fmt.Errorf("worker: queue %q: %w", cfg.Queue, err)
+	}
+	if cfg.LoopTTL > MaxOriginTTL {
+		return nil, fmt.Errorf("worker: loop TTL %v is longer than the maximum %v: a leaked Trigger-Origin would stay valid that long", cfg.LoopTTL, MaxOriginTTL)
 	}
 	metrics := cfg.Metrics
 	if metrics == nil {
