@@ -82,6 +82,16 @@ func metricSum(mfs map[string]*dto.MetricFamily, name string, want map[string]st
 	return total
 }
 
+// loopCounters reads, from the worker's /metrics at base, the Trigger-Origin
+// values rejected (all types) and the POST_CREATE events dropped for their
+// loop flag.
+func loopCounters(t testing.TB, base string) (rejected, dropped float64) {
+	t.Helper()
+	mfs := scrapeMetrics(t, base)
+	return metricSum(mfs, "trigger_origin_rejected_total", nil),
+		metricSum(mfs, "trigger_events_dropped_total", map[string]string{"trigger_type": "POST_CREATE", "reason": "trigger_originated"})
+}
+
 // TestLoopKeyEndToEnd runs the trigger-worker binary with the fleet key
 // given by TRIGGER_LOOP_KEY and checks that the loop flag cannot be forged
 // to silence triggers: a Trigger-Origin without a signature, signed with
@@ -133,11 +143,7 @@ log:
 		defer mu.Unlock()
 		return ran[id]
 	}
-	counters := func() (rejected, dropped float64) {
-		mfs := scrapeMetrics(t, base)
-		return metricSum(mfs, "trigger_origin_rejected_total", nil),
-			metricSum(mfs, "trigger_events_dropped_total", map[string]string{"trigger_type": "POST_CREATE", "reason": "trigger_originated"})
-	}
+	counters := func() (rejected, dropped float64) { return loopCounters(t, base) }
 
 	id := "01JDQ7Z6W3S6K4V0Q5H3YB3M8C"
 	signer := worker.NewOrigin([]byte(key), time.Minute)

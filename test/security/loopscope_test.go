@@ -168,11 +168,7 @@ functions:
 `, s.ClientURL(), dir, hooks.URL+"/webhook", execOut))
 	p := startProcess(t, []string{"TRIGGER_LOOP_KEY=" + key}, "run", "-c", cfg)
 	base := p.WaitReady(t)
-	counters := func() (rejected, dropped float64) {
-		mfs := scrapeMetrics(t, base)
-		return metricSum(mfs, "trigger_origin_rejected_total", nil),
-			metricSum(mfs, "trigger_events_dropped_total", map[string]string{"trigger_type": "POST_CREATE", "reason": "trigger_originated"})
-	}
+	counters := func() (rejected, dropped float64) { return loopCounters(t, base) }
 
 	// One event: every function runs once, hands out its Trigger-Origin,
 	// and the script's copy of the event is dropped.
