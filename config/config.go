@@ -188,10 +188,6 @@ type Loop struct {
 	TTL time.Duration `mapstructure:"ttl"`
 }
 
-// MaxLoopTTL is the longest loop.ttl (worker.MaxOriginTTL): a signed
-// Trigger-Origin read off the bus can be replayed for that long.
-const MaxLoopTTL = time.Hour
-
 // Function failure policies and modes (PRE functions only).
 const (
 	FailurePolicyFail   = "fail"    // an error or timeout refuses the action
@@ -828,12 +824,16 @@ func (l Log) validate(p *problems) {
 	p.oneOf("log.format", l.Format, "text", "json")
 }
 
+// MaxLoopTTL is the longest loop.ttl (worker.MaxOriginTTL): a signed
+// Trigger-Origin read off the bus can be replayed for that long.
+const MaxLoopTTL = time.Hour
+
 func (l Loop) validate(p *problems) {
-	if l.TTL <= 0 {
-		p.add("loop.ttl", "is %v, must be positive", l.TTL)
-	}
 	if l.TTL > MaxLoopTTL {
 		p.add("loop.ttl", "is %v, more than the maximum of %v (a leaked Trigger-Origin would stay valid that long)", l.TTL, MaxLoopTTL)
+	}
+	if l.TTL <= 0 {
+		p.add("loop.ttl", "is %v, must be positive", l.TTL)
 	}
 }
 

@@ -181,6 +181,9 @@ func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
 		m = matcher.New(nil)
 	}
 	cfg.setDefaults()
+	if cfg.LoopTTL > MaxOriginTTL {
+		return nil, fmt.Errorf("worker: loop TTL %v is longer than the maximum %v: a leaked Trigger-Origin would stay valid that long", cfg.LoopTTL, MaxOriginTTL)
+	}
 	if cfg.Durable != nil {
 		d := *cfg.Durable
 		d.Backoff = slices.Clone(d.Backoff)
@@ -193,9 +196,6 @@ func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
 	}
 	if err := subjects.ValidateToken(cfg.Queue); err != nil {
 		return nil, fmt.Errorf("worker: queue %q: %w", cfg.Queue, err)
-	}
-	if cfg.LoopTTL > MaxOriginTTL {
-		return nil, fmt.Errorf("worker: loop TTL %v is longer than the maximum %v: a leaked Trigger-Origin would stay valid that long", cfg.LoopTTL, MaxOriginTTL)
 	}
 	metrics := cfg.Metrics
 	if metrics == nil {
