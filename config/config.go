@@ -184,7 +184,8 @@ type Loop struct {
 	// and only values that verify are honoured. Every worker needs the same
 	// key.
 	Key Secret `mapstructure:"key"`
-	// TTL is how long a signed Trigger-Origin stays valid; default 5m.
+	// TTL is how long a signed Trigger-Origin stays valid; default 5m, at
+	// most MaxLoopTTL.
 	TTL time.Duration `mapstructure:"ttl"`
 }
 
@@ -840,7 +841,14 @@ func (l Log) validate(p *problems) {
 	p.oneOf("log.format", l.Format, "text", "json")
 }
 
+// MaxLoopTTL is the longest loop.ttl (worker.MaxOriginTTL): a signed
+// Trigger-Origin read off the bus can be replayed for that long.
+const MaxLoopTTL = time.Hour
+
 func (l Loop) validate(p *problems) {
+	if l.TTL > MaxLoopTTL {
+		p.add("loop.ttl", "is %v, more than the maximum of %v (a leaked Trigger-Origin would stay valid that long)", l.TTL, MaxLoopTTL)
+	}
 	if l.TTL <= 0 {
 		p.add("loop.ttl", "is %v, must be positive", l.TTL)
 	}

@@ -604,6 +604,11 @@ func TestValidateErrors(t *testing.T) {
 			want:   []string{`loop.ttl: is 0s, must be positive`},
 		},
 		{
+			name:   "loop ttl above the maximum",
+			modify: func(c *config.Config) { c.Loop.TTL = 87600 * time.Hour },
+			want:   []string{`loop.ttl: is 87600h0m0s, more than the maximum of 1h0m0s (a leaked Trigger-Origin would stay valid that long)`},
+		},
+		{
 			name: "function without ref or trigger type",
 			modify: func(c *config.Config) {
 				c.Functions = []config.Function{{Lua: lua}}

@@ -125,7 +125,7 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 	m := nats.NewMsg(subject)
 	m.Data = data
 	m.Header.Set(subjects.HeaderMsgID, e.ID)
-	if origin, ok := event.OriginFrom(ctx); ok {
+	if origin, ok := event.OriginFor(ctx, subject, data); ok {
 		m.Header.Set(subjects.HeaderOrigin, origin)
 	}
 	return m, &e, nil
@@ -189,7 +189,7 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := event.OriginFrom(ctx); ok {
+	if m.Header.Get(subjects.HeaderOrigin) != "" {
 		return &event.Decision{ID: e.ID, Allowed: true, Code: event.CodeTriggerOriginated, Functions: []event.FunctionResult{}}, nil
 	}
 	if _, ok := ctx.Deadline(); !ok {

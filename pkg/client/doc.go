@@ -13,6 +13,7 @@
 //
 // Work done under a context that carries a Trigger-Origin (the context a
 // trigger function is called with) is stamped with it, so it fires no
-// trigger: Publish sends the flagged event, and Decide answers allowed at
+// trigger: Publish sends the flagged event (with a fleet loop key, flagged
+// for that event's subject and body only), and Decide answers allowed at
 // once.
 package client

@@ -422,16 +422,45 @@ func checkDepth(data []byte, max int) error {
 
 type originKey struct{}
 
+// origin is the Trigger-Origin of the work done under a context.
+type origin struct {
+	value string
+	stamp func(subject string, data []byte) string
+}
+
 // WithOrigin returns a context that says the work done under it is caused by
 // a trigger function, with the Trigger-Origin value to stamp on everything it
 // sends. The publisher SDK reads it.
-func WithOrigin(ctx context.Context, origin string) context.Context {
-	return context.WithValue(ctx, originKey{}, origin)
+func WithOrigin(ctx context.Context, value string) context.Context {
+	return context.WithValue(ctx, originKey{}, origin{value: value})
 }
 
-// OriginFrom returns the Trigger-Origin value of ctx, if the work done under
-// ctx is caused by a trigger function.
+// WithOriginStamp is [WithOrigin] for a worker that signs its loop flags:
+// value is what the work shows outside the bus (webhook headers, command
+// environments), and stamp returns the value for one message it sends on
+// the bus, bound to its subject and body.
+func WithOriginStamp(ctx context.Context, value string, stamp func(subject string, data []byte) string) context.Context {
+	return context.WithValue(ctx, originKey{}, origin{value: value, stamp: stamp})
+}
+
+// OriginFrom returns the Trigger-Origin value of ctx to show outside the
+// bus, if the work done under ctx is caused by a trigger function.
 func OriginFrom(ctx context.Context) (string, bool) {
-	o, ok := ctx.Value(originKey{}).(string)
-	return o, ok && o != ""
+	o, ok := ctx.Value(originKey{}).(origin)
+	return o.value, ok && o.value != ""
+}
+
+// OriginFor returns the Trigger-Origin value of ctx for a message with
+// subject and data, if the work done under ctx is caused by a trigger
+// function.
+func OriginFor(ctx context.Context, subject string, data []byte) (string, bool) {
+	o, ok := ctx.Value(originKey{}).(origin)
+	if !ok {
+		return "", false
+	}
+	if o.stamp != nil {
+		v := o.stamp(subject, data)
+		return v, v != ""
+	}
+	return o.value, o.value != ""
 }

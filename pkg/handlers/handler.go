@@ -125,7 +125,8 @@ func scalarText(v any) string {
 }
 
 // Bus is how a function causes actions on NATS. The worker implements it and
-// stamps every message with the Trigger-Origin of the call.
+// stamps every message with the Trigger-Origin of the call, bound to the
+// message when the fleet signs its loop flags (see [Call.Stamp]).
 type Bus interface {
 	// Publish sends data to subject.
 	Publish(ctx context.Context, subject string, data []byte) error
@@ -138,8 +139,15 @@ type Bus interface {
 type Call struct {
 	// Ref is the function's ref.
 	Ref string
-	// Origin is the Trigger-Origin value to stamp on everything the call causes.
+	// Origin is the Trigger-Origin value the call shows outside the bus: the
+	// webhook header, the TRIGGER_ORIGIN of commands, simplehttp requests.
+	// When the fleet signs its loop flags, this value identifies the call but
+	// silences no trigger.
 	Origin string
+	// Stamp returns the Trigger-Origin value for one message the call sends on
+	// the bus, with subject and data; with a signing fleet it is bound to that
+	// subject and body. nil: Origin is stamped on messages too.
+	Stamp func(subject string, data []byte) string
 	// Bus sends messages for the function; nil when there is no connection.
 	Bus Bus
 	// Logger is the function's logger, with its ref and the event id.
@@ -153,11 +161,11 @@ type Call struct {
 type callKey struct{}
 
 // WithCall returns a context carrying c. It also marks the context with
-// c.Origin through [event.WithOrigin], so that the publisher SDK used inside a
-// Go function stamps Trigger-Origin too.
+// c.Origin and c.Stamp through [event.WithOriginStamp], so that the publisher
+// SDK used inside a Go function stamps Trigger-Origin too.
 func WithCall(ctx context.Context, c Call) context.Context {
-	if c.Origin != "" {
-		ctx = event.WithOrigin(ctx, c.Origin)
+	if c.Origin != "" || c.Stamp != nil {
+		ctx = event.WithOriginStamp(ctx, c.Origin, c.Stamp)
 	}
 	return context.WithValue(ctx, callKey{}, c)
 }

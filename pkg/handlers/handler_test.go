@@ -361,6 +361,26 @@ func TestCall(t *testing.T) {
 	if o, ok := event.OriginFrom(ctx); !ok || o != "f/01ID" {
 		t.Errorf("event.OriginFrom(WithCall) = %q, %v, want f/01ID, true", o, ok)
 	}
+	if o, ok := event.OriginFor(ctx, "s", nil); !ok || o != "f/01ID" {
+		t.Errorf("event.OriginFor(WithCall without Stamp) = %q, %v, want f/01ID, true", o, ok)
+	}
+}
+
+// TestCallStamp: with a Stamp, messages sent under the call's context (the
+// publisher SDK reads event.OriginFor) get a value for their own subject and
+// body, while OriginFrom, what is shown outside the bus, stays Origin.
+func TestCallStamp(t *testing.T) {
+	stamp := func(subject string, data []byte) string { return "f/01ID/" + subject + "/" + string(data) }
+	ctx := handlers.WithCall(t.Context(), handlers.Call{Ref: "f", Origin: "f/01ID/ext", Stamp: stamp})
+	if o, ok := event.OriginFor(ctx, "trigger.POST_CREATE.SERVER", []byte("x")); !ok || o != "f/01ID/trigger.POST_CREATE.SERVER/x" {
+		t.Errorf("event.OriginFor = %q, %v, want the stamp for the message", o, ok)
+	}
+	if o, ok := event.OriginFrom(ctx); !ok || o != "f/01ID/ext" {
+		t.Errorf("event.OriginFrom = %q, %v, want f/01ID/ext, true", o, ok)
+	}
+	if _, ok := event.OriginFor(t.Context(), "s", nil); ok {
+		t.Error("event.OriginFor(no call) is ok, want false")
+	}
 }
 
 func TestFuncConformance(t *testing.T) {

@@ -27,7 +27,7 @@ const luaDefaultRequestTimeout = 5 * time.Second
 //	trigger.null, trigger.json.null       JSON null
 //
 // publish and request send JSON through the Bus of the worker's call, which
-// stamps Trigger-Origin on everything they send.
+// stamps each message with the call's Trigger-Origin for that message.
 func (vm *luaVM) triggerTable() *lua.LTable {
 	L := vm.L
 	t := L.NewTable()

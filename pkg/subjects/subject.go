@@ -22,8 +22,9 @@ const MaxTokenLen = 128
 
 // Header names of the wire contract.
 const (
-	// HeaderOrigin flags everything a trigger function causes; its presence
-	// means no trigger fires for the message.
+	// HeaderOrigin flags everything a trigger function causes; a value the
+	// worker honours (any value without a fleet key; with one, a value signed
+	// for that very message) means no trigger fires for the message.
 	HeaderOrigin = "Trigger-Origin"
 	// HeaderMsgID carries the event id; JetStream de-duplicates on it.
 	HeaderMsgID = "Nats-Msg-Id"

@@ -15,10 +15,10 @@ import (
 const DefaultRequestTimeout = 5 * time.Second
 
 // originBus is the [handlers.Bus] of one function call: every message it
-// sends carries the call's Trigger-Origin.
+// sends carries the call's Trigger-Origin, stamped for that message.
 type originBus struct {
-	nc     *nats.Conn
-	origin string
+	nc    *nats.Conn
+	stamp func(subject string, data []byte) string
 }
 
 var _ handlers.Bus = (*originBus)(nil)
@@ -26,8 +26,18 @@ var _ handlers.Bus = (*originBus)(nil)
 func (b *originBus) msg(subject string, data []byte) *nats.Msg {
 	m := nats.NewMsg(subject)
 	m.Data = data
-	m.Header.Set(subjects.HeaderOrigin, b.origin)
+	m.Header.Set(subjects.HeaderOrigin, b.stamp(subject, data))
 	return m
+}
+
+// callOrigin stamps the messages of one function call.
+type callOrigin struct {
+	o       *Origin
+	ref, id string
+}
+
+func (c callOrigin) stamp(subject string, data []byte) string {
+	return c.o.Stamp(c.ref, c.id, subject, data)
 }
 
 // Publish sends data to subject with the call's Trigger-Origin.

@@ -70,13 +70,14 @@ func typeOf(s subjects.Scheme, subject string) (*subjects.TriggerType, bool) {
 }
 
 // looped reports whether msg carries a Trigger-Origin to honour. A value
-// that does not verify is counted and ignored.
+// that is not honoured is counted and logged, and the event runs its
+// triggers.
 func (w *Worker) looped(msg *nats.Msg, t *subjects.TriggerType) bool {
-	return w.loopedHeader(msg.Header, t)
+	return w.loopedHeader(msg.Subject, msg.Data, msg.Header, t)
 }
 
-// loopedHeader is looped for a message's headers.
-func (w *Worker) loopedHeader(h nats.Header, t *subjects.TriggerType) bool {
+// loopedHeader is looped for a message's subject, body and headers.
+func (w *Worker) loopedHeader(subject string, data []byte, h nats.Header, t *subjects.TriggerType) bool {
 	if h == nil {
 		return false
 	}
@@ -84,11 +85,17 @@ func (w *Worker) loopedHeader(h nats.Header, t *subjects.TriggerType) bool {
 	if v == "" {
 		return false
 	}
-	if w.origin.Verify(v) {
+	err := w.origin.Verify(subject, data, v)
+	if err == nil {
+		w.log.Debug("event carries a Trigger-Origin that verifies, dropped", "subject", subject, "trigger_type", t.Name, "reason", ReasonTriggerOriginated)
 		return true
 	}
 	w.metrics.OriginRejected.WithLabelValues(t.Name).Inc()
-	w.log.Warn("Trigger-Origin does not verify, running triggers", "trigger_type", t.Name)
+	if errors.Is(err, ErrOriginExternal) {
+		w.log.Warn("Trigger-Origin was given outside the bus and silences nothing, running triggers", "subject", subject, "trigger_type", t.Name)
+	} else {
+		w.log.Warn("Trigger-Origin does not verify, running triggers", "subject", subject, "trigger_type", t.Name, "err", err)
+	}
 	return false
 }
 
@@ -131,11 +138,12 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 		fm.results[3].Inc()
 		return handlers.Result{}, event.OutcomeError, err
 	}
-	origin := w.origin.Stamp(e.Ref, ev.ID)
+	stamp := callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
 	cctx := handlers.WithCall(ctx, handlers.Call{
 		Ref:     e.Ref,
-		Origin:  origin,
-		Bus:     &originBus{nc: w.nc, origin: origin},
+		Origin:  w.origin.Identify(e.Ref, ev.ID),
+		Stamp:   stamp,
+		Bus:     &originBus{nc: w.nc, stamp: stamp},
 		Logger:  w.log,
 		Attempt: attemptFrom(ctx),
 	})

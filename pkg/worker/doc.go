@@ -7,7 +7,7 @@
 // be swapped at any time ([Worker.Reload]). Each event is handled by exactly
 // one worker of the queue group. Everything a function causes through the
 // [handlers.Bus] it is given carries the Trigger-Origin header, and events
-// carrying it fire no trigger.
+// carrying a value that [Origin] honours fire no trigger.
 //
 // Go programs embed a worker by building a matcher set of [handlers.Func]
 // values and calling [New] and [Worker.Start]; see examples/embed.

@@ -274,7 +274,7 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		w.metrics.Redeliveries.WithLabelValues(subj.Type.Name).Inc()
 	}
 	hdr := m.Headers()
-	if w.loopedHeader(hdr, subj.Type) {
+	if w.loopedHeader(m.Subject(), m.Data(), hdr, subj.Type) {
 		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonTriggerOriginated).Inc()
 		_ = m.Ack()
 		return

@@ -119,7 +119,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		OriginRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trigger_origin_rejected_total",
-			Help: "Events whose Trigger-Origin header did not verify and so were handled as ordinary events.",
+			Help: "Events whose Trigger-Origin header was not honoured (forged, expired, signed for another message, or a value given outside the bus) and so were handled as ordinary events.",
 		}, []string{"trigger_type"}),
 		SlowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trigger_nats_slow_consumer_total",

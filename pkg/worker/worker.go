@@ -66,7 +66,7 @@ type Config struct {
 	// unsigned values, all honoured.
 	LoopKey []byte
 	// LoopTTL is how long a signed Trigger-Origin value is valid; 0 means
-	// DefaultOriginTTL.
+	// DefaultOriginTTL. More than MaxOriginTTL is an error.
 	LoopTTL time.Duration
 	// PendingMsgs and PendingBytes are each subscription's pending limits;
 	// 0 means DefaultPendingMsgs and DefaultPendingBytes.
@@ -201,6 +201,9 @@ func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
 		m = matcher.New(nil)
 	}
 	cfg.setDefaults()
+	if cfg.LoopTTL > MaxOriginTTL {
+		return nil, fmt.Errorf("worker: loop TTL %v is longer than the maximum %v: a leaked Trigger-Origin would stay valid that long", cfg.LoopTTL, MaxOriginTTL)
+	}
 	if cfg.Durable != nil {
 		d := *cfg.Durable
 		d.Backoff = slices.Clone(d.Backoff)

@@ -82,6 +82,16 @@ func metricSum(mfs map[string]*dto.MetricFamily, name string, want map[string]st
 	return total
 }
 
+// loopCounters reads, from the worker's /metrics at base, the Trigger-Origin
+// values rejected (all types) and the POST_CREATE events dropped for their
+// loop flag.
+func loopCounters(t testing.TB, base string) (rejected, dropped float64) {
+	t.Helper()
+	mfs := scrapeMetrics(t, base)
+	return metricSum(mfs, "trigger_origin_rejected_total", nil),
+		metricSum(mfs, "trigger_events_dropped_total", map[string]string{"trigger_type": "POST_CREATE", "reason": "trigger_originated"})
+}
+
 // TestLoopKeyEndToEnd runs the trigger-worker binary with the fleet key
 // given by TRIGGER_LOOP_KEY and checks that the loop flag cannot be forged
 // to silence triggers: a Trigger-Origin without a signature, signed with
@@ -133,38 +143,24 @@ log:
 		defer mu.Unlock()
 		return ran[id]
 	}
-	counters := func() (rejected, dropped float64) {
-		mfs := scrapeMetrics(t, base)
-		return metricSum(mfs, "trigger_origin_rejected_total", nil),
-			metricSum(mfs, "trigger_events_dropped_total", map[string]string{"trigger_type": "POST_CREATE", "reason": "trigger_originated"})
-	}
+	counters := func() (rejected, dropped float64) { return loopCounters(t, base) }
 
 	id := "01JDQ7Z6W3S6K4V0Q5H3YB3M8C"
-	valid := worker.NewOrigin([]byte(key), time.Minute).Stamp("some_function", id)
-	otherKey := worker.NewOrigin([]byte("another-key"), time.Minute).Stamp("some_function", id)
-	tampered := strings.Replace(valid, "some_function", "other_function", 1)
-	expired := worker.NewOrigin([]byte(key), time.Millisecond).Stamp("some_function", id)
-	checker := worker.NewOrigin([]byte(key), 0)
-	natstest.CheckFor(t, waitShort, time.Millisecond, func() error {
-		if checker.Verify(expired) {
-			return errors.New("the short-lived stamp has not expired yet")
-		}
-		return nil
-	})
+	signer := worker.NewOrigin([]byte(key), time.Minute)
+	otherKey := worker.NewOrigin([]byte("another-key"), time.Minute)
+	valid := func(subject string, data []byte) string { return signer.Stamp("some_function", id, subject, data) }
 
-	// send asks a PRE decision and publishes a POST event, both flagged
-	// with origin ("" for none), and returns the decision and the POST's id.
-	n := 0
-	send := func(t *testing.T, origin string) (*event.Decision, string) {
+	// send asks a PRE decision and publishes a POST event with id postID,
+	// each flagged with origin(its subject, its body) (nil: no flag), and
+	// returns the decision.
+	send := func(t *testing.T, postID string, origin func(subject string, data []byte) string) *event.Decision {
 		t.Helper()
-		n++
-		postID := fmt.Sprintf("post-%d", n)
 		req := nats.NewMsg("trigger.PRE_CREATE.SERVER")
 		post := nats.NewMsg("trigger.POST_CREATE.SERVER")
 		post.Data = []byte(`{"id":"` + postID + `"}`)
-		if origin != "" {
-			req.Header.Set(subjects.HeaderOrigin, origin)
-			post.Header.Set(subjects.HeaderOrigin, origin)
+		if origin != nil {
+			req.Header.Set(subjects.HeaderOrigin, origin(req.Subject, req.Data))
+			post.Header.Set(subjects.HeaderOrigin, origin(post.Subject, post.Data))
 		}
 		reply, err := nc.RequestMsg(req, waitShort)
 		if err != nil {
@@ -177,12 +173,26 @@ log:
 		if err := nc.PublishMsg(post); err != nil {
 			t.Fatal(err)
 		}
-		return d, postID
+		return d
 	}
+
+	// Stamps for the PRE request and the POST event "post-expired" that
+	// expire at once.
+	short := worker.NewOrigin([]byte(key), time.Millisecond)
+	stale := map[string]string{
+		"trigger.PRE_CREATE.SERVER":  short.Stamp("some_function", id, "trigger.PRE_CREATE.SERVER", nil),
+		"trigger.POST_CREATE.SERVER": short.Stamp("some_function", id, "trigger.POST_CREATE.SERVER", []byte(`{"id":"post-expired"}`)),
+	}
+	natstest.CheckFor(t, waitShort, time.Millisecond, func() error {
+		if signer.Verify("trigger.PRE_CREATE.SERVER", nil, stale["trigger.PRE_CREATE.SERVER"]) == nil {
+			return errors.New("the short-lived stamp has not expired yet")
+		}
+		return nil
+	})
 
 	t.Run("no flag: the triggers run once, the loop is broken", func(t *testing.T) {
 		_, droppedBefore := counters()
-		d, postID := send(t, "")
+		d := send(t, "post-plain", nil)
 		if d.Allowed || d.Code != "REFUSED" {
 			t.Errorf("decision = %+v, want the function's refusal", d)
 		}
@@ -194,7 +204,7 @@ log:
 			}
 			return nil
 		})
-		if got := runs(postID); got != 1 {
+		if got := runs("post-plain"); got != 1 {
 			t.Errorf("the POST function ran %d times for the event, want 1", got)
 		}
 		if rejected, _ := counters(); rejected != 0 {
@@ -202,16 +212,24 @@ log:
 		}
 	})
 
-	for _, tt := range []struct{ name, origin string }{
-		{"unsigned", "some_function/" + id},
-		{"signed with another key", otherKey},
-		{"tampered", tampered},
-		{"expired", expired},
-		{"garbage", "////"},
+	for _, tt := range []struct {
+		name   string
+		origin func(subject string, data []byte) string
+	}{
+		{"unsigned", func(string, []byte) string { return "some_function/" + id }},
+		{"signed with another key", func(subject string, data []byte) string {
+			return otherKey.Stamp("some_function", id, subject, data)
+		}},
+		{"tampered", func(subject string, data []byte) string {
+			return strings.Replace(valid(subject, data), "some_function", "other_function", 1)
+		}},
+		{"expired", func(subject string, _ []byte) string { return stale[subject] }},
+		{"garbage", func(string, []byte) string { return "////" }},
 	} {
 		t.Run("forged "+tt.name+": ignored and counted", func(t *testing.T) {
 			rejectedBefore, _ := counters()
-			d, postID := send(t, tt.origin)
+			postID := "post-" + strings.Fields(tt.name)[0]
+			d := send(t, postID, tt.origin)
 			if d.Allowed || d.Code != "REFUSED" {
 				t.Errorf("decision = %+v, want the function's refusal (the flag is not honoured)", d)
 			}
@@ -227,9 +245,9 @@ log:
 		})
 	}
 
-	t.Run("signed by the fleet: honoured", func(t *testing.T) {
+	t.Run("signed by the fleet for the message: honoured", func(t *testing.T) {
 		rejectedBefore, droppedBefore := counters()
-		d, postID := send(t, valid)
+		d := send(t, "post-valid", valid)
 		if !d.Allowed || d.Code != event.CodeTriggerOriginated {
 			t.Errorf("decision = %+v, want TRIGGER_ORIGINATED", d)
 		}
@@ -239,7 +257,7 @@ log:
 			}
 			return nil
 		})
-		if got := runs(postID); got != 0 {
+		if got := runs("post-valid"); got != 0 {
 			t.Errorf("the POST function ran %d times for an event the fleet flagged", got)
 		}
 		if rejected, _ := counters(); rejected != rejectedBefore {
