@@ -49,6 +49,7 @@ type Config struct {
 	Metrics   Metrics    `mapstructure:"metrics"`
 	Log       Log        `mapstructure:"log"`
 	Loop      Loop       `mapstructure:"loop"`
+	Loading   Loading    `mapstructure:"loading"`
 
 	// File is the file the configuration was loaded from, "" if none. Load
 	// sets it; it is not a key.
@@ -185,6 +186,16 @@ type Loop struct {
 	Key Secret `mapstructure:"key"`
 	// TTL is how long a signed Trigger-Origin stays valid; default 5m.
 	TTL time.Duration `mapstructure:"ttl"`
+}
+
+// Loading configures what trigger-worker does with functions that do not
+// load.
+type Loading struct {
+	// AllowPartial serves the functions that loaded when others did not (a
+	// script with an error, an unknown trigger type, ...), warning at every
+	// load. false (the default) refuses to start with any problem, and a
+	// reload with any problem keeps the functions already served.
+	AllowPartial bool `mapstructure:"allow_partial"`
 }
 
 // Function failure policies and modes (PRE functions only).
