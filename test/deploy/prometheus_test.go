@@ -59,6 +59,7 @@ func TestAlertRules(t *testing.T) {
 		"TriggerDeadLettersGrowing":  {"trigger_dead_letters_total", ""},
 		"TriggerFunctionLatencyHigh": {"trigger_function_duration_seconds_bucket", "10m"},
 		"TriggerNATSDisconnected":    {"trigger_nats_connected", "1m"},
+		"TriggerConfigReloadFailed":  {"trigger_config_last_reload_successful", "5m"},
 	}
 	seen := map[string]bool{}
 	if len(rf.Groups) == 0 {
