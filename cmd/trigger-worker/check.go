@@ -19,7 +19,7 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := cf.parse(args); err != nil {
 		return err
 	}
-	cfg, err := cf.load()
+	cfg, err := loadConfig(cf, stderr)
 	if err != nil {
 		return err
 	}

@@ -148,6 +148,19 @@ func (l *loaded) accept(allowPartial bool, log *slog.Logger) bool {
 	return true
 }
 
+// loadConfig is cf.load for check and run: a config that does not load
+// (bad YAML, an unknown key, a bad value) is listed as its problems, the
+// way writeProblems lists those of the functions.
+func loadConfig(cf *commonFlags, stderr io.Writer) (config.Config, error) {
+	cfg, err := cf.load()
+	var ue *usageError
+	if err != nil && errors.As(err, &ue) && !errors.Is(err, errQuiet) {
+		writeProblems(stderr, splitJoined(ue.err))
+		return cfg, &usageError{errQuiet}
+	}
+	return cfg, err
+}
+
 // writeProblems lists problems the way check and run print them.
 func writeProblems(w io.Writer, problems []error) {
 	fmt.Fprintf(w, "\n%d problem(s):\n", len(problems))

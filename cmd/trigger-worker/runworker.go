@@ -36,7 +36,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := cf.parse(args); err != nil {
 		return err
 	}
-	cfg, err := cf.load()
+	cfg, err := loadConfig(cf, stderr)
 	if err != nil {
 		return err
 	}
@@ -231,6 +231,10 @@ func reload(ctx context.Context, old config.Config, cf *commonFlags, allowPartia
 	}
 	cfg, err := cf.load()
 	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			err = ue.err // the joined problems of the config file
+		}
 		return fail(splitJoined(err))
 	}
 	if cfg.NATS != old.NATS || cfg.Subjects != old.Subjects {

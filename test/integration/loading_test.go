@@ -54,6 +54,8 @@ type loadState struct {
 	functions string
 	// noScriptsDir makes scripts.dir name a directory that does not exist.
 	noScriptsDir bool
+	// extra is YAML appended to the config file.
+	extra string
 }
 
 // writeState makes dir hold st: dir/trigger-worker.yaml and the scripts in
@@ -85,6 +87,7 @@ func writeState(t *testing.T, dir, natsURL string, st loadState) string {
 	if st.functions != "" {
 		cfg += "functions:\n" + st.functions
 	}
+	cfg += st.extra
 	return proctest.WriteFile(t, dir, "trigger-worker.yaml", cfg)
 }
 
@@ -187,6 +190,12 @@ end
 		state: loadState{files: map[string]string{"deny.lua": ""},
 			functions: yamlDeny("    webhook: {url: \"http://10.1.2.3/deny\", deny_private_networks: true}\n")},
 		want: []string{"{dir}/trigger-worker.yaml:8 functions[0]", "10.1.2.3 is a private address"},
+	},
+	{
+		// Not a function problem: the config file does not load.
+		name:  "unknown config key",
+		state: loadState{extra: "loop:\n  ttll: 5m\n"},
+		want:  []string{`{dir}/trigger-worker.yaml: unknown key "loop.ttll"`},
 	},
 }
 
