@@ -50,6 +50,7 @@ type Config struct {
 	Log       Log        `mapstructure:"log"`
 	Loop      Loop       `mapstructure:"loop"`
 	Registry  Registry   `mapstructure:"registry"`
+	Loading   Loading    `mapstructure:"loading"`
 
 	// File is the file the configuration was loaded from, "" if none. Load
 	// sets it; it is not a key.
@@ -200,6 +201,16 @@ type Registry struct {
 	// Refresh is how often the worker rewrites its registrations with a new
 	// last-seen time; default 1m. Registrations never expire.
 	Refresh time.Duration `mapstructure:"refresh"`
+}
+
+// Loading configures what trigger-worker does with functions that do not
+// load.
+type Loading struct {
+	// AllowPartial serves the functions that loaded when others did not (a
+	// script with an error, an unknown trigger type, ...), warning at every
+	// load. false (the default) refuses to start with any problem, and a
+	// reload with any problem keeps the functions already served.
+	AllowPartial bool `mapstructure:"allow_partial"`
 }
 
 // Function failure policies and modes (PRE functions only).

@@ -19,7 +19,7 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := cf.parse(args); err != nil {
 		return err
 	}
-	cfg, err := cf.load()
+	cfg, err := loadConfig(cf, stderr)
 	if err != nil {
 		return err
 	}
@@ -65,12 +65,6 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "  %s (POST)\n", s)
 		}
 	}
-	if len(l.unwired) > 0 {
-		fmt.Fprintln(stdout, "\nnot wired (described but not registered):")
-		for _, u := range l.unwired {
-			fmt.Fprintf(stdout, "  %s:%d %s (ref %q, %s): %s\n", relPath(u.File), u.Line, u.Entry, u.Ref, u.TriggerType, u.Reason)
-		}
-	}
 	if *known {
 		fmt.Fprintln(stdout, "\ncatalogue:")
 		for _, t := range subjects.Types() {
@@ -81,6 +75,9 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "  %s %s %s (%s): %s\n", t.Name, t.Phase, t.OptionKind, closed, strings.Join(t.KnownOptions(), " "))
 		}
 	}
+	if len(entries) == 0 {
+		fmt.Fprintln(stdout, "\nwarning: "+noFunctionsWarning)
+	}
 	if cfg.Loop.Key == "" {
 		fmt.Fprintln(stdout, "\nwarning: loop.key is not set: any Trigger-Origin header is honoured, so a publisher can silence triggers by forging one")
 	}
@@ -88,9 +85,9 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stdout, "\nno problems")
 		return nil
 	}
-	fmt.Fprintf(stderr, "\n%d problem(s):\n", len(l.problems))
-	for _, p := range l.problems {
-		fmt.Fprintf(stderr, "  - %v\n", p)
+	writeProblems(stderr, l.problems)
+	if cfg.Loading.AllowPartial {
+		fmt.Fprintln(stderr, "\nloading.allow_partial is set: run would serve the functions without problems")
 	}
 	return &usageError{errQuiet}
 }

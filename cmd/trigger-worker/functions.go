@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -19,9 +20,11 @@ type loaded struct {
 	set       *matcher.Set
 	kinds     map[string]string // ref -> handler kind
 	schedules map[string]*worker.Schedule
-	unwired   []handlers.UnwiredFunction
 	closers   []io.Closer
-	problems  []error
+	// problems are everything check reports: a function that did not load,
+	// an entry point a script describes but does not wire, a scripts.dir
+	// that cannot be read. set holds the functions without problems.
+	problems []error
 }
 
 // close releases the handlers' resources.
@@ -35,7 +38,10 @@ func (l *loaded) close() error {
 
 // loadFunctions builds the handlers of the config's functions and of the
 // scripts in scripts.dir, and the matcher set of those that are valid.
-// Every problem is returned with the set of the rest.
+// Every problem is returned with the set of the rest. It is the one
+// validation of functions: check lists its problems, run refuses to start
+// on any, and a reload keeps the old functions on any (unless partial
+// loading is allowed, see [loaded.accept]).
 func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 	l := &loaded{kinds: map[string]string{}, schedules: map[string]*worker.Schedule{}}
 	var fns []matcher.Function
@@ -43,8 +49,16 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 	if src == "" {
 		src = "config"
 	}
+	lines := config.KeyLines(cfg.File)
+	// at names where a key of the config file is: "file:line key".
+	at := func(key string) string {
+		if n := lines[key]; n > 0 {
+			return fmt.Sprintf("%s:%d %s", src, n, key)
+		}
+		return src + " " + key
+	}
 	for i, f := range cfg.Functions {
-		where := fmt.Sprintf("%s functions[%d]", src, i)
+		where := at(fmt.Sprintf("functions[%d]", i))
 		h, kind, closer, err := buildHandler(f, log)
 		if err != nil {
 			l.problems = append(l.problems, fmt.Errorf("function %q (%s): %w", f.Ref, where, err))
@@ -79,10 +93,18 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 	}
 	if cfg.Scripts.Dir != "" {
 		sfs, unwired, err := handlers.LoadScriptsReport(cfg.Scripts.Dir, handlers.LuaOptions{Logger: log, APIPrefix: cfg.Scripts.APIPrefix})
-		if err != nil {
+		var pe *fs.PathError
+		switch {
+		case errors.As(err, &pe) && len(sfs) == 0 && len(unwired) == 0:
+			// The directory itself: not one script could be read.
+			l.problems = append(l.problems, fmt.Errorf("%s: %q cannot be read: %w", at("scripts.dir"), cfg.Scripts.Dir, pe.Err))
+		case err != nil:
 			l.problems = append(l.problems, splitJoined(err)...)
 		}
-		l.unwired = unwired
+		for _, u := range unwired {
+			l.problems = append(l.problems, fmt.Errorf("%s:%d: entry point %s (ref %q, %s) is %s: add it to register() or remove its description",
+				u.File, u.Line, u.Entry, u.Ref, u.TriggerType, u.Reason))
+		}
 		for _, sf := range sfs {
 			l.kinds[sf.Ref] = "lua"
 			l.closers = append(l.closers, sf.Handler)
@@ -106,6 +128,50 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 	l.set = set
 	return l
 }
+
+// accept decides whether the functions of l may be served: with no
+// problem always, with problems only when partial loading is allowed. It
+// logs what it decides about the problems: nothing when there are none, a
+// warning for each when partial loading lets them through.
+func (l *loaded) accept(allowPartial bool, log *slog.Logger) bool {
+	if len(l.problems) == 0 {
+		return true
+	}
+	if !allowPartial {
+		return false
+	}
+	for _, p := range l.problems {
+		log.Warn("allow_partial: function not loaded", "err", p)
+	}
+	log.Warn("allow_partial is set: serving the functions that loaded, without the ones with problems",
+		"functions", l.set.Len(), "problems", len(l.problems))
+	return true
+}
+
+// loadConfig is cf.load for check and run: a config that does not load
+// (bad YAML, an unknown key, a bad value) is listed as its problems, the
+// way writeProblems lists those of the functions.
+func loadConfig(cf *commonFlags, stderr io.Writer) (config.Config, error) {
+	cfg, err := cf.load()
+	var ue *usageError
+	if err != nil && errors.As(err, &ue) && !errors.Is(err, errQuiet) {
+		writeProblems(stderr, splitJoined(ue.err))
+		return cfg, &usageError{errQuiet}
+	}
+	return cfg, err
+}
+
+// writeProblems lists problems the way check and run print them.
+func writeProblems(w io.Writer, problems []error) {
+	fmt.Fprintf(w, "\n%d problem(s):\n", len(problems))
+	for _, p := range problems {
+		fmt.Fprintf(w, "  - %v\n", p)
+	}
+}
+
+// noFunctionsWarning is what check and run say when there is nothing to
+// serve.
+const noFunctionsWarning = "no functions: nothing is subscribed; set scripts.dir or functions"
 
 func scriptFunction(sf handlers.ScriptFunction) matcher.Function {
 	src := sf.File

@@ -31,27 +31,35 @@ import (
 // SIGINT), reloading functions on SIGHUP.
 func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cf := newCommonFlags("run", stderr)
+	allowPartialFlag := cf.fs.Bool("allow-partial", false,
+		"serve the functions that load when others have problems, warning at every load (config loading.allow_partial)")
 	if err := cf.parse(args); err != nil {
 		return err
 	}
-	cfg, err := cf.load()
+	cfg, err := loadConfig(cf, stderr)
 	if err != nil {
 		return err
 	}
+	allowPartial := func(cfg config.Config) bool { return *allowPartialFlag || cfg.Loading.AllowPartial }
 	log := newLogger(cfg.Log, stderr)
 	log.Info("trigger-worker starting", "version", version, "config", cfg.File)
 
+	// All or nothing: any problem check would report stops the start, so
+	// that a worker never serves fewer functions than it was given.
 	l := loadFunctions(cfg, log)
+	if !l.accept(allowPartial(cfg), log) {
+		log.Error("not starting: the functions have problems (trigger-worker check lists them; --allow-partial serves the rest)",
+			"problems", len(l.problems))
+		writeProblems(stderr, l.problems)
+		return errors.Join(&usageError{errQuiet}, l.close())
+	}
 	defer func() {
 		if err := l.close(); err != nil {
 			log.Warn("close handlers", "err", err)
 		}
 	}()
-	for _, p := range l.problems {
-		log.Error("function not loaded", "err", p)
-	}
-	for _, u := range l.unwired {
-		log.Info("script function not wired", "file", u.File, "line", u.Line, "entry", u.Entry, "function", u.Ref)
+	if l.set.Len() == 0 {
+		log.Warn(noFunctionsWarning)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -68,6 +76,11 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	reloadMetrics, err := worker.NewReloadMetrics(reg)
+	if err != nil {
+		return err
+	}
+	status := newLoadStatus(time.Now(), l.problems)
 
 	// NATS: the configured servers, or a server of our own.
 	var ns *server.Server
@@ -92,7 +105,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 			ns.Shutdown()
 			ns.WaitForShutdown()
 		}()
-		log.Info("embedded NATS server started", "url", ns.ClientURL(), "jetstream", cfg.NATS.Embedded.JetStream, "store_dir", storeDir)
+		log.Info("embedded NATS server started", "url", "nats://"+ns.Addr().String(), "jetstream", cfg.NATS.Embedded.JetStream, "store_dir", storeDir)
 		nc, err = nats.Connect("", append(connOpts, nats.InProcessServer(ns))...)
 	} else {
 		nc, err = nats.Connect(cfg.NATS.URL, connOpts...)
@@ -154,7 +167,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 	var httpSrv *http.Server
 	if cfg.Metrics.Enabled() {
-		httpSrv, err = startHTTP(cfg.Metrics.Listen, reg, w, log)
+		httpSrv, err = startHTTP(cfg.Metrics.Listen, reg, w, status, log)
 		if err != nil {
 			return err
 		}
@@ -175,7 +188,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		case <-ctx.Done():
 			done = true
 		case <-hup:
-			l = reload(ctx, cfg, cf, w, l, log)
+			l = reload(ctx, cfg, cf, allowPartial, w, l, status, reloadMetrics, log)
 		}
 	}
 
@@ -203,24 +216,60 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// reload re-reads the config file and scripts and swaps the functions in.
-// A reload that cannot read the config keeps the old functions.
-func reload(ctx context.Context, old config.Config, cf *commonFlags, w *worker.Worker, cur *loaded, log *slog.Logger) *loaded {
+// reload re-reads the config file and scripts and swaps the functions in,
+// all or nothing: with any problem check would report (or a config that
+// does not load) it keeps the current functions, counts the failure and
+// records it for /readyz; only allowPartial lets the functions without
+// problems through. It returns the functions now served.
+func reload(ctx context.Context, old config.Config, cf *commonFlags, allowPartial func(config.Config) bool,
+	w *worker.Worker, cur *loaded, status *loadStatus, rm *worker.ReloadMetrics, log *slog.Logger,
+) *loaded {
+	fail := func(problems []error) *loaded {
+		for _, p := range problems {
+			log.Error("reload: problem", "err", p)
+		}
+		log.Error("reload failed, keeping the current functions",
+			"problems", len(problems), "functions", cur.set.Len())
+		rm.Failed()
+		status.failed(time.Now(), problems)
+		return cur
+	}
 	cfg, err := cf.load()
 	if err != nil {
-		log.Error("reload failed, keeping the current functions", "err", err)
-		return cur
+		var ue *usageError
+		if errors.As(err, &ue) {
+			err = ue.err // the joined problems of the config file
+		}
+		return fail(splitJoined(err))
 	}
 	if cfg.NATS != old.NATS || cfg.Subjects != old.Subjects {
 		log.Warn("reload: nats and subjects changes take a restart; reloading functions only")
 	}
 	next := loadFunctions(cfg, log)
-	for _, p := range next.problems {
-		log.Error("function not loaded", "err", p)
+	if !next.accept(allowPartial(cfg), log) {
+		if err := next.close(); err != nil {
+			log.Warn("close the handlers of the refused reload", "err", err)
+		}
+		return fail(next.problems)
 	}
 	if err := w.Reload(ctx, next.set); err != nil {
+		if errors.Is(err, worker.ErrScheduleNeedsJetStream) || errors.Is(err, worker.ErrStopped) {
+			// Nothing was swapped in.
+			if err := next.close(); err != nil {
+				log.Warn("close the handlers of the refused reload", "err", err)
+			}
+			return fail([]error{err})
+		}
+		// The functions are swapped in; a subscription that failed is
+		// retried by the next reload.
 		log.Error("reload: subscriptions", "err", err)
 	}
+	if next.set.Len() == 0 {
+		log.Warn(noFunctionsWarning)
+	}
+	now := time.Now()
+	rm.Succeeded(now)
+	status.applied(now, next.problems)
 	log.Info("reloaded", "functions", next.set.Len(), "problems", len(next.problems), "subjects", w.Subjects())
 	if err := cur.close(); err != nil {
 		log.Warn("close old handlers", "err", err)
@@ -270,19 +319,25 @@ func jetStreamAvailable(ctx context.Context, nc *nats.Conn) bool {
 	return err == nil
 }
 
-// startHTTP serves /metrics, /healthz and /readyz.
-func startHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, log *slog.Logger) (*http.Server, error) {
+// startHTTP serves /metrics, /healthz and /readyz. /readyz also says what
+// status records about the last load of the functions; a failed reload
+// does not make the worker unready, as it still serves the functions it
+// had.
+func startHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, status *loadStatus, log *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		rw.Header().Set("X-Content-Type-Options", "nosniff")
+		body := "ready\n"
 		if !w.Ready() {
-			http.Error(rw, "not ready", http.StatusServiceUnavailable)
-			return
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			body = "not ready\n"
 		}
-		rw.Write([]byte("ready\n"))
+		rw.Write([]byte(body + status.String()))
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -14,7 +14,8 @@ import (
 // EmbeddedConfig configures the NATS server a worker starts when no URL is
 // configured.
 type EmbeddedConfig struct {
-	// Listen is the client address; "" means 127.0.0.1:4222.
+	// Listen is the client address; "" means 127.0.0.1:4222, and port 0 a
+	// free port chosen at start (the server's Addr says which).
 	Listen string
 	// JetStream turns JetStream on, with its files in StoreDir.
 	JetStream bool
@@ -38,6 +39,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	port, err := strconv.Atoi(portText)
 	if err != nil {
 		return nil, fmt.Errorf("worker: embedded listen port %q: %w", portText, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
 	}
 	opts := &server.Options{
 		ServerName: "triggerbus-embedded",

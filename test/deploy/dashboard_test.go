@@ -188,7 +188,7 @@ func TestDashboardMetricsExported(t *testing.T) {
 	for _, title := range []string{
 		"Events/s by trigger type", "PRE decisions", "PRE denial ratio", "Function latency p50 / p99",
 		"Errors and timeouts", "Dropped by reason", "In flight", "Dead letters", "NATS connection",
-		"Redeliveries", "Schedule fires",
+		"Redeliveries", "Schedule fires", "Config last reload", "Reload failures",
 	} {
 		if !slices.ContainsFunc(allPanels(d.Panels), func(p panel) bool { return p.Title == title }) {
 			t.Errorf("no panel %q", title)

@@ -52,8 +52,8 @@ func decodeYAML(t *testing.T, rel string, v any) {
 }
 
 // exportedMetrics is what a worker process exports, as cmd/trigger-worker
-// wires it: the Go and process collectors, trigger_build_info and the
-// worker's metrics.
+// wires it: the Go and process collectors, trigger_build_info, the
+// worker's metrics and its reload metrics.
 type exportedMetrics struct {
 	// families maps each metric family name to its type.
 	families map[string]dto.MetricType
@@ -117,6 +117,9 @@ func workerMetrics(t *testing.T) exportedMetrics {
 	buildInfo.WithLabelValues("dev", "unknown", runtime.Version()).Set(1)
 	m, err := worker.NewMetrics(reg)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := worker.NewReloadMetrics(reg); err != nil {
 		t.Fatal(err)
 	}
 

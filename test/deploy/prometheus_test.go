@@ -61,6 +61,7 @@ func TestAlertRules(t *testing.T) {
 		"TriggerNATSDisconnected":    {"trigger_nats_connected", "1m"},
 		"TriggerPreDecisionTooLarge": {"trigger_pre_decisions_too_large_total", ""},
 		"TriggerDeadLetterTruncated": {"trigger_dead_letters_truncated_total", ""},
+		"TriggerConfigReloadFailed":  {"trigger_config_last_reload_successful", "5m"},
 	}
 	seen := map[string]bool{}
 	if len(rf.Groups) == 0 {
