@@ -206,12 +206,20 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 			return c.noResponders(ctx, typ, option, e.ID), nil
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 			return c.policy(c.opts.OnTimeout, e.ID, event.CodeTimeout, "no decision before the deadline"), nil
+		case errors.Is(err, nats.ErrMaxPayload):
+			// No worker can see a request NATS will not carry: a bad event,
+			// refused whatever the policies say.
+			return refused(e.ID, event.CodeBadRequest, fmt.Sprintf(
+				"the request (an event of %d bytes, and its headers) is larger than the NATS max payload (%d bytes)",
+				len(m.Data), c.nc.MaxPayload())), nil
 		case err != nil:
 			return c.policy(c.opts.NoWorker, e.ID, event.CodeNoWorker, "request failed: "+err.Error()), nil
 		}
 		d, err := event.DecodeDecision(reply.Data)
 		if err != nil {
-			return c.policy(c.opts.NoWorker, e.ID, event.CodeBadRequest, "unreadable reply: "+err.Error()), nil
+			// Something answered, and not with a decision: refused whatever
+			// the policies say, since a reply is not "no worker".
+			return refused(e.ID, event.CodeBadReply, "unreadable reply: "+err.Error()), nil
 		}
 		// A worker that was shutting down asks us to try another one.
 		if d.Code == event.CodeShuttingDown && attempt < 3 {
@@ -259,6 +267,11 @@ func (c *Client) registered(ctx context.Context, typ, option string) (bool, erro
 		}
 	}
 	return false, nil
+}
+
+// refused is a refusal the SDK makes itself, whatever the policies.
+func refused(id, code, msg string) *event.Decision {
+	return &event.Decision{ID: id, Code: code, Message: msg, Functions: []event.FunctionResult{}}
 }
 
 func (c *Client) policy(p Policy, id, code, msg string) *event.Decision {

@@ -22,6 +22,9 @@ const (
 	// larger than the NATS connection can carry (its max payload); the
 	// message gives the sizes.
 	CodeDecisionTooLarge = "DECISION_TOO_LARGE"
+	// CodeBadReply is the SDK's refusal when something answered a PRE
+	// request with what is not a decision.
+	CodeBadReply = "BAD_REPLY"
 )
 
 // Outcomes of one function in a decision, and of a function run generally.

@@ -2,8 +2,13 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
@@ -91,5 +96,44 @@ func TestNoRespondersWithoutJetStream(t *testing.T) {
 				t.Errorf("Decide = allowed %v code %q (%s), want %v %q", d.Allowed, d.Code, d.Message, tt.wantAllowed, event.CodeNoWorker)
 			}
 		})
+	}
+}
+
+// TestDecideRefusesWhatNoPolicyCovers: a request NATS cannot carry and a
+// reply that is not a decision are refused even by a client whose policies
+// allow: neither is "no worker" nor "timeout".
+func TestDecideRefusesWhatNoPolicyCovers(t *testing.T) {
+	t.Parallel()
+	s := natstest.RunServer(t, natstest.WithOptions(func(o *server.Options) { o.MaxPayload = 16 * 1024 }))
+	allow := newClient(t, s, client.Options{NoWorker: client.Allow, OnTimeout: client.Allow})
+	ctx := context.Background()
+
+	big := &event.Event{Input: json.RawMessage(`"` + strings.Repeat("x", 32*1024) + `"`)}
+	d, err := allow.Decide(ctx, "PRE_CREATE", "SERVER", big)
+	if err != nil {
+		t.Fatalf("Decide: %v", err)
+	}
+	if d.Allowed || d.Code != event.CodeBadRequest || !strings.Contains(d.Message, "max payload") {
+		t.Errorf("request over the max payload: %+v, want refused BAD_REQUEST naming the max payload", d)
+	}
+
+	// Something that is not a worker answers with what is not a decision.
+	nc := natstest.Connect(t, s)
+	sub, err := nc.QueueSubscribe("trigger.PRE_CREATE.DISK", "trigger-workers", func(m *nats.Msg) {
+		m.Respond([]byte("not a decision"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = allow.Decide(ctx, "PRE_CREATE", "DISK", nil)
+	if err != nil {
+		t.Fatalf("Decide: %v", err)
+	}
+	if d.Allowed || d.Code != event.CodeBadReply {
+		t.Errorf("unreadable reply: %+v, want refused BAD_REPLY", d)
 	}
 }
