@@ -65,6 +65,13 @@ type LuaOptions struct {
 	// LoadTimeout bounds loading one script file: running its top-level
 	// code, register() and the description calls; 0 means 5s.
 	LoadTimeout time.Duration
+	// MaxMemory caps the memory one call may hold: an estimate of what is
+	// reachable from its globals and from the locals and upvalues of the
+	// functions it is running (tables, strings, functions), measured as
+	// it allocates. A call over it fails with an error wrapping
+	// [ErrMemoryLimit], which pcall cannot catch; it may pass the cap by
+	// about a quarter before it is stopped. 0 means 64 MiB.
+	MaxMemory int64
 
 	// APIPrefix is the subject prefix of the orchestrator API that the FDL
 	// layer's adminAPI and userAPI call: <prefix>.admin.<method> and
@@ -126,6 +133,9 @@ func (o *LuaOptions) setDefaults() {
 	if o.LoadTimeout == 0 {
 		o.LoadTimeout = luaDefaultLoadTimeout
 	}
+	if o.MaxMemory == 0 {
+		o.MaxMemory = luaDefaultMaxMemory
+	}
 	if o.APIPrefix == "" {
 		o.APIPrefix = fdlDefaultAPIPrefix
 	}
@@ -151,6 +161,7 @@ func (o LuaOptions) Validate() error {
 		{"registry size", int64(o.RegistrySize)},
 		{"registry max size", int64(o.RegistryMaxSize)},
 		{"load timeout", int64(o.LoadTimeout)},
+		{"max memory", o.MaxMemory},
 		{"api timeout", int64(o.APITimeout)},
 		{"http timeout", int64(o.HTTP.Timeout)},
 		{"http max body bytes", o.HTTP.MaxBodyBytes},
@@ -239,7 +250,8 @@ type luaOutcome struct {
 // point's return to a [Result] (nil or a table without exitState is
 // CONTINUE) and returns the modified p.input as Result.Input when the call
 // changed it. A script error is a *[LuaError]; running out of time is a
-// *LuaError that also wraps [ErrTimeout] and context.DeadlineExceeded.
+// *LuaError that also wraps [ErrTimeout] and context.DeadlineExceeded, and
+// holding more than [LuaOptions.MaxMemory] one that wraps [ErrMemoryLimit].
 //
 // The call runs on the goroutine of its state, which Handle waits for until
 // the call has really stopped: the VM checks ctx before every instruction,

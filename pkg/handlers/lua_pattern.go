@@ -578,6 +578,7 @@ func (vm *luaVM) strGsub(L *lua.LState) int {
 		if len(out) > vm.opts.MaxStringBytes {
 			vm.tooLong(L, "string.gsub", float64(len(out)))
 		}
+		vm.charge(len(out))
 		L.Push(lua.LString(out))
 		L.Push(lua.LNumber(count))
 		return 2

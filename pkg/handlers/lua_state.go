@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"runtime/metrics"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -36,14 +37,12 @@ import (
 //     operator refuse to build strings larger than MaxStringBytes.
 //   - string.find, match, gmatch and gsub match patterns with a matcher of
 //     our own (lua_pattern.go) that stops when the call's context ends.
+//   - A call holds at most about LuaOptions.MaxMemory (lua_memory.go).
 //
-// What the sandbox cannot bound: gopher-lua has no allocation hook, so a
-// table that grows in a loop is stopped by the call's deadline only, and a
-// table indexed by a large integer (t[5e7] = true) gets a dense array part
-// up to that index in one step (up to lua.MaxArrayIndex, 64M slots): keep
-// numeric ids as string keys. A single Go builtin that runs long (a string
-// pattern that backtracks exponentially) does not see the context; Handle
-// returns anyway, and the state is dropped when the builtin is done.
+// What the sandbox cannot bound: a table indexed by a large integer
+// (t[5e7] = true) gets a dense array part up to that index in one step (up
+// to lua.MaxArrayIndex, 64M slots, 1 GiB), before the memory limit sees it:
+// keep numeric ids as string keys.
 var (
 	luaBaseNames = []string{
 		"assert", "error", "getmetatable", "ipairs", "next", "pairs", "rawequal", "rawget", "rawset",
@@ -72,6 +71,15 @@ type luaVM struct {
 	// The current call; zero between calls.
 	ctx context.Context
 	ref string
+	// callCtx is the context the state runs the call under (L.Context()):
+	// ctx, ended early when the call passes its memory limit.
+	callCtx *luaCallCtx
+	// callEnv is the call's global table.
+	callEnv *lua.LTable
+	// allocs reads the process's allocation counter for callCtx.
+	allocs []metrics.Sample
+	// sizer measures what a call holds; its maps are kept between measures.
+	sizer luaSizer
 	// errLine is the line of the script where the last top-level error
 	// was raised, 0 when unknown.
 	errLine int
@@ -103,7 +111,7 @@ func newLuaVM(file string, opts *LuaOptions) (*luaVM, error) {
 		RegistryMaxSize:  opts.RegistryMaxSize,
 		RegistryGrowStep: luaRegistryGrowStep,
 	})
-	vm := &luaVM{L: L, file: file, opts: opts}
+	vm := &luaVM{L: L, file: file, opts: opts, allocs: []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}}
 	if err := vm.init(); err != nil {
 		L.Close()
 		return nil, err
@@ -317,8 +325,10 @@ func (p *luaEnvProto) build(L *lua.LState) *lua.LTable {
 func (vm *luaVM) begin(ctx context.Context, ref string) *lua.LTable {
 	vm.ctx, vm.ref, vm.dirty = ctx, ref, false
 	vm.codec.reset()
-	vm.L.SetContext(ctx)
+	vm.callCtx = newLuaCallCtx(ctx, vm)
+	vm.L.SetContext(vm.callCtx)
 	env := vm.env.build(vm.L)
+	vm.callEnv = env
 	env.RawSetString("_G", env)
 	env.RawSetString(luaConcatGlobal, vm.concatFn)
 	vm.strMT.RawSetString("__index", env.RawGetString("string"))
@@ -341,7 +351,8 @@ func (vm *luaVM) end() {
 	vm.L.RemoveContext()
 	vm.strMT.RawSetString("__index", lua.LNil)
 	vm.codec.reset()
-	vm.ctx, vm.ref = nil, ""
+	vm.ctx, vm.ref, vm.callCtx, vm.callEnv = nil, "", nil, nil
+	vm.sizer = luaSizer{} // its maps grew with the call's data
 }
 
 // runChunk runs the script's top-level code in env.
@@ -371,7 +382,7 @@ func (vm *luaVM) pcall(nargs, nret int) error {
 	if e.Line == 0 {
 		e.Line = vm.errLine
 	}
-	if cerr := vm.ctx.Err(); cerr != nil {
+	if cerr := vm.callCtx.Err(); cerr != nil {
 		return luaCtxError(e, cerr)
 	}
 	return e
@@ -694,6 +705,7 @@ func (vm *luaVM) concat(L *lua.LState) int {
 			if total > vm.opts.MaxStringBytes {
 				vm.tooLong(L, "string concatenation", float64(total))
 			}
+			vm.charge(total)
 			var b strings.Builder
 			b.Grow(total)
 			for k := j; k <= i; k++ {
@@ -737,6 +749,7 @@ func (vm *luaVM) strRep(L *lua.LState) int {
 	if size := float64(len(s)) * n; size > float64(vm.opts.MaxStringBytes) {
 		vm.tooLong(L, "string.rep", size)
 	}
+	vm.charge(len(s) * int(n))
 	L.Push(lua.LString(strings.Repeat(s, int(n))))
 	return 1
 }
@@ -787,6 +800,7 @@ func (vm *luaVM) strFormat(format lua.LGFunction) lua.LGFunction {
 		if size > float64(vm.opts.MaxStringBytes) {
 			vm.tooLong(L, "string.format", size)
 		}
+		vm.charge(int(size))
 		return format(L)
 	}
 }
@@ -804,6 +818,7 @@ func (vm *luaVM) tabConcat(concat lua.LGFunction) lua.LGFunction {
 				vm.tooLong(L, "table.concat", total)
 			}
 		}
+		vm.charge(int(total))
 		return concat(L)
 	}
 }
