@@ -70,7 +70,7 @@ type LuaOptions struct {
 	// functions it is running (tables, strings, functions), measured as
 	// it allocates. A call over it fails with an error wrapping
 	// [ErrMemoryLimit], which pcall cannot catch; it may pass the cap by
-	// about a quarter before it is stopped. 0 means 64 MiB.
+	// about a half before it is stopped. 0 means 64 MiB.
 	MaxMemory int64
 
 	// APIPrefix is the subject prefix of the orchestrator API that the FDL
@@ -308,8 +308,7 @@ func (h *Lua) serve(vm *luaVM) {
 
 // Close ends the idle states. A call still running finishes, and its state
 // ends then. Close waits briefly for those calls and says so if some are
-// still running. It is
-// idempotent and safe for concurrent use.
+// still running. It is idempotent and safe for concurrent use.
 func (h *Lua) Close() error {
 	h.mu.Lock()
 	if h.closed.Swap(true) {
