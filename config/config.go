@@ -159,6 +159,10 @@ type Scripts struct {
 	// APIPrefix is the subject prefix of the orchestrator API bridged to
 	// scripts' adminAPI/userAPI (<prefix>.admin.<method>); default "fco.api".
 	APIPrefix string `mapstructure:"api_prefix"`
+	// MaxMemoryBytes caps the memory one call of a script may hold (its
+	// tables, strings and functions); 0 means the Lua kind's default, 64
+	// MiB. A call over it fails like any script error.
+	MaxMemoryBytes int64 `mapstructure:"max_memory_bytes"`
 }
 
 // Metrics configures the HTTP endpoint of /metrics, /healthz and /readyz.
@@ -839,6 +843,9 @@ func (d Delivery) validate(p *problems) {
 
 func (s Scripts) validate(p *problems) {
 	p.subjectPrefix("scripts.api_prefix", s.APIPrefix)
+	if s.MaxMemoryBytes < 0 {
+		p.add("scripts.max_memory_bytes", "is %d, must not be negative", s.MaxMemoryBytes)
+	}
 }
 
 func (m Metrics) validate(p *problems) {

@@ -586,6 +586,11 @@ func TestValidateErrors(t *testing.T) {
 			want:   []string{`scripts.api_prefix: "fco..api" is not a valid subject prefix (tokens separated by dots, no wildcards or spaces)`},
 		},
 		{
+			name:   "scripts max memory",
+			modify: func(c *config.Config) { c.Scripts.MaxMemoryBytes = -1 },
+			want:   []string{`scripts.max_memory_bytes: is -1, must not be negative`},
+		},
+		{
 			name:   "metrics listen",
 			modify: func(c *config.Config) { c.Metrics.Listen = "127.0.0.1:99999" },
 			want:   []string{`metrics.listen: "127.0.0.1:99999" has an invalid port`},

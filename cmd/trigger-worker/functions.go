@@ -92,7 +92,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 		})
 	}
 	if cfg.Scripts.Dir != "" {
-		sfs, unwired, err := handlers.LoadScriptsReport(cfg.Scripts.Dir, handlers.LuaOptions{Logger: log, APIPrefix: cfg.Scripts.APIPrefix})
+		sfs, unwired, err := handlers.LoadScriptsReport(cfg.Scripts.Dir, handlers.LuaOptions{Logger: log, APIPrefix: cfg.Scripts.APIPrefix, MaxMemory: cfg.Scripts.MaxMemoryBytes})
 		var pe *fs.PathError
 		switch {
 		case errors.As(err, &pe) && len(sfs) == 0 && len(unwired) == 0:

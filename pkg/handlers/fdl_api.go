@@ -158,6 +158,7 @@ func (s *fdlState) apiCall(L *lua.LState, b *fdlBridge, method string, base int)
 	if len(bytes.TrimSpace(reply)) == 0 {
 		L.RaiseError("%s: empty reply on %s", what, subject)
 	}
+	s.vm.charge(luaDecodeFactor * len(reply))
 	v, _, err := s.vm.codec.decode(reply)
 	if err != nil {
 		L.RaiseError("%s: the reply is not JSON: %v", what, err)

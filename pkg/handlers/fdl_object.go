@@ -808,6 +808,7 @@ func (s *fdlState) appendTable(b []byte, t *lua.LTable, depth int) ([]byte, erro
 
 // decode decodes a JSON document into values with methods.
 func (s *fdlState) decode(data []byte) (lua.LValue, error) {
+	s.vm.charge(luaDecodeFactor * len(data))
 	v, _, err := s.vm.codec.decode(data)
 	if err != nil {
 		return nil, err

@@ -29,13 +29,7 @@ const (
 	luaDefaultLoadTimeout     = 5 * time.Second
 	luaRegistryGrowStep       = 4 << 10
 
-	// luaGrace is how long a call whose context is done may take to stop.
-	// The VM checks the context before every instruction, so a script
-	// stops at once; only a single long Go builtin (a pathological string
-	// pattern) can outlast it. Such a call is left to finish on its own
-	// goroutine, its result discarded and its Lua state closed.
-	luaGrace = 200 * time.Millisecond
-	// luaCloseWait bounds how long Close waits for those calls.
+	// luaCloseWait bounds how long Close waits for calls still running.
 	luaCloseWait = time.Second
 )
 
@@ -71,6 +65,13 @@ type LuaOptions struct {
 	// LoadTimeout bounds loading one script file: running its top-level
 	// code, register() and the description calls; 0 means 5s.
 	LoadTimeout time.Duration
+	// MaxMemory caps the memory one call may hold: an estimate of what is
+	// reachable from its globals and from the locals and upvalues of the
+	// functions it is running (tables, strings, functions), measured as
+	// it allocates. A call over it fails with an error wrapping
+	// [ErrMemoryLimit], which pcall cannot catch; it may pass the cap by
+	// about a half before it is stopped. 0 means 64 MiB.
+	MaxMemory int64
 
 	// APIPrefix is the subject prefix of the orchestrator API that the FDL
 	// layer's adminAPI and userAPI call: <prefix>.admin.<method> and
@@ -132,6 +133,9 @@ func (o *LuaOptions) setDefaults() {
 	if o.LoadTimeout == 0 {
 		o.LoadTimeout = luaDefaultLoadTimeout
 	}
+	if o.MaxMemory == 0 {
+		o.MaxMemory = luaDefaultMaxMemory
+	}
 	if o.APIPrefix == "" {
 		o.APIPrefix = fdlDefaultAPIPrefix
 	}
@@ -157,6 +161,7 @@ func (o LuaOptions) Validate() error {
 		{"registry size", int64(o.RegistrySize)},
 		{"registry max size", int64(o.RegistryMaxSize)},
 		{"load timeout", int64(o.LoadTimeout)},
+		{"max memory", o.MaxMemory},
 		{"api timeout", int64(o.APITimeout)},
 		{"http timeout", int64(o.HTTP.Timeout)},
 		{"http max body bytes", o.HTTP.MaxBodyBytes},
@@ -245,12 +250,15 @@ type luaOutcome struct {
 // point's return to a [Result] (nil or a table without exitState is
 // CONTINUE) and returns the modified p.input as Result.Input when the call
 // changed it. A script error is a *[LuaError]; running out of time is a
-// *LuaError that also wraps [ErrTimeout] and context.DeadlineExceeded.
+// *LuaError that also wraps [ErrTimeout] and context.DeadlineExceeded, and
+// holding more than [LuaOptions.MaxMemory] one that wraps [ErrMemoryLimit].
 //
-// The call runs on the goroutine of its state, which Handle waits for. If a
-// single Go builtin keeps the state busy past the end of ctx (the VM checks
-// ctx between instructions, not inside a builtin), Handle returns after a
-// short grace and the state is closed once the builtin is done.
+// The call runs on the goroutine of its state, which Handle waits for until
+// the call has really stopped: the VM checks ctx before every instruction,
+// and the builtins that can run long (string patterns) check it as they
+// go, so a call stops soon after ctx ends, and whoever counts calls in
+// flight counts it until then. A state whose call outlived ctx, or failed
+// in a way that leaves it unfit, is closed, never reused.
 func (h *Lua) Handle(ctx context.Context, ev *event.Event) (Result, error) {
 	if h.closed.Load() {
 		return Result{}, ErrLuaClosed
@@ -264,23 +272,8 @@ func (h *Lua) Handle(ctx context.Context, ev *event.Event) (Result, error) {
 	}
 	done := make(chan luaOutcome, 1)
 	vm.jobs <- luaJob{ctx: ctx, ev: ev, done: done}
-	select {
-	case o := <-done:
-		return o.res, o.err
-	case <-ctx.Done():
-	}
-	grace := time.NewTimer(luaGrace)
-	defer grace.Stop()
-	select {
-	case o := <-done:
-		return o.res, o.err
-	case <-grace.C:
-		cause := ctx.Err()
-		return Result{}, luaCtxError(&LuaError{
-			File:    h.file,
-			Message: fmt.Sprintf("%v, and the script did not stop within %v", cause, luaGrace),
-		}, cause)
-	}
+	o := <-done
+	return o.res, o.err
 }
 
 // serve runs the calls of vm until its jobs channel is closed or a call
@@ -300,7 +293,9 @@ func (h *Lua) serve(vm *luaVM) {
 			o.res, o.err = vm.call(job.ctx, h, job.ev)
 			broken = false
 		}()
-		if broken || vm.dirty {
+		// A call that outlived its context may have stopped anywhere:
+		// its state is not reused.
+		if broken || vm.dirty || job.ctx.Err() != nil {
 			job.done <- o
 			return
 		}
@@ -312,9 +307,8 @@ func (h *Lua) serve(vm *luaVM) {
 }
 
 // Close ends the idle states. A call still running finishes, and its state
-// ends then. Close waits briefly for calls that outlived their context (a
-// runaway Go builtin) and says so if some are still running. It is
-// idempotent and safe for concurrent use.
+// ends then. Close waits briefly for those calls and says so if some are
+// still running. It is idempotent and safe for concurrent use.
 func (h *Lua) Close() error {
 	h.mu.Lock()
 	if h.closed.Swap(true) {

@@ -147,6 +147,7 @@ func (vm *luaVM) apiRequest(L *lua.LState) int {
 	if len(bytes.TrimSpace(reply)) == 0 {
 		return luaFailure(L, "empty reply")
 	}
+	vm.charge(luaDecodeFactor * len(reply))
 	v, _, err := vm.codec.decode(reply)
 	if err != nil {
 		return luaFailure(L, "reply is not JSON: "+err.Error())
@@ -160,12 +161,15 @@ func (vm *luaVM) apiEncode(L *lua.LState) int {
 	if err != nil {
 		return luaFailure(L, err.Error())
 	}
+	vm.charge(len(data))
 	L.Push(lua.LString(data))
 	return 1
 }
 
 func (vm *luaVM) apiDecode(L *lua.LState) int {
-	v, _, err := vm.codec.decode([]byte(L.CheckString(1)))
+	s := L.CheckString(1)
+	vm.charge(luaDecodeFactor * len(s))
+	v, _, err := vm.codec.decode([]byte(s))
 	if err != nil {
 		return luaFailure(L, err.Error())
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -318,34 +316,6 @@ func TestLuaCancel(t *testing.T) {
 		t.Errorf("Handle(cancelled ctx) = %+v, %v; want context.Canceled", res, err)
 	}
 	luaCheckNextCall(t, h)
-}
-
-// TestLuaRunawayBuiltin checks that a call returns when its context ends
-// even while a Go builtin that never looks at the context runs: here a
-// string pattern that backtracks for about a second.
-func TestLuaRunawayBuiltin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("burns a CPU for a second or more")
-	}
-	path := filepath.Join(t.TempDir(), "runaway.lua")
-	src := fmt.Sprintf(luaWrap, `  return { exitState = "SUCCESS", errorMessage = tostring(string.find(string.rep("a", 13), string.rep("a*", 13) .. "b")) }`)
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fns, err := handlers.LoadScript(path, handlers.LuaOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := fns[0].Handler
-	// Close may find the call still running; it says so, and the call
-	// closes its state when the pattern is done.
-	t.Cleanup(func() { t.Logf("Close() = %v", h.Close()) })
-	ctx, cancel := context.WithTimeout(luaCtx(t, nil, nil), 50*time.Millisecond)
-	defer cancel()
-	res, err := luaCallWithin(t, ctx, h, luaEvent(`{}`))
-	if !errors.Is(err, handlers.ErrTimeout) || !strings.Contains(err.Error(), "did not stop") {
-		t.Errorf("Handle() = %+v, %v; want a timeout that says the script did not stop", res, err)
-	}
 }
 
 // TestLuaConcat checks the .. operator, which the compiler turns into calls

@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"runtime/metrics"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/pm"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
 )
@@ -27,28 +27,28 @@ import (
 //   - load and loadstring are left out rather than limited to text: a chunk
 //     they compiled would run in the state's global table, not the call's.
 //   - os keeps time, clock, date and difftime: pure functions of the clock.
-//   - pcall and xpcall cannot catch the end of the call's context; print
+//   - pcall and xpcall cannot catch the end of the call's context (nor the
+//     call passing its memory limit), and build no traceback; print
 //     and trigger.log go to the call's logger; setmetatable takes tables
 //     only (gopher-lua would let a script give every number or function of
 //     the state a metatable that outlives the call); math.random uses the
 //     process's generator and math.randomseed does nothing.
 //   - string.rep, string.format, string.gsub, table.concat and the ..
-//     operator refuse to build strings larger than MaxStringBytes; gsub and
-//     gmatch work through their matches in bounded batches.
+//     operator refuse to build strings larger than MaxStringBytes.
+//   - string.find, match, gmatch and gsub match patterns with a matcher of
+//     our own (lua_pattern.go) that stops when the call's context ends.
+//   - A call holds at most about LuaOptions.MaxMemory (lua_memory.go).
 //
-// What the sandbox cannot bound: gopher-lua has no allocation hook, so a
-// table that grows in a loop is stopped by the call's deadline only, and a
-// table indexed by a large integer (t[5e7] = true) gets a dense array part
-// up to that index in one step (up to lua.MaxArrayIndex, 64M slots): keep
-// numeric ids as string keys. A single Go builtin that runs long (a string
-// pattern that backtracks exponentially) does not see the context; Handle
-// returns anyway, and the state is dropped when the builtin is done.
+// What the sandbox cannot bound: a table indexed by a large integer
+// (t[5e7] = true) gets a dense array part up to that index in one step (up
+// to lua.MaxArrayIndex, 64M slots, 1 GiB), before the memory limit sees it:
+// keep numeric ids as string keys.
 var (
 	luaBaseNames = []string{
 		"assert", "error", "getmetatable", "ipairs", "next", "pairs", "rawequal", "rawget", "rawset",
 		"select", "tonumber", "tostring", "type", "unpack", "_VERSION",
 	}
-	luaStringNames = []string{"byte", "char", "find", "len", "lower", "match", "reverse", "sub", "upper"}
+	luaStringNames = []string{"byte", "char", "len", "lower", "reverse", "sub", "upper"}
 	luaTableNames  = []string{"getn", "insert", "maxn", "remove", "sort"}
 	luaMathNames   = []string{
 		"abs", "acos", "asin", "atan", "atan2", "ceil", "cos", "cosh", "deg", "exp", "floor", "fmod", "frexp",
@@ -71,6 +71,15 @@ type luaVM struct {
 	// The current call; zero between calls.
 	ctx context.Context
 	ref string
+	// callCtx is the context the state runs the call under (L.Context()):
+	// ctx, ended early when the call passes its memory limit.
+	callCtx *luaCallCtx
+	// callEnv is the call's global table.
+	callEnv *lua.LTable
+	// allocs reads the process's allocation counter for callCtx.
+	allocs []metrics.Sample
+	// sizer measures what a call holds; its maps are kept between measures.
+	sizer luaSizer
 	// errLine is the line of the script where the last top-level error
 	// was raised, 0 when unknown.
 	errLine int
@@ -81,6 +90,8 @@ type luaVM struct {
 	onError *lua.LFunction
 	// concatFn is the .. operator (see luaCompile).
 	concatFn *lua.LFunction
+	// trampoline runs the protected calls of pcall and xpcall (see bounce).
+	trampoline *lua.LFunction
 	// jobs are the calls of a handler's state, served by its goroutine.
 	jobs chan luaJob
 	// prepares are what the extensions do at the start of every call.
@@ -100,7 +111,7 @@ func newLuaVM(file string, opts *LuaOptions) (*luaVM, error) {
 		RegistryMaxSize:  opts.RegistryMaxSize,
 		RegistryGrowStep: luaRegistryGrowStep,
 	})
-	vm := &luaVM{L: L, file: file, opts: opts}
+	vm := &luaVM{L: L, file: file, opts: opts, allocs: []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}}
 	if err := vm.init(); err != nil {
 		L.Close()
 		return nil, err
@@ -154,7 +165,8 @@ func (vm *luaVM) init() error {
 
 	g := L.NewTable()
 	copyNames(g, opened, luaBaseNames)
-	g.RawSetString("pcall", L.NewFunction(vm.uncatchable(gfn(opened, "pcall"))))
+	vm.trampoline = L.NewFunction(vm.bounce)
+	g.RawSetString("pcall", L.NewFunction(vm.pcallLua))
 	g.RawSetString("xpcall", L.NewFunction(vm.xpcall))
 	vm.onError = L.NewFunction(vm.handleError)
 	vm.concatFn = L.NewFunction(vm.concat)
@@ -169,6 +181,8 @@ func (vm *luaVM) init() error {
 	copyNames(str, lib(lua.StringLibName), luaStringNames)
 	str.RawSetString("format", L.NewFunction(vm.strFormat(gfn(lib(lua.StringLibName), "format"))))
 	str.RawSetString("rep", L.NewFunction(vm.strRep))
+	str.RawSetString("find", L.NewFunction(vm.strFind))
+	str.RawSetString("match", L.NewFunction(vm.strMatch))
 	str.RawSetString("gsub", L.NewFunction(vm.strGsub))
 	str.RawSetString("gmatch", L.NewFunction(vm.strGmatch))
 	g.RawSetString("string", str)
@@ -311,8 +325,10 @@ func (p *luaEnvProto) build(L *lua.LState) *lua.LTable {
 func (vm *luaVM) begin(ctx context.Context, ref string) *lua.LTable {
 	vm.ctx, vm.ref, vm.dirty = ctx, ref, false
 	vm.codec.reset()
-	vm.L.SetContext(ctx)
+	vm.callCtx = newLuaCallCtx(ctx, vm)
+	vm.L.SetContext(vm.callCtx)
 	env := vm.env.build(vm.L)
+	vm.callEnv = env
 	env.RawSetString("_G", env)
 	env.RawSetString(luaConcatGlobal, vm.concatFn)
 	vm.strMT.RawSetString("__index", env.RawGetString("string"))
@@ -335,7 +351,8 @@ func (vm *luaVM) end() {
 	vm.L.RemoveContext()
 	vm.strMT.RawSetString("__index", lua.LNil)
 	vm.codec.reset()
-	vm.ctx, vm.ref = nil, ""
+	vm.ctx, vm.ref, vm.callCtx, vm.callEnv = nil, "", nil, nil
+	vm.sizer = luaSizer{} // its maps grew with the call's data
 }
 
 // runChunk runs the script's top-level code in env.
@@ -365,7 +382,7 @@ func (vm *luaVM) pcall(nargs, nret int) error {
 	if e.Line == 0 {
 		e.Line = vm.errLine
 	}
-	if cerr := vm.ctx.Err(); cerr != nil {
+	if cerr := vm.callCtx.Err(); cerr != nil {
 		return luaCtxError(e, cerr)
 	}
 	return e
@@ -545,15 +562,60 @@ func (vm *luaVM) logger() *slog.Logger {
 	return vm.opts.Logger.With("function", vm.ref)
 }
 
-// uncatchable wraps pcall or xpcall so that the end of the call's context
-// goes through it: gopher-lua raises it as an ordinary error, which a
-// protected call would otherwise catch and let the script carry on.
-func (vm *luaVM) uncatchable(pcall lua.LGFunction) lua.LGFunction {
-	return func(L *lua.LState) int {
-		n := pcall(L)
-		vm.stopIfDone(L)
-		return n
+// pcallLua is pcall. A protected call of a script goes through bounce, so
+// that an error raised in it carries no traceback, and the end of the
+// call's context goes through it: gopher-lua raises it as an ordinary
+// error, which a protected call would otherwise catch and let the script
+// carry on.
+func (vm *luaVM) pcallLua(L *lua.LState) int {
+	L.CheckAny(1)
+	if v := L.Get(1); v.Type() != lua.LTFunction && L.GetMetaField(v, "__call").Type() != lua.LTFunction {
+		L.Push(lua.LFalse)
+		L.Push(lua.LString("attempt to call a " + v.Type().String() + " value"))
+		return 2
 	}
+	err := vm.protectedLua(L, L.GetTop()-1)
+	vm.stopIfDone(L)
+	if err != nil {
+		L.Push(lua.LFalse)
+		L.Push(luaErrorValue(err))
+		return 2
+	}
+	L.Insert(lua.LTrue, 1)
+	return L.GetTop()
+}
+
+// protectedLua calls the function below nargs arguments on the top of the
+// stack, protected, through bounce, and leaves all its results.
+//
+// gopher-lua's PCall without a message handler builds a traceback of the
+// failed call, unless the error has one: a line for every frame and for
+// every tail call a frame made, so after a runaway tail recursion such as
+// local function f(n) return f(n + 1) end it builds millions of lines,
+// gigabytes, long after the call's deadline. A message handler would avoid
+// it but leaves the upvalues of the failed frames open, which closures made
+// there and kept by the script would read as garbage. bounce instead makes
+// every error raised inside carry an empty traceback of its own.
+func (vm *luaVM) protectedLua(L *lua.LState, nargs int) error {
+	L.Insert(vm.trampoline, L.GetTop()-nargs)
+	return L.PCall(nargs+1, lua.MultRet, nil)
+}
+
+// bounce calls its first argument with the others and returns all results,
+// with errors raised as *lua.ApiError values that carry a traceback already
+// (see protectedLua). A PCall inside sets its own panic function and puts
+// this one back when it returns.
+func (vm *luaVM) bounce(L *lua.LState) int {
+	L.Panic = luaPanicNoTraceback
+	L.Call(L.GetTop()-1, lua.MultRet)
+	return L.GetTop()
+}
+
+// luaNoTraceback is the traceback of errors raised under bounce.
+const luaNoTraceback = "stack traceback: (not kept)"
+
+func luaPanicNoTraceback(L *lua.LState) {
+	panic(&lua.ApiError{Type: lua.ApiErrorRun, Object: L.Get(-1), StackTrace: luaNoTraceback})
 }
 
 // xpcall is xpcall that calls the message handler once the failed call has
@@ -565,19 +627,24 @@ func (vm *luaVM) xpcall(L *lua.LState) int {
 	handler := L.CheckFunction(2)
 	L.SetTop(2)
 	L.Push(fn)
-	if err := L.PCall(0, lua.MultRet, nil); err != nil {
+	if err := vm.protectedLua(L, 0); err != nil {
 		vm.stopIfDone(L)
+		L.SetTop(2)
 		L.Push(handler)
 		L.Push(luaErrorValue(err))
-		if err := L.PCall(1, 1, nil); err != nil {
+		if err := vm.protectedLua(L, 1); err != nil {
 			vm.stopIfDone(L)
+			L.SetTop(2)
 			L.Push(lua.LFalse)
 			L.Push(luaErrorValue(err))
 			return 2
 		}
 		vm.stopIfDone(L)
-		ret := L.Get(-1)
-		L.Pop(1)
+		ret := lua.LValue(lua.LNil)
+		if L.GetTop() > 2 {
+			ret = L.Get(3)
+		}
+		L.SetTop(2)
 		L.Push(lua.LFalse)
 		L.Push(ret)
 		return 2
@@ -638,6 +705,7 @@ func (vm *luaVM) concat(L *lua.LState) int {
 			if total > vm.opts.MaxStringBytes {
 				vm.tooLong(L, "string concatenation", float64(total))
 			}
+			vm.charge(total)
 			var b strings.Builder
 			b.Grow(total)
 			for k := j; k <= i; k++ {
@@ -681,6 +749,7 @@ func (vm *luaVM) strRep(L *lua.LState) int {
 	if size := float64(len(s)) * n; size > float64(vm.opts.MaxStringBytes) {
 		vm.tooLong(L, "string.rep", size)
 	}
+	vm.charge(len(s) * int(n))
 	L.Push(lua.LString(strings.Repeat(s, int(n))))
 	return 1
 }
@@ -731,6 +800,7 @@ func (vm *luaVM) strFormat(format lua.LGFunction) lua.LGFunction {
 		if size > float64(vm.opts.MaxStringBytes) {
 			vm.tooLong(L, "string.format", size)
 		}
+		vm.charge(int(size))
 		return format(L)
 	}
 }
@@ -748,181 +818,9 @@ func (vm *luaVM) tabConcat(concat lua.LGFunction) lua.LGFunction {
 				vm.tooLong(L, "table.concat", total)
 			}
 		}
+		vm.charge(int(total))
 		return concat(L)
 	}
-}
-
-// luaGsubBatch is how many matches string.gsub asks the matcher for at a
-// time: gopher-lua's matcher collects every match before returning.
-const luaGsubBatch = 256
-
-// strGsub is string.gsub with a linear replacement (gopher-lua's copies the
-// whole string for each match) that stops at the string limit.
-func (vm *luaVM) strGsub(L *lua.LState) int {
-	str := L.CheckString(1)
-	pat := L.CheckString(2)
-	L.CheckTypes(3, lua.LTString, lua.LTTable, lua.LTFunction)
-	repl := L.Get(3)
-	limit := L.OptInt(4, -1)
-	src := []byte(str)
-	anchored := strings.HasPrefix(pat, "^")
-	var out []byte
-	count, copied, pos := 0, 0, 0
-	for pos <= len(src) && (limit < 0 || count < limit) {
-		batch := luaGsubBatch
-		if limit >= 0 {
-			batch = min(batch, limit-count)
-		}
-		mds, err := pm.Find(pat, src, pos, batch)
-		if err != nil {
-			L.RaiseError("%s", err.Error())
-		}
-		for _, m := range mds {
-			start, end := m.Capture(0), m.Capture(1)
-			out = append(out, str[copied:start]...)
-			if s, ok := vm.gsubReplace(L, str, m, repl); ok {
-				out = append(out, s...)
-			} else {
-				out = append(out, str[start:end]...)
-			}
-			copied = end
-			count++
-			if len(out) > vm.opts.MaxStringBytes {
-				vm.tooLong(L, "string.gsub", float64(len(out)))
-			}
-		}
-		if anchored || len(mds) < batch {
-			break
-		}
-		last := mds[len(mds)-1]
-		pos = max(last.Capture(0)+1, last.Capture(1))
-		vm.stopIfDone(L)
-	}
-	out = append(out, str[copied:]...)
-	if len(out) > vm.opts.MaxStringBytes {
-		vm.tooLong(L, "string.gsub", float64(len(out)))
-	}
-	L.Push(lua.LString(out))
-	L.Push(lua.LNumber(count))
-	return 2
-}
-
-// gsubReplace returns the replacement of match m; ok is false when the
-// match stays as it is (a table or function gave nil or false).
-func (vm *luaVM) gsubReplace(L *lua.LState, str string, m *pm.MatchData, repl lua.LValue) (string, bool) {
-	ncap := m.CaptureLength()/2 - 1
-	capture := func(i int) lua.LValue { // i in 1..ncap; 0 is the whole match
-		idx := 2 * i
-		if i > 0 && m.IsPosCapture(idx) {
-			return lua.LNumber(m.Capture(idx))
-		}
-		return lua.LString(str[m.Capture(idx):m.Capture(idx+1)])
-	}
-	switch r := repl.(type) {
-	case lua.LString:
-		s := string(r)
-		var b strings.Builder
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if c != '%' || i+1 == len(s) {
-				b.WriteByte(c)
-				continue
-			}
-			i++
-			c = s[i]
-			if c < '0' || c > '9' {
-				b.WriteByte(c)
-				continue
-			}
-			d := int(c - '0')
-			switch {
-			case d == 0 || (d == 1 && ncap == 0):
-				b.WriteString(str[m.Capture(0):m.Capture(1)])
-			case d <= ncap:
-				b.WriteString(lua.LVAsString(capture(d)))
-			default:
-				L.RaiseError("invalid capture index")
-			}
-			if b.Len() > vm.opts.MaxStringBytes {
-				vm.tooLong(L, "string.gsub", float64(b.Len()))
-			}
-		}
-		return b.String(), true
-	case *lua.LTable, *lua.LFunction:
-		var v lua.LValue
-		if t, ok := r.(*lua.LTable); ok {
-			key := capture(0)
-			if ncap > 0 {
-				key = capture(1)
-			}
-			v = L.GetTable(t, key)
-		} else {
-			L.Push(r)
-			n := 1
-			if ncap == 0 {
-				L.Push(capture(0))
-			} else {
-				for i := 1; i <= ncap; i++ {
-					L.Push(capture(i))
-				}
-				n = ncap
-			}
-			L.Call(n, 1)
-			v = L.Get(-1)
-			L.Pop(1)
-		}
-		switch v := v.(type) {
-		case *lua.LNilType:
-			return "", false
-		case lua.LBool:
-			if !bool(v) {
-				return "", false
-			}
-		case lua.LString, lua.LNumber:
-			return lua.LVAsString(v), true
-		}
-		L.RaiseError("invalid replacement value (a %s)", v.Type())
-	}
-	return "", false
-}
-
-// strGmatch is string.gmatch, finding one match per step rather than all of
-// them up front.
-func (vm *luaVM) strGmatch(L *lua.LState) int {
-	str := L.CheckString(1)
-	pat := L.CheckString(2)
-	src := []byte(str)
-	pos, done := 0, false
-	L.Push(L.NewFunction(func(L *lua.LState) int {
-		if done || pos > len(src) {
-			return 0
-		}
-		mds, err := pm.Find(pat, src, pos, 1)
-		if err != nil {
-			L.RaiseError("%s", err.Error())
-		}
-		if len(mds) == 0 {
-			done = true
-			return 0
-		}
-		m := mds[0]
-		pos = max(m.Capture(0)+1, m.Capture(1))
-		ncap := m.CaptureLength()/2 - 1
-		if ncap == 0 {
-			L.Push(lua.LString(str[m.Capture(0):m.Capture(1)]))
-			return 1
-		}
-		for i := 1; i <= ncap; i++ {
-			idx := 2 * i
-			if m.IsPosCapture(idx) {
-				L.Push(lua.LNumber(m.Capture(idx)))
-			} else {
-				L.Push(lua.LString(str[m.Capture(idx):m.Capture(idx+1)]))
-			}
-		}
-		return ncap
-	}))
-	return 1
 }
 
 // luaRandom is math.random on the process's generator, which is safe for
