@@ -577,6 +577,9 @@ func TestExecConformance(t *testing.T) {
 		Modify:   kind(self, "-test.run=^TestExecHelperProcess$", "--", "triggerbus-exec-helper", "modify"),
 		Hang:     kind(execScript("hang.sh")),
 		Error:    kind(execScript("fail.sh")),
+		Returns: func(t *testing.T, doc string) handlers.Handler {
+			return execNew(t, handlers.ExecConfig{Command: []string{execScript("result.sh"), doc}})
+		},
 	})
 }
 
