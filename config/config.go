@@ -157,6 +157,11 @@ type Scripts struct {
 	// APIPrefix is the subject prefix of the orchestrator API bridged to
 	// scripts' adminAPI/userAPI (<prefix>.admin.<method>); default "fco.api".
 	APIPrefix string `mapstructure:"api_prefix"`
+	// DenyPrivateNetworks makes the simplehttp requests of every FDL script
+	// (from Dir and from functions' lua) refuse to connect to loopback,
+	// private, link-local and other non-public addresses, as a webhook's
+	// deny_private_networks does; default false.
+	DenyPrivateNetworks bool `mapstructure:"deny_private_networks"`
 }
 
 // Metrics configures the HTTP endpoint of /metrics, /healthz and /readyz.

@@ -45,7 +45,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 	}
 	for i, f := range cfg.Functions {
 		where := fmt.Sprintf("%s functions[%d]", src, i)
-		h, kind, closer, err := buildHandler(f, log)
+		h, kind, closer, err := buildHandler(f, cfg.Scripts, log)
 		if err != nil {
 			l.problems = append(l.problems, fmt.Errorf("function %q (%s): %w", f.Ref, where, err))
 			continue
@@ -78,7 +78,11 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 		})
 	}
 	if cfg.Scripts.Dir != "" {
-		sfs, unwired, err := handlers.LoadScriptsReport(cfg.Scripts.Dir, handlers.LuaOptions{Logger: log, APIPrefix: cfg.Scripts.APIPrefix})
+		sfs, unwired, err := handlers.LoadScriptsReport(cfg.Scripts.Dir, handlers.LuaOptions{
+			Logger:    log,
+			APIPrefix: cfg.Scripts.APIPrefix,
+			HTTP:      handlers.FDLHTTPOptions{DenyPrivateNetworks: cfg.Scripts.DenyPrivateNetworks},
+		})
 		if err != nil {
 			l.problems = append(l.problems, splitJoined(err)...)
 		}
@@ -131,11 +135,15 @@ func splitJoined(err error) []error {
 	return []error{err}
 }
 
-// buildHandler makes the handler of one configured function.
-func buildHandler(f config.Function, log *slog.Logger) (handlers.Handler, string, io.Closer, error) {
+// buildHandler makes the handler of one configured function; scripts holds
+// the settings of every FDL script.
+func buildHandler(f config.Function, scripts config.Scripts, log *slog.Logger) (handlers.Handler, string, io.Closer, error) {
 	switch {
 	case f.Lua != nil:
-		sfs, err := handlers.LoadScript(f.Lua.File, handlers.LuaOptions{Logger: log})
+		sfs, err := handlers.LoadScript(f.Lua.File, handlers.LuaOptions{
+			Logger: log,
+			HTTP:   handlers.FDLHTTPOptions{DenyPrivateNetworks: scripts.DenyPrivateNetworks},
+		})
 		if err != nil {
 			return nil, "", nil, err
 		}
