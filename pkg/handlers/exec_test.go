@@ -107,9 +107,20 @@ func execAlive(id int, group bool) bool {
 	if err := syscall.Kill(target, 0); errors.Is(err, syscall.ESRCH) {
 		return false
 	}
+	found, ok := execAnyLive(func(pid int, f []string) bool {
+		pgrp, _ := strconv.Atoi(f[2])
+		return group && pgrp == id || !group && pid == id
+	})
+	return found || !ok
+}
+
+// execAnyLive reports whether a live process, not a zombie, matches, given
+// its pid and the fields of /proc/<pid>/stat after its name (state ppid
+// pgrp session ...); ok is false where there is no /proc.
+func execAnyLive(match func(pid int, f []string) bool) (found, ok bool) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return true
+		return false, false
 	}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -120,21 +131,19 @@ func execAlive(id int, group bool) bool {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid pgrp ...
 		i := bytes.LastIndexByte(data, ')')
 		if i < 0 {
 			continue
 		}
-		fields := strings.Fields(string(data[i+1:]))
-		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
+		f := strings.Fields(string(data[i+1:]))
+		if len(f) < 4 || f[0] == "Z" || f[0] == "X" {
 			continue
 		}
-		pgrp, _ := strconv.Atoi(fields[2])
-		if group && pgrp == id || !group && pid == id {
-			return true
+		if match(pid, f) {
+			return true, true
 		}
 	}
-	return false
+	return false, true
 }
 
 // execCheckGone waits until neither the group pgid nor child is alive.
@@ -154,29 +163,11 @@ func execCheckGone(t *testing.T, pgid, child int) {
 // execSessionAlive reports whether a live process is in the session sid,
 // as /proc shows it; false where there is no /proc.
 func execSessionAlive(sid int) bool {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp session ...
-		i := bytes.LastIndexByte(data, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(string(data[i+1:]))
-		if len(fields) < 4 || fields[0] == "Z" || fields[0] == "X" {
-			continue
-		}
-		if s, _ := strconv.Atoi(fields[3]); s == sid {
-			return true
-		}
-	}
-	return false
+	found, _ := execAnyLive(func(_ int, f []string) bool {
+		s, _ := strconv.Atoi(f[3])
+		return s == sid
+	})
+	return found
 }
 
 // TestExecKillsEscapedProcesses: a process that leaves the command's
