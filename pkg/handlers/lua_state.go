@@ -447,9 +447,13 @@ func (vm *luaVM) call(ctx context.Context, h *Lua, ev *event.Event) (Result, err
 		return Result{}, err
 	}
 
+	// A result's input is the new input; nil or trigger.null there is none
+	// (as JSON null is in a result document), and p.input counts.
 	holder := p
-	if t, ok := ret.(*lua.LTable); ok && t.RawGetString("input") != lua.LNil {
-		holder = t
+	if t, ok := ret.(*lua.LTable); ok {
+		if in := t.RawGetString("input"); in != lua.LNil && in != vm.codec.null {
+			holder = t
+		}
 	}
 	if holder.RawGetString("input") != lua.LNil {
 		after, err := vm.codec.encodeAt(holder, lua.LString("input"))

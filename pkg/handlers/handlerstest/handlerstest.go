@@ -237,6 +237,9 @@ var resultsAccepted = []struct {
 	{"code a number", `{"exitState":"FAILED","errorCode":403}`, handlers.Result{ExitState: handlers.Failed, ErrorCode: "403"}},
 	{"code null", `{"exitState":"FAILED","errorCode":null,"errorMessage":"m"}`, handlers.Result{ExitState: handlers.Failed, ErrorMessage: "m"}},
 	{"returnCode CONTINUE", `{"returnCode":"CONTINUE"}`, handlers.Result{ExitState: handlers.Continue}},
+	{"input null", `{"exitState":"SUCCESS","input":null}`, handlers.Result{ExitState: handlers.Success}},
+	{"input", `{"exitState":"SUCCESS","input":{"cpu":2,"tags":["a"]}}`,
+		handlers.Result{ExitState: handlers.Success, Input: json.RawMessage(`{"cpu":2,"tags":["a"]}`)}},
 }
 
 // resultsRefused are result documents every kind refuses with an error
