@@ -163,6 +163,11 @@ type Scripts struct {
 	// tables, strings and functions); 0 means the Lua kind's default, 64
 	// MiB. A call over it fails like any script error.
 	MaxMemoryBytes int64 `mapstructure:"max_memory_bytes"`
+	// DenyPrivateNetworks makes the simplehttp requests of every FDL script
+	// (from Dir and from functions' lua) refuse to connect to loopback,
+	// private, link-local and other non-public addresses, as a webhook's
+	// deny_private_networks does; default false.
+	DenyPrivateNetworks bool `mapstructure:"deny_private_networks"`
 }
 
 // Metrics configures the HTTP endpoint of /metrics, /healthz and /readyz.

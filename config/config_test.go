@@ -851,3 +851,22 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+func TestScriptsDenyPrivateNetworks(t *testing.T) {
+	cfg, err := config.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Scripts.DenyPrivateNetworks {
+		t.Errorf("scripts.deny_private_networks defaults to true, want false")
+	}
+	cfg, err = config.Load("", map[string]any{"scripts.deny_private_networks": true})
+	if err != nil || !cfg.Scripts.DenyPrivateNetworks {
+		t.Errorf("Load(scripts.deny_private_networks: true) = %v, %v, want it set", cfg.Scripts.DenyPrivateNetworks, err)
+	}
+	t.Setenv("TRIGGER_SCRIPTS_DENY_PRIVATE_NETWORKS", "true")
+	cfg, err = config.Load("", nil)
+	if err != nil || !cfg.Scripts.DenyPrivateNetworks {
+		t.Errorf("Load with TRIGGER_SCRIPTS_DENY_PRIVATE_NETWORKS=true = %v, %v, want it set", cfg.Scripts.DenyPrivateNetworks, err)
+	}
+}

@@ -59,7 +59,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 	}
 	for i, f := range cfg.Functions {
 		where := at(fmt.Sprintf("functions[%d]", i))
-		h, kind, closer, err := buildHandler(f, log)
+		h, kind, closer, err := buildHandler(f, cfg.Scripts, log)
 		if err != nil {
 			l.problems = append(l.problems, fmt.Errorf("function %q (%s): %w", f.Ref, where, err))
 			continue
@@ -92,7 +92,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 		})
 	}
 	if cfg.Scripts.Dir != "" {
-		sfs, unwired, err := handlers.LoadScriptsReport(cfg.Scripts.Dir, handlers.LuaOptions{Logger: log, APIPrefix: cfg.Scripts.APIPrefix, MaxMemory: cfg.Scripts.MaxMemoryBytes})
+		sfs, unwired, err := handlers.LoadScriptsReport(cfg.Scripts.Dir, luaOptions(cfg.Scripts, log))
 		var pe *fs.PathError
 		switch {
 		case errors.As(err, &pe) && len(sfs) == 0 && len(unwired) == 0:
@@ -197,11 +197,23 @@ func splitJoined(err error) []error {
 	return []error{err}
 }
 
-// buildHandler makes the handler of one configured function.
-func buildHandler(f config.Function, log *slog.Logger) (handlers.Handler, string, io.Closer, error) {
+// luaOptions are the options of every Lua function, from scripts.dir and
+// from functions' lua files alike.
+func luaOptions(s config.Scripts, log *slog.Logger) handlers.LuaOptions {
+	return handlers.LuaOptions{
+		Logger:    log,
+		APIPrefix: s.APIPrefix,
+		MaxMemory: s.MaxMemoryBytes,
+		HTTP:      handlers.FDLHTTPOptions{DenyPrivateNetworks: s.DenyPrivateNetworks},
+	}
+}
+
+// buildHandler makes the handler of one configured function; scripts holds
+// the settings of every FDL script.
+func buildHandler(f config.Function, scripts config.Scripts, log *slog.Logger) (handlers.Handler, string, io.Closer, error) {
 	switch {
 	case f.Lua != nil:
-		sfs, err := handlers.LoadScript(f.Lua.File, handlers.LuaOptions{Logger: log})
+		sfs, err := handlers.LoadScript(f.Lua.File, luaOptions(scripts, log))
 		if err != nil {
 			return nil, "", nil, err
 		}

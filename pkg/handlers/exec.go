@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
@@ -29,8 +31,13 @@ const (
 	execStderrTail = 4 << 10
 )
 
+// execTokenVar is the variable that marks the processes of one call: its
+// value is new for each call.
+const execTokenVar = "TRIGGER_EXEC_CALL"
+
 // execReserved are the variables Exec sets itself; a config cannot pass them.
 var execReserved = map[string]bool{
+	execTokenVar:       true,
 	"TRIGGER_ORIGIN":   true,
 	"TRIGGER_TYPE":     true,
 	"TRIGGER_OPTION":   true,
@@ -50,9 +57,10 @@ type ExecConfig struct {
 	// their values at the time of each call; an unset one is left out.
 	// Nothing else of the worker's environment is passed. Besides these the
 	// command gets PATH (ExecPath, or the worker's PATH when Env names PATH),
-	// TRIGGER_TYPE, TRIGGER_OPTION, TRIGGER_EVENT_ID and, for a call caused by
-	// a trigger function's event, TRIGGER_ORIGIN; those TRIGGER_ names cannot
-	// be listed.
+	// TRIGGER_TYPE, TRIGGER_OPTION, TRIGGER_EVENT_ID, TRIGGER_EXEC_CALL (a
+	// value new for each call, by which the handler finds the processes of
+	// the call) and, for a call caused by a trigger function's event,
+	// TRIGGER_ORIGIN; those TRIGGER_ names cannot be listed.
 	Env []string
 	// Dir is the command's working directory. Empty: each call runs in a new,
 	// empty, private directory that is removed when the call ends, so calls
@@ -116,7 +124,11 @@ func (c ExecConfig) Validate() error {
 // result from stdout. The command runs in a process group of its own: when
 // the call's context is done the group gets SIGTERM, then SIGKILL after the
 // kill grace, and when the command exits whatever it left running in its
-// group is killed. An Exec holds no resources and is safe for concurrent use.
+// group is killed. On Linux the same goes for the processes it started that
+// left the group (setsid, setpgid): they are found through /proc, by their
+// parents and by the call's TRIGGER_EXEC_CALL token (see docs/security.md
+// for what can still escape). An Exec holds no resources and is safe for
+// concurrent use.
 type Exec struct {
 	cfg     ExecConfig
 	program string // the resolved path of Command[0]
@@ -275,12 +287,14 @@ func (x *Exec) Handle(ctx context.Context, ev *event.Event) (Result, error) {
 			}
 		}()
 	}
-	return x.run(ctx, dir, x.environ(ctx, ev), input)
+	token := rand.Text()
+	env := append(x.environ(ctx, ev), execTokenVar+"="+token)
+	return x.run(ctx, dir, env, input, newExecTree(token))
 }
 
 // environ returns the command's environment for ev.
 func (x *Exec) environ(ctx context.Context, ev *event.Event) []string {
-	env := make([]string, 0, 5+len(x.passEnv))
+	env := make([]string, 0, 6+len(x.passEnv))
 	env = append(env, "PATH="+x.path())
 	origin, ok := event.OriginFrom(ctx)
 	if !ok {
@@ -308,8 +322,9 @@ func (x *Exec) environ(ctx context.Context, ev *event.Event) []string {
 // output. The command's stdin, stdout and stderr are pipes this function
 // reads and writes itself rather than through exec.Cmd, so that Wait returns
 // as soon as the command exits even when something it started still holds
-// them; the process group is then killed, and the pipes end with it.
-func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte) (Result, error) {
+// them; the process group and tree are then killed, and the pipes end with
+// them.
+func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte, tree *execTree) (Result, error) {
 	var files []*os.File
 	closeAll := func() {
 		for _, f := range files {
@@ -338,7 +353,10 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte) 
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
 	execSetProcessGroup(cmd)
-	cmd.Cancel = func() error { return execTerminateGroup(cmd.Process.Pid) }
+	cmd.Cancel = func() error {
+		tree.signal(syscall.SIGTERM)
+		return execTerminateGroup(cmd.Process.Pid)
+	}
 	cmd.WaitDelay = x.cfg.KillGrace
 	err := cmd.Start()
 	// The command has its own copies of its ends of the pipes.
@@ -349,6 +367,7 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte) 
 		return Result{}, fmt.Errorf("handlers: exec %q: %w", x.cfg.Command[0], err)
 	}
 	pgid := cmd.Process.Pid
+	tree.started(pgid)
 
 	var (
 		wg     sync.WaitGroup
@@ -366,6 +385,7 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte) 
 		stdout, _ = io.ReadAll(io.LimitReader(stdoutR, capPlusOne(x.cfg.MaxOutputBytes)))
 		if int64(len(stdout)) > x.cfg.MaxOutputBytes {
 			over = true
+			tree.kill()
 			_ = execKillGroup(pgid)
 			_, _ = io.Copy(io.Discard, stdoutR)
 		}
@@ -373,8 +393,9 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte) 
 	wg.Go(func() { _, _ = io.Copy(&stderr, stderrR) })
 
 	waitErr := cmd.Wait()
-	// Whatever the command left running in its group goes with it.
+	// Whatever the command left running, in its group or not, goes with it.
 	_ = execKillGroup(pgid)
+	tree.kill()
 	// The pipes end when the last process holding them is gone. One that
 	// left the process group could hold them on: bound the wait.
 	deadline := time.Now().Add(x.cfg.KillGrace)

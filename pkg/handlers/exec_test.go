@@ -10,8 +10,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,9 +107,20 @@ func execAlive(id int, group bool) bool {
 	if err := syscall.Kill(target, 0); errors.Is(err, syscall.ESRCH) {
 		return false
 	}
+	found, ok := execAnyLive(func(pid int, f []string) bool {
+		pgrp, _ := strconv.Atoi(f[2])
+		return group && pgrp == id || !group && pid == id
+	})
+	return found || !ok
+}
+
+// execAnyLive reports whether a live process, not a zombie, matches, given
+// its pid and the fields of /proc/<pid>/stat after its name (state ppid
+// pgrp session ...); ok is false where there is no /proc.
+func execAnyLive(match func(pid int, f []string) bool) (found, ok bool) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return true
+		return false, false
 	}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -118,21 +131,19 @@ func execAlive(id int, group bool) bool {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid pgrp ...
 		i := bytes.LastIndexByte(data, ')')
 		if i < 0 {
 			continue
 		}
-		fields := strings.Fields(string(data[i+1:]))
-		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
+		f := strings.Fields(string(data[i+1:]))
+		if len(f) < 4 || f[0] == "Z" || f[0] == "X" {
 			continue
 		}
-		pgrp, _ := strconv.Atoi(fields[2])
-		if group && pgrp == id || !group && pid == id {
-			return true
+		if match(pid, f) {
+			return true, true
 		}
 	}
-	return false
+	return false, true
 }
 
 // execCheckGone waits until neither the group pgid nor child is alive.
@@ -147,6 +158,66 @@ func execCheckGone(t *testing.T, pgid, child int) {
 		}
 		return nil
 	})
+}
+
+// execSessionAlive reports whether a live process is in the session sid,
+// as /proc shows it; false where there is no /proc.
+func execSessionAlive(sid int) bool {
+	found, _ := execAnyLive(func(_ int, f []string) bool {
+		s, _ := strconv.Atoi(f[3])
+		return s == sid
+	})
+	return found
+}
+
+// TestExecKillsEscapedProcesses: a process that leaves the command's
+// process group and session (setsid) is killed with the command, on a
+// timeout while its parent runs (found as a descendant, even with an empty
+// environment) and after the command has exited (found by the call's
+// token).
+func TestExecKillsEscapedProcesses(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("escaped processes are found through /proc on Linux only")
+	}
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid command")
+	}
+	tests := []struct {
+		mode    string
+		timeout time.Duration // 0: no timeout, the command exits
+	}{
+		{"hang", 500 * time.Millisecond},
+		{"hang-noenv", 500 * time.Millisecond},
+		{"exit", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			pids := filepath.Join(t.TempDir(), "pids")
+			var h handlers.Handler = execNew(t, handlers.ExecConfig{Command: []string{execScript("escape.sh"), pids, tt.mode}, KillGrace: 200 * time.Millisecond})
+			if tt.timeout > 0 {
+				h = handlers.Chain(h, handlers.Timeout(tt.timeout))
+			}
+			res, err := execCall(t, h, t.Context(), execEvent())()
+			pgid, escaped := execReadPids(t, pids)
+			t.Cleanup(func() {
+				_ = syscall.Kill(-escaped, syscall.SIGKILL)
+				_ = syscall.Kill(escaped, syscall.SIGKILL)
+			})
+			switch {
+			case tt.timeout > 0 && !errors.Is(err, handlers.ErrTimeout):
+				t.Errorf("Handle() = %+v, %v, want an error wrapping ErrTimeout", res, err)
+			case tt.timeout == 0 && (err != nil || res.State() != handlers.Success):
+				t.Errorf("Handle() = %+v, %v, want SUCCESS", res, err)
+			}
+			execCheckGone(t, pgid, escaped)
+			execCheckFor(t, execBound, 10*time.Millisecond, func() error {
+				if execSessionAlive(escaped) {
+					return fmt.Errorf("session %d of the escaped process still has a live process", escaped)
+				}
+				return nil
+			})
+		})
+	}
 }
 
 // execCall runs h.Handle(ctx, ev) in a goroutine; wait returns its result,
@@ -312,6 +383,10 @@ func TestExecEnv(t *testing.T) {
 			"TRIGGERBUS_TEST_PASSED": "passed value",
 			"TRIGGERBUS_TEST_EMPTY":  "",
 		}
+		if len(got["TRIGGER_EXEC_CALL"]) < 16 {
+			t.Errorf("TRIGGER_EXEC_CALL = %q, want a token of the call", got["TRIGGER_EXEC_CALL"])
+		}
+		delete(got, "TRIGGER_EXEC_CALL")
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("the command's environment is %q, want %q", got, want)
 		}
@@ -549,6 +624,7 @@ func TestExecConfigErrors(t *testing.T) {
 		{name: "env with =", give: handlers.ExecConfig{Command: []string{"true"}, Env: []string{"A=B"}}},
 		{name: "empty env name", give: handlers.ExecConfig{Command: []string{"true"}, Env: []string{""}}},
 		{name: "reserved env", give: handlers.ExecConfig{Command: []string{"true"}, Env: []string{"TRIGGER_ORIGIN"}}},
+		{name: "reserved token env", give: handlers.ExecConfig{Command: []string{"true"}, Env: []string{"TRIGGER_EXEC_CALL"}}},
 		{name: "negative output cap", give: handlers.ExecConfig{Command: []string{"true"}, MaxOutputBytes: -1}},
 		{name: "negative kill grace", give: handlers.ExecConfig{Command: []string{"true"}, KillGrace: -time.Second}},
 	}
@@ -577,6 +653,9 @@ func TestExecConformance(t *testing.T) {
 		Modify:   kind(self, "-test.run=^TestExecHelperProcess$", "--", "triggerbus-exec-helper", "modify"),
 		Hang:     kind(execScript("hang.sh")),
 		Error:    kind(execScript("fail.sh")),
+		Returns: func(t *testing.T, doc string) handlers.Handler {
+			return execNew(t, handlers.ExecConfig{Command: []string{execScript("result.sh"), doc}})
+		},
 	})
 }
 

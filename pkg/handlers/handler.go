@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
@@ -54,74 +53,6 @@ func (r Result) State() ExitState {
 		return Continue
 	}
 	return r.ExitState
-}
-
-// ErrBadResult is wrapped by errors about a function's result document.
-var ErrBadResult = errors.New("handlers: bad result")
-
-// ParseResult reads a function's result document (FDL convention): empty
-// input or JSON null is CONTINUE; an object may have exitState (SUCCESS,
-// CONTINUE or FAILED, any case; missing is CONTINUE), errorCode, errorMessage
-// and input (the modified input).
-func ParseResult(data []byte) (Result, error) {
-	trimmed := strings.TrimSpace(string(data))
-	if trimmed == "" || trimmed == "null" {
-		return Result{ExitState: Continue}, nil
-	}
-	var raw struct {
-		ExitState    *string         `json:"exitState"`
-		ErrorCode    any             `json:"errorCode"`
-		ErrorMessage any             `json:"errorMessage"`
-		Input        json.RawMessage `json:"input"`
-	}
-	if err := json.Unmarshal([]byte(trimmed), &raw); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return Result{}, fmt.Errorf("%w: field %q is a JSON %s", ErrBadResult, te.Field, te.Value)
-		}
-		return Result{}, fmt.Errorf("%w: not a JSON object: %w", ErrBadResult, err)
-	}
-	var r Result
-	if raw.ExitState != nil {
-		st, err := ParseExitState(*raw.ExitState)
-		if err != nil {
-			return Result{}, err
-		}
-		r.ExitState = st
-	} else {
-		r.ExitState = Continue
-	}
-	r.ErrorCode = scalarText(raw.ErrorCode)
-	r.ErrorMessage = scalarText(raw.ErrorMessage)
-	if len(raw.Input) > 0 && string(raw.Input) != "null" {
-		r.Input = raw.Input
-	}
-	return r, nil
-}
-
-// ParseExitState reads an exit state in any case; "" is CONTINUE.
-func ParseExitState(s string) (ExitState, error) {
-	switch strings.ToUpper(strings.TrimSpace(s)) {
-	case "", "CONTINUE":
-		return Continue, nil
-	case "SUCCESS":
-		return Success, nil
-	case "FAILED":
-		return Failed, nil
-	}
-	return "", fmt.Errorf("%w: unknown exitState %q (want SUCCESS, CONTINUE or FAILED)", ErrBadResult, s)
-}
-
-func scalarText(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	default:
-		b, _ := json.Marshal(x)
-		return string(b)
-	}
 }
 
 // Bus is how a function causes actions on NATS. The worker implements it and

@@ -40,8 +40,8 @@ func TestParseResult(t *testing.T) {
 		},
 		{
 			name: "numeric code",
-			give: `{"exitState":"FAILED","errorCode":403,"errorMessage":true}`,
-			want: handlers.Result{ExitState: handlers.Failed, ErrorCode: "403", ErrorMessage: "true"},
+			give: `{"exitState":"FAILED","errorCode":403,"errorMessage":1.5e3}`,
+			want: handlers.Result{ExitState: handlers.Failed, ErrorCode: "403", ErrorMessage: "1.5e3"},
 		},
 		{
 			name: "modified input",
@@ -49,7 +49,8 @@ func TestParseResult(t *testing.T) {
 			want: handlers.Result{ExitState: handlers.Success, Input: json.RawMessage(`{"cpu":8,"big":12345678901234567890}`)},
 		},
 		{name: "null input", give: `{"exitState":"SUCCESS","input":null}`, want: handlers.Result{ExitState: handlers.Success}},
-		{name: "unknown fields", give: `{"exitState":"SUCCESS","extra":[1,2]}`, want: handlers.Result{ExitState: handlers.Success}},
+		{name: "returnCode CONTINUE", give: `{"returnCode":"CONTINUE"}`, want: handlers.Result{ExitState: handlers.Continue}},
+		{name: "null code and message", give: `{"exitState":"FAILED","errorCode":null,"errorMessage":null}`, want: handlers.Result{ExitState: handlers.Failed}},
 		{name: "surrounding space", give: "\n {\"exitState\":\"SUCCESS\"} \n", want: handlers.Result{ExitState: handlers.Success}},
 	}
 	for _, tt := range tests {
@@ -78,6 +79,12 @@ func TestParseResultErrors(t *testing.T) {
 		{name: "unknown state", give: `{"exitState":"MAYBE"}`},
 		{name: "state not a string", give: `{"exitState":1}`},
 		{name: "two documents", give: `{} {}`},
+		{name: "unknown key", give: `{"exitState":"SUCCESS","extra":[1,2]}`},
+		{name: "key in another case", give: `{"exitstate":"FAILED"}`},
+		{name: "message a boolean", give: `{"exitState":"FAILED","errorMessage":true}`},
+		{name: "code an object", give: `{"exitState":"FAILED","errorCode":{"x":1}}`},
+		{name: "returnCode FAILED", give: `{"returnCode":"FAILED"}`},
+		{name: "key twice", give: `{"exitState":"FAILED","exitState":"SUCCESS"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -445,4 +452,32 @@ func conformanceModify(input json.RawMessage) (json.RawMessage, error) {
 	}
 	in["tagged"] = true
 	return json.Marshal(in)
+}
+
+func TestResultValidate(t *testing.T) {
+	good := []handlers.Result{
+		{}, {ExitState: handlers.Success}, {ExitState: handlers.Continue},
+		{ExitState: handlers.Failed, ErrorCode: "X", ErrorMessage: "y"},
+		{ExitState: handlers.Success, Input: json.RawMessage(`{"cpu":8}`)},
+	}
+	for _, r := range good {
+		if err := r.Validate(); err != nil {
+			t.Errorf("%+v.Validate() = %v, want nil", r, err)
+		}
+	}
+	bad := []struct {
+		give handlers.Result
+		want string
+	}{
+		{handlers.Result{ExitState: "failed"}, `unknown exitState "failed"`},
+		{handlers.Result{ExitState: "FAIL"}, `unknown exitState "FAIL"`},
+		{handlers.Result{ExitState: handlers.Success, Input: json.RawMessage(`{"cpu":`)}, "input is not one JSON value"},
+		{handlers.Result{Input: json.RawMessage(`{} {}`)}, "input is not one JSON value"},
+	}
+	for _, tt := range bad {
+		err := tt.give.Validate()
+		if !errors.Is(err, handlers.ErrBadResult) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v.Validate() = %v, want an error wrapping ErrBadResult with %q", tt.give, err, tt.want)
+		}
+	}
 }

@@ -464,9 +464,13 @@ func (vm *luaVM) call(ctx context.Context, h *Lua, ev *event.Event) (Result, err
 		return Result{}, err
 	}
 
+	// A result's input is the new input; nil or trigger.null there is none
+	// (as JSON null is in a result document), and p.input counts.
 	holder := p
-	if t, ok := ret.(*lua.LTable); ok && t.RawGetString("input") != lua.LNil {
-		holder = t
+	if t, ok := ret.(*lua.LTable); ok {
+		if in := t.RawGetString("input"); in != lua.LNil && in != vm.codec.null {
+			holder = t
+		}
 	}
 	if holder.RawGetString("input") != lua.LNil {
 		after, err := vm.codec.encodeAt(holder, lua.LString("input"))
@@ -515,7 +519,10 @@ func (vm *luaVM) eventTable(ev *event.Event) (*lua.LTable, error) {
 	return p, nil
 }
 
-// result maps what the entry point returned to a Result.
+// result maps what the entry point returned to a Result: nil, or a plain
+// table read by readResult, the reader of every kind. A table with a
+// metatable (a proxy, an FDL object) is refused: its keys and values are not
+// all in the table, so what it says cannot be read without running it.
 func (vm *luaVM) result(h *Lua, ret lua.LValue) (Result, error) {
 	bad := func(format string, args ...any) error {
 		return &LuaError{File: h.file, Line: h.line, Message: fmt.Sprintf(format, args...), Err: ErrBadResult}
@@ -524,34 +531,50 @@ func (vm *luaVM) result(h *Lua, ret lua.LValue) (Result, error) {
 	case *lua.LNilType:
 		return Result{ExitState: Continue}, nil
 	case *lua.LTable:
-		var r Result
-		switch st := ret.RawGetString("exitState").(type) {
-		case *lua.LNilType:
-			r.ExitState = Continue
-		case lua.LString:
-			s, err := ParseExitState(string(st))
-			if err != nil {
-				return Result{}, bad("unknown exitState %q (want SUCCESS, CONTINUE or FAILED)", string(st))
-			}
-			r.ExitState = s
-		default:
-			return Result{}, bad("exitState is a %s, want a string", st.Type())
+		if ret.Metatable != lua.LNil {
+			return Result{}, bad("the entry point returned a table with a metatable, want a plain table")
 		}
-		for _, f := range []struct {
-			name string
-			dst  *string
-		}{{"errorCode", &r.ErrorCode}, {"errorMessage", &r.ErrorMessage}} {
-			switch v := ret.RawGetString(f.name).(type) {
-			case *lua.LNilType:
-			case lua.LString, lua.LNumber:
-				*f.dst = lua.LVAsString(v)
-			default:
-				return Result{}, bad("%s is a %s, want a string", f.name, v.Type())
+		fields := make(map[string]resultValue)
+		var keyErr error
+		ret.ForEach(func(k, v lua.LValue) {
+			s, ok := k.(lua.LString)
+			if !ok {
+				if keyErr == nil {
+					keyErr = bad("the result has a %s key (%s), want exitState, errorCode, errorMessage or input", k.Type(), lua.LVAsString(k))
+				}
+				return
 			}
+			fields[string(s)] = vm.resultValue(v)
+		})
+		if keyErr != nil {
+			return Result{}, keyErr
+		}
+		r, err := readResult(fields)
+		if err != nil {
+			var re *resultError
+			if errors.As(err, &re) {
+				return Result{}, bad("%s", re.msg)
+			}
+			return Result{}, bad("%v", err)
 		}
 		return r, nil
 	}
 	return Result{}, bad("the entry point returned a %s, want a table or nil", ret.Type())
+}
+
+// resultValue describes v, a value of a result table, for readResult.
+func (vm *luaVM) resultValue(v lua.LValue) resultValue {
+	switch v := v.(type) {
+	case lua.LString:
+		return resultValue{kind: resultString, text: string(v), what: "a string"}
+	case lua.LNumber:
+		return resultValue{kind: resultNumber, text: lua.LVAsString(v), what: "a number"}
+	case *lua.LUserData:
+		if v == vm.codec.null {
+			return resultValue{kind: resultNull, what: "null"}
+		}
+	}
+	return resultValue{kind: resultOther, what: "a " + v.Type().String()}
 }
 
 // logger returns the logger of the current call.

@@ -488,7 +488,9 @@ func webhookDialControl(network, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// webhookSpecial lists the non-public ranges the netip predicates do not cover.
+// webhookSpecial lists the non-public ranges the netip predicates do not
+// cover: IANA's special-purpose address registries, less the ranges marked
+// globally reachable there.
 var webhookSpecial = []struct {
 	prefix netip.Prefix
 	why    string
@@ -497,12 +499,22 @@ var webhookSpecial = []struct {
 	{netip.MustParsePrefix("100.64.0.0/10"), "shared (carrier-grade NAT)"},
 	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignment"},
 	{netip.MustParsePrefix("192.0.2.0/24"), "documentation"},
+	{netip.MustParsePrefix("192.88.99.0/24"), "6to4 relay anycast"},
 	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking"},
 	{netip.MustParsePrefix("198.51.100.0/24"), "documentation"},
 	{netip.MustParsePrefix("203.0.113.0/24"), "documentation"},
 	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
+	{netip.MustParsePrefix("::ffff:0:0:0/96"), "IPv4-translated"},
+	{netip.MustParsePrefix("::/96"), "IPv4-compatible"},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use NAT64"},
 	{netip.MustParsePrefix("100::/64"), "discard-only"},
+	{netip.MustParsePrefix("2001::/32"), "Teredo"},
+	{netip.MustParsePrefix("2001:2::/48"), "benchmarking"},
+	{netip.MustParsePrefix("2001:10::/28"), "ORCHID"},
+	{netip.MustParsePrefix("2001:20::/28"), "ORCHID"},
 	{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
+	{netip.MustParsePrefix("3fff::/20"), "documentation"},
+	{netip.MustParsePrefix("5f00::/16"), "segment routing"},
 	{netip.MustParsePrefix("fec0::/10"), "site-local"},
 }
 
@@ -512,11 +524,15 @@ var (
 )
 
 // webhookNonPublic returns what kind of non-public address a is, or "" when a
-// is public. IPv4 addresses carried in IPv6 ones (mapped, NAT64, 6to4) are
-// judged by the IPv4 address.
+// is public. IPv4 addresses carried in IPv6 ones (mapped ::ffff:0:0/96, NAT64
+// 64:ff9b::/96, 6to4 2002::/16) are judged by the IPv4 address; the other
+// IPv6 forms that carry one (IPv4-compatible, IPv4-translated, Teredo,
+// local-use NAT64) are refused whatever it is.
 func webhookNonPublic(a netip.Addr) string {
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	switch {
+	case !a.IsValid():
+		return "invalid"
 	case a.IsLoopback():
 		return "loopback"
 	case a.IsUnspecified():
@@ -528,17 +544,17 @@ func webhookNonPublic(a netip.Addr) string {
 	case a.IsMulticast():
 		return "multicast"
 	}
-	for _, s := range webhookSpecial {
-		if s.prefix.Contains(a) {
-			return s.why
-		}
-	}
 	b := a.As16()
 	switch {
 	case webhookNAT64.Contains(a):
 		return webhookNonPublic(netip.AddrFrom4([4]byte(b[12:16])))
 	case webhook6to4.Contains(a):
 		return webhookNonPublic(netip.AddrFrom4([4]byte(b[2:6])))
+	}
+	for _, s := range webhookSpecial {
+		if s.prefix.Contains(a) {
+			return s.why
+		}
 	}
 	return ""
 }

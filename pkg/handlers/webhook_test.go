@@ -723,5 +723,8 @@ func TestWebhookConformance(t *testing.T) {
 			return whNew(t, handlers.WebhookConfig{URL: whHangServer(t).URL})
 		},
 		Error: kind(whReply(http.StatusInternalServerError, `{"error":"internal"}`)),
+		Returns: func(t *testing.T, doc string) handlers.Handler {
+			return kind(whReply(http.StatusOK, doc))(t)
+		},
 	})
 }

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -159,8 +158,9 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 	if err == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		err = context.DeadlineExceeded
 	}
-	if err == nil && res.Input != nil && !json.Valid(res.Input) {
-		err = errors.New("function returned an input that is not valid JSON")
+	if err == nil {
+		// A Go function's result is a value the kinds' parser never saw.
+		err = res.Validate()
 	}
 	elapsed := time.Since(start)
 	cancel()
@@ -314,7 +314,9 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerT
 		}
 		d.Functions = append(d.Functions, fr)
 		if err != nil {
-			if e.FailurePolicy == matcher.FailOpen {
+			// A bad result is an answer that cannot be read, not a
+			// failure to answer: it refuses whatever the policy.
+			if e.FailurePolicy == matcher.FailOpen && !errors.Is(err, handlers.ErrBadResult) {
 				st.fns[e].failOpen.Inc()
 				continue
 			}

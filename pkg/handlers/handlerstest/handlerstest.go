@@ -1,6 +1,7 @@
 // Package handlerstest is the conformance suite every triggerbus handler kind
-// must pass: the result mapping of the FDL convention, a modified input that
-// keeps every JSON value as it was, timeouts and cancellation, errors,
+// must pass: the result mapping of the FDL convention (one set of keys,
+// types and errors for every kind), a modified input that keeps every JSON
+// value as it was, timeouts and cancellation, errors,
 // middleware, concurrent calls and no goroutine left behind.
 //
 // A kind's test describes how to make handlers that behave in the standard
@@ -55,6 +56,14 @@ type Kind struct {
 	// Error returns a handler that fails with an error (a non-zero exit, an
 	// HTTP 500, a Lua error(...)).
 	Error func(t *testing.T) handlers.Handler
+	// Returns returns a handler that returns the result document doc, a
+	// JSON object, in the kind's own form: a command prints it, a webhook
+	// answers it with status 200, a Lua function returns it as a table
+	// (null as trigger.null). The suite checks that every kind reads the
+	// same documents the same way: the same keys in the same case, the
+	// same types, the same errors. It is nil for the go kind only, whose
+	// results are Go values checked by [handlers.Result.Validate].
+	Returns func(t *testing.T, doc string) handlers.Handler
 }
 
 // Bounds of the suite. They are correctness bounds, not speed tests: a
@@ -141,6 +150,12 @@ func Run(t *testing.T, k Kind) {
 		s.checkError(t, res, err)
 		s.checkTimeout(t, wrap(s.make(t, k.Hang), hangTimeout))
 	})
+	t.Run("Results", func(t *testing.T) {
+		if k.Returns == nil {
+			t.Skipf("%s: no Returns: the kind's results are Go values", k.Name)
+		}
+		s.results(t)
+	})
 	t.Run("Concurrent", func(t *testing.T) {
 		s.concurrent(t)
 	})
@@ -205,6 +220,80 @@ func (s *suite) concurrent(t *testing.T) {
 	}
 	close(start)
 	waitWithin(t, s.kind.Name+": concurrent calls", 4*returnBound, wg.Wait)
+}
+
+// resultsAccepted are result documents every kind reads, and how.
+var resultsAccepted = []struct {
+	name string
+	doc  string
+	want handlers.Result
+}{
+	{"empty", `{}`, handlers.Result{ExitState: handlers.Continue}},
+	{"failed", `{"exitState":"FAILED","errorCode":"QUOTA_EXCEEDED","errorMessage":"too many CPUs"}`,
+		handlers.Result{ExitState: handlers.Failed, ErrorCode: "QUOTA_EXCEEDED", ErrorMessage: "too many CPUs"}},
+	{"state in any case", `{"exitState":"failed"}`, handlers.Result{ExitState: handlers.Failed}},
+	{"state padded", `{"exitState":" Success "}`, handlers.Result{ExitState: handlers.Success}},
+	{"state null", `{"exitState":null}`, handlers.Result{ExitState: handlers.Continue}},
+	{"code a number", `{"exitState":"FAILED","errorCode":403}`, handlers.Result{ExitState: handlers.Failed, ErrorCode: "403"}},
+	{"code null", `{"exitState":"FAILED","errorCode":null,"errorMessage":"m"}`, handlers.Result{ExitState: handlers.Failed, ErrorMessage: "m"}},
+	{"returnCode CONTINUE", `{"returnCode":"CONTINUE"}`, handlers.Result{ExitState: handlers.Continue}},
+	{"input null", `{"exitState":"SUCCESS","input":null}`, handlers.Result{ExitState: handlers.Success}},
+	{"input", `{"exitState":"SUCCESS","input":{"cpu":2,"tags":["a"]}}`,
+		handlers.Result{ExitState: handlers.Success, Input: json.RawMessage(`{"cpu":2,"tags":["a"]}`)}},
+}
+
+// resultsRefused are result documents every kind refuses with an error
+// wrapping handlers.ErrBadResult that names key.
+var resultsRefused = []struct {
+	name string
+	doc  string
+	key  string
+}{
+	{"exitState in lower case", `{"exitstate":"FAILED"}`, "exitstate"},
+	{"exitState in upper case", `{"EXITSTATE":"FAILED"}`, "EXITSTATE"},
+	{"errorCode in another case", `{"exitState":"FAILED","errorcode":"QUOTA_EXCEEDED"}`, "errorcode"},
+	{"unknown key", `{"exitState":"SUCCESS","extra":1}`, "extra"},
+	{"exitState a number", `{"exitState":1}`, "exitState"},
+	{"exitState a boolean", `{"exitState":true}`, "exitState"},
+	{"exitState an object", `{"exitState":{"FAILED":true}}`, "exitState"},
+	{"exitState a list", `{"exitState":["FAILED"]}`, "exitState"},
+	{"exitState unknown", `{"exitState":"MAYBE"}`, "exitState"},
+	{"errorCode an object", `{"exitState":"FAILED","errorCode":{"a":1}}`, "errorCode"},
+	{"errorMessage a list", `{"exitState":"SUCCESS","errorMessage":["m"]}`, "errorMessage"},
+	{"errorCode a boolean", `{"exitState":"CONTINUE","errorCode":false}`, "errorCode"},
+	{"returnCode not CONTINUE", `{"returnCode":"FAILED"}`, "returnCode"},
+	{"action-function keys", `{"returnCode":"SUCCESSFUL","errorString":"x"}`, "errorString"},
+}
+
+// results checks that the kind reads result documents by the rules every
+// kind shares.
+func (s *suite) results(t *testing.T) {
+	t.Helper()
+	for _, tt := range resultsAccepted {
+		t.Run("Accepted/"+tt.name, func(t *testing.T) {
+			res, err := s.make(t, func(t *testing.T) handlers.Handler { return s.kind.Returns(t, tt.doc) }).Handle(newCtx(t), newEvent())
+			if err != nil {
+				t.Fatalf("%s: result %s: Handle() error = %v, want %s", s.kind.Name, tt.doc, err, show(tt.want))
+			}
+			if !reflect.DeepEqual(res, tt.want) {
+				t.Errorf("%s: result %s: Handle() = %s, want %s", s.kind.Name, tt.doc, show(res), show(tt.want))
+			}
+		})
+	}
+	for _, tt := range resultsRefused {
+		t.Run("Refused/"+tt.name, func(t *testing.T) {
+			res, err := s.make(t, func(t *testing.T) handlers.Handler { return s.kind.Returns(t, tt.doc) }).Handle(newCtx(t), newEvent())
+			if !errors.Is(err, handlers.ErrBadResult) {
+				t.Fatalf("%s: result %s: Handle() = %s, %v, want an error wrapping handlers.ErrBadResult", s.kind.Name, tt.doc, show(res), err)
+			}
+			if !strings.Contains(err.Error(), tt.key) {
+				t.Errorf("%s: result %s: Handle() error = %q, want it to name %s", s.kind.Name, tt.doc, err, tt.key)
+			}
+			if !isZero(res) {
+				t.Errorf("%s: result %s: Handle() = %s with error %v, want the zero Result", s.kind.Name, tt.doc, show(res), err)
+			}
+		})
+	}
 }
 
 func (s *suite) checkContinue(t *testing.T, res handlers.Result, err error) {

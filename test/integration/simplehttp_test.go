@@ -1,0 +1,98 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
+	"github.com/triggerbus/triggerbus/pkg/client"
+	"github.com/triggerbus/triggerbus/pkg/event"
+)
+
+// fetchScript is an FDL script whose entry point GETs p.input.url with
+// simplehttp: SUCCESS when a response came, else FAILED with the code of
+// getLastError.
+const fetchScript = `
+function register() return {"%[1]s"} end
+function %[1]s(p)
+  if p == nil then
+    return {ref = "%[1]s", triggerType = "PRE_CREATE", triggerOptions = {"%[2]s"}, api = "TRIGGER", version = 1}
+  end
+  local conn = new("simplehttp"):newConnection(p.input.url)
+  if conn:get() then
+    return {exitState = "SUCCESS"}
+  end
+  local code, message = conn:getLastError()
+  return {exitState = "FAILED", errorCode = "HTTP_" .. code, errorMessage = message}
+end
+`
+
+// TestScriptsDenyPrivateNetworks: scripts.deny_private_networks makes the
+// simplehttp requests of FDL scripts, from scripts.dir and from a function's
+// lua file, refuse a loopback address; without it they reach it.
+func TestScriptsDenyPrivateNetworks(t *testing.T) {
+	bin := proctest.Build(t, triggerWorkerPkg)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+
+	for _, deny := range []bool{true, false} {
+		t.Run(fmt.Sprintf("deny=%v", deny), func(t *testing.T) {
+			s := natstest.RunServer(t)
+			dir := t.TempDir()
+			proctest.WriteFile(t, dir, "fetch_dir.lua", fmt.Sprintf(fetchScript, "fetch_dir", "SERVER"))
+			fnFile := proctest.WriteFile(t, t.TempDir(), "fetch_fn.lua", fmt.Sprintf(fetchScript, "fetch_fn", "DISK"))
+			cfg := writeFile(t, "trigger-worker.yaml", fmt.Sprintf(`
+nats:
+  url: %q
+scripts:
+  dir: %q
+  deny_private_networks: %v
+functions:
+  - ref: fetch_fn
+    trigger_type: PRE_CREATE
+    trigger_options: [DISK]
+    lua:
+      file: %q
+metrics:
+  listen: "off"
+`, s.ClientURL(), dir, deny, filepath.Clean(fnFile)))
+			p := proctest.Start(t, bin, "run", "-c", cfg)
+			natstest.CheckFor(t, waitShort, poll, func() error {
+				if !strings.Contains(p.Stderr(), "serving") {
+					return fmt.Errorf("worker not serving yet")
+				}
+				return nil
+			})
+			waitInterest(t, s, "trigger.PRE_CREATE.SERVER")
+			waitInterest(t, s, "trigger.PRE_CREATE.DISK")
+			c := newClient(t, s, client.Options{})
+			in, _ := json.Marshal(map[string]string{"url": srv.URL})
+			for _, option := range []string{"SERVER", "DISK"} {
+				before := hits.Load()
+				d, err := c.Decide(context.Background(), "PRE_CREATE", option, &event.Event{Input: in})
+				if err != nil {
+					t.Fatal(err)
+				}
+				reached := hits.Load() > before
+				if deny && (d.Allowed || d.Code != "HTTP_7" || !strings.Contains(d.Message, "not a public address") || reached) {
+					t.Errorf("PRE_CREATE.%s with deny_private_networks: %+v (server reached: %v), want refused with HTTP_7 and the server not reached", option, d, reached)
+				}
+				if !deny && (!d.Allowed || !reached) {
+					t.Errorf("PRE_CREATE.%s without deny_private_networks: %+v (server reached: %v), want allowed and the server reached", option, d, reached)
+				}
+			}
+		})
+	}
+}
