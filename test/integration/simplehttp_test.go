@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
@@ -94,5 +96,75 @@ metrics:
 				}
 			}
 		})
+	}
+}
+
+// apiScript is an FDL script whose entry point asks adminAPI.getQuota and
+// refuses with the answer: it shows which subject the bridge used.
+const apiScript = `
+function register() return {"%[1]s"} end
+function %[1]s(p)
+  if p == nil then
+    return {ref = "%[1]s", triggerType = "PRE_CREATE", triggerOptions = {"%[2]s"}, api = "TRIGGER", version = 1}
+  end
+  local ok, q = pcall(function() return adminAPI.getQuota() end)
+  if not ok then
+    return {exitState = "FAILED", errorCode = "API_ERROR", errorMessage = tostring(q)}
+  end
+  return {exitState = "FAILED", errorCode = "QUOTA", errorMessage = tostring(q)}
+end
+`
+
+// TestScriptsAPIPrefix: scripts.api_prefix moves the adminAPI bridge of FDL
+// scripts, from scripts.dir and from a function's lua file alike.
+func TestScriptsAPIPrefix(t *testing.T) {
+	bin := proctest.Build(t, triggerWorkerPkg)
+	s := natstest.RunServer(t)
+	nc := natstest.Connect(t, s)
+	sub, err := nc.Subscribe("eu1.api.admin.getQuota", func(m *nats.Msg) { m.Respond([]byte(`{"result": "eu1"}`)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	proctest.WriteFile(t, dir, "quota_dir.lua", fmt.Sprintf(apiScript, "quota_dir", "SERVER"))
+	fnFile := proctest.WriteFile(t, t.TempDir(), "quota_fn.lua", fmt.Sprintf(apiScript, "quota_fn", "DISK"))
+	cfg := writeFile(t, "trigger-worker.yaml", fmt.Sprintf(`
+nats:
+  url: %q
+scripts:
+  dir: %q
+  api_prefix: eu1.api
+functions:
+  - ref: quota_fn
+    trigger_type: PRE_CREATE
+    trigger_options: [DISK]
+    lua:
+      file: %q
+metrics:
+  listen: "off"
+`, s.ClientURL(), dir, filepath.Clean(fnFile)))
+	p := proctest.Start(t, bin, "run", "-c", cfg)
+	natstest.CheckFor(t, waitShort, poll, func() error {
+		if !strings.Contains(p.Stderr(), "serving") {
+			return fmt.Errorf("worker not serving yet")
+		}
+		return nil
+	})
+	waitInterest(t, s, "trigger.PRE_CREATE.SERVER")
+	waitInterest(t, s, "trigger.PRE_CREATE.DISK")
+	c := newClient(t, s, client.Options{})
+	for _, option := range []string{"SERVER", "DISK"} {
+		d, err := c.Decide(context.Background(), "PRE_CREATE", option, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allowed || d.Code != "QUOTA" || d.Message != "eu1" {
+			t.Errorf("PRE_CREATE.%s: %+v, want refused QUOTA with the answer of eu1.api.admin.getQuota", option, d)
+		}
 	}
 }
