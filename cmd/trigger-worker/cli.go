@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerbus/triggerbus/config"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -183,6 +186,29 @@ func connectConfig(cfg config.NATS, url, name string) worker.ConnectConfig {
 // servers, or to the embedded server of a worker running on this machine
 // when no URL is configured. It does not retry: the command reports the
 // failure at once.
+// toolJetStream loads the configuration of a tool command and connects to
+// its NATS with JetStream; the caller closes the connection.
+func toolJetStream(cf *commonFlags, name string, timeout time.Duration) (subjects.Scheme, *nats.Conn, jetstream.JetStream, error) {
+	cfg, err := cf.load()
+	if err != nil {
+		return subjects.Scheme{}, nil, nil, err
+	}
+	scheme, err := subjects.NewScheme(cfg.Subjects.Prefix)
+	if err != nil {
+		return subjects.Scheme{}, nil, nil, &usageError{err}
+	}
+	nc, err := connectTool(cfg.NATS, name)
+	if err != nil {
+		return subjects.Scheme{}, nil, nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(timeout))
+	if err != nil {
+		nc.Close()
+		return subjects.Scheme{}, nil, nil, err
+	}
+	return scheme, nc, js, nil
+}
+
 func connectTool(cfg config.NATS, name string) (*nats.Conn, error) {
 	url := cfg.URL
 	if url == "" {

@@ -92,23 +92,11 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return usagef("dlq %s: SEQ %q is not a sequence number (see dlq ls)", cmd, rest[0])
 		}
 	}
-	cfg, err := cf.load()
-	if err != nil {
-		return err
-	}
-	scheme, err := subjects.NewScheme(cfg.Subjects.Prefix)
-	if err != nil {
-		return &usageError{err}
-	}
-	nc, err := connectTool(cfg.NATS, "trigger-worker dlq")
+	scheme, nc, js, err := toolJetStream(cf, "trigger-worker dlq", *timeout)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(*timeout))
-	if err != nil {
-		return err
-	}
 	d := &deadLetters{js: js, scheme: scheme, out: stdout}
 	if d.stream, err = js.Stream(ctx, scheme.DeadLetterStream()); err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {

@@ -79,23 +79,11 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		cf.fs.Usage()
 		return usagef("unknown registry command %q", cmd)
 	}
-	cfg, err := cf.load()
-	if err != nil {
-		return err
-	}
-	scheme, err := subjects.NewScheme(cfg.Subjects.Prefix)
-	if err != nil {
-		return &usageError{err}
-	}
-	nc, err := connectTool(cfg.NATS, "trigger-worker registry")
+	scheme, nc, js, err := toolJetStream(cf, "trigger-worker registry", *timeout)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(*timeout))
-	if err != nil {
-		return err
-	}
 	kv, err := js.KeyValue(ctx, scheme.RegistryBucket())
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return fmt.Errorf("no registry bucket %s: no worker with JetStream has run with prefix %q on this NATS", scheme.RegistryBucket(), scheme.Prefix())

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
@@ -70,15 +71,7 @@ functions:
 metrics:
   listen: "off"
 `, s.ClientURL(), dir, deny, filepath.Clean(fnFile)))
-			p := proctest.Start(t, bin, "run", "-c", cfg)
-			natstest.CheckFor(t, waitShort, poll, func() error {
-				if !strings.Contains(p.Stderr(), "serving") {
-					return fmt.Errorf("worker not serving yet")
-				}
-				return nil
-			})
-			waitInterest(t, s, "trigger.PRE_CREATE.SERVER")
-			waitInterest(t, s, "trigger.PRE_CREATE.DISK")
+			startServing(t, bin, cfg, s, "trigger.PRE_CREATE.SERVER", "trigger.PRE_CREATE.DISK")
 			c := newClient(t, s, client.Options{})
 			in, _ := json.Marshal(map[string]string{"url": srv.URL})
 			for _, option := range []string{"SERVER", "DISK"} {
@@ -148,15 +141,7 @@ functions:
 metrics:
   listen: "off"
 `, s.ClientURL(), dir, filepath.Clean(fnFile)))
-	p := proctest.Start(t, bin, "run", "-c", cfg)
-	natstest.CheckFor(t, waitShort, poll, func() error {
-		if !strings.Contains(p.Stderr(), "serving") {
-			return fmt.Errorf("worker not serving yet")
-		}
-		return nil
-	})
-	waitInterest(t, s, "trigger.PRE_CREATE.SERVER")
-	waitInterest(t, s, "trigger.PRE_CREATE.DISK")
+	startServing(t, bin, cfg, s, "trigger.PRE_CREATE.SERVER", "trigger.PRE_CREATE.DISK")
 	c := newClient(t, s, client.Options{})
 	for _, option := range []string{"SERVER", "DISK"} {
 		d, err := c.Decide(context.Background(), "PRE_CREATE", option, nil)
@@ -167,4 +152,21 @@ metrics:
 			t.Errorf("PRE_CREATE.%s: %+v, want refused QUOTA with the answer of eu1.api.admin.getQuota", option, d)
 		}
 	}
+}
+
+// startServing runs the worker binary on cfg and waits until it serves and
+// the server has its interest in subjects.
+func startServing(t *testing.T, bin, cfg string, s *server.Server, subjects ...string) *proctest.Process {
+	t.Helper()
+	p := proctest.Start(t, bin, "run", "-c", cfg)
+	natstest.CheckFor(t, waitShort, poll, func() error {
+		if !strings.Contains(p.Stderr(), "serving") {
+			return fmt.Errorf("worker not serving yet")
+		}
+		return nil
+	})
+	for _, subj := range subjects {
+		waitInterest(t, s, subj)
+	}
+	return p
 }
