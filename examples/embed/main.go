@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -92,16 +94,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	// The connection is drained before the server shuts down; closed says
 	// when the drain is over.
 	closed := make(chan struct{})
-	opts, err := worker.Options(worker.ConnectConfig{Name: "embed-example"}, worker.ConnectionEvents{Logger: log})
-	if err != nil {
-		return err
+	opts := []nats.Option{
+		nats.Name("embed-example"),
+		nats.MaxReconnects(-1),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 	}
-	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
 
 	var ns *server.Server
 	var nc *nats.Conn
 	if *natsURL == "" {
-		ns, err = worker.StartEmbedded(worker.EmbeddedConfig{Listen: *listen, Logger: log})
+		ns, err = startServer(*listen)
 		if err != nil {
 			return err
 		}
@@ -145,4 +147,27 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		errs = append(errs, fmt.Errorf("drain connection: %w", stopCtx.Err()))
 	}
 	return errors.Join(errs...)
+}
+
+// startServer starts a NATS server in this process, listening for clients
+// on listen, and waits until it takes connections.
+func startServer(listen string) (*server.Server, error) {
+	host, portText, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return nil, fmt.Errorf("listen port %q: %w", portText, err)
+	}
+	ns, err := server.NewServer(&server.Options{Host: host, Port: port, NoSigs: true})
+	if err != nil {
+		return nil, err
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("NATS server not ready after 10s (is the port free?)")
+	}
+	return ns, nil
 }

@@ -10,11 +10,11 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
-	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // denyScript is an FDL script with one PRE_CREATE SERVER function that
@@ -36,9 +36,9 @@ end
 
 // connect connects to url the way trigger-worker does for cfg, without
 // retrying a failed first connection.
-func connect(t testing.TB, url string, cfg worker.ConnectConfig) (*nats.Conn, error) {
+func connect(t testing.TB, url string, cfg natsconn.Config) (*nats.Conn, error) {
 	t.Helper()
-	opts, err := worker.Options(cfg, worker.ConnectionEvents{})
+	opts, err := natsconn.Options(cfg, natsconn.Events{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,17 +78,17 @@ func TestWorkerAuthentication(t *testing.T) {
 		server  natstest.Option
 		yaml    string   // keys of the nats section besides url
 		env     []string // environment of trigger-worker
-		conn    worker.ConnectConfig
+		conn    natsconn.Config
 		secrets []string
-		refused []worker.ConnectConfig
+		refused []natsconn.Config
 	}{
 		{
 			name:    "creds",
 			server:  op.serverOption(),
 			yaml:    fmt.Sprintf("creds: %q", credsFile),
-			conn:    worker.ConnectConfig{Creds: credsFile},
+			conn:    natsconn.Config{Creds: credsFile},
 			secrets: []string{credsSeed},
-			refused: []worker.ConnectConfig{{Creds: foreignCreds}, {}},
+			refused: []natsconn.Config{{Creds: foreignCreds}, {}},
 		},
 		{
 			name: "nkey",
@@ -96,9 +96,9 @@ func TestWorkerAuthentication(t *testing.T) {
 				o.Nkeys = []*server.NkeyUser{{Nkey: nkPub}}
 			}),
 			yaml:    fmt.Sprintf("nkey: %q", nkFile),
-			conn:    worker.ConnectConfig{NKey: nkFile},
+			conn:    natsconn.Config{NKey: nkFile},
 			secrets: []string{nkSeed},
-			refused: []worker.ConnectConfig{{NKey: strangerNK}, {}},
+			refused: []natsconn.Config{{NKey: strangerNK}, {}},
 		},
 		{
 			name: "user and password",
@@ -107,24 +107,24 @@ func TestWorkerAuthentication(t *testing.T) {
 			}),
 			yaml:    "user: worker",
 			env:     []string{"TRIGGER_NATS_PASSWORD=" + pw},
-			conn:    worker.ConnectConfig{User: "worker", Password: pw},
+			conn:    natsconn.Config{User: "worker", Password: pw},
 			secrets: []string{pw},
-			refused: []worker.ConnectConfig{{User: "worker", Password: "wrong"}, {User: "worker"}, {}},
+			refused: []natsconn.Config{{User: "worker", Password: "wrong"}, {User: "worker"}, {}},
 		},
 		{
 			name:    "token",
 			server:  natstest.WithOptions(func(o *server.Options) { o.Authorization = token }),
 			env:     []string{"TRIGGER_NATS_TOKEN=" + token},
-			conn:    worker.ConnectConfig{Token: token},
+			conn:    natsconn.Config{Token: token},
 			secrets: []string{token},
-			refused: []worker.ConnectConfig{{Token: "wrong-token"}, {}},
+			refused: []natsconn.Config{{Token: "wrong-token"}, {}},
 		},
 		{
 			name:   "TLS client certificate",
 			server: withTLS(ca),
 			yaml:   fmt.Sprintf("tls:\n    ca: %q\n    cert: %q\n    key: %q", ca.caFile, ca.clientCert, ca.clientKey),
-			conn:   worker.ConnectConfig{TLSCA: ca.caFile, TLSCert: ca.clientCert, TLSKey: ca.clientKey},
-			refused: []worker.ConnectConfig{
+			conn:   natsconn.Config{TLSCA: ca.caFile, TLSCert: ca.clientCert, TLSKey: ca.clientKey},
+			refused: []natsconn.Config{
 				{TLSCA: ca.caFile}, // no client certificate
 				// Another CA's: the server only accepts its own CA's, so the
 				// client does not even offer it.

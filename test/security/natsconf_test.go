@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
@@ -229,8 +230,8 @@ func TestDeployConfigImpostor(t *testing.T) {
 	t.Parallel()
 	s := deployServer(t)
 	logs := proctest.NewLogCapture()
-	opts, err := worker.Options(worker.ConnectConfig{User: "trigger-worker", Password: password(t, "trigger-worker")},
-		worker.ConnectionEvents{Logger: logs.Logger})
+	opts, err := natsconn.Options(natsconn.Config{User: "trigger-worker", Password: password(t, "trigger-worker")},
+		natsconn.Events{Logger: logs.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
@@ -160,7 +161,7 @@ func TestSecretsNotLoggedInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := worker.Options(worker.ConnectConfig{User: "worker", Password: secretPassword}, worker.ConnectionEvents{Logger: logs.Logger, Metrics: m})
+	opts, err := natsconn.Options(natsconn.Config{User: "worker", Password: secretPassword}, natsconn.Events{Logger: logs.Logger, Connected: m.NATSConnected, SlowConsumers: m.SlowConsumers})
 	if err != nil {
 		t.Fatal(err)
 	}
