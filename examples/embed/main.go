@@ -19,7 +19,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -152,22 +151,21 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 // startServer starts a NATS server in this process, listening for clients
 // on listen, and waits until it takes connections.
 func startServer(listen string) (*server.Server, error) {
-	host, portText, err := net.SplitHostPort(listen)
+	addr, err := net.ResolveTCPAddr("tcp", listen)
 	if err != nil {
-		return nil, fmt.Errorf("listen address %q: %w", listen, err)
+		return nil, fmt.Errorf("listen address: %w", err)
 	}
-	port, err := strconv.Atoi(portText)
-	if err != nil {
-		return nil, fmt.Errorf("listen port %q: %w", portText, err)
+	opts := &server.Options{Port: addr.Port, NoSigs: true}
+	if addr.IP != nil {
+		opts.Host = addr.IP.String()
 	}
-	ns, err := server.NewServer(&server.Options{Host: host, Port: port, NoSigs: true})
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, err
 	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
+	if ns.Start(); !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
-		return nil, errors.New("NATS server not ready after 10s (is the port free?)")
+		return nil, fmt.Errorf("NATS server on %s not ready after 10s", listen)
 	}
 	return ns, nil
 }
