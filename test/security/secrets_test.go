@@ -77,29 +77,15 @@ func TestSecretsNotPrinted(t *testing.T) {
 	}))
 	hook, signatures := signedHook(t)
 	dir := t.TempDir()
-	proctest.WriteFile(t, dir, "deny.lua", denyScript)
+	proctest.WriteFile(t, dir, "deny.lua", proctest.DenyScript)
 	u, _ := url.Parse(s.ClientURL())
 	u.User = url.UserPassword("worker", secretPassword)
-	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-delivery:
-  mode: core
-scripts:
-  dir: %q
-functions:
-  - ref: notify
-    trigger_type: POST_CREATE
-    trigger_options: [ANY]
-    webhook:
-      url: %q
-      secret: %q
-metrics:
-  listen: 127.0.0.1:0
-log:
-  level: debug
-  format: json
-`, u.String(), dir, hook.URL, webhookSecret))
+	cfg := proctest.WriteWorkerConfig(t, dir, u.String(), dir, map[string]any{
+		"functions": []any{map[string]any{"ref": "notify", "trigger_type": "POST_CREATE", "trigger_options": []string{"ANY"},
+			"webhook": map[string]any{"url": hook.URL, "secret": webhookSecret}}},
+		"log.level":  "debug",
+		"log.format": "json",
+	})
 	env := []string{"TRIGGER_LOOP_KEY=" + secretLoopKey}
 	p := startProcess(t, env, "run", "-c", cfg)
 	base := p.WaitReady(t)
