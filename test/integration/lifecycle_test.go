@@ -146,7 +146,7 @@ func TestGracefulStopPre(t *testing.T) {
 	}
 }
 
-// TestReconnectAfterServerRestart: a worker connected with worker.Options
+// TestReconnectAfterServerRestart: a worker connected with natsconn.Options
 // rides out a restart of its NATS server and serves again without being
 // restarted itself.
 func TestReconnectAfterServerRestart(t *testing.T) {

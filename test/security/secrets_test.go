@@ -133,7 +133,7 @@ func TestSecretsNotPrinted(t *testing.T) {
 }
 
 // TestSecretsNotLoggedInProcess runs a worker in the test process with a
-// debug logger on a connection made with worker.Options (password), a loop
+// debug logger on a connection made with natsconn.Options (password), a loop
 // key and a signed webhook handler, handles a POST and a forged PRE, and
 // checks the captured log and the metrics registry for the secrets.
 func TestSecretsNotLoggedInProcess(t *testing.T) {
