@@ -32,6 +32,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
@@ -314,7 +315,7 @@ func rawDurableConsumer(ctx context.Context, js jetstream.JetStream, prefix stri
 // setupOurs starts a triggerbus worker with no-op Go functions (or the Lua
 // script) on its own connection, configured as trigger-worker would be.
 func setupOurs(ctx context.Context, url, mode, prefix string, n int, lua bool, c *counter) (func() error, error) {
-	opts, err := worker.Options(worker.ConnectConfig{URL: url, Name: "trigger-bench-worker"}, worker.ConnectionEvents{})
+	opts, err := natsconn.Options(natsconn.Config{URL: url, Name: "trigger-bench-worker"}, natsconn.Events{})
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/triggerbus/triggerbus/pkg/worker"
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 )
 
 // runServer is the __server subcommand: a NATS server (the one trigger-worker
@@ -18,7 +18,7 @@ func runServer(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ns, err := worker.StartEmbedded(worker.EmbeddedConfig{Listen: "127.0.0.1:-1", JetStream: true, StoreDir: *store})
+	ns, err := natsconn.StartEmbedded(natsconn.EmbeddedConfig{Listen: "127.0.0.1:-1", JetStream: true, StoreDir: *store})
 	if err != nil {
 		return err
 	}

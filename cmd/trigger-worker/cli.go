@@ -15,8 +15,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerbus/triggerbus/config"
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
-	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // version and revision are set at build time with -ldflags -X.
@@ -173,19 +173,15 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// connectConfig is the worker's view of the nats section, for url.
-func connectConfig(cfg config.NATS, url, name string) worker.ConnectConfig {
-	return worker.ConnectConfig{
+// connectConfig is the connection settings of the nats section, for url.
+func connectConfig(cfg config.NATS, url, name string) natsconn.Config {
+	return natsconn.Config{
 		URL: url, Name: name, Creds: cfg.Creds, NKey: cfg.NKey,
 		User: cfg.User, Password: string(cfg.Password), Token: string(cfg.Token),
 		TLSCA: cfg.TLS.CA, TLSCert: cfg.TLS.Cert, TLSKey: cfg.TLS.Key,
 	}
 }
 
-// connectTool connects a one-shot command (emit, dlq) to the configured
-// servers, or to the embedded server of a worker running on this machine
-// when no URL is configured. It does not retry: the command reports the
-// failure at once.
 // toolJetStream loads the configuration of a tool command and connects to
 // its NATS with JetStream; the caller closes the connection.
 func toolJetStream(cf *commonFlags, name string, timeout time.Duration) (subjects.Scheme, *nats.Conn, jetstream.JetStream, error) {
@@ -209,12 +205,16 @@ func toolJetStream(cf *commonFlags, name string, timeout time.Duration) (subject
 	return scheme, nc, js, nil
 }
 
+// connectTool connects a one-shot command (emit, dlq) to the configured
+// servers, or to the embedded server of a worker running on this machine
+// when no URL is configured. It does not retry: the command reports the
+// failure at once.
 func connectTool(cfg config.NATS, name string) (*nats.Conn, error) {
 	url := cfg.URL
 	if url == "" {
 		url = "nats://" + cfg.Embedded.Listen
 	}
-	opts, err := worker.Options(connectConfig(cfg, url, name), worker.ConnectionEvents{})
+	opts, err := natsconn.Options(connectConfig(cfg, url, name), natsconn.Events{})
 	if err != nil {
 		return nil, &usageError{err}
 	}

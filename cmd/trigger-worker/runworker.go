@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/triggerbus/triggerbus/config"
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -44,24 +44,73 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	log := newLogger(cfg.Log, stderr)
 	log.Info("trigger-worker starting", "version", version, "config", cfg.File)
 
-	// All or nothing: any problem check would report stops the start, so
-	// that a worker never serves fewer functions than it was given.
+	l, err := loadForStart(cfg, allowPartial(cfg), log, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { closeLoaded(l, "close handlers", log) }() // l changes at every reload
+	reg, metrics, reloadMetrics, err := newRegistry()
+	if err != nil {
+		return err
+	}
+	status := newLoadStatus(time.Now(), l.problems)
+	nc, closeNATS, err := connectNATS(ctx, cfg.NATS, metrics, log)
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	w, err := newWorker(ctx, nc, cfg, l, metrics, log)
+	if err != nil {
+		return err
+	}
+	var httpSrv *http.Server
+	if cfg.Metrics.Enabled() {
+		if httpSrv, err = startHTTP(cfg.Metrics.Listen, reg, w, status, log); err != nil {
+			return err
+		}
+	}
+	if err := w.Start(ctx); err != nil {
+		// Subscriptions that failed are retried by a reload; the worker still
+		// serves the others, so this is logged, not fatal.
+		log.Error("worker started with errors", "err", err)
+	}
+	log.Info("serving", "subjects", w.Subjects(), "functions", l.set.Len())
+
+	hup := make(chan os.Signal, 1) // signal.Notify needs a buffer of one
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup) // at the very end: a SIGHUP while draining must not kill the process
+	reloadOn(ctx, hup, func() { l = reload(ctx, cfg, cf, allowPartial, w, l, status, reloadMetrics, log) })
+	return shutdown(w, nc, httpSrv, cfg.Delivery.ShutdownTimeout, log)
+}
+
+// loadForStart loads the functions, all or nothing: any problem check
+// would report stops the start (unless allowPartial), so that a worker
+// never serves fewer functions than it was given.
+func loadForStart(cfg config.Config, allowPartial bool, log *slog.Logger, stderr io.Writer) (*loaded, error) {
 	l := loadFunctions(cfg, log)
-	if !l.accept(allowPartial(cfg), log) {
+	if !l.accept(allowPartial, log) {
 		log.Error("not starting: the functions have problems (trigger-worker check lists them; --allow-partial serves the rest)",
 			"problems", len(l.problems))
 		writeProblems(stderr, l.problems)
-		return errors.Join(&usageError{errQuiet}, l.close())
+		return nil, errors.Join(&usageError{errQuiet}, l.close())
 	}
-	defer func() {
-		if err := l.close(); err != nil {
-			log.Warn("close handlers", "err", err)
-		}
-	}()
 	if l.set.Len() == 0 {
 		log.Warn(noFunctionsWarning)
 	}
+	return l, nil
+}
 
+// closeLoaded closes the handlers of l, logging what fails with msg.
+func closeLoaded(l *loaded, msg string, log *slog.Logger) {
+	if err := l.close(); err != nil {
+		log.Warn(msg, "err", err)
+	}
+}
+
+// newRegistry returns the metrics registry the endpoint serves: the Go and
+// process collectors, trigger_build_info, and the worker's and reloads'
+// metrics.
+func newRegistry() (*prometheus.Registry, *worker.Metrics, *worker.ReloadMetrics, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -69,73 +118,74 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Help: "Build of the running trigger-worker; always 1.",
 	}, []string{"version", "revision", "goversion"})
 	if err := reg.Register(buildInfo); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
 	metrics, err := worker.NewMetrics(reg)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	reloadMetrics, err := worker.NewReloadMetrics(reg)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	status := newLoadStatus(time.Now(), l.problems)
+	return reg, metrics, reloadMetrics, nil
+}
 
-	// NATS: the configured servers, or a server of our own.
-	var ns *server.Server
-	var nc *nats.Conn
-	connOpts, err := worker.Options(connectConfig(cfg.NATS, cfg.NATS.URL, cfg.NATS.Name), worker.ConnectionEvents{Logger: log, Metrics: metrics})
+// connectNATS connects to the configured servers, or starts a server of
+// our own when no URL is configured, and waits for the first connection.
+// closeNATS closes the connection, then shuts the server down.
+func connectNATS(ctx context.Context, cfg config.NATS, metrics *worker.Metrics, log *slog.Logger) (nc *nats.Conn, closeNATS func(), err error) {
+	opts, err := natsconn.Options(connectConfig(cfg, cfg.URL, cfg.Name),
+		natsconn.Events{Logger: log, Connected: metrics.NATSConnected, SlowConsumers: metrics.SlowConsumers})
 	if err != nil {
-		return &usageError{err}
+		return nil, nil, &usageError{err}
 	}
-	if cfg.NATS.URL == "" {
-		storeDir := cfg.NATS.Embedded.StoreDir
+	stopServer := func() {}
+	if cfg.URL == "" {
+		storeDir := cfg.Embedded.StoreDir
 		if storeDir == "" {
 			storeDir = filepath.Join(os.TempDir(), "triggerbus-jetstream")
 		}
-		ns, err = worker.StartEmbedded(worker.EmbeddedConfig{
-			Listen: cfg.NATS.Embedded.Listen, JetStream: cfg.NATS.Embedded.JetStream,
+		ns, serr := natsconn.StartEmbedded(natsconn.EmbeddedConfig{
+			Listen: cfg.Embedded.Listen, JetStream: cfg.Embedded.JetStream,
 			StoreDir: storeDir, Logger: log,
 		})
-		if err != nil {
-			return err
+		if serr != nil {
+			return nil, nil, serr
 		}
-		defer func() {
+		stopServer = func() {
 			ns.Shutdown()
 			ns.WaitForShutdown()
-		}()
-		log.Info("embedded NATS server started", "url", "nats://"+ns.Addr().String(), "jetstream", cfg.NATS.Embedded.JetStream, "store_dir", storeDir)
-		nc, err = nats.Connect("", append(connOpts, nats.InProcessServer(ns))...)
+		}
+		log.Info("embedded NATS server started", "url", "nats://"+ns.Addr().String(), "jetstream", cfg.Embedded.JetStream, "store_dir", storeDir)
+		nc, err = nats.Connect("", append(opts, nats.InProcessServer(ns))...)
 	} else {
-		nc, err = nats.Connect(cfg.NATS.URL, connOpts...)
+		nc, err = nats.Connect(cfg.URL, opts...)
 	}
 	if err != nil {
-		return fmt.Errorf("connect to NATS: %w", err)
+		stopServer()
+		return nil, nil, fmt.Errorf("connect to NATS: %w", err)
 	}
-	defer nc.Close()
+	closeNATS = func() {
+		nc.Close()
+		stopServer()
+	}
 	if err := waitConnected(ctx, nc, log); err != nil {
-		return err
+		closeNATS()
+		return nil, nil, err
 	}
+	return nc, closeNATS, nil
+}
 
+// newWorker builds the worker of cfg serving the functions of l, with
+// durable delivery when the server has JetStream and the configuration
+// allows it.
+func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded, metrics *worker.Metrics, log *slog.Logger) (*worker.Worker, error) {
 	hasJS := jetStreamAvailable(ctx, nc)
-	var durable *worker.DurableConfig
-	switch mode := cfg.Delivery.Mode; {
-	case mode == config.DeliveryDurable && !hasJS:
-		return usagef("delivery.mode is durable but the NATS server has no JetStream")
-	case mode == config.DeliveryDurable, mode == config.DeliveryAuto && hasJS:
-		durable = &worker.DurableConfig{
-			MaxDeliver:      cfg.Delivery.MaxDeliver,
-			Backoff:         cfg.Delivery.Backoff,
-			AckWait:         cfg.Delivery.AckWait,
-			StreamMaxAge:    cfg.Delivery.StreamMaxAge,
-			StreamMaxBytes:  cfg.Delivery.StreamMaxBytes,
-			Replicas:        cfg.Delivery.Replicas,
-			DuplicateWindow: cfg.Delivery.DuplicateWindow,
-		}
-	}
-	if durable == nil && hasScheduled(l.set) {
-		return usagef("SCHEDULED functions need JetStream and durable delivery (the NATS server has no JetStream, or delivery.mode is core): enable JetStream or remove them")
+	durable, err := durableConfig(cfg.Delivery, hasJS)
+	if err != nil {
+		return nil, err
 	}
 	deliveryMode := "core"
 	if durable != nil {
@@ -158,42 +208,55 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Logger:          log,
 		Metrics:         metrics,
 	})
-	if errors.Is(err, worker.ErrBadInstance) {
-		return usagef("registry.instance: %w", err)
+	switch {
+	case errors.Is(err, worker.ErrScheduleNeedsJetStream):
+		return nil, usagef("SCHEDULED functions need JetStream and durable delivery (the NATS server has no JetStream, or delivery.mode is core): enable JetStream or remove them")
+	case errors.Is(err, worker.ErrBadInstance):
+		return nil, usagef("registry.instance: %w", err)
+	case err != nil:
+		return nil, &usageError{err}
 	}
-	if err != nil {
-		return &usageError{err}
-	}
+	return w, nil
+}
 
-	var httpSrv *http.Server
-	if cfg.Metrics.Enabled() {
-		httpSrv, err = startHTTP(cfg.Metrics.Listen, reg, w, status, log)
-		if err != nil {
-			return err
-		}
+// durableConfig chooses the delivery of POST and SCHEDULED events:
+// durable with mode durable, or with mode auto when the server has
+// JetStream; nil means core.
+func durableConfig(d config.Delivery, hasJS bool) (*worker.DurableConfig, error) {
+	switch {
+	case d.Mode == config.DeliveryDurable && !hasJS:
+		return nil, usagef("delivery.mode is durable but the NATS server has no JetStream")
+	case d.Mode == config.DeliveryDurable, d.Mode == config.DeliveryAuto && hasJS:
+		return &worker.DurableConfig{
+			MaxDeliver:      d.MaxDeliver,
+			Backoff:         d.Backoff,
+			AckWait:         d.AckWait,
+			StreamMaxAge:    d.StreamMaxAge,
+			StreamMaxBytes:  d.StreamMaxBytes,
+			Replicas:        d.Replicas,
+			DuplicateWindow: d.DuplicateWindow,
+		}, nil
 	}
+	return nil, nil
+}
 
-	if err := w.Start(ctx); err != nil {
-		// Subscriptions that failed are retried by a reload; the worker still
-		// serves the others, so this is logged, not fatal.
-		log.Error("worker started with errors", "err", err)
-	}
-	log.Info("serving", "subjects", w.Subjects(), "functions", l.set.Len())
-
-	hup := make(chan os.Signal, 1) // signal.Notify needs a buffer of one
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for done := false; !done; {
+// reloadOn calls reload at every signal of hup until ctx is done.
+func reloadOn(ctx context.Context, hup <-chan os.Signal, reload func()) {
+	for {
 		select {
 		case <-ctx.Done():
-			done = true
+			return
 		case <-hup:
-			l = reload(ctx, cfg, cf, allowPartial, w, l, status, reloadMetrics, log)
+			reload()
 		}
 	}
+}
 
+// shutdown stops in order: the worker (in-flight functions finish, within
+// shutdownTimeout), the connection's drain, the HTTP endpoint.
+func shutdown(w *worker.Worker, nc *nats.Conn, httpSrv *http.Server, shutdownTimeout time.Duration, log *slog.Logger) error {
 	log.Info("shutting down: draining")
-	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Delivery.ShutdownTimeout+5*time.Second)
+	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+5*time.Second)
 	defer cancel()
 	var errs []error
 	if err := w.Stop(stopCtx); err != nil {
@@ -247,17 +310,13 @@ func reload(ctx context.Context, old config.Config, cf *commonFlags, allowPartia
 	}
 	next := loadFunctions(cfg, log)
 	if !next.accept(allowPartial(cfg), log) {
-		if err := next.close(); err != nil {
-			log.Warn("close the handlers of the refused reload", "err", err)
-		}
+		closeLoaded(next, "close the handlers of the refused reload", log)
 		return fail(next.problems)
 	}
 	if err := w.Reload(ctx, next.set); err != nil {
 		if errors.Is(err, worker.ErrScheduleNeedsJetStream) || errors.Is(err, worker.ErrStopped) {
 			// Nothing was swapped in.
-			if err := next.close(); err != nil {
-				log.Warn("close the handlers of the refused reload", "err", err)
-			}
+			closeLoaded(next, "close the handlers of the refused reload", log)
 			return fail([]error{err})
 		}
 		// The functions are swapped in; a subscription that failed is
@@ -271,19 +330,8 @@ func reload(ctx context.Context, old config.Config, cf *commonFlags, allowPartia
 	rm.Succeeded(now)
 	status.applied(now, next.problems)
 	log.Info("reloaded", "functions", next.set.Len(), "problems", len(next.problems), "subjects", w.Subjects())
-	if err := cur.close(); err != nil {
-		log.Warn("close old handlers", "err", err)
-	}
+	closeLoaded(cur, "close old handlers", log)
 	return next
-}
-
-func hasScheduled(set *matcher.Set) bool {
-	for _, e := range set.Entries() {
-		if e.Scheduled {
-			return true
-		}
-	}
-	return false
 }
 
 // waitConnected waits for the first connection (the client retries in the

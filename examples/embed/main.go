@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -92,16 +93,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	// The connection is drained before the server shuts down; closed says
 	// when the drain is over.
 	closed := make(chan struct{})
-	opts, err := worker.Options(worker.ConnectConfig{Name: "embed-example"}, worker.ConnectionEvents{Logger: log})
-	if err != nil {
-		return err
+	opts := []nats.Option{
+		nats.Name("embed-example"),
+		nats.MaxReconnects(-1),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 	}
-	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
 
 	var ns *server.Server
 	var nc *nats.Conn
 	if *natsURL == "" {
-		ns, err = worker.StartEmbedded(worker.EmbeddedConfig{Listen: *listen, Logger: log})
+		ns, err = startServer(*listen)
 		if err != nil {
 			return err
 		}
@@ -145,4 +146,26 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		errs = append(errs, fmt.Errorf("drain connection: %w", stopCtx.Err()))
 	}
 	return errors.Join(errs...)
+}
+
+// startServer starts a NATS server in this process, listening for clients
+// on listen, and waits until it takes connections.
+func startServer(listen string) (*server.Server, error) {
+	addr, err := net.ResolveTCPAddr("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen address: %w", err)
+	}
+	opts := &server.Options{Port: addr.Port, NoSigs: true}
+	if addr.IP != nil {
+		opts.Host = addr.IP.String()
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	if ns.Start(); !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("NATS server on %s not ready after 10s", listen)
+	}
+	return ns, nil
 }

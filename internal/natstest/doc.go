@@ -13,7 +13,8 @@
 // JetStream store directory, to test reconnection.
 //
 // Tests never sleep to synchronise: poll with [CheckFor] or receive with
-// [ChanRecv].
+// [ChanRecv]; [WaitSettled] waits until a JetStream consumer has nothing
+// left to deliver.
 //
 // Server logs are discarded. Set the environment variable NATSTEST_LOG to 1
 // to send the servers' notices, warnings and errors to the test log, or to

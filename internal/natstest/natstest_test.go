@@ -79,6 +79,35 @@ func TestRunServerJetStream(t *testing.T) {
 	}
 }
 
+// TestWaitSettled: WaitSettled returns once the one message of a work-queue
+// stream has been fetched and acknowledged through its consumer.
+func TestWaitSettled(t *testing.T) {
+	t.Parallel()
+	s := natstest.RunServer(t, natstest.WithJetStream())
+	js := jetStream(t, natstest.Connect(t, s))
+	ctx := testContext(t)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatalf("CreateStream: %v", err)
+	}
+	cons, err := js.CreateConsumer(ctx, "WORK", jetstream.ConsumerConfig{Durable: "workers", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatalf("CreateConsumer: %v", err)
+	}
+	if _, err := js.Publish(ctx, "work.a", []byte("x")); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	batch, err := cons.Fetch(1)
+	if err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatalf("DoubleAck: %v", err)
+		}
+	}
+	natstest.WaitSettled(t, js, "WORK", "workers", 10*time.Second)
+}
+
 func TestRunCluster(t *testing.T) {
 	t.Parallel()
 	servers := natstest.RunCluster(t, 3)

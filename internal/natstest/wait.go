@@ -1,8 +1,12 @@
 package natstest
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // CheckFor calls f every sleep until it returns nil, and fails the test with
@@ -41,4 +45,39 @@ func ChanRecv[T any](t testing.TB, ch <-chan T, timeout time.Duration) T {
 	}
 	var zero T
 	return zero
+}
+
+// WaitSettled waits until the consumer of stream has no message pending or
+// unacknowledged and the stream holds none (it retains by interest or as a
+// work queue), so that the server delivers nothing more; it fails the test
+// if that has not happened within total.
+func WaitSettled(t testing.TB, js jetstream.JetStream, stream, consumer string, total time.Duration) {
+	t.Helper()
+	CheckFor(t, total, 20*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, stream, consumer)
+		if err != nil {
+			return err
+		}
+		ci, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if ci.NumAckPending != 0 || ci.NumPending != 0 {
+			return fmt.Errorf("consumer %s: %d unacked, %d pending", consumer, ci.NumAckPending, ci.NumPending)
+		}
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			return err
+		}
+		si, err := st.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if si.State.Msgs != 0 {
+			return fmt.Errorf("stream %s holds %d messages", stream, si.State.Msgs)
+		}
+		return nil
+	})
 }

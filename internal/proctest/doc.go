@@ -19,6 +19,11 @@
 //	...
 //	p.Stop(t) // SIGTERM, and an error unless it exits 0
 //
+// [WriteWorkerConfig] writes the configuration most trigger-worker
+// processes of these tests run (NATS at a test server, core delivery, a
+// scripts directory, metrics on a free port), with keys set on top;
+// [DenyScript] is the FDL script of their usual PRE decision.
+//
 // [StartWorker] starts a worker in the test process and stops it when the
 // test ends.
 //

@@ -1,4 +1,5 @@
-// Package worker is the runtime of a trigger-worker: it connects to NATS,
+// Package worker is the runtime of a trigger-worker: on a NATS connection it
+// is given (see internal/natsconn for the one trigger-worker makes), it
 // subscribes in a queue group to the subjects its functions need, runs the
 // matching functions for every event and answers PRE requests with one
 // decision each.

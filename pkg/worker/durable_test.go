@@ -94,37 +94,7 @@ func (r *durableRig) publish(t *testing.T, typ, option string, input string) str
 // the server delivers nothing more.
 func waitDurableSettled(t *testing.T, js jetstream.JetStream, timeout time.Duration) {
 	t.Helper()
-	natstest.CheckFor(t, timeout, 20*time.Millisecond, func() error {
-		return durableSettled(js)
-	})
-}
-
-func durableSettled(js jetstream.JetStream) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ci, err := js.Consumer(ctx, durableStream, durableConsumer)
-	if err != nil {
-		return err
-	}
-	info, err := ci.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if info.NumAckPending != 0 || info.NumPending != 0 {
-		return fmt.Errorf("consumer: %d unacked, %d pending", info.NumAckPending, info.NumPending)
-	}
-	st, err := js.Stream(ctx, durableStream)
-	if err != nil {
-		return err
-	}
-	si, err := st.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if si.State.Msgs != 0 {
-		return fmt.Errorf("stream %s holds %d events", durableStream, si.State.Msgs)
-	}
-	return nil
+	natstest.WaitSettled(t, js, durableStream, durableConsumer, timeout)
 }
 
 // durableConsumerInfo returns the shared consumer's info.

@@ -20,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
@@ -124,7 +125,7 @@ func workerMetrics(t *testing.T) exportedMetrics {
 	}
 
 	s := natstest.RunServer(t)
-	opts, err := worker.Options(worker.ConnectConfig{}, worker.ConnectionEvents{Metrics: m})
+	opts, err := natsconn.Options(natsconn.Config{}, natsconn.Events{Connected: m.NATSConnected, SlowConsumers: m.SlowConsumers})
 	if err != nil {
 		t.Fatal(err)
 	}

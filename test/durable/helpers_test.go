@@ -2,7 +2,6 @@ package durable_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -129,31 +128,5 @@ func waitAllHandled(t *testing.T, l *ledger, ids []string) {
 // unacked and the stream (interest retention) holds no event.
 func waitSettled(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	natstest.CheckFor(t, waitLong, poll, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err := js.Consumer(ctx, eventStream, eventConsumer)
-		if err != nil {
-			return err
-		}
-		ci, err := c.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if ci.NumAckPending != 0 || ci.NumPending != 0 {
-			return fmt.Errorf("consumer: %d unacked, %d pending", ci.NumAckPending, ci.NumPending)
-		}
-		st, err := js.Stream(ctx, eventStream)
-		if err != nil {
-			return err
-		}
-		si, err := st.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if si.State.Msgs != 0 {
-			return errors.New("stream still holds events")
-		}
-		return nil
-	})
+	natstest.WaitSettled(t, js, eventStream, eventConsumer, waitLong)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/worker"
@@ -112,7 +113,7 @@ func newMetrics(t testing.TB) (*worker.Metrics, *prometheus.Registry) {
 // (reconnect forever, state changes logged and in metrics).
 func connectWorker(t testing.TB, url string, log *slog.Logger, m *worker.Metrics, extra ...nats.Option) *nats.Conn {
 	t.Helper()
-	opts, err := worker.Options(worker.ConnectConfig{URL: url}, worker.ConnectionEvents{Logger: log, Metrics: m})
+	opts, err := natsconn.Options(natsconn.Config{URL: url}, natsconn.Events{Logger: log, Connected: m.NATSConnected, SlowConsumers: m.SlowConsumers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,16 +61,7 @@ func TestPreWorkerKilled(t *testing.T) {
 	s := natstest.RunServer(t)
 	dir := t.TempDir()
 	proctest.WriteFile(t, dir, "hold.lua", holdScript)
-	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-delivery:
-  mode: core
-scripts:
-  dir: %q
-metrics:
-  listen: 127.0.0.1:0
-`, s.ClientURL(), dir))
+	cfg := proctest.WriteWorkerConfig(t, dir, s.ClientURL(), dir, nil)
 	p := startWorkerProcess(t, "trigger-worker", cfg)
 	base := p.WaitReady(t)
 	waitInterest(t, s, "trigger.PRE_CREATE.SERVER")

@@ -31,16 +31,7 @@ end
 // loads the scripts of scripts from url, with core delivery.
 func registryWorkerConfig(t testing.TB, dir, url, scripts string) string {
 	t.Helper()
-	return proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-delivery:
-  mode: core
-scripts:
-  dir: %q
-metrics:
-  listen: 127.0.0.1:0
-`, url, scripts))
+	return proctest.WriteWorkerConfig(t, dir, url, scripts, nil)
 }
 
 // startNamedWorker runs `trigger-worker run -c cfg` as startWorkerProcess

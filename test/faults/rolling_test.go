@@ -41,20 +41,13 @@ const maxDrain = 10 * time.Second
 // durable mode running the scripts of dir against url.
 func durableWorkerConfig(t testing.TB, dir, url string) string {
 	t.Helper()
-	return proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-delivery:
-  mode: durable
-  max_deliver: -1
-  backoff: [100ms]
-  ack_wait: 5s
-  shutdown_timeout: 10s
-scripts:
-  dir: %q
-metrics:
-  listen: 127.0.0.1:0
-`, url, dir))
+	return proctest.WriteWorkerConfig(t, dir, url, dir, map[string]any{
+		"delivery.mode":             "durable",
+		"delivery.max_deliver":      -1,
+		"delivery.backoff":          []string{"100ms"},
+		"delivery.ack_wait":         "5s",
+		"delivery.shutdown_timeout": "10s",
+	})
 }
 
 // recorder answers the workers' faults.handled reports and records the

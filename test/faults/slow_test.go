@@ -74,13 +74,14 @@ func TestSlowConsumer(t *testing.T) {
 		if slowCalls.Load() != 2 {
 			return fmt.Errorf("%d slow calls running, want both dispatchers busy", slowCalls.Load())
 		}
+		// The log line follows the count.
+		if logs.Count("slow consumer") == 0 || !strings.Contains(logs.String(), "subject=trigger.POST_CREATE.*") {
+			return fmt.Errorf("the worker's log does not report the slow consumer on trigger.POST_CREATE.*:\n%s", proctest.Tail(logs.String(), 20))
+		}
 		return nil
 	})
 	if !w.Ready() {
 		t.Error("the worker is not ready after the slow consumer")
-	}
-	if logs.Count("slow consumer") == 0 || !strings.Contains(logs.String(), "subject=trigger.POST_CREATE.*") {
-		t.Errorf("the worker's log does not report the slow consumer on trigger.POST_CREATE.*:\n%s", proctest.Tail(logs.String(), 20))
 	}
 
 	// Both dispatchers are busy with the backlog. A PRE on another subject

@@ -152,18 +152,7 @@ func TestSoak(t *testing.T) {
 	cfg := durableWorkerConfig(t, dir, s.ClientURL())
 	coreDir := t.TempDir()
 	proctest.WriteFile(t, coreDir, "core.lua", soakCoreScript)
-	coreCfg := proctest.WriteFile(t, coreDir, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-subjects:
-  prefix: core
-delivery:
-  mode: core
-scripts:
-  dir: %q
-metrics:
-  listen: 127.0.0.1:0
-`, s.ClientURL(), coreDir))
+	coreCfg := proctest.WriteWorkerConfig(t, coreDir, s.ClientURL(), coreDir, map[string]any{"subjects.prefix": "core"})
 
 	anchor := startWorkerProcess(t, "anchor", cfg)
 	anchorURL := anchor.WaitReady(t)

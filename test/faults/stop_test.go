@@ -25,17 +25,10 @@ func TestStopWhileServerDown(t *testing.T) {
 			s := natstest.RunServer(t, natstest.WithJetStream())
 			dir := t.TempDir()
 			proctest.WriteFile(t, dir, "record.lua", recordScript)
-			cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-delivery:
-  mode: %s
-  shutdown_timeout: 30s
-scripts:
-  dir: %q
-metrics:
-  listen: 127.0.0.1:0
-`, s.ClientURL(), mode, dir))
+			cfg := proctest.WriteWorkerConfig(t, dir, s.ClientURL(), dir, map[string]any{
+				"delivery.mode":             mode,
+				"delivery.shutdown_timeout": "30s",
+			})
 			p := startWorkerProcess(t, "trigger-worker ("+mode+")", cfg)
 			p.WaitReady(t)
 			s.Shutdown()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
@@ -145,14 +146,14 @@ func TestGracefulStopPre(t *testing.T) {
 	}
 }
 
-// TestReconnectAfterServerRestart: a worker connected with worker.Options
+// TestReconnectAfterServerRestart: a worker connected with natsconn.Options
 // rides out a restart of its NATS server and serves again without being
 // restarted itself.
 func TestReconnectAfterServerRestart(t *testing.T) {
 	t.Parallel()
 	s := natstest.RunServer(t)
 	metrics := newMetrics(t)
-	opts, err := worker.Options(worker.ConnectConfig{Name: "restart-test"}, worker.ConnectionEvents{Metrics: metrics})
+	opts, err := natsconn.Options(natsconn.Config{Name: "restart-test"}, natsconn.Events{Connected: metrics.NATSConnected, SlowConsumers: metrics.SlowConsumers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 			calls.Add(1)
 			return denyBigServers(ctx, ev)
 		}))
-	callerOpts, err := worker.Options(worker.ConnectConfig{Name: "restart-test-caller"}, worker.ConnectionEvents{})
+	callerOpts, err := natsconn.Options(natsconn.Config{Name: "restart-test-caller"}, natsconn.Events{})
 	if err != nil {
 		t.Fatal(err)
 	}

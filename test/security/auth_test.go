@@ -3,42 +3,25 @@ package security_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
-	"github.com/triggerbus/triggerbus/pkg/worker"
 )
-
-// denyScript is an FDL script with one PRE_CREATE SERVER function that
-// refuses servers over 16 CPUs.
-const denyScript = `
-function register() return { "deny_big" } end
-
-function deny_big(p)
-  if p == nil then
-    return { ref = "deny_big", triggerType = "PRE_CREATE", triggerOptions = { "SERVER" }, api = "TRIGGER" }
-  end
-  local cpu = type(p.input) == "table" and tonumber(p.input.cpu) or nil
-  if cpu ~= nil and cpu > 16 then
-    return { exitState = "FAILED", errorCode = "QUOTA_EXCEEDED", errorMessage = "too many CPUs" }
-  end
-  return { exitState = "SUCCESS" }
-end
-`
 
 // connect connects to url the way trigger-worker does for cfg, without
 // retrying a failed first connection.
-func connect(t testing.TB, url string, cfg worker.ConnectConfig) (*nats.Conn, error) {
+func connect(t testing.TB, url string, cfg natsconn.Config) (*nats.Conn, error) {
 	t.Helper()
-	opts, err := worker.Options(cfg, worker.ConnectionEvents{})
+	opts, err := natsconn.Options(cfg, natsconn.Events{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,55 +59,55 @@ func TestWorkerAuthentication(t *testing.T) {
 	tests := []struct {
 		name    string
 		server  natstest.Option
-		yaml    string   // keys of the nats section besides url
-		env     []string // environment of trigger-worker
-		conn    worker.ConnectConfig
+		keys    map[string]any // config keys besides nats.url
+		env     []string       // environment of trigger-worker
+		conn    natsconn.Config
 		secrets []string
-		refused []worker.ConnectConfig
+		refused []natsconn.Config
 	}{
 		{
 			name:    "creds",
 			server:  op.serverOption(),
-			yaml:    fmt.Sprintf("creds: %q", credsFile),
-			conn:    worker.ConnectConfig{Creds: credsFile},
+			keys:    map[string]any{"nats.creds": credsFile},
+			conn:    natsconn.Config{Creds: credsFile},
 			secrets: []string{credsSeed},
-			refused: []worker.ConnectConfig{{Creds: foreignCreds}, {}},
+			refused: []natsconn.Config{{Creds: foreignCreds}, {}},
 		},
 		{
 			name: "nkey",
 			server: natstest.WithOptions(func(o *server.Options) {
 				o.Nkeys = []*server.NkeyUser{{Nkey: nkPub}}
 			}),
-			yaml:    fmt.Sprintf("nkey: %q", nkFile),
-			conn:    worker.ConnectConfig{NKey: nkFile},
+			keys:    map[string]any{"nats.nkey": nkFile},
+			conn:    natsconn.Config{NKey: nkFile},
 			secrets: []string{nkSeed},
-			refused: []worker.ConnectConfig{{NKey: strangerNK}, {}},
+			refused: []natsconn.Config{{NKey: strangerNK}, {}},
 		},
 		{
 			name: "user and password",
 			server: natstest.WithOptions(func(o *server.Options) {
 				o.Users = []*server.User{{Username: "worker", Password: pw}}
 			}),
-			yaml:    "user: worker",
+			keys:    map[string]any{"nats.user": "worker"},
 			env:     []string{"TRIGGER_NATS_PASSWORD=" + pw},
-			conn:    worker.ConnectConfig{User: "worker", Password: pw},
+			conn:    natsconn.Config{User: "worker", Password: pw},
 			secrets: []string{pw},
-			refused: []worker.ConnectConfig{{User: "worker", Password: "wrong"}, {User: "worker"}, {}},
+			refused: []natsconn.Config{{User: "worker", Password: "wrong"}, {User: "worker"}, {}},
 		},
 		{
 			name:    "token",
 			server:  natstest.WithOptions(func(o *server.Options) { o.Authorization = token }),
 			env:     []string{"TRIGGER_NATS_TOKEN=" + token},
-			conn:    worker.ConnectConfig{Token: token},
+			conn:    natsconn.Config{Token: token},
 			secrets: []string{token},
-			refused: []worker.ConnectConfig{{Token: "wrong-token"}, {}},
+			refused: []natsconn.Config{{Token: "wrong-token"}, {}},
 		},
 		{
 			name:   "TLS client certificate",
 			server: withTLS(ca),
-			yaml:   fmt.Sprintf("tls:\n    ca: %q\n    cert: %q\n    key: %q", ca.caFile, ca.clientCert, ca.clientKey),
-			conn:   worker.ConnectConfig{TLSCA: ca.caFile, TLSCert: ca.clientCert, TLSKey: ca.clientKey},
-			refused: []worker.ConnectConfig{
+			keys:   map[string]any{"nats.tls.ca": ca.caFile, "nats.tls.cert": ca.clientCert, "nats.tls.key": ca.clientKey},
+			conn:   natsconn.Config{TLSCA: ca.caFile, TLSCert: ca.clientCert, TLSKey: ca.clientKey},
+			refused: []natsconn.Config{
 				{TLSCA: ca.caFile}, // no client certificate
 				// Another CA's: the server only accepts its own CA's, so the
 				// client does not even offer it.
@@ -138,20 +121,10 @@ func TestWorkerAuthentication(t *testing.T) {
 			s := natstest.RunServer(t, tt.server)
 			url := s.ClientURL()
 			scripts := t.TempDir()
-			proctest.WriteFile(t, scripts, "deny.lua", denyScript)
-			cfg := proctest.WriteFile(t, scripts, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-  %s
-delivery:
-  mode: core
-scripts:
-  dir: %q
-metrics:
-  listen: 127.0.0.1:0
-log:
-  level: debug
-`, url, tt.yaml, scripts))
+			proctest.WriteFile(t, scripts, "deny.lua", proctest.DenyScript)
+			keys := map[string]any{"log.level": "debug"}
+			maps.Copy(keys, tt.keys)
+			cfg := proctest.WriteWorkerConfig(t, scripts, url, scripts, keys)
 			p := startProcess(t, tt.env, "run", "-c", cfg)
 			base := p.WaitReady(t)
 

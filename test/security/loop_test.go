@@ -107,18 +107,7 @@ func TestLoopKeyEndToEnd(t *testing.T) {
 	s := natstest.RunServer(t)
 	dir := t.TempDir()
 	proctest.WriteFile(t, dir, "loop.lua", loopScripts)
-	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-delivery:
-  mode: core
-scripts:
-  dir: %q
-metrics:
-  listen: 127.0.0.1:0
-log:
-  level: debug
-`, s.ClientURL(), dir))
+	cfg := proctest.WriteWorkerConfig(t, dir, s.ClientURL(), dir, map[string]any{"log.level": "debug"})
 	p := startProcess(t, []string{"TRIGGER_LOOP_KEY=" + key}, "run", "-c", cfg)
 	base := p.WaitReady(t)
 
@@ -285,7 +274,7 @@ func TestCheckWarnsWithoutLoopKey(t *testing.T) {
 	t.Parallel()
 	const key = "check-loop-key-0a9f3e"
 	dir := t.TempDir()
-	proctest.WriteFile(t, dir, "deny.lua", denyScript)
+	proctest.WriteFile(t, dir, "deny.lua", proctest.DenyScript)
 	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf("scripts:\n  dir: %q\n", dir))
 	const warning = "warning: loop.key is not set"
 

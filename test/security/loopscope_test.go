@@ -147,25 +147,12 @@ func TestLoopFlagScope(t *testing.T) {
 
 	execOut := filepath.Join(dir, "exec-origin")
 	proctest.WriteFile(t, dir, "scope.lua", strings.ReplaceAll(scopeScripts, "HTTP_BASE", hooks.URL))
-	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-delivery:
-  mode: core
-scripts:
-  dir: %q
-metrics:
-  listen: 127.0.0.1:0
-functions:
-  - ref: hook
-    trigger_type: POST_CREATE
-    trigger_options: [SERVER]
-    webhook: {url: %q, deny_private_networks: false}
-  - ref: command
-    trigger_type: POST_CREATE
-    trigger_options: [SERVER]
-    exec: {command: ["/bin/sh", "-c", "printf '%%s\\n' \"$TRIGGER_ORIGIN\" >> %s"]}
-`, s.ClientURL(), dir, hooks.URL+"/webhook", execOut))
+	cfg := proctest.WriteWorkerConfig(t, dir, s.ClientURL(), dir, map[string]any{"functions": []any{
+		map[string]any{"ref": "hook", "trigger_type": "POST_CREATE", "trigger_options": []string{"SERVER"},
+			"webhook": map[string]any{"url": hooks.URL + "/webhook", "deny_private_networks": false}},
+		map[string]any{"ref": "command", "trigger_type": "POST_CREATE", "trigger_options": []string{"SERVER"},
+			"exec": map[string]any{"command": []string{"/bin/sh", "-c", `printf '%s\n' "$TRIGGER_ORIGIN" >> ` + execOut}}},
+	}})
 	p := startProcess(t, []string{"TRIGGER_LOOP_KEY=" + key}, "run", "-c", cfg)
 	base := p.WaitReady(t)
 	counters := func() (rejected, dropped float64) { return loopCounters(t, base) }
@@ -262,7 +249,7 @@ functions:
 func TestLoopTTLBounded(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	proctest.WriteFile(t, dir, "deny.lua", denyScript)
+	proctest.WriteFile(t, dir, "deny.lua", proctest.DenyScript)
 	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf("scripts:\n  dir: %q\nloop:\n  ttl: 87600h\n", dir))
 	code, stdout, stderr := run(t, []string{"TRIGGER_LOOP_KEY=k"}, "check", "-c", cfg)
 	if code != 2 || !strings.Contains(stdout+stderr, "loop.ttl") || !strings.Contains(stdout+stderr, "more than the maximum of 1h0m0s") {

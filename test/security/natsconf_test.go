@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
@@ -229,8 +230,8 @@ func TestDeployConfigImpostor(t *testing.T) {
 	t.Parallel()
 	s := deployServer(t)
 	logs := proctest.NewLogCapture()
-	opts, err := worker.Options(worker.ConnectConfig{User: "trigger-worker", Password: password(t, "trigger-worker")},
-		worker.ConnectionEvents{Logger: logs.Logger})
+	opts, err := natsconn.Options(natsconn.Config{User: "trigger-worker", Password: password(t, "trigger-worker")},
+		natsconn.Events{Logger: logs.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,22 +302,11 @@ func TestDeployConfigImpostor(t *testing.T) {
 	}
 }
 
-// deployScripts are the functions trigger-worker runs under the example
-// config: a PRE decision and a durable POST function that reports each
+// recordScript is the durable POST function trigger-worker runs under the
+// example config, beside proctest.DenyScript's PRE decision: it reports each
 // event through the orchestrator API bridge.
-const deployScripts = `
-function register() return { "deny_big", "record" } end
-
-function deny_big(p)
-  if p == nil then
-    return { ref = "deny_big", triggerType = "PRE_CREATE", triggerOptions = { "SERVER" }, api = "TRIGGER" }
-  end
-  local cpu = type(p.input) == "table" and tonumber(p.input.cpu) or nil
-  if cpu ~= nil and cpu > 16 then
-    return { exitState = "FAILED", errorCode = "QUOTA_EXCEEDED", errorMessage = "too many CPUs" }
-  end
-  return { exitState = "SUCCESS" }
-end
+const recordScript = `
+function register() return { "record" } end
 
 function record(p)
   if p == nil then
@@ -340,18 +330,12 @@ func TestDeployConfigEndToEnd(t *testing.T) {
 	t.Parallel()
 	s := deployServer(t)
 	dir := t.TempDir()
-	proctest.WriteFile(t, dir, "deploy.lua", deployScripts)
-	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-  user: trigger-worker
-delivery:
-  mode: durable
-scripts:
-  dir: %q
-metrics:
-  listen: 127.0.0.1:0
-`, s.ClientURL(), dir))
+	proctest.WriteFile(t, dir, "deny.lua", proctest.DenyScript)
+	proctest.WriteFile(t, dir, "record.lua", recordScript)
+	cfg := proctest.WriteWorkerConfig(t, dir, s.ClientURL(), dir, map[string]any{
+		"nats.user":     "trigger-worker",
+		"delivery.mode": "durable",
+	})
 	p := startProcess(t, []string{"TRIGGER_NATS_PASSWORD=" + password(t, "trigger-worker")}, "run", "-c", cfg)
 	p.WaitReady(t)
 

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
@@ -76,29 +77,15 @@ func TestSecretsNotPrinted(t *testing.T) {
 	}))
 	hook, signatures := signedHook(t)
 	dir := t.TempDir()
-	proctest.WriteFile(t, dir, "deny.lua", denyScript)
+	proctest.WriteFile(t, dir, "deny.lua", proctest.DenyScript)
 	u, _ := url.Parse(s.ClientURL())
 	u.User = url.UserPassword("worker", secretPassword)
-	cfg := proctest.WriteFile(t, dir, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-delivery:
-  mode: core
-scripts:
-  dir: %q
-functions:
-  - ref: notify
-    trigger_type: POST_CREATE
-    trigger_options: [ANY]
-    webhook:
-      url: %q
-      secret: %q
-metrics:
-  listen: 127.0.0.1:0
-log:
-  level: debug
-  format: json
-`, u.String(), dir, hook.URL, webhookSecret))
+	cfg := proctest.WriteWorkerConfig(t, dir, u.String(), dir, map[string]any{
+		"functions": []any{map[string]any{"ref": "notify", "trigger_type": "POST_CREATE", "trigger_options": []string{"ANY"},
+			"webhook": map[string]any{"url": hook.URL, "secret": webhookSecret}}},
+		"log.level":  "debug",
+		"log.format": "json",
+	})
 	env := []string{"TRIGGER_LOOP_KEY=" + secretLoopKey}
 	p := startProcess(t, env, "run", "-c", cfg)
 	base := p.WaitReady(t)
@@ -146,7 +133,7 @@ log:
 }
 
 // TestSecretsNotLoggedInProcess runs a worker in the test process with a
-// debug logger on a connection made with worker.Options (password), a loop
+// debug logger on a connection made with natsconn.Options (password), a loop
 // key and a signed webhook handler, handles a POST and a forged PRE, and
 // checks the captured log and the metrics registry for the secrets.
 func TestSecretsNotLoggedInProcess(t *testing.T) {
@@ -160,7 +147,7 @@ func TestSecretsNotLoggedInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := worker.Options(worker.ConnectConfig{User: "worker", Password: secretPassword}, worker.ConnectionEvents{Logger: logs.Logger, Metrics: m})
+	opts, err := natsconn.Options(natsconn.Config{User: "worker", Password: secretPassword}, natsconn.Events{Logger: logs.Logger, Connected: m.NATSConnected, SlowConsumers: m.SlowConsumers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package worker
+package natsconn
 
 import (
 	"errors"
@@ -11,10 +11,14 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
+// DefaultListen is the client address of an embedded server when
+// [EmbeddedConfig.Listen] is "".
+const DefaultListen = "127.0.0.1:4222"
+
 // EmbeddedConfig configures the NATS server a worker starts when no URL is
 // configured.
 type EmbeddedConfig struct {
-	// Listen is the client address; "" means 127.0.0.1:4222, and port 0 a
+	// Listen is the client address; "" means [DefaultListen], and port 0 a
 	// free port chosen at start (the server's Addr says which).
 	Listen string
 	// JetStream turns JetStream on, with its files in StoreDir.
@@ -30,15 +34,15 @@ type EmbeddedConfig struct {
 func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	listen := cfg.Listen
 	if listen == "" {
-		listen = "127.0.0.1:4222"
+		listen = DefaultListen
 	}
 	host, portText, err := net.SplitHostPort(listen)
 	if err != nil {
-		return nil, fmt.Errorf("worker: embedded listen address %q: %w", listen, err)
+		return nil, fmt.Errorf("natsconn: embedded listen address %q: %w", listen, err)
 	}
 	port, err := strconv.Atoi(portText)
 	if err != nil {
-		return nil, fmt.Errorf("worker: embedded listen port %q: %w", portText, err)
+		return nil, fmt.Errorf("natsconn: embedded listen port %q: %w", portText, err)
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
@@ -53,7 +57,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("worker: embedded server: %w", err)
+		return nil, fmt.Errorf("natsconn: embedded server: %w", err)
 	}
 	if cfg.Logger != nil {
 		ns.SetLoggerV2(&serverLog{l: cfg.Logger.With("component", "nats-server")}, false, false, false)
@@ -61,7 +65,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
-		return nil, errors.New("worker: embedded server not ready after 10s (is the port free?)")
+		return nil, errors.New("natsconn: embedded server not ready after 10s (is the port free?)")
 	}
 	return ns, nil
 }

@@ -1,4 +1,4 @@
-package worker
+package natsconn
 
 import (
 	"errors"
@@ -7,13 +7,17 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// ConnectConfig says how to reach NATS. Zero values mean no such setting.
-type ConnectConfig struct {
+// DefaultName is the connection name when [Config.Name] is "".
+const DefaultName = "trigger-worker"
+
+// Config says how to reach NATS. Zero values mean no such setting.
+type Config struct {
 	// URL is one server URL or a comma-separated list.
 	URL string
-	// Name is the connection name servers show; "" means "trigger-worker".
+	// Name is the connection name servers show; "" means [DefaultName].
 	Name string
 	// Creds is a credentials file (JWT and nkey seed).
 	Creds string
@@ -28,16 +32,28 @@ type ConnectConfig struct {
 	TLSCA, TLSCert, TLSKey string
 }
 
-// ConnectionEvents receives the connection's state changes. Its methods are
-// called from one goroutine that nats.go owns, in order.
-type ConnectionEvents struct {
-	Logger  *slog.Logger
-	Metrics *Metrics
+// Events says where the connection's state changes go. nats.go reports them
+// from one goroutine it owns, in order. Every field may be nil.
+type Events struct {
+	// Logger logs connects, disconnects and errors; nil discards them.
+	Logger *slog.Logger
+	// Connected is set to 1 while connected, 0 otherwise (a worker passes
+	// its trigger_nats_connected gauge).
+	Connected prometheus.Gauge
+	// SlowConsumers counts the times NATS dropped messages for a
+	// subscription that fell behind (trigger_slow_consumers_total).
+	SlowConsumers prometheus.Counter
+}
+
+func (ev Events) setConnected(v float64) {
+	if ev.Connected != nil {
+		ev.Connected.Set(v)
+	}
 }
 
 // Options returns the nats.go options for cfg: reconnect forever, with the
-// state changes logged and reflected in metrics.
-func Options(cfg ConnectConfig, ev ConnectionEvents) ([]nats.Option, error) {
+// state changes logged and reflected in ev's metrics.
+func Options(cfg Config, ev Events) ([]nats.Option, error) {
 	log := ev.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -45,7 +61,7 @@ func Options(cfg ConnectConfig, ev ConnectionEvents) ([]nats.Option, error) {
 	log = log.With("component", "nats")
 	name := cfg.Name
 	if name == "" {
-		name = "trigger-worker"
+		name = DefaultName
 	}
 	opts := []nats.Option{
 		nats.Name(name),
@@ -58,27 +74,19 @@ func Options(cfg ConnectConfig, ev ConnectionEvents) ([]nats.Option, error) {
 			if err != nil {
 				log.Warn("disconnected from NATS", "err", err)
 			}
-			if ev.Metrics != nil {
-				ev.Metrics.NATSConnected.Set(0)
-			}
+			ev.setConnected(0)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted())
-			if ev.Metrics != nil {
-				ev.Metrics.NATSConnected.Set(1)
-			}
+			ev.setConnected(1)
 		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			log.Info("connected to NATS", "server", nc.ConnectedUrlRedacted())
-			if ev.Metrics != nil {
-				ev.Metrics.NATSConnected.Set(1)
-			}
+			ev.setConnected(1)
 		}),
 		nats.ClosedHandler(func(*nats.Conn) {
 			log.Info("NATS connection closed")
-			if ev.Metrics != nil {
-				ev.Metrics.NATSConnected.Set(0)
-			}
+			ev.setConnected(0)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
@@ -86,8 +94,8 @@ func Options(cfg ConnectConfig, ev ConnectionEvents) ([]nats.Option, error) {
 				subject = sub.Subject
 			}
 			if errors.Is(err, nats.ErrSlowConsumer) {
-				if ev.Metrics != nil {
-					ev.Metrics.SlowConsumers.Inc()
+				if ev.SlowConsumers != nil {
+					ev.SlowConsumers.Inc()
 				}
 				log.Error("slow consumer: NATS dropped messages for a subscription that fell behind", "subject", subject)
 				return
@@ -101,7 +109,7 @@ func Options(cfg ConnectConfig, ev ConnectionEvents) ([]nats.Option, error) {
 	if cfg.NKey != "" {
 		o, err := nats.NkeyOptionFromSeed(cfg.NKey)
 		if err != nil {
-			return nil, fmt.Errorf("worker: nkey seed %s: %w", cfg.NKey, err)
+			return nil, fmt.Errorf("natsconn: nkey seed %s: %w", cfg.NKey, err)
 		}
 		opts = append(opts, o)
 	}
@@ -115,7 +123,7 @@ func Options(cfg ConnectConfig, ev ConnectionEvents) ([]nats.Option, error) {
 		opts = append(opts, nats.RootCAs(cfg.TLSCA))
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return nil, errors.New("worker: TLS client certificate and key go together")
+		return nil, errors.New("natsconn: TLS client certificate and key go together")
 	}
 	if cfg.TLSCert != "" {
 		opts = append(opts, nats.ClientCert(cfg.TLSCert, cfg.TLSKey))

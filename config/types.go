@@ -1,0 +1,307 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config is the whole configuration of trigger-worker. Start from [Default]
+// when building one in code: Validate checks the values as they are, and the
+// zero value of most sections is invalid.
+type Config struct {
+	NATS      NATS       `mapstructure:"nats"`
+	Subjects  Subjects   `mapstructure:"subjects"`
+	Delivery  Delivery   `mapstructure:"delivery"`
+	Scripts   Scripts    `mapstructure:"scripts"`
+	Functions []Function `mapstructure:"functions"`
+	Metrics   Metrics    `mapstructure:"metrics"`
+	Log       Log        `mapstructure:"log"`
+	Loop      Loop       `mapstructure:"loop"`
+	Registry  Registry   `mapstructure:"registry"`
+	Loading   Loading    `mapstructure:"loading"`
+
+	// File is the file the configuration was loaded from, "" if none. Load
+	// sets it; it is not a key.
+	File string `mapstructure:"-"`
+}
+
+// NATS is how the worker reaches NATS.
+type NATS struct {
+	// URL is the server URL, or a comma-separated list of URLs of one cluster
+	// (schemes nats, tls, ws, wss). "" starts the embedded server described
+	// by Embedded instead.
+	URL string `mapstructure:"url"`
+	// Creds is the path of a credentials file (JWT and nkey seed).
+	Creds string `mapstructure:"creds"`
+	// NKey is the path of an nkey seed file.
+	NKey string `mapstructure:"nkey"`
+	// User and Password are for username/password authentication.
+	User     string `mapstructure:"user"`
+	Password Secret `mapstructure:"password"`
+	// Token is for token authentication.
+	Token Secret `mapstructure:"token"`
+	// TLS configures TLS towards the server; all empty uses the system roots
+	// for tls:// and wss:// URLs.
+	TLS TLS `mapstructure:"tls"`
+	// Embedded configures the server started when URL is "".
+	Embedded Embedded `mapstructure:"embedded"`
+	// Name is the connection name the server shows; default "trigger-worker".
+	Name string `mapstructure:"name"`
+}
+
+// TLS holds PEM file paths. Cert and Key are both set (client certificate)
+// or both empty.
+type TLS struct {
+	// CA is a file of root certificates to trust instead of the system's.
+	CA   string `mapstructure:"ca"`
+	Cert string `mapstructure:"cert"`
+	Key  string `mapstructure:"key"`
+}
+
+// Embedded configures the in-process NATS server started when nats.url is
+// empty.
+type Embedded struct {
+	// Listen is the client address; default "127.0.0.1:4222".
+	Listen string `mapstructure:"listen"`
+	// StoreDir is the JetStream directory; "" means
+	// <os.TempDir()>/triggerbus-jetstream.
+	StoreDir string `mapstructure:"store_dir"`
+	// JetStream enables JetStream; default true.
+	JetStream bool `mapstructure:"jetstream"`
+}
+
+// Subjects configures the subjects events are published on.
+type Subjects struct {
+	// Prefix is the first token(s) of every subject, <prefix>.<TYPE>.<OPTION>;
+	// default "trigger". It may have several tokens ("fco.eu1.trigger").
+	Prefix string `mapstructure:"prefix"`
+	// Queue is the queue group the workers share; default "trigger-workers".
+	Queue string `mapstructure:"queue"`
+}
+
+// Delivery modes.
+const (
+	DeliveryAuto    = "auto"    // durable when the server has JetStream, else core
+	DeliveryCore    = "core"    // queue subscriptions, at most once
+	DeliveryDurable = "durable" // JetStream stream and pull consumer, at least once
+)
+
+// Delivery configures how POST and SCHEDULED events reach the workers.
+type Delivery struct {
+	// Mode is DeliveryAuto (default), DeliveryCore or DeliveryDurable.
+	Mode string `mapstructure:"mode"`
+	// MaxDeliver is how many times a durable event is attempted before it is
+	// dead-lettered; default 5, -1 is unlimited.
+	MaxDeliver int `mapstructure:"max_deliver"`
+	// Backoff is the delay before each redelivery, the last one repeating;
+	// default [1s, 5s, 30s].
+	Backoff []time.Duration `mapstructure:"backoff"`
+	// AckWait is how long a delivered event may run before it is redelivered;
+	// default 30s.
+	AckWait time.Duration `mapstructure:"ack_wait"`
+	// MaxInFlight bounds the function invocations running at once per worker;
+	// default 256.
+	MaxInFlight int `mapstructure:"max_in_flight"`
+	// MaxEventBytes is the largest event payload accepted; default 1 MiB.
+	MaxEventBytes int `mapstructure:"max_event_bytes"`
+	// ShutdownTimeout bounds how long shutdown waits for in-flight functions;
+	// default 10s.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// StreamMaxAge is the longest an event stays in the stream; default 24h,
+	// 0 is unlimited.
+	StreamMaxAge time.Duration `mapstructure:"stream_max_age"`
+	// StreamMaxBytes is the size limit of the stream; default 1 GiB, -1 is
+	// unlimited.
+	StreamMaxBytes int64 `mapstructure:"stream_max_bytes"`
+	// Replicas is the stream's replication factor (1 to 5); default 1.
+	Replicas int `mapstructure:"replicas"`
+	// DuplicateWindow is how long the stream remembers event ids to drop
+	// duplicates; default 2m.
+	DuplicateWindow time.Duration `mapstructure:"duplicate_window"`
+}
+
+// Scripts configures the FDL (Lua) scripts functions are loaded from.
+type Scripts struct {
+	// Dir is the directory of *.lua scripts; "" loads no scripts.
+	Dir string `mapstructure:"dir"`
+	// APIPrefix is the subject prefix of the orchestrator API bridged to
+	// scripts' adminAPI/userAPI (<prefix>.admin.<method>); default "fco.api".
+	APIPrefix string `mapstructure:"api_prefix"`
+	// MaxMemoryBytes caps the memory one call of a script may hold (its
+	// tables, strings and functions); 0 means the Lua kind's default, 64
+	// MiB. A call over it fails like any script error.
+	MaxMemoryBytes int64 `mapstructure:"max_memory_bytes"`
+	// DenyPrivateNetworks makes the simplehttp requests of every FDL script
+	// (from Dir and from functions' lua) refuse to connect to loopback,
+	// private, link-local and other non-public addresses, as a webhook's
+	// deny_private_networks does; default false.
+	DenyPrivateNetworks bool `mapstructure:"deny_private_networks"`
+}
+
+// Metrics configures the HTTP endpoint of /metrics, /healthz and /readyz.
+type Metrics struct {
+	// Listen is the address; default "127.0.0.1:9464". "" or "off" disables
+	// the endpoint.
+	Listen string `mapstructure:"listen"`
+}
+
+// Enabled reports whether the metrics endpoint is on.
+func (m Metrics) Enabled() bool { return m.Listen != "" && m.Listen != "off" }
+
+// Log configures the worker's log.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `mapstructure:"level"`
+	// Format is text (default) or json.
+	Format string `mapstructure:"format"`
+}
+
+// Loop configures the Trigger-Origin loop flag.
+type Loop struct {
+	// Key is the fleet's HMAC key. When set, Trigger-Origin values are signed
+	// and only values that verify are honoured. Every worker needs the same
+	// key.
+	Key Secret `mapstructure:"key"`
+	// TTL is how long a signed Trigger-Origin stays valid; default 5m, at
+	// most MaxLoopTTL.
+	TTL time.Duration `mapstructure:"ttl"`
+}
+
+// Registry configures the worker's entries in the PRE registry, the
+// JetStream bucket that tells callers "no trigger" from "no worker".
+type Registry struct {
+	// Instance names this worker process in the registry; it adds and
+	// removes only its own registrations. "" means the host name and a
+	// random suffix, new for every process. Two running processes must not
+	// share one.
+	Instance string `mapstructure:"instance"`
+	// Refresh is how often the worker rewrites its registrations with a new
+	// last-seen time; default 1m. Registrations never expire.
+	Refresh time.Duration `mapstructure:"refresh"`
+}
+
+// Loading configures what trigger-worker does with functions that do not
+// load.
+type Loading struct {
+	// AllowPartial serves the functions that loaded when others did not (a
+	// script with an error, an unknown trigger type, ...), warning at every
+	// load. false (the default) refuses to start with any problem, and a
+	// reload with any problem keeps the functions already served.
+	AllowPartial bool `mapstructure:"allow_partial"`
+}
+
+// Function failure policies and modes (PRE functions only).
+const (
+	FailurePolicyFail   = "fail"    // an error or timeout refuses the action
+	FailurePolicyIgnore = "ignore"  // an error or timeout counts as CONTINUE
+	ModeEnforce         = "enforce" // the function's decision counts
+	ModeShadow          = "shadow"  // the decision is recorded, never applied
+)
+
+// Function is a trigger function registered in the config file. Exactly one
+// of Lua, Webhook and Exec is set.
+type Function struct {
+	// Ref is the function's unique name.
+	Ref string `mapstructure:"ref"`
+	// TriggerType is a trigger type of the catalogue, e.g. "PRE_CREATE".
+	TriggerType string `mapstructure:"trigger_type"`
+	// TriggerOptions are the options it runs for; "ANY" means all.
+	TriggerOptions []string `mapstructure:"trigger_options"`
+	// Priority orders functions of the same event, lowest first.
+	Priority int `mapstructure:"priority"`
+	// Timeout bounds one call; 0 means the default, 5s.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// FailurePolicy is FailurePolicyFail or FailurePolicyIgnore, PRE only;
+	// "" means fail.
+	FailurePolicy string `mapstructure:"failure_policy"`
+	// Mode is ModeEnforce or ModeShadow, PRE only; "" means enforce.
+	Mode string `mapstructure:"mode"`
+	// Schedule is when a SCHEDULED function runs.
+	Schedule *Schedule `mapstructure:"schedule"`
+
+	Lua     *LuaFunc     `mapstructure:"lua"`
+	Webhook *WebhookFunc `mapstructure:"webhook"`
+	Exec    *ExecFunc    `mapstructure:"exec"`
+}
+
+// Schedule is a SCHEDULED function's timing: exactly one of Every and Cron.
+type Schedule struct {
+	// Every runs the function at this interval.
+	Every time.Duration `mapstructure:"every"`
+	// Cron is a five-field cron expression (minute hour day-of-month month
+	// day-of-week).
+	Cron string `mapstructure:"cron"`
+	// Timezone is the IANA zone Cron and Start are read in; "" is UTC.
+	Timezone string `mapstructure:"timezone"`
+	// Start, "HH:MM" or "HH:MM:SS", anchors Every to a time of day (Every
+	// 24h with Start 23:59 runs daily at 23:59); "" anchors to midnight.
+	Start string `mapstructure:"start"`
+}
+
+// LuaFunc is a function written as an FDL (Lua) script.
+type LuaFunc struct {
+	// File is the script's path.
+	File string `mapstructure:"file"`
+	// Entry is the entry-point function to call; "" means the script's one
+	// entry point.
+	Entry string `mapstructure:"entry"`
+}
+
+// WebhookFunc is a function served over HTTP.
+type WebhookFunc struct {
+	// URL is the http or https endpoint the event is POSTed to.
+	URL string `mapstructure:"url"`
+	// Secret signs requests (Standard Webhooks); "" sends them unsigned.
+	Secret Secret `mapstructure:"secret"`
+	// Timeout bounds the HTTP call; 0 means the function's timeout.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Headers are sent with every request. Names arrive lower-cased
+	// (HTTP header names are case-insensitive).
+	Headers map[string]string `mapstructure:"headers"`
+	// CA is a PEM file of root certificates to trust instead of the system's.
+	CA string `mapstructure:"ca"`
+	// MaxBodyBytes caps the response body read; 0 means the handler's
+	// default.
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// DenyPrivateNetworks refuses to connect to loopback, private and
+	// link-local addresses.
+	DenyPrivateNetworks bool `mapstructure:"deny_private_networks"`
+}
+
+// ExecFunc is a function run as an external command.
+type ExecFunc struct {
+	// Command is the argv; it is never run through a shell.
+	Command []string `mapstructure:"command"`
+	// Env names environment variables of the worker passed to the command.
+	Env []string `mapstructure:"env"`
+	// Dir is the working directory; "" is the worker's.
+	Dir string `mapstructure:"dir"`
+	// MaxOutputBytes caps the output read; 0 means the handler's default.
+	MaxOutputBytes int64 `mapstructure:"max_output_bytes"`
+}
+
+// Secret is a string that must not appear in output: it prints, logs and
+// marshals as REDACTED (or "" when empty). Convert it with string(s) where
+// the value is needed.
+type Secret string
+
+const redacted = "REDACTED"
+
+// String returns REDACTED, or "" for an empty secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString is String quoted, for the %#v verb.
+func (s Secret) GoString() string { return fmt.Sprintf("%q", s.String()) }
+
+// LogValue implements [slog.LogValuer].
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText implements [encoding.TextMarshaler] so that JSON and YAML
+// encoders redact the secret too.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
