@@ -17,6 +17,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/triggerbus/triggerbus/internal/netguard"
 	"github.com/triggerbus/triggerbus/pkg/event"
 )
 
@@ -68,7 +69,7 @@ var fdlManagedHeaders = []string{"Content-Length", "Host", "Connection", "Transf
 func fdlHTTPClient(o FDLHTTPOptions) *http.Client {
 	dialer := &net.Dialer{KeepAlive: -1}
 	if o.DenyPrivateNetworks {
-		dialer.Control = webhookDialControl
+		dialer.Control = netguard.Control
 	}
 	return &http.Client{
 		Transport: &http.Transport{
@@ -142,7 +143,7 @@ func fdlConnOf(L *lua.LState) *fdlConn {
 func (s *fdlState) setHeaders(L *lua.LState, c *fdlConn, h *lua.LTable, arg int) {
 	for k, v := h.Next(lua.LNil); k != lua.LNil; k, v = h.Next(k) {
 		name, ok := k.(lua.LString)
-		if !ok || !webhookValidHeaderName(string(name)) {
+		if !ok || !netguard.ValidHeaderName(string(name)) {
 			L.ArgError(arg, "header name "+k.String()+" is not a valid HTTP header name")
 		}
 		if !lua.LVCanConvToString(v) {
@@ -285,11 +286,11 @@ func (s *fdlState) httpDo(L *lua.LState, method string, withBody bool) int {
 	u, err := url.Parse(c.url)
 	switch {
 	case err != nil || c.url == "":
-		return fdlHTTPFail(L, c, fdlErrURL, "malformed URL "+webhookRedactURL(c.url))
+		return fdlHTTPFail(L, c, fdlErrURL, "malformed URL "+netguard.RedactURL(c.url))
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fdlHTTPFail(L, c, fdlErrUnsupported, "unsupported protocol "+u.Scheme+" (want http or https)")
 	case u.Hostname() == "":
-		return fdlHTTPFail(L, c, fdlErrURL, "URL "+webhookRedactURL(c.url)+" has no host")
+		return fdlHTTPFail(L, c, fdlErrURL, "URL "+netguard.RedactURL(c.url)+" has no host")
 	}
 	timeout := s.sh.http.Timeout
 	if c.timeout > 0 && c.timeout < timeout {
@@ -383,7 +384,7 @@ func fdlOrigin(ctx context.Context) string {
 func fdlHTTPFailure(ctx context.Context, err error) (int, string) {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		ue.URL = webhookRedactURL(ue.URL)
+		ue.URL = netguard.RedactURL(ue.URL)
 	}
 	var op *net.OpError
 	var dns *net.DNSError

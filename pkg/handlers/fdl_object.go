@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/triggerbus/triggerbus/internal/xmltree"
 )
 
 // Object-style values. FDL scripts see the orchestrator's objects as Java
@@ -357,7 +359,7 @@ func (s *fdlState) plainIn(v lua.LValue, depth int, seen map[*lua.LTable]bool) l
 			}
 		}
 	case *lua.LUserData:
-		if n, ok := x.Value.(*fdlNode); ok {
+		if n, ok := x.Value.(*xmltree.Node); ok {
 			return lua.LString(n.String())
 		}
 	}
@@ -788,7 +790,7 @@ func (s *fdlState) appendJSON(b []byte, v lua.LValue, text string, depth int) ([
 		return s.appendTable(b, x, depth+1)
 	case *lua.LUserData:
 		switch u := x.Value.(type) {
-		case *fdlNode:
+		case *xmltree.Node:
 			return luaAppendString(b, u.String()), nil
 		case luaNull:
 			return append(b, "null"...), nil

@@ -20,9 +20,9 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/triggerbus/triggerbus/internal/netguard"
 	"github.com/triggerbus/triggerbus/pkg/event"
 )
 
@@ -32,7 +32,7 @@ var ErrInvalidConfig = errors.New("handlers: invalid config")
 
 // ErrPrivateNetwork is wrapped by the error of a webhook that refuses a
 // non-public address because of [WebhookConfig.DenyPrivateNetworks].
-var ErrPrivateNetwork = errors.New("handlers: webhook address is not public")
+var ErrPrivateNetwork = netguard.ErrNonPublic
 
 // Defaults of [WebhookConfig].
 const (
@@ -116,14 +116,14 @@ func (c WebhookConfig) Validate() error {
 		return fmt.Errorf("%w: webhook url: %w", ErrInvalidConfig, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%w: webhook url %s: scheme must be http or https", ErrInvalidConfig, webhookRedactURL(c.URL))
+		return fmt.Errorf("%w: webhook url %s: scheme must be http or https", ErrInvalidConfig, netguard.RedactURL(c.URL))
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("%w: webhook url %s has no host", ErrInvalidConfig, webhookRedactURL(c.URL))
+		return fmt.Errorf("%w: webhook url %s has no host", ErrInvalidConfig, netguard.RedactURL(c.URL))
 	}
 	if c.DenyPrivateNetworks {
 		if addr, err := netip.ParseAddr(u.Hostname()); err == nil {
-			if why := webhookNonPublic(addr); why != "" {
+			if why := netguard.NonPublic(addr); why != "" {
 				return fmt.Errorf("%w: webhook url: %w: %s is a %s address and DenyPrivateNetworks is set",
 					ErrInvalidConfig, ErrPrivateNetwork, addr, why)
 			}
@@ -139,7 +139,7 @@ func (c WebhookConfig) Validate() error {
 		return err
 	}
 	for name, value := range c.Headers {
-		if !webhookValidHeaderName(name) {
+		if !netguard.ValidHeaderName(name) {
 			return fmt.Errorf("%w: webhook header name %q is not a valid HTTP header name", ErrInvalidConfig, name)
 		}
 		if webhookReserved[http.CanonicalHeaderKey(name)] {
@@ -155,7 +155,7 @@ func (c WebhookConfig) Validate() error {
 // LogValue shows the config without its secrets: the secret, the header
 // values, any password and the query of the URL print as REDACTED.
 func (c WebhookConfig) LogValue() slog.Value {
-	attrs := []slog.Attr{slog.String("url", webhookRedactURL(c.URL))}
+	attrs := []slog.Attr{slog.String("url", netguard.RedactURL(c.URL))}
 	if c.Secret != "" {
 		attrs = append(attrs, slog.String("secret", "REDACTED"))
 	}
@@ -186,18 +186,6 @@ func (c WebhookConfig) String() string { return "WebhookConfig" + c.LogValue().S
 // GoString is String, for the %#v verb.
 func (c WebhookConfig) GoString() string { return c.String() }
 
-// webhookRedactURL returns raw with any password and query replaced by REDACTED.
-func webhookRedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "REDACTED (not a valid URL)"
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	return u.Redacted()
-}
-
 // webhookKey returns the signing key of secret; nil when secret is empty.
 func webhookKey(secret string) ([]byte, error) {
 	if secret == "" {
@@ -214,22 +202,6 @@ func webhookKey(secret string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: webhook secret starts with whsec_ but the rest is not a non-empty standard base64 string", ErrInvalidConfig)
 	}
 	return key, nil
-}
-
-func webhookValidHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // Webhook is the webhook handler kind: it POSTs each event to a URL and reads
@@ -273,7 +245,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	if cfg.DenyPrivateNetworks {
-		dialer.Control = webhookDialControl
+		dialer.Control = netguard.Control
 	}
 	transport := &http.Transport{
 		// No proxy: a proxy from the environment would both surprise and
@@ -329,7 +301,7 @@ func webhookRoots(ca string) (*x509.CertPool, error) {
 }
 
 // String names the webhook by its URL, without password or query.
-func (w *Webhook) String() string { return "webhook " + webhookRedactURL(w.url) }
+func (w *Webhook) String() string { return "webhook " + netguard.RedactURL(w.url) }
 
 // GoString is String, for the %#v verb: the signing key is not shown.
 func (w *Webhook) GoString() string { return w.String() }
@@ -430,7 +402,7 @@ func webhookCallError(ctx context.Context, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		// The client already hides the password; hide the query too.
-		ue.URL = webhookRedactURL(ue.URL)
+		ue.URL = netguard.RedactURL(ue.URL)
 	}
 	cause := ctx.Err()
 	switch {
@@ -473,88 +445,4 @@ func (e *HTTPError) Error() string {
 		fmt.Fprintf(&b, ": %q", e.Body)
 	}
 	return b.String()
-}
-
-// webhookDialControl refuses to connect to a non-public address. It runs
-// after name resolution, for each address dialled.
-func webhookDialControl(network, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("%w: cannot check address %q", ErrPrivateNetwork, address)
-	}
-	if why := webhookNonPublic(ap.Addr()); why != "" {
-		return fmt.Errorf("%w: %s is a %s address and DenyPrivateNetworks is set", ErrPrivateNetwork, ap.Addr(), why)
-	}
-	return nil
-}
-
-// webhookSpecial lists the non-public ranges the netip predicates do not
-// cover: IANA's special-purpose address registries, less the ranges marked
-// globally reachable there.
-var webhookSpecial = []struct {
-	prefix netip.Prefix
-	why    string
-}{
-	{netip.MustParsePrefix("0.0.0.0/8"), "this-network"},
-	{netip.MustParsePrefix("100.64.0.0/10"), "shared (carrier-grade NAT)"},
-	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignment"},
-	{netip.MustParsePrefix("192.0.2.0/24"), "documentation"},
-	{netip.MustParsePrefix("192.88.99.0/24"), "6to4 relay anycast"},
-	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking"},
-	{netip.MustParsePrefix("198.51.100.0/24"), "documentation"},
-	{netip.MustParsePrefix("203.0.113.0/24"), "documentation"},
-	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
-	{netip.MustParsePrefix("::ffff:0:0:0/96"), "IPv4-translated"},
-	{netip.MustParsePrefix("::/96"), "IPv4-compatible"},
-	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use NAT64"},
-	{netip.MustParsePrefix("100::/64"), "discard-only"},
-	{netip.MustParsePrefix("2001::/32"), "Teredo"},
-	{netip.MustParsePrefix("2001:2::/48"), "benchmarking"},
-	{netip.MustParsePrefix("2001:10::/28"), "ORCHID"},
-	{netip.MustParsePrefix("2001:20::/28"), "ORCHID"},
-	{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
-	{netip.MustParsePrefix("3fff::/20"), "documentation"},
-	{netip.MustParsePrefix("5f00::/16"), "segment routing"},
-	{netip.MustParsePrefix("fec0::/10"), "site-local"},
-}
-
-var (
-	webhookNAT64 = netip.MustParsePrefix("64:ff9b::/96")
-	webhook6to4  = netip.MustParsePrefix("2002::/16")
-)
-
-// webhookNonPublic returns what kind of non-public address a is, or "" when a
-// is public. IPv4 addresses carried in IPv6 ones (mapped ::ffff:0:0/96, NAT64
-// 64:ff9b::/96, 6to4 2002::/16) are judged by the IPv4 address; the other
-// IPv6 forms that carry one (IPv4-compatible, IPv4-translated, Teredo,
-// local-use NAT64) are refused whatever it is.
-func webhookNonPublic(a netip.Addr) string {
-	a = a.Unmap().WithZone("")
-	switch {
-	case !a.IsValid():
-		return "invalid"
-	case a.IsLoopback():
-		return "loopback"
-	case a.IsUnspecified():
-		return "unspecified"
-	case a.IsPrivate():
-		return "private"
-	case a.IsLinkLocalUnicast():
-		return "link-local"
-	case a.IsMulticast():
-		return "multicast"
-	}
-	b := a.As16()
-	switch {
-	case webhookNAT64.Contains(a):
-		return webhookNonPublic(netip.AddrFrom4([4]byte(b[12:16])))
-	case webhook6to4.Contains(a):
-		return webhookNonPublic(netip.AddrFrom4([4]byte(b[2:6])))
-	}
-	for _, s := range webhookSpecial {
-		if s.prefix.Contains(a) {
-			return s.why
-		}
-	}
-	return ""
 }

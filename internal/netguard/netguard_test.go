@@ -1,4 +1,4 @@
-package handlers
+package netguard
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestWebhookNonPublic(t *testing.T) {
+func TestNonPublic(t *testing.T) {
 	refused := []struct{ addr, why string }{
 		{"127.0.0.1", "loopback"},
 		{"10.1.2.3", "private"},
@@ -43,8 +43,8 @@ func TestWebhookNonPublic(t *testing.T) {
 	}
 	for _, tt := range refused {
 		a := netip.MustParseAddr(tt.addr)
-		if got := webhookNonPublic(a); got != tt.why {
-			t.Errorf("webhookNonPublic(%s) = %q, want %q", tt.addr, got, tt.why)
+		if got := NonPublic(a); got != tt.why {
+			t.Errorf("NonPublic(%s) = %q, want %q", tt.addr, got, tt.why)
 		}
 	}
 	public := []string{
@@ -52,23 +52,23 @@ func TestWebhookNonPublic(t *testing.T) {
 		"2606:4700:4700::1111", "2001:4860:4860::8888", "100.128.0.1", "192.88.100.1",
 	}
 	for _, s := range public {
-		if got := webhookNonPublic(netip.MustParseAddr(s)); got != "" {
-			t.Errorf("webhookNonPublic(%s) = %q, want public", s, got)
+		if got := NonPublic(netip.MustParseAddr(s)); got != "" {
+			t.Errorf("NonPublic(%s) = %q, want public", s, got)
 		}
 	}
 }
 
-// TestWebhookDialControl: the check on each address dialled, after name
+// TestControl: the check on each address dialled, after name
 // resolution, as webhook and simplehttp use it.
-func TestWebhookDialControl(t *testing.T) {
+func TestControl(t *testing.T) {
 	for _, addr := range []string{"[::ffff:127.0.0.1]:80", "[::ffff:10.0.0.1]:443", "[64:ff9b::a9fe:a9fe]:80", "[::ffff:0:a00:1]:80", "100.64.0.1:80"} {
-		if err := webhookDialControl("tcp", addr, nil); !errors.Is(err, ErrPrivateNetwork) {
-			t.Errorf("webhookDialControl(%s) = %v, want ErrPrivateNetwork", addr, err)
+		if err := Control("tcp", addr, nil); !errors.Is(err, ErrNonPublic) {
+			t.Errorf("Control(%s) = %v, want ErrNonPublic", addr, err)
 		}
 	}
 	for _, addr := range []string{"[::ffff:8.8.8.8]:443", "8.8.8.8:443", "[2606:4700:4700::1111]:443"} {
-		if err := webhookDialControl("tcp", addr, nil); err != nil {
-			t.Errorf("webhookDialControl(%s) = %v, want nil", addr, err)
+		if err := Control("tcp", addr, nil); err != nil {
+			t.Errorf("Control(%s) = %v, want nil", addr, err)
 		}
 	}
 }

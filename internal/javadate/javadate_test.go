@@ -1,12 +1,11 @@
-package handlers
+package javadate
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
 
-func TestFDLFormatDate(t *testing.T) {
+func TestFormat(t *testing.T) {
 	at := time.Date(2013, time.March, 4, 5, 6, 7, 89*int(time.Millisecond), time.UTC)
 	plus := at.In(time.FixedZone("", 5*3600+30*60))
 	tests := []struct {
@@ -26,17 +25,17 @@ func TestFDLFormatDate(t *testing.T) {
 		{time.Date(2013, 1, 1, 0, 0, 0, 0, time.UTC), "K k h a", "0 24 12 AM"},
 	}
 	for _, tt := range tests {
-		toks, err := fdlParsePattern(tt.pattern)
+		pat, err := Compile(tt.pattern)
 		if err != nil {
-			t.Fatalf("fdlParsePattern(%q) error = %v", tt.pattern, err)
+			t.Fatalf("Compile(%q) error = %v", tt.pattern, err)
 		}
-		if got := fdlFormatDate(tt.t, toks); got != tt.want {
+		if got := pat.Format(tt.t); got != tt.want {
 			t.Errorf("format(%v, %q) = %q, want %q", tt.t, tt.pattern, got, tt.want)
 		}
 	}
 }
 
-func TestFDLParseDate(t *testing.T) {
+func TestParse(t *testing.T) {
 	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		s, pattern string
@@ -57,21 +56,21 @@ func TestFDLParseDate(t *testing.T) {
 		{"2013-03-04  ", "yyyy-MM-dd", time.Date(2013, 3, 4, 0, 0, 0, 0, time.UTC)},
 	}
 	for _, tt := range tests {
-		toks, err := fdlParsePattern(tt.pattern)
+		pat, err := Compile(tt.pattern)
 		if err != nil {
-			t.Fatalf("fdlParsePattern(%q) error = %v", tt.pattern, err)
+			t.Fatalf("Compile(%q) error = %v", tt.pattern, err)
 		}
-		got, err := fdlParseDate(tt.s, toks, time.UTC, now)
+		got, err := pat.Parse(tt.s, time.UTC, now)
 		if err != nil || !got.Equal(tt.want) {
 			t.Errorf("parse(%q, %q) = %v, %v; want %v", tt.s, tt.pattern, got, err, tt.want)
 		}
 	}
 }
 
-func TestFDLDateErrors(t *testing.T) {
+func TestErrors(t *testing.T) {
 	for _, p := range []string{"yyyy-ww", "'open", "yyyy Q"} {
-		if _, err := fdlParsePattern(p); err == nil {
-			t.Errorf("fdlParsePattern(%q) error = nil", p)
+		if _, err := Compile(p); err == nil {
+			t.Errorf("Compile(%q) error = nil", p)
 		}
 	}
 	tests := []struct{ s, pattern string }{
@@ -83,47 +82,12 @@ func TestFDLDateErrors(t *testing.T) {
 		{"05:00 +99", "HH:mm Z"},
 	}
 	for _, tt := range tests {
-		toks, err := fdlParsePattern(tt.pattern)
+		pat, err := Compile(tt.pattern)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := fdlParseDate(tt.s, toks, time.UTC, time.Now()); err == nil {
+		if got, err := pat.Parse(tt.s, time.UTC, time.Now()); err == nil {
 			t.Errorf("parse(%q, %q) = %v, want an error", tt.s, tt.pattern, got)
-		}
-	}
-}
-
-func TestFDLXMLRoundTrip(t *testing.T) {
-	docs := []string{
-		`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<!DOCTYPE CONFIG>` + "\n" +
-			`<CONFIG a="1 &amp; 2" b="&quot;q&quot;"><!-- c --><meta>  x &lt; y  </meta><e/></CONFIG>` + "\n",
-		`<s:a xmlns:s="urn:s"><s:b>t</s:b></s:a>`,
-	}
-	for _, doc := range docs {
-		n, err := fdlParseXML(doc)
-		if err != nil {
-			t.Fatalf("fdlParseXML(%q) error = %v", doc, err)
-		}
-		if got := n.String(); got != doc {
-			t.Errorf("round trip of\n%s\n= %s", doc, got)
-		}
-	}
-}
-
-func TestFDLXMLErrors(t *testing.T) {
-	tests := []struct{ doc, want string }{
-		{"", "no root element"},
-		{"<!-- only -->", "no root element"},
-		{"<a><b></a>", "closed by"},
-		{"<a>", "not closed"},
-		{"<a/><b/>", "more than one root"},
-		{"<a>&undefined;</a>", "entity"},
-		{strings.Repeat("<a>", fdlXMLMaxDepth+1), "nested deeper"},
-		{"<a>" + strings.Repeat("<b/>", fdlXMLMaxNodes) + "</a>", "more than"},
-	}
-	for _, tt := range tests {
-		if _, err := fdlParseXML(tt.doc); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("fdlParseXML(%.40q) error = %v, want %q", tt.doc, err, tt.want)
 		}
 	}
 }
