@@ -11,6 +11,7 @@ import (
 
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/handlers/webhook"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -231,7 +232,7 @@ func buildHandler(f config.Function, scripts config.Scripts, log *slog.Logger) (
 		}
 		return pick.Handler, "lua", pick.Handler, nil
 	case f.Webhook != nil:
-		w, err := handlers.NewWebhook(handlers.WebhookConfig{
+		w, err := webhook.New(webhook.Config{
 			URL:                 f.Webhook.URL,
 			Secret:              string(f.Webhook.Secret),
 			Timeout:             f.Webhook.Timeout,

@@ -674,7 +674,7 @@ func TestExecHelperProcess(t *testing.T) {
 	}
 	switch args[1] {
 	case "modify":
-		input, err := conformanceModify(ev.Input)
+		input, err := handlerstest.ModifyInput(ev.Input)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)

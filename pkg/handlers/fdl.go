@@ -45,18 +45,24 @@ type FDLHTTPOptions struct {
 	// the request.
 	MaxBodyBytes int64
 	// DenyPrivateNetworks refuses to connect to addresses that are not
-	// public, as [WebhookConfig.DenyPrivateNetworks] does.
+	// public, as the webhook kind's option of that name does.
 	DenyPrivateNetworks bool
 	// Disabled makes every request fail, as if no network were reachable.
 	Disabled bool
 }
 
+// Defaults of [FDLHTTPOptions], the webhook kind's.
+const (
+	fdlHTTPDefaultTimeout = 10 * time.Second
+	fdlHTTPDefaultMaxBody = 1 << 20
+)
+
 func (o *FDLHTTPOptions) setDefaults() {
 	if o.Timeout == 0 {
-		o.Timeout = webhookDefaultTimeout
+		o.Timeout = fdlHTTPDefaultTimeout
 	}
 	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = webhookDefaultMaxBody
+		o.MaxBodyBytes = fdlHTTPDefaultMaxBody
 	}
 }
 

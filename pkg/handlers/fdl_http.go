@@ -390,7 +390,7 @@ func fdlHTTPFailure(ctx context.Context, err error) (int, string) {
 	var dns *net.DNSError
 	var cert *tls.CertificateVerificationError
 	switch {
-	case errors.Is(err, ErrPrivateNetwork):
+	case errors.Is(err, netguard.ErrNonPublic):
 		addr := "the address"
 		if errors.As(err, &op) && op.Addr != nil {
 			addr = op.Addr.String()

@@ -1,4 +1,4 @@
-package handlers_test
+package webhook_test
 
 import (
 	"bytes"
@@ -28,6 +28,7 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/handlers/handlerstest"
+	"github.com/triggerbus/triggerbus/pkg/handlers/webhook"
 )
 
 // whServe starts a server for h, closed when t ends.
@@ -68,11 +69,11 @@ func whReply(status int, body string) http.HandlerFunc {
 }
 
 // whNew returns a webhook for cfg, closed when t ends.
-func whNew(t *testing.T, cfg handlers.WebhookConfig) *handlers.Webhook {
+func whNew(t *testing.T, cfg webhook.Config) *webhook.Handler {
 	t.Helper()
-	w, err := handlers.NewWebhook(cfg)
+	w, err := webhook.New(cfg)
 	if err != nil {
-		t.Fatalf("NewWebhook(%v) error = %v", cfg, err)
+		t.Fatalf("New(%v) error = %v", cfg, err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
 	return w
@@ -144,7 +145,7 @@ func TestWebhookResult(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := whNew(t, handlers.WebhookConfig{URL: whServe(t, whReply(tt.status, tt.body)).URL})
+			w := whNew(t, webhook.Config{URL: whServe(t, whReply(tt.status, tt.body)).URL})
 			got, err := w.Handle(t.Context(), whEvent())
 			if err != nil {
 				t.Fatalf("Handle() error = %v, want nil", err)
@@ -167,7 +168,7 @@ func TestWebhookResultErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := whNew(t, handlers.WebhookConfig{URL: whServe(t, whReply(200, tt.body)).URL})
+			w := whNew(t, webhook.Config{URL: whServe(t, whReply(200, tt.body)).URL})
 			got, err := w.Handle(t.Context(), whEvent())
 			if !errors.Is(err, handlers.ErrBadResult) {
 				t.Errorf("Handle() = %+v, %v, want an error wrapping ErrBadResult", got, err)
@@ -184,14 +185,14 @@ func TestWebhookModifiedInput(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		input, err := conformanceModify(ev.Input)
+		input, err := handlerstest.ModifyInput(ev.Input)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(handlers.Result{ExitState: handlers.Success, Input: input})
 	})
-	w := whNew(t, handlers.WebhookConfig{URL: srv.URL})
+	w := whNew(t, webhook.Config{URL: srv.URL})
 	ev := whEvent()
 	ev.Input = json.RawMessage(`{"cpu":4,"meta":{"x":null,"y":1.5},"big":12345678901234567890,"tags":["a"]}`)
 	got, err := w.Handle(t.Context(), ev)
@@ -207,7 +208,7 @@ func TestWebhookModifiedInput(t *testing.T) {
 func TestWebhookRequest(t *testing.T) {
 	h, got := whRecorder()
 	srv := whServe(t, h)
-	w := whNew(t, handlers.WebhookConfig{
+	w := whNew(t, webhook.Config{
 		URL:     srv.URL + "/hooks/trigger",
 		Headers: map[string]string{"X-Api-Key": "k1", "Accept": "application/vnd.test+json"},
 	})
@@ -327,7 +328,7 @@ func TestWebhookSignature(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h, got := whRecorder()
-			w := whNew(t, handlers.WebhookConfig{URL: whServe(t, h).URL, Secret: tt.secret})
+			w := whNew(t, webhook.Config{URL: whServe(t, h).URL, Secret: tt.secret})
 			ev := whEvent()
 			if _, err := w.Handle(t.Context(), ev); err != nil {
 				t.Fatalf("Handle() error = %v", err)
@@ -365,9 +366,9 @@ func TestWebhookHTTPError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := whNew(t, handlers.WebhookConfig{URL: whServe(t, whReply(tt.status, tt.body)).URL})
+			w := whNew(t, webhook.Config{URL: whServe(t, whReply(tt.status, tt.body)).URL})
 			res, err := w.Handle(t.Context(), whEvent())
-			var he *handlers.HTTPError
+			var he *webhook.HTTPError
 			if !errors.As(err, &he) {
 				t.Fatalf("Handle() = %+v, %v, want an *HTTPError", res, err)
 			}
@@ -395,9 +396,9 @@ func TestWebhookRedirect(t *testing.T) {
 			srv := whServe(t, func(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, target.URL, status)
 			})
-			w := whNew(t, handlers.WebhookConfig{URL: srv.URL})
+			w := whNew(t, webhook.Config{URL: srv.URL})
 			_, err := w.Handle(t.Context(), whEvent())
-			var he *handlers.HTTPError
+			var he *webhook.HTTPError
 			if !errors.As(err, &he) || he.StatusCode != status {
 				t.Errorf("Handle() error = %v, want an *HTTPError with status %d", err, status)
 			}
@@ -429,7 +430,7 @@ func TestWebhookTimeout(t *testing.T) {
 	tests := []struct {
 		name string
 		url  string
-		cfg  time.Duration // WebhookConfig.Timeout
+		cfg  time.Duration // Config.Timeout
 		ctx  time.Duration // deadline of the call's context; 0 = none
 	}{
 		{name: "config timeout, no answer", url: hang.URL, cfg: timeout},
@@ -438,7 +439,7 @@ func TestWebhookTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := whNew(t, handlers.WebhookConfig{URL: tt.url, Timeout: tt.cfg})
+			w := whNew(t, webhook.Config{URL: tt.url, Timeout: tt.cfg})
 			ctx := t.Context()
 			if tt.ctx > 0 {
 				var cancel context.CancelFunc
@@ -461,7 +462,7 @@ func TestWebhookTimeout(t *testing.T) {
 	}
 
 	t.Run("cancelled", func(t *testing.T) {
-		w := whNew(t, handlers.WebhookConfig{URL: hang.URL})
+		w := whNew(t, webhook.Config{URL: hang.URL})
 		ctx, cancel := context.WithCancel(t.Context())
 		stop := time.AfterFunc(50*time.Millisecond, cancel)
 		defer stop.Stop()
@@ -487,7 +488,7 @@ func TestWebhookBodyCap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := whNew(t, handlers.WebhookConfig{URL: whServe(t, whReply(200, tt.body)).URL, MaxBodyBytes: limit})
+			w := whNew(t, webhook.Config{URL: whServe(t, whReply(200, tt.body)).URL, MaxBodyBytes: limit})
 			res, err := w.Handle(t.Context(), whEvent())
 			switch {
 			case tt.wantErr && (err == nil || !strings.Contains(err.Error(), "larger than 64 bytes")):
@@ -509,14 +510,14 @@ func TestWebhookTLS(t *testing.T) {
 	}
 
 	t.Run("with the CA", func(t *testing.T) {
-		w := whNew(t, handlers.WebhookConfig{URL: srv.URL, CA: ca})
+		w := whNew(t, webhook.Config{URL: srv.URL, CA: ca})
 		res, err := w.Handle(t.Context(), whEvent())
 		if err != nil || res.State() != handlers.Success {
 			t.Errorf("Handle() = %+v, %v, want SUCCESS", res, err)
 		}
 	})
 	t.Run("without the CA", func(t *testing.T) {
-		w := whNew(t, handlers.WebhookConfig{URL: srv.URL})
+		w := whNew(t, webhook.Config{URL: srv.URL})
 		_, err := w.Handle(t.Context(), whEvent())
 		var ve *tls.CertificateVerificationError
 		if !errors.As(err, &ve) {
@@ -524,7 +525,7 @@ func TestWebhookTLS(t *testing.T) {
 		}
 	})
 	t.Run("http to a TLS server", func(t *testing.T) {
-		w := whNew(t, handlers.WebhookConfig{URL: "http://" + srv.Listener.Addr().String(), CA: ca})
+		w := whNew(t, webhook.Config{URL: "http://" + srv.Listener.Addr().String(), CA: ca})
 		if _, err := w.Handle(t.Context(), whEvent()); err == nil {
 			t.Error("Handle() error = nil, want an error")
 		}
@@ -538,9 +539,9 @@ func TestWebhookDenyPrivateNetworks(t *testing.T) {
 
 	t.Run("refused at dial time", func(t *testing.T) {
 		// A name is only checked once it is resolved.
-		w := whNew(t, handlers.WebhookConfig{URL: byName, DenyPrivateNetworks: true})
+		w := whNew(t, webhook.Config{URL: byName, DenyPrivateNetworks: true})
 		res, err := w.Handle(t.Context(), whEvent())
-		if !errors.Is(err, handlers.ErrPrivateNetwork) {
+		if !errors.Is(err, webhook.ErrPrivateNetwork) {
 			t.Fatalf("Handle() = %+v, %v, want an error wrapping ErrPrivateNetwork", res, err)
 		}
 		if !strings.Contains(err.Error(), "loopback") {
@@ -549,7 +550,7 @@ func TestWebhookDenyPrivateNetworks(t *testing.T) {
 	})
 	t.Run("allowed when not denied", func(t *testing.T) {
 		for _, u := range []string{srv.URL, byName} {
-			w := whNew(t, handlers.WebhookConfig{URL: u})
+			w := whNew(t, webhook.Config{URL: u})
 			if res, err := w.Handle(t.Context(), whEvent()); err != nil || res.State() != handlers.Success {
 				t.Errorf("Handle(%s) = %+v, %v, want SUCCESS", u, res, err)
 			}
@@ -565,17 +566,17 @@ func TestWebhookDenyPrivateNetworks(t *testing.T) {
 	}
 	for _, u := range refused {
 		t.Run("literal "+u, func(t *testing.T) {
-			_, err := handlers.NewWebhook(handlers.WebhookConfig{URL: u, DenyPrivateNetworks: true})
-			if !errors.Is(err, handlers.ErrInvalidConfig) || !errors.Is(err, handlers.ErrPrivateNetwork) {
-				t.Errorf("NewWebhook(%s) error = %v, want ErrInvalidConfig and ErrPrivateNetwork", u, err)
+			_, err := webhook.New(webhook.Config{URL: u, DenyPrivateNetworks: true})
+			if !errors.Is(err, handlers.ErrInvalidConfig) || !errors.Is(err, webhook.ErrPrivateNetwork) {
+				t.Errorf("New(%s) error = %v, want ErrInvalidConfig and ErrPrivateNetwork", u, err)
 			}
 		})
 	}
 	for _, u := range []string{"https://1.1.1.1/", "https://[2606:4700:4700::1111]/", "https://[64:ff9b::101:101]/", "https://example.com/"} {
 		t.Run("public "+u, func(t *testing.T) {
-			w, err := handlers.NewWebhook(handlers.WebhookConfig{URL: u, DenyPrivateNetworks: true})
+			w, err := webhook.New(webhook.Config{URL: u, DenyPrivateNetworks: true})
 			if err != nil {
-				t.Fatalf("NewWebhook(%s) error = %v, want nil", u, err)
+				t.Fatalf("New(%s) error = %v, want nil", u, err)
 			}
 			_ = w.Close()
 		})
@@ -590,30 +591,30 @@ func TestWebhookConfigErrors(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		give handlers.WebhookConfig
+		give webhook.Config
 	}{
-		{name: "no url", give: handlers.WebhookConfig{}},
-		{name: "bad url", give: handlers.WebhookConfig{URL: "http://[::1"}},
-		{name: "ftp", give: handlers.WebhookConfig{URL: "ftp://example.com/"}},
-		{name: "relative", give: handlers.WebhookConfig{URL: "/hook"}},
-		{name: "no host", give: handlers.WebhookConfig{URL: "http:///hook"}},
-		{name: "negative timeout", give: handlers.WebhookConfig{URL: "https://example.com", Timeout: -time.Second}},
-		{name: "negative body cap", give: handlers.WebhookConfig{URL: "https://example.com", MaxBodyBytes: -1}},
-		{name: "whsec not base64", give: handlers.WebhookConfig{URL: "https://example.com", Secret: "whsec_***"}},
-		{name: "whsec empty", give: handlers.WebhookConfig{URL: "https://example.com", Secret: "whsec_"}},
-		{name: "reserved header", give: handlers.WebhookConfig{URL: "https://example.com", Headers: map[string]string{"content-type": "text/plain"}}},
-		{name: "signature header", give: handlers.WebhookConfig{URL: "https://example.com", Headers: map[string]string{"webhook-signature": "v1,x"}}},
-		{name: "origin header", give: handlers.WebhookConfig{URL: "https://example.com", Headers: map[string]string{"Trigger-Origin": "x"}}},
-		{name: "bad header name", give: handlers.WebhookConfig{URL: "https://example.com", Headers: map[string]string{"X Key": "v"}}},
-		{name: "header value newline", give: handlers.WebhookConfig{URL: "https://example.com", Headers: map[string]string{"X-Key": "v\r\nX-Evil: 1"}}},
-		{name: "missing CA", give: handlers.WebhookConfig{URL: "https://example.com", CA: filepath.Join(dir, "missing.pem")}},
-		{name: "CA not PEM", give: handlers.WebhookConfig{URL: "https://example.com", CA: notPEM}},
+		{name: "no url", give: webhook.Config{}},
+		{name: "bad url", give: webhook.Config{URL: "http://[::1"}},
+		{name: "ftp", give: webhook.Config{URL: "ftp://example.com/"}},
+		{name: "relative", give: webhook.Config{URL: "/hook"}},
+		{name: "no host", give: webhook.Config{URL: "http:///hook"}},
+		{name: "negative timeout", give: webhook.Config{URL: "https://example.com", Timeout: -time.Second}},
+		{name: "negative body cap", give: webhook.Config{URL: "https://example.com", MaxBodyBytes: -1}},
+		{name: "whsec not base64", give: webhook.Config{URL: "https://example.com", Secret: "whsec_***"}},
+		{name: "whsec empty", give: webhook.Config{URL: "https://example.com", Secret: "whsec_"}},
+		{name: "reserved header", give: webhook.Config{URL: "https://example.com", Headers: map[string]string{"content-type": "text/plain"}}},
+		{name: "signature header", give: webhook.Config{URL: "https://example.com", Headers: map[string]string{"webhook-signature": "v1,x"}}},
+		{name: "origin header", give: webhook.Config{URL: "https://example.com", Headers: map[string]string{"Trigger-Origin": "x"}}},
+		{name: "bad header name", give: webhook.Config{URL: "https://example.com", Headers: map[string]string{"X Key": "v"}}},
+		{name: "header value newline", give: webhook.Config{URL: "https://example.com", Headers: map[string]string{"X-Key": "v\r\nX-Evil: 1"}}},
+		{name: "missing CA", give: webhook.Config{URL: "https://example.com", CA: filepath.Join(dir, "missing.pem")}},
+		{name: "CA not PEM", give: webhook.Config{URL: "https://example.com", CA: notPEM}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := handlers.NewWebhook(tt.give)
+			w, err := webhook.New(tt.give)
 			if !errors.Is(err, handlers.ErrInvalidConfig) {
-				t.Errorf("NewWebhook(%v) = %v, %v, want an error wrapping ErrInvalidConfig", tt.give, w, err)
+				t.Errorf("New(%v) = %v, %v, want an error wrapping ErrInvalidConfig", tt.give, w, err)
 			}
 		})
 	}
@@ -626,7 +627,7 @@ func TestWebhookSecretNotShown(t *testing.T) {
 
 	srv := whServe(t, whReply(500, "failure"))
 	hang := whHangServer(t)
-	cfg := handlers.WebhookConfig{
+	cfg := webhook.Config{
 		URL:     strings.Replace(srv.URL, "http://", "http://user:p4ssw0rd@", 1) + "/hook?token=query-s3cr3t",
 		Secret:  secret,
 		Headers: map[string]string{"Authorization": "Bearer header-s3cr3t"},
@@ -655,12 +656,12 @@ func TestWebhookSecretNotShown(t *testing.T) {
 	denied.DenyPrivateNetworks = true
 	_, err = whNew(t, denied).Handle(t.Context(), whEvent())
 	errs = append(errs, err)
-	for _, bad := range []handlers.WebhookConfig{
+	for _, bad := range []webhook.Config{
 		{URL: cfg.URL, Secret: "whsec_" + key}, // not base64
 		{URL: "ftp://user:p4ssw0rd@example.com/?token=query-s3cr3t", Secret: secret},
 		{URL: "http://user:p4ssw0rd@[::1/?token=query-s3cr3t", Secret: secret},
 	} {
-		_, err := handlers.NewWebhook(bad)
+		_, err := webhook.New(bad)
 		errs = append(errs, err)
 	}
 	for _, err := range errs {
@@ -681,7 +682,7 @@ func TestWebhookSecretNotShown(t *testing.T) {
 }
 
 func TestWebhookClose(t *testing.T) {
-	w := whNew(t, handlers.WebhookConfig{URL: whServe(t, whReply(204, "")).URL})
+	w := whNew(t, webhook.Config{URL: whServe(t, whReply(204, "")).URL})
 	if _, err := w.Handle(t.Context(), whEvent()); err != nil {
 		t.Fatalf("Handle() error = %v", err)
 	}
@@ -698,7 +699,7 @@ func TestWebhookClose(t *testing.T) {
 func TestWebhookConformance(t *testing.T) {
 	kind := func(h http.HandlerFunc) func(t *testing.T) handlers.Handler {
 		return func(t *testing.T) handlers.Handler {
-			return whNew(t, handlers.WebhookConfig{URL: whServe(t, h).URL})
+			return whNew(t, webhook.Config{URL: whServe(t, h).URL})
 		}
 	}
 	handlerstest.Run(t, handlerstest.Kind{
@@ -711,7 +712,7 @@ func TestWebhookConformance(t *testing.T) {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			input, err := conformanceModify(ev.Input)
+			input, err := handlerstest.ModifyInput(ev.Input)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
@@ -720,7 +721,7 @@ func TestWebhookConformance(t *testing.T) {
 			_ = json.NewEncoder(w).Encode(handlers.Result{ExitState: handlers.Success, Input: input})
 		}),
 		Hang: func(t *testing.T) handlers.Handler {
-			return whNew(t, handlers.WebhookConfig{URL: whHangServer(t).URL})
+			return whNew(t, webhook.Config{URL: whHangServer(t).URL})
 		},
 		Error: kind(whReply(http.StatusInternalServerError, `{"error":"internal"}`)),
 		Returns: func(t *testing.T, doc string) handlers.Handler {

@@ -1,4 +1,4 @@
-package handlers
+package webhook
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -24,27 +25,24 @@ import (
 
 	"github.com/triggerbus/triggerbus/internal/netguard"
 	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/handlers"
 )
-
-// ErrInvalidConfig is wrapped by the errors of the handler constructors when
-// their config is not valid.
-var ErrInvalidConfig = errors.New("handlers: invalid config")
 
 // ErrPrivateNetwork is wrapped by the error of a webhook that refuses a
-// non-public address because of [WebhookConfig.DenyPrivateNetworks].
+// non-public address because of [Config.DenyPrivateNetworks].
 var ErrPrivateNetwork = netguard.ErrNonPublic
 
-// Defaults of [WebhookConfig].
+// Defaults of [Config].
 const (
-	webhookDefaultTimeout = 10 * time.Second
-	webhookDefaultMaxBody = 1 << 20
-	// webhookErrorBodyBytes is how much of a non-2xx body an [HTTPError] keeps.
-	webhookErrorBodyBytes = 512
+	defaultTimeout = 10 * time.Second
+	defaultMaxBody = 1 << 20
+	// errorBodyBytes is how much of a non-2xx body an [HTTPError] keeps.
+	errorBodyBytes = 512
 )
 
-// WebhookConfig configures a [Webhook]. Zero fields, except URL, take their
+// Config configures a [Handler]. Zero fields, except URL, take their
 // defaults. Its LogValue and String methods never show the secret.
-type WebhookConfig struct {
+type Config struct {
 	// URL is the http or https URL each event is POSTed to.
 	URL string
 	// Secret signs every request per Standard Webhooks: "whsec_" followed by
@@ -71,22 +69,22 @@ type WebhookConfig struct {
 	// loopback, private, link-local, unspecified, multicast, shared (CGNAT)
 	// and reserved ranges. The check is made on the address actually dialled,
 	// after name resolution, so a name that resolves to such an address is
-	// refused too. An IP literal URL of that kind is refused by [NewWebhook].
+	// refused too. An IP literal URL of that kind is refused by [New].
 	DenyPrivateNetworks bool
 }
 
 // setDefaults fills the zero fields.
-func (c *WebhookConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.Timeout == 0 {
-		c.Timeout = webhookDefaultTimeout
+		c.Timeout = defaultTimeout
 	}
 	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = webhookDefaultMaxBody
+		c.MaxBodyBytes = defaultMaxBody
 	}
 }
 
-// webhookReserved are the headers a config cannot set, in canonical form.
-var webhookReserved = map[string]bool{
+// reserved are the headers a config cannot set, in canonical form.
+var reserved = map[string]bool{
 	"Content-Type":      true,
 	"User-Agent":        true,
 	"Trigger-Origin":    true,
@@ -100,11 +98,11 @@ var webhookReserved = map[string]bool{
 }
 
 // Validate reports whether c is a valid config, with an error wrapping
-// [ErrInvalidConfig] that says why. It does no I/O: whether the CA file can be
-// read is checked by [NewWebhook].
-func (c WebhookConfig) Validate() error {
+// [handlers.ErrInvalidConfig] that says why. It does no I/O: whether the CA file can be
+// read is checked by [New].
+func (c Config) Validate() error {
 	if c.URL == "" {
-		return fmt.Errorf("%w: webhook url is empty", ErrInvalidConfig)
+		return fmt.Errorf("%w: webhook url is empty", handlers.ErrInvalidConfig)
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
@@ -113,40 +111,40 @@ func (c WebhookConfig) Validate() error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("%w: webhook url: %w", ErrInvalidConfig, err)
+		return fmt.Errorf("%w: webhook url: %w", handlers.ErrInvalidConfig, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%w: webhook url %s: scheme must be http or https", ErrInvalidConfig, netguard.RedactURL(c.URL))
+		return fmt.Errorf("%w: webhook url %s: scheme must be http or https", handlers.ErrInvalidConfig, netguard.RedactURL(c.URL))
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("%w: webhook url %s has no host", ErrInvalidConfig, netguard.RedactURL(c.URL))
+		return fmt.Errorf("%w: webhook url %s has no host", handlers.ErrInvalidConfig, netguard.RedactURL(c.URL))
 	}
 	if c.DenyPrivateNetworks {
 		if addr, err := netip.ParseAddr(u.Hostname()); err == nil {
 			if why := netguard.NonPublic(addr); why != "" {
 				return fmt.Errorf("%w: webhook url: %w: %s is a %s address and DenyPrivateNetworks is set",
-					ErrInvalidConfig, ErrPrivateNetwork, addr, why)
+					handlers.ErrInvalidConfig, ErrPrivateNetwork, addr, why)
 			}
 		}
 	}
 	if c.Timeout < 0 {
-		return fmt.Errorf("%w: webhook timeout %v is negative", ErrInvalidConfig, c.Timeout)
+		return fmt.Errorf("%w: webhook timeout %v is negative", handlers.ErrInvalidConfig, c.Timeout)
 	}
 	if c.MaxBodyBytes < 0 {
-		return fmt.Errorf("%w: webhook max body bytes %d is negative", ErrInvalidConfig, c.MaxBodyBytes)
+		return fmt.Errorf("%w: webhook max body bytes %d is negative", handlers.ErrInvalidConfig, c.MaxBodyBytes)
 	}
-	if _, err := webhookKey(c.Secret); err != nil {
+	if _, err := signingKey(c.Secret); err != nil {
 		return err
 	}
 	for name, value := range c.Headers {
 		if !netguard.ValidHeaderName(name) {
-			return fmt.Errorf("%w: webhook header name %q is not a valid HTTP header name", ErrInvalidConfig, name)
+			return fmt.Errorf("%w: webhook header name %q is not a valid HTTP header name", handlers.ErrInvalidConfig, name)
 		}
-		if webhookReserved[http.CanonicalHeaderKey(name)] {
-			return fmt.Errorf("%w: webhook header %q is set by the webhook itself", ErrInvalidConfig, name)
+		if reserved[http.CanonicalHeaderKey(name)] {
+			return fmt.Errorf("%w: webhook header %q is set by the webhook itself", handlers.ErrInvalidConfig, name)
 		}
 		if strings.ContainsFunc(value, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
-			return fmt.Errorf("%w: webhook header %q has a control character in its value", ErrInvalidConfig, name)
+			return fmt.Errorf("%w: webhook header %q has a control character in its value", handlers.ErrInvalidConfig, name)
 		}
 	}
 	return nil
@@ -154,7 +152,7 @@ func (c WebhookConfig) Validate() error {
 
 // LogValue shows the config without its secrets: the secret, the header
 // values, any password and the query of the URL print as REDACTED.
-func (c WebhookConfig) LogValue() slog.Value {
+func (c Config) LogValue() slog.Value {
 	attrs := []slog.Attr{slog.String("url", netguard.RedactURL(c.URL))}
 	if c.Secret != "" {
 		attrs = append(attrs, slog.String("secret", "REDACTED"))
@@ -181,13 +179,13 @@ func (c WebhookConfig) LogValue() slog.Value {
 
 // String shows the config as LogValue does, so that printing it with fmt
 // does not show the secret either.
-func (c WebhookConfig) String() string { return "WebhookConfig" + c.LogValue().String() }
+func (c Config) String() string { return "WebhookConfig" + c.LogValue().String() }
 
 // GoString is String, for the %#v verb.
-func (c WebhookConfig) GoString() string { return c.String() }
+func (c Config) GoString() string { return c.String() }
 
-// webhookKey returns the signing key of secret; nil when secret is empty.
-func webhookKey(secret string) ([]byte, error) {
+// signingKey returns the signing key of secret; nil when secret is empty.
+func signingKey(secret string) ([]byte, error) {
 	if secret == "" {
 		return nil, nil
 	}
@@ -199,15 +197,15 @@ func webhookKey(secret string) ([]byte, error) {
 	if err != nil || len(key) == 0 {
 		// Neither the secret nor the decoder's error (which points into
 		// it) goes into the message.
-		return nil, fmt.Errorf("%w: webhook secret starts with whsec_ but the rest is not a non-empty standard base64 string", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: webhook secret starts with whsec_ but the rest is not a non-empty standard base64 string", handlers.ErrInvalidConfig)
 	}
 	return key, nil
 }
 
-// Webhook is the webhook handler kind: it POSTs each event to a URL and reads
+// Handler is the webhook handler kind: it POSTs each event to a URL and reads
 // the function's result from the response. It owns an HTTP client with its own
-// connection pool, which Close releases. A Webhook is safe for concurrent use.
-type Webhook struct {
+// connection pool, which Close releases. A Handler is safe for concurrent use.
+type Handler struct {
 	url       string
 	timeout   time.Duration
 	maxBody   int64
@@ -218,20 +216,20 @@ type Webhook struct {
 	closed    atomic.Bool
 }
 
-var _ Handler = (*Webhook)(nil)
+var _ handlers.Handler = (*Handler)(nil)
 
-// NewWebhook returns a webhook for cfg. The only I/O it does is reading the CA
-// file; errors about the config wrap [ErrInvalidConfig].
-func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
+// New returns a webhook for cfg. The only I/O it does is reading the CA
+// file; errors about the config wrap [handlers.ErrInvalidConfig].
+func New(cfg Config) (*Handler, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	key, err := webhookKey(cfg.Secret)
+	key, err := signingKey(cfg.Secret)
 	if err != nil {
 		return nil, err
 	}
-	roots, err := webhookRoots(cfg.CA)
+	roots, err := roots(cfg.CA)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +262,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
-	return &Webhook{
+	return &Handler{
 		url:       cfg.URL,
 		timeout:   cfg.Timeout,
 		maxBody:   cfg.MaxBodyBytes,
@@ -280,58 +278,58 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	}, nil
 }
 
-// webhookRoots returns the system roots plus those of the PEM file ca; nil
+// roots returns the system roots plus those of the PEM file ca; nil
 // (the system roots) when ca is empty.
-func webhookRoots(ca string) (*x509.CertPool, error) {
+func roots(ca string) (*x509.CertPool, error) {
 	if ca == "" {
 		return nil, nil
 	}
 	pem, err := os.ReadFile(ca)
 	if err != nil {
-		return nil, fmt.Errorf("%w: webhook ca: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: webhook ca: %w", handlers.ErrInvalidConfig, err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%w: webhook ca %s holds no PEM certificate", ErrInvalidConfig, ca)
+		return nil, fmt.Errorf("%w: webhook ca %s holds no PEM certificate", handlers.ErrInvalidConfig, ca)
 	}
 	return pool, nil
 }
 
 // String names the webhook by its URL, without password or query.
-func (w *Webhook) String() string { return "webhook " + netguard.RedactURL(w.url) }
+func (w *Handler) String() string { return "webhook " + netguard.RedactURL(w.url) }
 
 // GoString is String, for the %#v verb: the signing key is not shown.
-func (w *Webhook) GoString() string { return w.String() }
+func (w *Handler) GoString() string { return w.String() }
 
 // Handle POSTs the event and maps the response to a result: a 2xx response
-// with a JSON body is parsed with [ParseResult], an empty body (or 204) is
+// with a JSON body is parsed with [handlers.ParseResult], an empty body (or 204) is
 // CONTINUE. Any other status, a redirect included, is an *[HTTPError]; a
 // body larger than the cap is an error; running out of time is an error
-// wrapping [ErrTimeout] and [context.DeadlineExceeded].
-func (w *Webhook) Handle(ctx context.Context, ev *event.Event) (Result, error) {
+// wrapping [handlers.ErrTimeout] and [context.DeadlineExceeded].
+func (w *Handler) Handle(ctx context.Context, ev *event.Event) (handlers.Result, error) {
 	if w.closed.Load() {
-		return Result{}, errors.New("handlers: webhook is closed")
+		return handlers.Result{}, errors.New("handlers: webhook is closed")
 	}
 	if ev == nil {
-		return Result{}, errors.New("handlers: webhook: nil event")
+		return handlers.Result{}, errors.New("handlers: webhook: nil event")
 	}
 	body, err := ev.Encode()
 	if err != nil {
-		return Result{}, fmt.Errorf("handlers: webhook: encode event: %w", err)
+		return handlers.Result{}, fmt.Errorf("handlers: webhook: encode event: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return Result{}, fmt.Errorf("handlers: webhook: %w", err)
+		return handlers.Result{}, fmt.Errorf("handlers: webhook: %w", err)
 	}
 	req.Header = w.header.Clone()
 	origin, ok := event.OriginFrom(ctx)
 	if !ok {
-		if c, _ := CallFrom(ctx); c.Origin != "" {
+		if c, _ := handlers.CallFrom(ctx); c.Origin != "" {
 			origin, ok = c.Origin, true
 		}
 	}
@@ -346,12 +344,12 @@ func (w *Webhook) Handle(ctx context.Context, ev *event.Event) (Result, error) {
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		req.Header.Set("Webhook-Id", id)
 		req.Header.Set("Webhook-Timestamp", ts)
-		req.Header.Set("Webhook-Signature", webhookSign(w.key, id, ts, body))
+		req.Header.Set("Webhook-Signature", sign(w.key, id, ts, body))
 	}
 
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return Result{}, webhookCallError(ctx, err)
+		return handlers.Result{}, callError(ctx, err)
 	}
 	defer func() {
 		resp.Body.Close()
@@ -361,31 +359,31 @@ func (w *Webhook) Handle(ctx context.Context, ev *event.Event) (Result, error) {
 		}
 	}()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		head, _ := io.ReadAll(io.LimitReader(resp.Body, webhookErrorBodyBytes))
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyBytes))
 		// Read a little more so that the connection can be reused.
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-		return Result{}, &HTTPError{StatusCode: resp.StatusCode, Body: strings.ToValidUTF8(string(head), "\uFFFD")}
+		return handlers.Result{}, &HTTPError{StatusCode: resp.StatusCode, Body: strings.ToValidUTF8(string(head), "\uFFFD")}
 	}
 	if resp.StatusCode == http.StatusNoContent {
-		return Result{ExitState: Continue}, nil
+		return handlers.Result{ExitState: handlers.Continue}, nil
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, capPlusOne(w.maxBody)))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, min(w.maxBody, math.MaxInt64-1)+1))
 	if err != nil {
-		return Result{}, webhookCallError(ctx, fmt.Errorf("read response: %w", err))
+		return handlers.Result{}, callError(ctx, fmt.Errorf("read response: %w", err))
 	}
 	if int64(len(data)) > w.maxBody {
-		return Result{}, fmt.Errorf("handlers: webhook response body is larger than %d bytes", w.maxBody)
+		return handlers.Result{}, fmt.Errorf("handlers: webhook response body is larger than %d bytes", w.maxBody)
 	}
-	res, err := ParseResult(data)
+	res, err := handlers.ParseResult(data)
 	if err != nil {
-		return Result{}, fmt.Errorf("handlers: webhook response: %w", err)
+		return handlers.Result{}, fmt.Errorf("handlers: webhook response: %w", err)
 	}
 	return res, nil
 }
 
-// webhookSign returns the Standard Webhooks signature header value: "v1,"
+// sign returns the Standard Webhooks signature header value: "v1,"
 // and the base64 of HMAC-SHA256(key, id "." timestamp "." body).
-func webhookSign(key []byte, id, ts string, body []byte) string {
+func sign(key []byte, id, ts string, body []byte) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(id))
 	mac.Write([]byte{'.'})
@@ -395,10 +393,10 @@ func webhookSign(key []byte, id, ts string, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// webhookCallError wraps err, the failure of a call under ctx, so that a
+// callError wraps err, the failure of a call under ctx, so that a
 // timeout wraps ErrTimeout and context.DeadlineExceeded and a cancellation
 // wraps context.Canceled.
-func webhookCallError(ctx context.Context, err error) error {
+func callError(ctx context.Context, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		// The client already hides the password; hide the query too.
@@ -407,9 +405,9 @@ func webhookCallError(ctx context.Context, err error) error {
 	cause := ctx.Err()
 	switch {
 	case errors.Is(cause, context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: webhook: %w", ErrTimeout, err)
+		return fmt.Errorf("%w: webhook: %w", handlers.ErrTimeout, err)
 	case errors.Is(cause, context.DeadlineExceeded):
-		return fmt.Errorf("%w: webhook: %w: %w", ErrTimeout, cause, err)
+		return fmt.Errorf("%w: webhook: %w: %w", handlers.ErrTimeout, cause, err)
 	case cause != nil && !errors.Is(err, cause):
 		return fmt.Errorf("handlers: webhook: %w: %w", cause, err)
 	}
@@ -418,7 +416,7 @@ func webhookCallError(ctx context.Context, err error) error {
 
 // Close releases the webhook's idle connections. Calls made after Close
 // fail. Close is idempotent and always returns nil.
-func (w *Webhook) Close() error {
+func (w *Handler) Close() error {
 	w.closed.Store(true)
 	w.transport.CloseIdleConnections()
 	return nil
