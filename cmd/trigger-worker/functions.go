@@ -11,6 +11,7 @@ import (
 
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/handlers/command"
 	"github.com/triggerbus/triggerbus/pkg/handlers/webhook"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
@@ -246,7 +247,7 @@ func buildHandler(f config.Function, scripts config.Scripts, log *slog.Logger) (
 		}
 		return w, "webhook", w, nil
 	case f.Exec != nil:
-		e, err := handlers.NewExec(handlers.ExecConfig{
+		e, err := command.New(command.Config{
 			Command:        f.Exec.Command,
 			Env:            f.Exec.Env,
 			Dir:            f.Exec.Dir,

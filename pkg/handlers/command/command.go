@@ -1,4 +1,4 @@
-package handlers
+package command
 
 import (
 	"bytes"
@@ -17,36 +17,37 @@ import (
 	"time"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/handlers"
 )
 
-// Defaults and fixed values of [Exec].
+// Defaults and fixed values of [Handler].
 const (
-	// ExecPath is the PATH a command gets unless its config passes the
+	// DefaultPath is the PATH a command gets unless its config passes the
 	// worker's PATH through.
-	ExecPath = "/usr/local/bin:/usr/bin:/bin"
+	DefaultPath = "/usr/local/bin:/usr/bin:/bin"
 
-	execDefaultMaxOutput = 1 << 20
-	execDefaultKillGrace = time.Second
-	// execStderrTail is how much of the end of stderr an ExecError keeps.
-	execStderrTail = 4 << 10
+	defaultMaxOutput = 1 << 20
+	defaultKillGrace = time.Second
+	// stderrTail is how much of the end of stderr an Error keeps.
+	stderrTail = 4 << 10
 )
 
-// execTokenVar is the variable that marks the processes of one call: its
+// tokenVar is the variable that marks the processes of one call: its
 // value is new for each call.
-const execTokenVar = "TRIGGER_EXEC_CALL"
+const tokenVar = "TRIGGER_EXEC_CALL"
 
-// execReserved are the variables Exec sets itself; a config cannot pass them.
-var execReserved = map[string]bool{
-	execTokenVar:       true,
+// reserved are the variables Handler sets itself; a config cannot pass them.
+var reserved = map[string]bool{
+	tokenVar:       true,
 	"TRIGGER_ORIGIN":   true,
 	"TRIGGER_TYPE":     true,
 	"TRIGGER_OPTION":   true,
 	"TRIGGER_EVENT_ID": true,
 }
 
-// ExecConfig configures an [Exec]. Zero fields, except Command, take their
+// Config configures an [Handler]. Zero fields, except Command, take their
 // defaults.
-type ExecConfig struct {
+type Config struct {
 	// Command is the program and its arguments. It is run directly, never
 	// through a shell, so the arguments reach it as they are. A program name
 	// without a slash is looked up in the command's PATH (see Env) when the
@@ -56,7 +57,7 @@ type ExecConfig struct {
 	// Env names the worker's environment variables the command gets, with
 	// their values at the time of each call; an unset one is left out.
 	// Nothing else of the worker's environment is passed. Besides these the
-	// command gets PATH (ExecPath, or the worker's PATH when Env names PATH),
+	// command gets PATH (DefaultPath, or the worker's PATH when Env names PATH),
 	// TRIGGER_TYPE, TRIGGER_OPTION, TRIGGER_EVENT_ID, TRIGGER_EXEC_CALL (a
 	// value new for each call, by which the handler finds the processes of
 	// the call) and, for a call caused by a trigger function's event,
@@ -78,48 +79,48 @@ type ExecConfig struct {
 }
 
 // setDefaults fills the zero fields.
-func (c *ExecConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.MaxOutputBytes == 0 {
-		c.MaxOutputBytes = execDefaultMaxOutput
+		c.MaxOutputBytes = defaultMaxOutput
 	}
 	if c.KillGrace == 0 {
-		c.KillGrace = execDefaultKillGrace
+		c.KillGrace = defaultKillGrace
 	}
 }
 
 // Validate reports whether c is a valid config, with an error wrapping
-// [ErrInvalidConfig] that says why. It does no I/O: whether the program
-// exists is checked by [NewExec].
-func (c ExecConfig) Validate() error {
+// [handlers.ErrInvalidConfig] that says why. It does no I/O: whether the program
+// exists is checked by [New].
+func (c Config) Validate() error {
 	if len(c.Command) == 0 || c.Command[0] == "" {
-		return fmt.Errorf("%w: exec command is empty", ErrInvalidConfig)
+		return fmt.Errorf("%w: exec command is empty", handlers.ErrInvalidConfig)
 	}
 	for i, arg := range c.Command {
 		if strings.IndexByte(arg, 0) >= 0 {
-			return fmt.Errorf("%w: exec command argument %d has a NUL byte", ErrInvalidConfig, i)
+			return fmt.Errorf("%w: exec command argument %d has a NUL byte", handlers.ErrInvalidConfig, i)
 		}
 	}
 	for _, name := range c.Env {
 		if name == "" || strings.ContainsAny(name, "=\x00") {
-			return fmt.Errorf("%w: exec env %q is not a variable name", ErrInvalidConfig, name)
+			return fmt.Errorf("%w: exec env %q is not a variable name", handlers.ErrInvalidConfig, name)
 		}
-		if execReserved[name] {
-			return fmt.Errorf("%w: exec env %q is set by the handler itself", ErrInvalidConfig, name)
+		if reserved[name] {
+			return fmt.Errorf("%w: exec env %q is set by the handler itself", handlers.ErrInvalidConfig, name)
 		}
 	}
 	if strings.IndexByte(c.Dir, 0) >= 0 {
-		return fmt.Errorf("%w: exec dir has a NUL byte", ErrInvalidConfig)
+		return fmt.Errorf("%w: exec dir has a NUL byte", handlers.ErrInvalidConfig)
 	}
 	if c.MaxOutputBytes < 0 {
-		return fmt.Errorf("%w: exec max output bytes %d is negative", ErrInvalidConfig, c.MaxOutputBytes)
+		return fmt.Errorf("%w: exec max output bytes %d is negative", handlers.ErrInvalidConfig, c.MaxOutputBytes)
 	}
 	if c.KillGrace < 0 {
-		return fmt.Errorf("%w: exec kill grace %v is negative", ErrInvalidConfig, c.KillGrace)
+		return fmt.Errorf("%w: exec kill grace %v is negative", handlers.ErrInvalidConfig, c.KillGrace)
 	}
 	return nil
 }
 
-// Exec is the exec handler kind: it runs a command for each event, with the
+// Handler is the exec handler kind: it runs a command for each event, with the
 // event JSON on stdin and a minimal environment, and reads the function's
 // result from stdout. The command runs in a process group of its own: when
 // the call's context is done the group gets SIGTERM, then SIGKILL after the
@@ -127,29 +128,29 @@ func (c ExecConfig) Validate() error {
 // group is killed. On Linux the same goes for the processes it started that
 // left the group (setsid, setpgid): they are found through /proc, by their
 // parents and by the call's TRIGGER_EXEC_CALL token (see docs/security.md
-// for what can still escape). An Exec holds no resources and is safe for
+// for what can still escape). A Handler holds no resources and is safe for
 // concurrent use.
-type Exec struct {
-	cfg     ExecConfig
+type Handler struct {
+	cfg     Config
 	program string // the resolved path of Command[0]
 	passEnv []string
 	worker  bool // PATH comes from the worker's environment
 }
 
-var _ Handler = (*Exec)(nil)
+var _ handlers.Handler = (*Handler)(nil)
 
-// NewExec returns an exec handler for cfg. It looks the program up; errors
-// about the config wrap [ErrInvalidConfig].
-func NewExec(cfg ExecConfig) (*Exec, error) {
-	if !execSupported {
-		return nil, fmt.Errorf("%w: exec handlers need a Unix system", ErrInvalidConfig)
+// New returns an exec handler for cfg. It looks the program up; errors
+// about the config wrap [handlers.ErrInvalidConfig].
+func New(cfg Config) (*Handler, error) {
+	if !supported {
+		return nil, fmt.Errorf("%w: exec handlers need a Unix system", handlers.ErrInvalidConfig)
 	}
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.Command = append([]string(nil), cfg.Command...)
-	x := &Exec{cfg: cfg}
+	x := &Handler{cfg: cfg}
 	for _, name := range cfg.Env {
 		if name == "PATH" {
 			x.worker = true
@@ -160,11 +161,11 @@ func NewExec(cfg ExecConfig) (*Exec, error) {
 	if cfg.Dir != "" {
 		dir, err := filepath.Abs(cfg.Dir)
 		if err != nil {
-			return nil, fmt.Errorf("%w: exec dir: %w", ErrInvalidConfig, err)
+			return nil, fmt.Errorf("%w: exec dir: %w", handlers.ErrInvalidConfig, err)
 		}
 		x.cfg.Dir = dir
 	}
-	program, err := execLookPath(cfg.Command[0], x.path())
+	program, err := lookPath(cfg.Command[0], x.path())
 	if err != nil {
 		return nil, err
 	}
@@ -173,26 +174,26 @@ func NewExec(cfg ExecConfig) (*Exec, error) {
 }
 
 // path returns the PATH of the command.
-func (x *Exec) path() string {
+func (x *Handler) path() string {
 	if x.worker {
 		if p := os.Getenv("PATH"); p != "" {
 			return p
 		}
 	}
-	return ExecPath
+	return DefaultPath
 }
 
-// execLookPath finds the executable file of name: name itself (made
+// lookPath finds the executable file of name: name itself (made
 // absolute) when it has a slash, else the first match in the absolute
 // directories of path. The working directory is never searched.
-func execLookPath(name, path string) (string, error) {
+func lookPath(name, path string) (string, error) {
 	if strings.Contains(name, "/") {
 		abs, err := filepath.Abs(name)
 		if err != nil {
-			return "", fmt.Errorf("%w: exec command %q: %w", ErrInvalidConfig, name, err)
+			return "", fmt.Errorf("%w: exec command %q: %w", handlers.ErrInvalidConfig, name, err)
 		}
-		if err := execCheckExecutable(abs); err != nil {
-			return "", fmt.Errorf("%w: exec command %q: %w", ErrInvalidConfig, name, err)
+		if err := checkExecutable(abs); err != nil {
+			return "", fmt.Errorf("%w: exec command %q: %w", handlers.ErrInvalidConfig, name, err)
 		}
 		return abs, nil
 	}
@@ -201,14 +202,14 @@ func execLookPath(name, path string) (string, error) {
 			continue
 		}
 		p := filepath.Join(dir, name)
-		if execCheckExecutable(p) == nil {
+		if checkExecutable(p) == nil {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w: exec command %q is not in PATH %s", ErrInvalidConfig, name, path)
+	return "", fmt.Errorf("%w: exec command %q is not in PATH %s", handlers.ErrInvalidConfig, name, path)
 }
 
-func execCheckExecutable(path string) error {
+func checkExecutable(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -219,9 +220,9 @@ func execCheckExecutable(path string) error {
 	return nil
 }
 
-// ExecError is the error of a command that exited with a non-zero status or
+// Error is the error of a command that exited with a non-zero status or
 // was killed by a signal.
-type ExecError struct {
+type Error struct {
 	// ExitCode is the exit status; -1 when a signal killed the command.
 	ExitCode int
 	// Stderr is the end of what the command wrote to stderr: at most 4 KiB.
@@ -230,7 +231,7 @@ type ExecError struct {
 	Err error
 }
 
-func (e *ExecError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("handlers: exec: ")
 	if e.ExitCode >= 0 || e.Err == nil {
@@ -238,16 +239,16 @@ func (e *ExecError) Error() string {
 	} else {
 		b.WriteString(e.Err.Error())
 	}
-	if line := execLastLine(e.Stderr); line != "" {
+	if line := lastLine(e.Stderr); line != "" {
 		fmt.Fprintf(&b, ": %q", line)
 	}
 	return b.String()
 }
 
-func (e *ExecError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// execLastLine returns the last non-empty line of stderr, cut to 200 bytes.
-func execLastLine(stderr []byte) string {
+// lastLine returns the last non-empty line of stderr, cut to 200 bytes.
+func lastLine(stderr []byte) string {
 	s := strings.TrimRight(string(stderr), " \t\r\n")
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		s = s[i+1:]
@@ -259,46 +260,46 @@ func execLastLine(stderr []byte) string {
 }
 
 // Handle runs the command for ev. Exit status 0 with a JSON result document
-// on stdout (or nothing) is the result, read with [ParseResult]; a non-zero
-// status is an *[ExecError]; more stdout than the cap is an error; a call
+// on stdout (or nothing) is the result, read with [handlers.ParseResult]; a non-zero
+// status is an *[Error]; more stdout than the cap is an error; a call
 // whose context ends returns once the command's process group is gone, with
-// an error wrapping the context's error (and [ErrTimeout] for a deadline).
-func (x *Exec) Handle(ctx context.Context, ev *event.Event) (Result, error) {
+// an error wrapping the context's error (and [handlers.ErrTimeout] for a deadline).
+func (x *Handler) Handle(ctx context.Context, ev *event.Event) (handlers.Result, error) {
 	if ev == nil {
-		return Result{}, errors.New("handlers: exec: nil event")
+		return handlers.Result{}, errors.New("handlers: exec: nil event")
 	}
 	input, err := ev.Encode()
 	if err != nil {
-		return Result{}, fmt.Errorf("handlers: exec: encode event: %w", err)
+		return handlers.Result{}, fmt.Errorf("handlers: exec: encode event: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return Result{}, x.ctxError(err, nil)
+		return handlers.Result{}, x.ctxError(err, nil)
 	}
 	dir := x.cfg.Dir
 	if dir == "" {
 		dir, err = os.MkdirTemp("", "triggerbus-exec-")
 		if err != nil {
-			return Result{}, fmt.Errorf("handlers: exec: working directory: %w", err)
+			return handlers.Result{}, fmt.Errorf("handlers: exec: working directory: %w", err)
 		}
 		defer func() {
 			if err := os.RemoveAll(dir); err != nil {
-				c, _ := CallFrom(ctx)
+				c, _ := handlers.CallFrom(ctx)
 				c.Logger.WarnContext(ctx, "exec working directory not removed", "dir", dir, "err", err)
 			}
 		}()
 	}
 	token := rand.Text()
-	env := append(x.environ(ctx, ev), execTokenVar+"="+token)
-	return x.run(ctx, dir, env, input, newExecTree(token))
+	env := append(x.environ(ctx, ev), tokenVar+"="+token)
+	return x.run(ctx, dir, env, input, newProcTree(token))
 }
 
 // environ returns the command's environment for ev.
-func (x *Exec) environ(ctx context.Context, ev *event.Event) []string {
+func (x *Handler) environ(ctx context.Context, ev *event.Event) []string {
 	env := make([]string, 0, 6+len(x.passEnv))
 	env = append(env, "PATH="+x.path())
 	origin, ok := event.OriginFrom(ctx)
 	if !ok {
-		if c, _ := CallFrom(ctx); c.Origin != "" {
+		if c, _ := handlers.CallFrom(ctx); c.Origin != "" {
 			origin, ok = c.Origin, true
 		}
 	}
@@ -324,7 +325,7 @@ func (x *Exec) environ(ctx context.Context, ev *event.Event) []string {
 // as soon as the command exits even when something it started still holds
 // them; the process group and tree are then killed, and the pipes end with
 // them.
-func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte, tree *execTree) (Result, error) {
+func (x *Handler) run(ctx context.Context, dir string, env []string, input []byte, tree *procTree) (handlers.Result, error) {
 	var files []*os.File
 	closeAll := func() {
 		for _, f := range files {
@@ -343,7 +344,7 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte, 
 	stderrR, stderrW, err3 := pipe()
 	if err := errors.Join(err1, err2, err3); err != nil {
 		closeAll()
-		return Result{}, fmt.Errorf("handlers: exec: %w", err)
+		return handlers.Result{}, fmt.Errorf("handlers: exec: %w", err)
 	}
 	defer closeAll()
 
@@ -352,10 +353,10 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte, 
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
-	execSetProcessGroup(cmd)
+	setProcessGroup(cmd)
 	cmd.Cancel = func() error {
 		tree.signal(syscall.SIGTERM)
-		return execTerminateGroup(cmd.Process.Pid)
+		return terminateGroup(cmd.Process.Pid)
 	}
 	cmd.WaitDelay = x.cfg.KillGrace
 	err := cmd.Start()
@@ -364,7 +365,7 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte, 
 	stdoutW.Close()
 	stderrW.Close()
 	if err != nil {
-		return Result{}, fmt.Errorf("handlers: exec %q: %w", x.cfg.Command[0], err)
+		return handlers.Result{}, fmt.Errorf("handlers: exec %q: %w", x.cfg.Command[0], err)
 	}
 	pgid := cmd.Process.Pid
 	tree.started(pgid)
@@ -373,7 +374,7 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte, 
 		wg     sync.WaitGroup
 		stdout []byte
 		over   bool
-		stderr execTail
+		stderr tail
 	)
 	wg.Go(func() {
 		// A command may exit without reading its input: the write then
@@ -386,7 +387,7 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte, 
 		if int64(len(stdout)) > x.cfg.MaxOutputBytes {
 			over = true
 			tree.kill()
-			_ = execKillGroup(pgid)
+			_ = killGroup(pgid)
 			_, _ = io.Copy(io.Discard, stdoutR)
 		}
 	})
@@ -394,7 +395,7 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte, 
 
 	waitErr := cmd.Wait()
 	// Whatever the command left running, in its group or not, goes with it.
-	_ = execKillGroup(pgid)
+	_ = killGroup(pgid)
 	tree.kill()
 	// The pipes end when the last process holding them is gone. One that
 	// left the process group could hold them on: bound the wait.
@@ -407,35 +408,35 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte, 
 	if cause := ctx.Err(); cause != nil {
 		var ee *exec.ExitError
 		if errors.As(waitErr, &ee) {
-			return Result{}, x.ctxError(cause, &ExecError{ExitCode: ee.ExitCode(), Stderr: stderr.bytes(), Err: waitErr})
+			return handlers.Result{}, x.ctxError(cause, &Error{ExitCode: ee.ExitCode(), Stderr: stderr.bytes(), Err: waitErr})
 		}
-		return Result{}, x.ctxError(cause, nil)
+		return handlers.Result{}, x.ctxError(cause, nil)
 	}
 	if over {
-		return Result{}, fmt.Errorf("handlers: exec %q: stdout is larger than %d bytes", x.cfg.Command[0], x.cfg.MaxOutputBytes)
+		return handlers.Result{}, fmt.Errorf("handlers: exec %q: stdout is larger than %d bytes", x.cfg.Command[0], x.cfg.MaxOutputBytes)
 	}
 	if waitErr != nil {
 		var ee *exec.ExitError
 		if errors.As(waitErr, &ee) {
-			return Result{}, &ExecError{ExitCode: ee.ExitCode(), Stderr: stderr.bytes(), Err: waitErr}
+			return handlers.Result{}, &Error{ExitCode: ee.ExitCode(), Stderr: stderr.bytes(), Err: waitErr}
 		}
-		return Result{}, fmt.Errorf("handlers: exec %q: %w", x.cfg.Command[0], waitErr)
+		return handlers.Result{}, fmt.Errorf("handlers: exec %q: %w", x.cfg.Command[0], waitErr)
 	}
-	res, err := ParseResult(stdout)
+	res, err := handlers.ParseResult(stdout)
 	if err != nil {
-		return Result{}, fmt.Errorf("handlers: exec %q: stdout: %w", x.cfg.Command[0], err)
+		return handlers.Result{}, fmt.Errorf("handlers: exec %q: stdout: %w", x.cfg.Command[0], err)
 	}
 	return res, nil
 }
 
 // ctxError is the error of a call whose context ended with cause; exit, when
 // not nil, is how the command ended.
-func (x *Exec) ctxError(cause error, exit *ExecError) error {
+func (x *Handler) ctxError(cause error, exit *Error) error {
 	prefix := "handlers: exec"
 	var args []any
 	if errors.Is(cause, context.DeadlineExceeded) {
 		prefix = "%w: exec"
-		args = append(args, ErrTimeout)
+		args = append(args, handlers.ErrTimeout)
 	}
 	args = append(args, x.cfg.Command[0], cause)
 	if exit == nil {
@@ -444,23 +445,23 @@ func (x *Exec) ctxError(cause error, exit *ExecError) error {
 	return fmt.Errorf(prefix+" %q: %w (%w)", append(args, exit)...)
 }
 
-// execTail keeps the last execStderrTail bytes written to it.
-type execTail struct{ buf []byte }
+// tail keeps the last stderrTail bytes written to it.
+type tail struct{ buf []byte }
 
-func (t *execTail) Write(p []byte) (int, error) {
+func (t *tail) Write(p []byte) (int, error) {
 	n := len(p)
-	if len(p) >= execStderrTail {
-		t.buf = append(t.buf[:0], p[len(p)-execStderrTail:]...)
+	if len(p) >= stderrTail {
+		t.buf = append(t.buf[:0], p[len(p)-stderrTail:]...)
 		return n, nil
 	}
-	if extra := len(t.buf) + len(p) - execStderrTail; extra > 0 {
+	if extra := len(t.buf) + len(p) - stderrTail; extra > 0 {
 		t.buf = t.buf[:copy(t.buf, t.buf[extra:])]
 	}
 	t.buf = append(t.buf, p...)
 	return n, nil
 }
 
-func (t *execTail) bytes() []byte { return bytes.Clone(t.buf) }
+func (t *tail) bytes() []byte { return bytes.Clone(t.buf) }
 
 // capPlusOne returns n+1, the read limit that tells whether more than n
 // bytes came, without overflowing.

@@ -1,6 +1,6 @@
 //go:build unix
 
-package handlers_test
+package command_test
 
 import (
 	"bytes"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/handlers/command"
 	"github.com/triggerbus/triggerbus/pkg/handlers/handlerstest"
 )
 
@@ -43,11 +44,11 @@ func execScriptArg(t *testing.T, name string) string {
 }
 
 // execNew returns an exec handler for cfg.
-func execNew(t *testing.T, cfg handlers.ExecConfig) *handlers.Exec {
+func execNew(t *testing.T, cfg command.Config) *command.Handler {
 	t.Helper()
-	x, err := handlers.NewExec(cfg)
+	x, err := command.New(cfg)
 	if err != nil {
-		t.Fatalf("NewExec(%+v) error = %v", cfg, err)
+		t.Fatalf("New(%+v) error = %v", cfg, err)
 	}
 	return x
 }
@@ -193,7 +194,7 @@ func TestExecKillsEscapedProcesses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
 			pids := filepath.Join(t.TempDir(), "pids")
-			var h handlers.Handler = execNew(t, handlers.ExecConfig{Command: []string{execScript("escape.sh"), pids, tt.mode}, KillGrace: 200 * time.Millisecond})
+			var h handlers.Handler = execNew(t, command.Config{Command: []string{execScript("escape.sh"), pids, tt.mode}, KillGrace: 200 * time.Millisecond})
 			if tt.timeout > 0 {
 				h = handlers.Chain(h, handlers.Timeout(tt.timeout))
 			}
@@ -268,7 +269,7 @@ func TestExecResult(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			x := execNew(t, handlers.ExecConfig{Command: []string{execScript("result.sh"), tt.out}})
+			x := execNew(t, command.Config{Command: []string{execScript("result.sh"), tt.out}})
 			got, err := x.Handle(t.Context(), execEvent())
 			if err != nil {
 				t.Fatalf("Handle() error = %v", err)
@@ -279,7 +280,7 @@ func TestExecResult(t *testing.T) {
 		})
 	}
 	t.Run("not a result", func(t *testing.T) {
-		x := execNew(t, handlers.ExecConfig{Command: []string{execScript("result.sh"), "done."}})
+		x := execNew(t, command.Config{Command: []string{execScript("result.sh"), "done."}})
 		if got, err := x.Handle(t.Context(), execEvent()); !errors.Is(err, handlers.ErrBadResult) {
 			t.Errorf("Handle() = %+v, %v, want an error wrapping ErrBadResult", got, err)
 		}
@@ -288,7 +289,7 @@ func TestExecResult(t *testing.T) {
 
 func TestExecStdin(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "stdin")
-	x := execNew(t, handlers.ExecConfig{Command: []string{"sh", execScriptArg(t, "stdin.sh"), out}})
+	x := execNew(t, command.Config{Command: []string{"sh", execScriptArg(t, "stdin.sh"), out}})
 	ev := execEvent()
 	if _, err := x.Handle(t.Context(), ev); err != nil {
 		t.Fatalf("Handle() error = %v", err)
@@ -320,7 +321,7 @@ func TestExecArgumentsAreData(t *testing.T) {
 		"$HOME ${PATH} %s",
 		"ünïcode ✓",
 	}
-	x := execNew(t, handlers.ExecConfig{Command: append([]string{"sh", execScriptArg(t, "argv.sh"), out}, args...), Dir: dir})
+	x := execNew(t, command.Config{Command: append([]string{"sh", execScriptArg(t, "argv.sh"), out}, args...), Dir: dir})
 	if _, err := x.Handle(t.Context(), execEvent()); err != nil {
 		t.Fatalf("Handle() error = %v", err)
 	}
@@ -345,7 +346,7 @@ func TestExecEnv(t *testing.T) {
 	t.Setenv("TRIGGERBUS_TEST_EMPTY", "")
 	t.Setenv("HOME", "/home/worker")
 
-	run := func(t *testing.T, ctx context.Context, cfg handlers.ExecConfig, ev *event.Event) map[string]string {
+	run := func(t *testing.T, ctx context.Context, cfg command.Config, ev *event.Event) map[string]string {
 		t.Helper()
 		out := filepath.Join(t.TempDir(), "env")
 		cfg.Command = []string{execScript("env.sh"), out}
@@ -371,11 +372,11 @@ func TestExecEnv(t *testing.T) {
 	t.Run("minimal", func(t *testing.T) {
 		ev := execEvent()
 		ctx := handlers.WithCall(t.Context(), handlers.Call{Ref: "f", Origin: "f/" + ev.ID})
-		got := run(t, ctx, handlers.ExecConfig{
+		got := run(t, ctx, command.Config{
 			Env: []string{"TRIGGERBUS_TEST_PASSED", "TRIGGERBUS_TEST_EMPTY", "TRIGGERBUS_TEST_UNSET"},
 		}, ev)
 		want := map[string]string{
-			"PATH":                   handlers.ExecPath,
+			"PATH":                   command.DefaultPath,
 			"TRIGGER_ORIGIN":         "f/" + ev.ID,
 			"TRIGGER_TYPE":           "PRE_CREATE",
 			"TRIGGER_OPTION":         "SERVER",
@@ -392,7 +393,7 @@ func TestExecEnv(t *testing.T) {
 		}
 	})
 	t.Run("no origin", func(t *testing.T) {
-		got := run(t, t.Context(), handlers.ExecConfig{}, execEvent())
+		got := run(t, t.Context(), command.Config{}, execEvent())
 		if v, ok := got["TRIGGER_ORIGIN"]; ok {
 			t.Errorf("TRIGGER_ORIGIN = %q outside a trigger function's call, want none", v)
 		}
@@ -401,13 +402,13 @@ func TestExecEnv(t *testing.T) {
 		}
 	})
 	t.Run("worker PATH", func(t *testing.T) {
-		got := run(t, t.Context(), handlers.ExecConfig{Env: []string{"PATH"}}, execEvent())
+		got := run(t, t.Context(), command.Config{Env: []string{"PATH"}}, execEvent())
 		if got["PATH"] != os.Getenv("PATH") {
 			t.Errorf("PATH = %q, want the worker's %q", got["PATH"], os.Getenv("PATH"))
 		}
 	})
 	t.Run("values at call time", func(t *testing.T) {
-		x := handlers.ExecConfig{Env: []string{"TRIGGERBUS_TEST_PASSED"}}
+		x := command.Config{Env: []string{"TRIGGERBUS_TEST_PASSED"}}
 		t.Setenv("TRIGGERBUS_TEST_PASSED", "changed")
 		if got := run(t, t.Context(), x, execEvent()); got["TRIGGERBUS_TEST_PASSED"] != "changed" {
 			t.Errorf("TRIGGERBUS_TEST_PASSED = %q, want changed", got["TRIGGERBUS_TEST_PASSED"])
@@ -416,7 +417,7 @@ func TestExecEnv(t *testing.T) {
 }
 
 func TestExecDir(t *testing.T) {
-	pwd := func(t *testing.T, x *handlers.Exec, out string) string {
+	pwd := func(t *testing.T, x *command.Handler, out string) string {
 		t.Helper()
 		if _, err := x.Handle(t.Context(), execEvent()); err != nil {
 			t.Fatalf("Handle() error = %v", err)
@@ -429,7 +430,7 @@ func TestExecDir(t *testing.T) {
 	}
 	t.Run("fresh per call", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "pwd")
-		x := execNew(t, handlers.ExecConfig{Command: []string{execScript("pwd.sh"), out}})
+		x := execNew(t, command.Config{Command: []string{execScript("pwd.sh"), out}})
 		tmp, err := filepath.EvalSymlinks(os.TempDir())
 		if err != nil {
 			t.Fatal(err)
@@ -450,7 +451,7 @@ func TestExecDir(t *testing.T) {
 	t.Run("configured", func(t *testing.T) {
 		dir := t.TempDir()
 		out := filepath.Join(t.TempDir(), "pwd")
-		x := execNew(t, handlers.ExecConfig{Command: []string{execScript("pwd.sh"), out}, Dir: dir})
+		x := execNew(t, command.Config{Command: []string{execScript("pwd.sh"), out}, Dir: dir})
 		want, err := filepath.EvalSymlinks(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -467,9 +468,9 @@ func TestExecDir(t *testing.T) {
 func TestExecExitError(t *testing.T) {
 	for _, code := range []int{1, 3, 125} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
-			x := execNew(t, handlers.ExecConfig{Command: []string{execScript("fail.sh"), strconv.Itoa(code)}})
+			x := execNew(t, command.Config{Command: []string{execScript("fail.sh"), strconv.Itoa(code)}})
 			res, err := x.Handle(t.Context(), execEvent())
-			var ee *handlers.ExecError
+			var ee *command.Error
 			if !errors.As(err, &ee) {
 				t.Fatalf("Handle() = %+v, %v, want an *ExecError", res, err)
 			}
@@ -496,7 +497,7 @@ func TestExecOutputCap(t *testing.T) {
 	fit := `{"exitState":"SUCCESS"}`
 	fit += strings.Repeat(" ", 1024-len(fit))
 	t.Run("at the cap", func(t *testing.T) {
-		x := execNew(t, handlers.ExecConfig{Command: []string{execScript("result.sh"), fit}, MaxOutputBytes: 1024})
+		x := execNew(t, command.Config{Command: []string{execScript("result.sh"), fit}, MaxOutputBytes: 1024})
 		if res, err := x.Handle(t.Context(), execEvent()); err != nil || res.State() != handlers.Success {
 			t.Errorf("Handle() = %+v, %v, want SUCCESS", res, err)
 		}
@@ -507,7 +508,7 @@ func TestExecOutputCap(t *testing.T) {
 			if tt.arg != "" {
 				cmd = append(cmd, tt.arg)
 			}
-			x := execNew(t, handlers.ExecConfig{Command: cmd, MaxOutputBytes: 1024})
+			x := execNew(t, command.Config{Command: cmd, MaxOutputBytes: 1024})
 			res, err := execCall(t, x, t.Context(), execEvent())()
 			if err == nil || !strings.Contains(err.Error(), "larger than 1024 bytes") {
 				t.Errorf("Handle() = %+v, %v, want an error saying stdout is larger than 1024 bytes", res, err)
@@ -527,7 +528,7 @@ func TestExecCancelKillsProcessGroup(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pids := filepath.Join(t.TempDir(), "pids")
-			x := execNew(t, handlers.ExecConfig{Command: []string{execScript(tt.script), pids}, KillGrace: 200 * time.Millisecond})
+			x := execNew(t, command.Config{Command: []string{execScript(tt.script), pids}, KillGrace: 200 * time.Millisecond})
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			wait := execCall(t, x, ctx, execEvent())
@@ -548,7 +549,7 @@ func TestExecCancelKillsProcessGroup(t *testing.T) {
 func TestExecTimeoutKillsProcessGroup(t *testing.T) {
 	const timeout = time.Second
 	pids := filepath.Join(t.TempDir(), "pids")
-	h := handlers.Chain(execNew(t, handlers.ExecConfig{Command: []string{execScript("hang.sh"), pids}}), handlers.Timeout(timeout))
+	h := handlers.Chain(execNew(t, command.Config{Command: []string{execScript("hang.sh"), pids}}), handlers.Timeout(timeout))
 	start := time.Now()
 	res, err := execCall(t, h, t.Context(), execEvent())()
 	elapsed := time.Since(start)
@@ -564,7 +565,7 @@ func TestExecTimeoutKillsProcessGroup(t *testing.T) {
 
 func TestExecBackgroundChildHoldingStdout(t *testing.T) {
 	pids := filepath.Join(t.TempDir(), "pids")
-	x := execNew(t, handlers.ExecConfig{Command: []string{execScript("orphan.sh"), pids}, KillGrace: time.Minute})
+	x := execNew(t, command.Config{Command: []string{execScript("orphan.sh"), pids}, KillGrace: time.Minute})
 	res, err := execCall(t, x, t.Context(), execEvent())()
 	if err != nil || res.State() != handlers.Success {
 		t.Errorf("Handle() = %+v, %v, want SUCCESS", res, err)
@@ -576,7 +577,7 @@ func TestExecBackgroundChildHoldingStdout(t *testing.T) {
 func TestExecInputNotRead(t *testing.T) {
 	ev := execEvent()
 	ev.Input = json.RawMessage(`{"blob":"` + strings.Repeat("x", 1<<20) + `"}`)
-	x := execNew(t, handlers.ExecConfig{Command: []string{execScript("noread.sh")}})
+	x := execNew(t, command.Config{Command: []string{execScript("noread.sh")}})
 	if res, err := execCall(t, x, t.Context(), ev)(); err != nil || res.State() != handlers.Success {
 		t.Errorf("Handle() = %+v, %v, want SUCCESS", res, err)
 	}
@@ -590,16 +591,16 @@ func TestExecLookPath(t *testing.T) {
 	}
 	t.Setenv("PATH", bin+string(filepath.ListSeparator)+os.Getenv("PATH"))
 
-	if _, err := handlers.NewExec(handlers.ExecConfig{Command: []string{"triggerbus-test-prog"}}); !errors.Is(err, handlers.ErrInvalidConfig) {
-		t.Errorf("NewExec(program only in the worker's PATH) error = %v, want ErrInvalidConfig", err)
+	if _, err := command.New(command.Config{Command: []string{"triggerbus-test-prog"}}); !errors.Is(err, handlers.ErrInvalidConfig) {
+		t.Errorf("New(program only in the worker's PATH) error = %v, want ErrInvalidConfig", err)
 	}
-	x := execNew(t, handlers.ExecConfig{Command: []string{"triggerbus-test-prog"}, Env: []string{"PATH"}})
+	x := execNew(t, command.Config{Command: []string{"triggerbus-test-prog"}, Env: []string{"PATH"}})
 	if res, err := x.Handle(t.Context(), execEvent()); err != nil || res.State() != handlers.Success {
 		t.Errorf("Handle() = %+v, %v, want SUCCESS", res, err)
 	}
 	// A relative path is taken from the worker's working directory, not
 	// the command's.
-	x = execNew(t, handlers.ExecConfig{Command: []string{"./" + execScript("noread.sh")}, Dir: t.TempDir()})
+	x = execNew(t, command.Config{Command: []string{"./" + execScript("noread.sh")}, Dir: t.TempDir()})
 	if res, err := x.Handle(t.Context(), execEvent()); err != nil || res.State() != handlers.Success {
 		t.Errorf("Handle() = %+v, %v, want SUCCESS", res, err)
 	}
@@ -612,27 +613,27 @@ func TestExecConfigErrors(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		give handlers.ExecConfig
+		give command.Config
 	}{
-		{name: "no command", give: handlers.ExecConfig{}},
-		{name: "empty program", give: handlers.ExecConfig{Command: []string{""}}},
-		{name: "NUL in argument", give: handlers.ExecConfig{Command: []string{"true", "a\x00b"}}},
-		{name: "not found", give: handlers.ExecConfig{Command: []string{"triggerbus-no-such-program"}}},
-		{name: "missing file", give: handlers.ExecConfig{Command: []string{"testdata/exec/missing.sh"}}},
-		{name: "not executable", give: handlers.ExecConfig{Command: []string{notExec}}},
-		{name: "directory", give: handlers.ExecConfig{Command: []string{"testdata/exec"}}},
-		{name: "env with =", give: handlers.ExecConfig{Command: []string{"true"}, Env: []string{"A=B"}}},
-		{name: "empty env name", give: handlers.ExecConfig{Command: []string{"true"}, Env: []string{""}}},
-		{name: "reserved env", give: handlers.ExecConfig{Command: []string{"true"}, Env: []string{"TRIGGER_ORIGIN"}}},
-		{name: "reserved token env", give: handlers.ExecConfig{Command: []string{"true"}, Env: []string{"TRIGGER_EXEC_CALL"}}},
-		{name: "negative output cap", give: handlers.ExecConfig{Command: []string{"true"}, MaxOutputBytes: -1}},
-		{name: "negative kill grace", give: handlers.ExecConfig{Command: []string{"true"}, KillGrace: -time.Second}},
+		{name: "no command", give: command.Config{}},
+		{name: "empty program", give: command.Config{Command: []string{""}}},
+		{name: "NUL in argument", give: command.Config{Command: []string{"true", "a\x00b"}}},
+		{name: "not found", give: command.Config{Command: []string{"triggerbus-no-such-program"}}},
+		{name: "missing file", give: command.Config{Command: []string{"testdata/exec/missing.sh"}}},
+		{name: "not executable", give: command.Config{Command: []string{notExec}}},
+		{name: "directory", give: command.Config{Command: []string{"testdata/exec"}}},
+		{name: "env with =", give: command.Config{Command: []string{"true"}, Env: []string{"A=B"}}},
+		{name: "empty env name", give: command.Config{Command: []string{"true"}, Env: []string{""}}},
+		{name: "reserved env", give: command.Config{Command: []string{"true"}, Env: []string{"TRIGGER_ORIGIN"}}},
+		{name: "reserved token env", give: command.Config{Command: []string{"true"}, Env: []string{"TRIGGER_EXEC_CALL"}}},
+		{name: "negative output cap", give: command.Config{Command: []string{"true"}, MaxOutputBytes: -1}},
+		{name: "negative kill grace", give: command.Config{Command: []string{"true"}, KillGrace: -time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			x, err := handlers.NewExec(tt.give)
+			x, err := command.New(tt.give)
 			if !errors.Is(err, handlers.ErrInvalidConfig) {
-				t.Errorf("NewExec(%+v) = %v, %v, want an error wrapping ErrInvalidConfig", tt.give, x, err)
+				t.Errorf("New(%+v) = %v, %v, want an error wrapping ErrInvalidConfig", tt.give, x, err)
 			}
 		})
 	}
@@ -644,7 +645,7 @@ func TestExecConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	kind := func(cmd ...string) func(t *testing.T) handlers.Handler {
-		return func(t *testing.T) handlers.Handler { return execNew(t, handlers.ExecConfig{Command: cmd}) }
+		return func(t *testing.T) handlers.Handler { return execNew(t, command.Config{Command: cmd}) }
 	}
 	handlerstest.Run(t, handlerstest.Kind{
 		Name:     "exec",
@@ -654,7 +655,7 @@ func TestExecConformance(t *testing.T) {
 		Hang:     kind(execScript("hang.sh")),
 		Error:    kind(execScript("fail.sh")),
 		Returns: func(t *testing.T, doc string) handlers.Handler {
-			return execNew(t, handlers.ExecConfig{Command: []string{execScript("result.sh"), doc}})
+			return execNew(t, command.Config{Command: []string{execScript("result.sh"), doc}})
 		},
 	})
 }

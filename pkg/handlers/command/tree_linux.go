@@ -1,4 +1,4 @@
-package handlers
+package command
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 // The process tree of a command, on Linux. A command runs in a process
 // group of its own, but a process it starts may leave the group (setsid,
-// setpgid) and so escape a signal to the group. execTree finds those
+// setpgid) and so escape a signal to the group. procTree finds those
 // through /proc:
 //
 //   - while the command runs, every process whose chain of parents leads
@@ -28,39 +28,39 @@ import (
 // is not found. Neither is one that changed its uid (its environment cannot
 // be read) or a fork bomb that outruns the bounded kill rounds.
 
-// execProc is one process as /proc shows it.
-type execProc struct {
+// proc is one process as /proc shows it.
+type proc struct {
 	ppid  int
 	start uint64 // start time, clock ticks after boot
 }
 
-// execTree is what one call knows of its command's processes. It is safe
+// procTree is what one call knows of its command's processes. It is safe
 // for concurrent use: os/exec calls Cancel on a goroutine of its own.
-type execTree struct {
+type procTree struct {
 	token string
 	mu    sync.Mutex
 	root  int
-	since uint64           // the root's start time
-	known map[int]uint64   // processes found so far, by pid, with their start time
-	procs map[int]execProc // the last read of /proc
-	kids  map[int][]int    // children by parent, of the last read
+	since uint64         // the root's start time
+	known map[int]uint64 // processes found so far, by pid, with their start time
+	procs map[int]proc   // the last read of /proc
+	kids  map[int][]int  // children by parent, of the last read
 }
 
-func newExecTree(token string) *execTree { return &execTree{token: token} }
+func newProcTree(token string) *procTree { return &procTree{token: token} }
 
 // started records the command's pid.
-func (t *execTree) started(pid int) {
+func (t *procTree) started(pid int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.root = pid
-	if p, ok := execReadProc(pid); ok {
+	if p, ok := readProc(pid); ok {
 		t.since = p.start
 	}
 }
 
 // signal sends sig to every process of the tree that it finds now. It
 // returns how many it signalled.
-func (t *execTree) signal(sig syscall.Signal) int {
+func (t *procTree) signal(sig syscall.Signal) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.root == 0 {
@@ -77,20 +77,20 @@ func (t *execTree) signal(sig syscall.Signal) int {
 
 // kill sends SIGKILL to the tree until none of it is found, in a bounded
 // number of rounds (a process may fork while the signals go out).
-func (t *execTree) kill() {
-	for range execKillRounds {
+func (t *procTree) kill() {
+	for range killRounds {
 		if t.signal(syscall.SIGKILL) == 0 {
 			return
 		}
 	}
 }
 
-// execKillRounds bounds the rounds of execTree.kill.
-const execKillRounds = 8
+// killRounds bounds the rounds of procTree.kill.
+const killRounds = 8
 
 // find reads /proc and returns the live processes of the tree, which it
 // also remembers. The caller holds t.mu.
-func (t *execTree) find() map[int]struct{} {
+func (t *procTree) find() map[int]struct{} {
 	if !t.read() {
 		return nil
 	}
@@ -134,7 +134,7 @@ func (t *execTree) find() map[int]struct{} {
 
 // read reads the parent and start time of every live process. Zombies
 // are left out: they are gone but for their exit status.
-func (t *execTree) read() bool {
+func (t *procTree) read() bool {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return false
@@ -142,7 +142,7 @@ func (t *execTree) read() bool {
 	clear(t.procs)
 	clear(t.kids)
 	if t.procs == nil {
-		t.procs = make(map[int]execProc, len(entries))
+		t.procs = make(map[int]proc, len(entries))
 		t.kids = make(map[int][]int, len(entries))
 	}
 	for _, e := range entries {
@@ -150,7 +150,7 @@ func (t *execTree) read() bool {
 		if err != nil {
 			continue
 		}
-		p, ok := execReadProc(pid)
+		p, ok := readProc(pid)
 		if !ok {
 			continue
 		}
@@ -162,12 +162,12 @@ func (t *execTree) read() bool {
 
 // carriesToken reports whether the environment pid started with holds the
 // call's token.
-func (t *execTree) carriesToken(pid int) bool {
+func (t *procTree) carriesToken(pid int) bool {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
 		return false
 	}
-	want := []byte(execTokenVar + "=" + t.token)
+	want := []byte(tokenVar + "=" + t.token)
 	for v := range bytes.SplitSeq(data, []byte{0}) {
 		if bytes.Equal(v, want) {
 			return true
@@ -176,27 +176,27 @@ func (t *execTree) carriesToken(pid int) bool {
 	return false
 }
 
-// execReadProc reads the parent and start time of a live process.
-func execReadProc(pid int) (execProc, bool) {
+// readProc reads the parent and start time of a live process.
+func readProc(pid int) (proc, bool) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return execProc{}, false
+		return proc{}, false
 	}
 	// pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt
 	// majflt cmajflt utime stime cutime cstime priority nice num_threads
 	// itrealvalue starttime ...; comm may hold spaces and parentheses.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return execProc{}, false
+		return proc{}, false
 	}
 	f := bytes.Fields(data[i+1:])
 	if len(f) < 20 || f[0][0] == 'Z' || f[0][0] == 'X' {
-		return execProc{}, false
+		return proc{}, false
 	}
 	ppid, err1 := strconv.Atoi(string(f[1]))
 	start, err2 := strconv.ParseUint(string(f[19]), 10, 64)
 	if errors.Join(err1, err2) != nil {
-		return execProc{}, false
+		return proc{}, false
 	}
-	return execProc{ppid: ppid, start: start}, true
+	return proc{ppid: ppid, start: start}, true
 }
