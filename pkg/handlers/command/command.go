@@ -36,16 +36,17 @@ const (
 // value is new for each call.
 const tokenVar = "TRIGGER_EXEC_CALL"
 
-// reserved are the variables Handler sets itself; a config cannot pass them.
+// reserved are the variables the handler sets itself; a config cannot pass
+// them.
 var reserved = map[string]bool{
-	tokenVar:       true,
+	tokenVar:           true,
 	"TRIGGER_ORIGIN":   true,
 	"TRIGGER_TYPE":     true,
 	"TRIGGER_OPTION":   true,
 	"TRIGGER_EVENT_ID": true,
 }
 
-// Config configures an [Handler]. Zero fields, except Command, take their
+// Config configures a [Handler]. Zero fields, except Command, take their
 // defaults.
 type Config struct {
 	// Command is the program and its arguments. It is run directly, never
@@ -57,11 +58,12 @@ type Config struct {
 	// Env names the worker's environment variables the command gets, with
 	// their values at the time of each call; an unset one is left out.
 	// Nothing else of the worker's environment is passed. Besides these the
-	// command gets PATH (DefaultPath, or the worker's PATH when Env names PATH),
-	// TRIGGER_TYPE, TRIGGER_OPTION, TRIGGER_EVENT_ID, TRIGGER_EXEC_CALL (a
-	// value new for each call, by which the handler finds the processes of
-	// the call) and, for a call caused by a trigger function's event,
-	// TRIGGER_ORIGIN; those TRIGGER_ names cannot be listed.
+	// command gets PATH (DefaultPath, or the worker's PATH when Env names
+	// PATH), TRIGGER_TYPE, TRIGGER_OPTION, TRIGGER_EVENT_ID,
+	// TRIGGER_EXEC_CALL (a value new for each call, by which the handler
+	// finds the processes of the call) and, for a call caused by a trigger
+	// function's event, TRIGGER_ORIGIN; those TRIGGER_ names cannot be
+	// listed.
 	Env []string
 	// Dir is the command's working directory. Empty: each call runs in a new,
 	// empty, private directory that is removed when the call ends, so calls
@@ -89,8 +91,8 @@ func (c *Config) setDefaults() {
 }
 
 // Validate reports whether c is a valid config, with an error wrapping
-// [handlers.ErrInvalidConfig] that says why. It does no I/O: whether the program
-// exists is checked by [New].
+// [handlers.ErrInvalidConfig] that says why. It does no I/O: whether the
+// program exists is checked by [New].
 func (c Config) Validate() error {
 	if len(c.Command) == 0 || c.Command[0] == "" {
 		return fmt.Errorf("%w: exec command is empty", handlers.ErrInvalidConfig)
@@ -260,10 +262,11 @@ func lastLine(stderr []byte) string {
 }
 
 // Handle runs the command for ev. Exit status 0 with a JSON result document
-// on stdout (or nothing) is the result, read with [handlers.ParseResult]; a non-zero
-// status is an *[Error]; more stdout than the cap is an error; a call
-// whose context ends returns once the command's process group is gone, with
-// an error wrapping the context's error (and [handlers.ErrTimeout] for a deadline).
+// on stdout (or nothing) is the result, read with [handlers.ParseResult]; a
+// non-zero status is an *[Error]; more stdout than the cap is an error; a
+// call whose context ends returns once the command's process group is gone,
+// with an error wrapping the context's error (and [handlers.ErrTimeout] for a
+// deadline).
 func (x *Handler) Handle(ctx context.Context, ev *event.Event) (handlers.Result, error) {
 	if ev == nil {
 		return handlers.Result{}, errors.New("handlers: exec: nil event")

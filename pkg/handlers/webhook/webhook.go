@@ -98,8 +98,8 @@ var reserved = map[string]bool{
 }
 
 // Validate reports whether c is a valid config, with an error wrapping
-// [handlers.ErrInvalidConfig] that says why. It does no I/O: whether the CA file can be
-// read is checked by [New].
+// [handlers.ErrInvalidConfig] that says why. It does no I/O: whether the CA
+// file can be read is checked by [New].
 func (c Config) Validate() error {
 	if c.URL == "" {
 		return fmt.Errorf("%w: webhook url is empty", handlers.ErrInvalidConfig)
@@ -305,10 +305,10 @@ func (w *Handler) String() string { return "webhook " + netguard.RedactURL(w.url
 func (w *Handler) GoString() string { return w.String() }
 
 // Handle POSTs the event and maps the response to a result: a 2xx response
-// with a JSON body is parsed with [handlers.ParseResult], an empty body (or 204) is
-// CONTINUE. Any other status, a redirect included, is an *[HTTPError]; a
-// body larger than the cap is an error; running out of time is an error
-// wrapping [handlers.ErrTimeout] and [context.DeadlineExceeded].
+// with a JSON body is parsed with [handlers.ParseResult], an empty body (or
+// 204) is CONTINUE. Any other status, a redirect included, is an
+// *[HTTPError]; a body larger than the cap is an error; running out of time
+// is an error wrapping [handlers.ErrTimeout] and [context.DeadlineExceeded].
 func (w *Handler) Handle(ctx context.Context, ev *event.Event) (handlers.Result, error) {
 	if w.closed.Load() {
 		return handlers.Result{}, errors.New("handlers: webhook is closed")
