@@ -5,10 +5,8 @@
 // each a [Handler] with the ref, trigger and schedule its script describes:
 //
 //	fns, err := lua.LoadScripts("/etc/triggerbus/scripts", lua.Options{})
-//	for _, fn := range fns {
-//		defer fn.Handler.Close()
-//		...
-//	}
+//	// register each fns[i].Handler by fns[i].Ref, TriggerType and
+//	// TriggerOptions; the caller closes it when it is done with it.
 //
 // Each call runs on a state of the handler's pool, in a fresh global
 // environment, and is bounded by its context's deadline, by

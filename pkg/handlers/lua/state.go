@@ -37,8 +37,8 @@ import (
 //   - string.rep, string.format, string.gsub, table.concat and the ..
 //     operator refuse to build strings larger than MaxStringBytes.
 //   - string.find, match, gmatch and gsub match patterns with a matcher of
-//     our own (lua_pattern.go) that stops when the call's context ends.
-//   - A call holds at most about Options.MaxMemory (lua_memory.go).
+//     our own (pattern.go) that stops when the call's context ends.
+//   - A call holds at most about Options.MaxMemory (memory.go).
 //
 // What the sandbox cannot bound: a table indexed by a large integer
 // (t[5e7] = true) gets a dense array part up to that index in one step (up
