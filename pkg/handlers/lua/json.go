@@ -307,7 +307,7 @@ func (d *decoder) number() (lua.LValue, string, error) {
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return nil, "", d.errorf("number %s: %v", text, err)
 	}
-	if math.IsInf(f, 0) || string(appendNumber(nil, f)) != text {
+	if math.IsInf(f, 0) || string(event.AppendJSONFloat(nil, f)) != text {
 		return lua.LNumber(f), text, nil
 	}
 	return lua.LNumber(f), "", nil
@@ -475,7 +475,7 @@ func (c *jsonCodec) appendValue(b []byte, v lua.LValue, text string, depth int) 
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, fmt.Errorf("json: cannot encode the number %v", f)
 		}
-		return appendNumber(b, f), nil
+		return event.AppendJSONFloat(b, f), nil
 	case lua.LString:
 		return appendString(b, string(v)), nil
 	case *lua.LUserData:
@@ -548,7 +548,7 @@ func (c *jsonCodec) appendTableWith(b []byte, t *lua.LTable, depth int, emptyArr
 				return nil, fmt.Errorf("json: cannot encode the key %v", f)
 			}
 			b = append(b, '"')
-			b = appendNumber(b, f)
+			b = event.AppendJSONFloat(b, f)
 			b = append(b, '"')
 		default:
 			return nil, fmt.Errorf("json: cannot encode a table key that is a %s", k.Type())
@@ -560,27 +560,6 @@ func (c *jsonCodec) appendTableWith(b []byte, t *lua.LTable, depth int, emptyArr
 		}
 	}
 	return append(b, '}'), nil
-}
-
-// appendNumber writes f as encoding/json does: integers without a
-// fraction or exponent below 1e21, exponents for very small and very large
-// numbers.
-func appendNumber(b []byte, f float64) []byte {
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// e-09 -> e-9, as encoding/json writes it.
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
 }
 
 // appendString writes s as a JSON string. Bytes that are not UTF-8 become
