@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
 )
 
@@ -38,7 +38,7 @@ function bench_quota(p)
 end
 `
 
-// luaFunction loads benchScript with handlers.LoadScript and returns its
+// luaFunction loads benchScript with lua.LoadScript and returns its
 // function, and what to close when done.
 func luaFunction() (matcher.Function, io.Closer, error) {
 	dir, err := os.MkdirTemp("", "trigger-bench-lua-")
@@ -49,7 +49,7 @@ func luaFunction() (matcher.Function, io.Closer, error) {
 	if err := os.WriteFile(path, []byte(benchScript), 0o600); err != nil {
 		return matcher.Function{}, nil, errors.Join(err, os.RemoveAll(dir))
 	}
-	sfs, err := handlers.LoadScript(path, handlers.LuaOptions{})
+	sfs, err := lua.LoadScript(path, lua.Options{})
 	if err != nil {
 		return matcher.Function{}, nil, errors.Join(fmt.Errorf("lua: %w", err), os.RemoveAll(dir))
 	}

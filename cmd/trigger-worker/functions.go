@@ -11,6 +11,9 @@ import (
 
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/handlers/command"
+	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
+	"github.com/triggerbus/triggerbus/pkg/handlers/webhook"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -92,7 +95,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 		})
 	}
 	if cfg.Scripts.Dir != "" {
-		sfs, unwired, err := handlers.LoadScriptsReport(cfg.Scripts.Dir, luaOptions(cfg.Scripts, log))
+		sfs, unwired, err := lua.LoadScriptsReport(cfg.Scripts.Dir, luaOptions(cfg.Scripts, log))
 		var pe *fs.PathError
 		switch {
 		case errors.As(err, &pe) && len(sfs) == 0 && len(unwired) == 0:
@@ -173,7 +176,7 @@ func writeProblems(w io.Writer, problems []error) {
 // serve.
 const noFunctionsWarning = "no functions: nothing is subscribed; set scripts.dir or functions"
 
-func scriptFunction(sf handlers.ScriptFunction) matcher.Function {
+func scriptFunction(sf lua.ScriptFunction) matcher.Function {
 	src := sf.File
 	if sf.Line > 0 {
 		src = fmt.Sprintf("%s:%d", sf.File, sf.Line)
@@ -199,12 +202,12 @@ func splitJoined(err error) []error {
 
 // luaOptions are the options of every Lua function, from scripts.dir and
 // from functions' lua files alike.
-func luaOptions(s config.Scripts, log *slog.Logger) handlers.LuaOptions {
-	return handlers.LuaOptions{
+func luaOptions(s config.Scripts, log *slog.Logger) lua.Options {
+	return lua.Options{
 		Logger:    log,
 		APIPrefix: s.APIPrefix,
 		MaxMemory: s.MaxMemoryBytes,
-		HTTP:      handlers.FDLHTTPOptions{DenyPrivateNetworks: s.DenyPrivateNetworks},
+		HTTP:      lua.HTTPOptions{DenyPrivateNetworks: s.DenyPrivateNetworks},
 	}
 }
 
@@ -213,11 +216,11 @@ func luaOptions(s config.Scripts, log *slog.Logger) handlers.LuaOptions {
 func buildHandler(f config.Function, scripts config.Scripts, log *slog.Logger) (handlers.Handler, string, io.Closer, error) {
 	switch {
 	case f.Lua != nil:
-		sfs, err := handlers.LoadScript(f.Lua.File, luaOptions(scripts, log))
+		sfs, err := lua.LoadScript(f.Lua.File, luaOptions(scripts, log))
 		if err != nil {
 			return nil, "", nil, err
 		}
-		var pick *handlers.ScriptFunction
+		var pick *lua.ScriptFunction
 		for i := range sfs {
 			if f.Lua.Entry == "" || sfs[i].Entry == f.Lua.Entry || sfs[i].Ref == f.Lua.Entry {
 				if pick != nil && f.Lua.Entry == "" {
@@ -231,7 +234,7 @@ func buildHandler(f config.Function, scripts config.Scripts, log *slog.Logger) (
 		}
 		return pick.Handler, "lua", pick.Handler, nil
 	case f.Webhook != nil:
-		w, err := handlers.NewWebhook(handlers.WebhookConfig{
+		w, err := webhook.New(webhook.Config{
 			URL:                 f.Webhook.URL,
 			Secret:              string(f.Webhook.Secret),
 			Timeout:             f.Webhook.Timeout,
@@ -245,7 +248,7 @@ func buildHandler(f config.Function, scripts config.Scripts, log *slog.Logger) (
 		}
 		return w, "webhook", w, nil
 	case f.Exec != nil:
-		e, err := handlers.NewExec(handlers.ExecConfig{
+		e, err := command.New(command.Config{
 			Command:        f.Exec.Command,
 			Env:            f.Exec.Env,
 			Dir:            f.Exec.Dir,

@@ -99,6 +99,14 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return b, errors.New("event: unsupported float value")
 	}
+	return AppendJSONFloat(b, f), nil
+}
+
+// AppendJSONFloat appends f to b as encoding/json writes a float64:
+// integers without a fraction or exponent below 1e21, exponents for very
+// small and very large numbers. f must be finite: encoding/json refuses
+// infinities and NaN, which this writes as strconv does.
+func AppendJSONFloat(b []byte, f float64) []byte {
 	abs := math.Abs(f)
 	format := byte('f')
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
@@ -112,7 +120,7 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 			b = b[:n-1]
 		}
 	}
-	return b, nil
+	return b
 }
 
 // appendEvent writes an event without Extra fields.

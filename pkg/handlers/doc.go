@@ -1,8 +1,17 @@
 // Package handlers defines what a trigger function is to triggerbus: a
-// [Handler] that takes an event and returns a [Result]. It holds the handler
-// kinds (Go funcs through [Func], Lua/FDL scripts, webhooks and external
-// commands) and the middleware that adds timeouts, panic recovery and
-// instrumentation to any of them.
+// [Handler] that takes an event and returns a [Result]. It holds the
+// contract every handler kind shares: the Go func kind ([Func]), the one
+// reader of result documents ([ParseResult], [ReadResult]), what the worker
+// tells a call ([Call], [Bus]), the error values, and the middleware that
+// adds panic recovery and timeouts to any handler ([Recover], [Timeout],
+// [Chain]).
+//
+// The other kinds are packages of their own, so that a program links only the
+// kinds it uses: [github.com/triggerbus/triggerbus/pkg/handlers/lua] (Lua and
+// FDL scripts), [github.com/triggerbus/triggerbus/pkg/handlers/webhook] and
+// [github.com/triggerbus/triggerbus/pkg/handlers/command] (the exec kind).
+// Each passes the conformance suite of
+// [github.com/triggerbus/triggerbus/pkg/handlers/handlerstest].
 //
 // Handlers return errors and never log them; the worker that calls them logs,
 // counts and acts on each failure exactly once. Nothing in this package talks

@@ -110,6 +110,10 @@ func CallFrom(ctx context.Context) (c Call, ok bool) {
 	return c, ok
 }
 
+// ErrInvalidConfig is wrapped by the errors of the handler constructors when
+// their config is not valid.
+var ErrInvalidConfig = errors.New("handlers: invalid config")
+
 // ErrTimeout is wrapped by the error of a function that ran out of time.
 var ErrTimeout = errors.New("handlers: timeout")
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"reflect"
 	"strings"
 	"testing"
@@ -405,7 +404,7 @@ func TestFuncConformance(t *testing.T) {
 		},
 		Modify: func(*testing.T) handlers.Handler {
 			return handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
-				input, err := conformanceModify(ev.Input)
+				input, err := handlerstest.ModifyInput(ev.Input)
 				if err != nil {
 					return handlers.Result{}, err
 				}
@@ -424,34 +423,6 @@ func TestFuncConformance(t *testing.T) {
 			})
 		},
 	})
-}
-
-// conformanceModify does what a Modify handler of the conformance suite
-// does to an input: doubles "cpu" and adds "tagged": true, keeping every
-// other value (numbers included) as it is.
-func conformanceModify(input json.RawMessage) (json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(input))
-	dec.UseNumber()
-	var in map[string]any
-	if err := dec.Decode(&in); err != nil {
-		return nil, fmt.Errorf("input: %w", err)
-	}
-	n, ok := in["cpu"].(json.Number)
-	if !ok {
-		return nil, fmt.Errorf("input cpu is %v, not a number", in["cpu"])
-	}
-	cpu, ok := new(big.Rat).SetString(string(n))
-	if !ok {
-		return nil, fmt.Errorf("input cpu %s is not a number", n)
-	}
-	cpu.Add(cpu, cpu)
-	if cpu.IsInt() {
-		in["cpu"] = json.Number(cpu.Num().String())
-	} else {
-		in["cpu"] = json.Number(cpu.FloatString(10))
-	}
-	in["tagged"] = true
-	return json.Marshal(in)
 }
 
 func TestResultValidate(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 )
 
 // One reader for the results of every kind. Exec and webhook documents
-// (ParseResult) and Lua tables (luaVM.result) are described as resultFields
-// and read by readResult, so that the keys, their case, the types they take
+// (ParseResult) and Lua tables (the lua kind) are described as ResultValues
+// and read by ReadResult, so that the keys, their case, the types they take
 // and the exit states are the same whatever language wrote the result.
 //
 // The keys are FDL's, exactly as FDL scripts write them: exitState,
@@ -25,42 +25,49 @@ import (
 // ErrBadResult is wrapped by errors about a function's result document.
 var ErrBadResult = errors.New("handlers: bad result")
 
-// resultError says what is wrong with a result; it wraps [ErrBadResult].
-type resultError struct{ msg string }
+// ResultError says what is wrong with a result; it wraps [ErrBadResult].
+type ResultError struct {
+	// Reason says what is wrong, naming the key.
+	Reason string
+}
 
-func (e *resultError) Error() string { return ErrBadResult.Error() + ": " + e.msg }
-func (e *resultError) Unwrap() error { return ErrBadResult }
+func (e *ResultError) Error() string { return ErrBadResult.Error() + ": " + e.Reason }
+func (e *ResultError) Unwrap() error { return ErrBadResult }
 
 func badResult(format string, args ...any) error {
-	return &resultError{msg: fmt.Sprintf(format, args...)}
+	return &ResultError{Reason: fmt.Sprintf(format, args...)}
 }
 
 // resultKeys are the keys a result may have.
 var resultKeys = []string{"exitState", "errorCode", "errorMessage", "input"}
 
-// resultKind is what a value of a result is, whatever its language.
-type resultKind int
+// ResultKind is what a value of a result is, whatever its language.
+type ResultKind int
 
+// The kinds of result values.
 const (
-	resultNull   resultKind = iota // JSON null, trigger.null
-	resultString                   // a string
-	resultNumber                   // a number
-	resultOther                    // anything else: never a valid exitState, errorCode or errorMessage
+	ResultNull   ResultKind = iota // JSON null, trigger.null
+	ResultString                   // a string
+	ResultNumber                   // a number
+	ResultOther                    // anything else: never a valid exitState, errorCode or errorMessage
 )
 
-// resultValue is one value of a result.
-type resultValue struct {
-	kind resultKind
-	// text is a string's value or a number's text.
-	text string
-	// what names the value's type in its language's words, for errors
+// ResultValue is one value of a result, as the kind that read it describes
+// it to [ReadResult].
+type ResultValue struct {
+	Kind ResultKind
+	// Text is a string's value or a number's text.
+	Text string
+	// What names the value's type in its language's words, for errors
 	// ("a JSON object", "a table").
-	what string
+	What string
 }
 
-// readResult reads the fields of a result. It leaves Input to the caller:
-// only the kind knows how to encode its value.
-func readResult(fields map[string]resultValue) (Result, error) {
+// ReadResult reads the fields of a result, by key, with the rules every
+// kind shares (see [ParseResult]); errors are *[ResultError]s. It leaves
+// Input to the caller: only the kind knows how to encode its value. Kinds
+// whose results are not JSON documents (Lua tables) describe them with it.
+func ReadResult(fields map[string]ResultValue) (Result, error) {
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		keys = append(keys, k)
@@ -79,19 +86,19 @@ func readResult(fields map[string]resultValue) (Result, error) {
 	}
 
 	r := Result{ExitState: Continue}
-	switch v := fields["exitState"]; v.kind {
-	case resultNull:
-	case resultString:
-		st, err := ParseExitState(v.text)
+	switch v := fields["exitState"]; v.Kind {
+	case ResultNull:
+	case ResultString:
+		st, err := ParseExitState(v.Text)
 		if err != nil {
 			return Result{}, err
 		}
 		r.ExitState = st
 	default:
-		return Result{}, badResult("exitState is %s, want a string", v.what)
+		return Result{}, badResult("exitState is %s, want a string", v.What)
 	}
-	if v, ok := fields["returnCode"]; ok && v.kind != resultNull {
-		if v.kind != resultString || !strings.EqualFold(strings.TrimSpace(v.text), string(Continue)) {
+	if v, ok := fields["returnCode"]; ok && v.Kind != ResultNull {
+		if v.Kind != ResultString || !strings.EqualFold(strings.TrimSpace(v.Text), string(Continue)) {
 			return Result{}, badResult("returnCode is FDL's key for action functions, not trigger results (want exitState)")
 		}
 	}
@@ -99,12 +106,12 @@ func readResult(fields map[string]resultValue) (Result, error) {
 		name string
 		dst  *string
 	}{{"errorCode", &r.ErrorCode}, {"errorMessage", &r.ErrorMessage}} {
-		switch v := fields[f.name]; v.kind {
-		case resultNull:
-		case resultString, resultNumber:
-			*f.dst = v.text
+		switch v := fields[f.name]; v.Kind {
+		case ResultNull:
+		case ResultString, ResultNumber:
+			*f.dst = v.Text
 		default:
-			return Result{}, badResult("%s is %s, want a string", f.name, v.what)
+			return Result{}, badResult("%s is %s, want a string", f.name, v.What)
 		}
 	}
 	return r, nil
@@ -135,11 +142,11 @@ func ParseResult(data []byte) (Result, error) {
 	if k, ok := duplicateKey(trimmed); ok {
 		return Result{}, badResult("key %q appears more than once", k)
 	}
-	fields := make(map[string]resultValue, len(doc))
+	fields := make(map[string]ResultValue, len(doc))
 	for k, raw := range doc {
 		fields[k] = jsonResultValue(raw)
 	}
-	r, err := readResult(fields)
+	r, err := ReadResult(fields)
 	if err != nil {
 		return Result{}, err
 	}
@@ -150,28 +157,28 @@ func ParseResult(data []byte) (Result, error) {
 }
 
 // jsonResultValue describes raw, one valid JSON value.
-func jsonResultValue(raw json.RawMessage) resultValue {
+func jsonResultValue(raw json.RawMessage) ResultValue {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
-		return resultValue{kind: resultNull, what: "null"}
+		return ResultValue{Kind: ResultNull, What: "null"}
 	}
 	switch raw[0] {
 	case 'n':
-		return resultValue{kind: resultNull, what: "null"}
+		return ResultValue{Kind: ResultNull, What: "null"}
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return resultValue{kind: resultOther, what: "a bad JSON string"}
+			return ResultValue{Kind: ResultOther, What: "a bad JSON string"}
 		}
-		return resultValue{kind: resultString, text: s, what: "a JSON string"}
+		return ResultValue{Kind: ResultString, Text: s, What: "a JSON string"}
 	case '{':
-		return resultValue{kind: resultOther, what: "a JSON object"}
+		return ResultValue{Kind: ResultOther, What: "a JSON object"}
 	case '[':
-		return resultValue{kind: resultOther, what: "a JSON array"}
+		return ResultValue{Kind: ResultOther, What: "a JSON array"}
 	case 't', 'f':
-		return resultValue{kind: resultOther, what: "a JSON boolean"}
+		return ResultValue{Kind: ResultOther, What: "a JSON boolean"}
 	}
-	return resultValue{kind: resultNumber, text: string(raw), what: "a JSON number"}
+	return ResultValue{Kind: ResultNumber, Text: string(raw), What: "a JSON number"}
 }
 
 // duplicateKey returns a key that appears more than once at the top of

@@ -16,7 +16,7 @@ import (
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
-	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -47,7 +47,7 @@ end
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fns, err := handlers.LoadScript(path, handlers.LuaOptions{})
+	fns, err := lua.LoadScript(path, lua.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

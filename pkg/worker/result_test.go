@@ -16,6 +16,7 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -37,7 +38,7 @@ func resultLua(t *testing.T, body string) handlers.Handler {
 	if err := os.WriteFile(path, fmt.Appendf(nil, resultScript, body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fns, err := handlers.LoadScript(path, handlers.LuaOptions{})
+	fns, err := lua.LoadScript(path, lua.Options{})
 	if err != nil || len(fns) != 1 {
 		t.Fatalf("LoadScript: %d functions, %v", len(fns), err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
-	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/handlers/webhook"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
@@ -157,12 +157,12 @@ func TestSecretsNotLoggedInProcess(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	hook, signatures := signedHook(t)
-	wh, err := handlers.NewWebhook(handlers.WebhookConfig{URL: hook.URL, Secret: webhookSecret, Timeout: 5 * time.Second})
+	wh, err := webhook.New(webhook.Config{URL: hook.URL, Secret: webhookSecret, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = wh.Close() })
-	logs.Logger.Debug("webhook configured", "config", handlers.WebhookConfig{URL: hook.URL, Secret: webhookSecret})
+	logs.Logger.Debug("webhook configured", "config", webhook.Config{URL: hook.URL, Secret: webhookSecret})
 	proctest.StartWorker(t, nc, worker.Config{Logger: logs.Logger, Metrics: m, LoopKey: []byte(secretLoopKey)},
 		matcher.Function{Ref: "notify", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Value: wh}, denyBig())
 

@@ -554,3 +554,31 @@ func kindOf(v any) string {
 	}
 	return strings.TrimPrefix(fmt.Sprintf("%T", v), "*")
 }
+
+// ModifyInput does to an input what the handlers of [Kind.Modify] do:
+// doubles "cpu" and adds "tagged": true, keeping every other value (numbers
+// included) as it is.
+func ModifyInput(input json.RawMessage) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(input))
+	dec.UseNumber()
+	var in map[string]any
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	n, ok := in["cpu"].(json.Number)
+	if !ok {
+		return nil, fmt.Errorf("input cpu is %v, not a number", in["cpu"])
+	}
+	cpu, ok := new(big.Rat).SetString(string(n))
+	if !ok {
+		return nil, fmt.Errorf("input cpu %s is not a number", n)
+	}
+	cpu.Add(cpu, cpu)
+	if cpu.IsInt() {
+		in["cpu"] = json.Number(cpu.Num().String())
+	} else {
+		in["cpu"] = json.Number(cpu.FloatString(10))
+	}
+	in["tagged"] = true
+	return json.Marshal(in)
+}

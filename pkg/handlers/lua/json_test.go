@@ -1,0 +1,109 @@
+package lua
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/big"
+	"reflect"
+	"testing"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// FuzzLuaJSON checks the Lua JSON codec against encoding/json: both accept
+// the same documents, and what the codec decodes encodes back to the same
+// value.
+func FuzzLuaJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"cpu":4,"ram":8192,"name":"web-1","tags":["a","b"],"meta":{"x":null,"y":1.5},"big":12345678901234567890}`,
+		`[1,-0,0.5,1e3,1E-7,-12.5e+10,123456789012345678901234567890,1e400]`,
+		`"caf\u00e9 \ud83d\ude00 \ud800 \udc00x \u2028 \/ \b\f\n\r\t \"\\"`,
+		"\"\xff\xfe raw \xe2\x82\"",
+		`{"a":{"b":{"c":[[],{},[{}]]}},"a":1}`,
+		` true `, `false`, `null`, `{}`, `[]`, `[null,null]`, `{"1":1,"2":2}`,
+		`{"a" 1}`, `[1,]`, `01`, `1.`, `-`, `"\x"`, `[1] 2`, "\"a\x01\"", `{"a":1,}`, `nul`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		L := lua.NewState(lua.Options{SkipOpenLibs: true})
+		defer L.Close()
+		null := L.NewUserData()
+		null.Value = nullValue{}
+		c := &jsonCodec{L: L, null: null}
+
+		v, text, err := c.decode(data)
+		valid := json.Valid(data)
+		if (err == nil) != valid {
+			t.Fatalf("decode(%q) error = %v, json.Valid = %v", data, err, valid)
+		}
+		if err != nil {
+			return
+		}
+		want := jsonAny(t, data)
+		holder := L.NewTable()
+		holder.RawSetString("v", v)
+		c.keepText(holder, lua.LString("v"), v, text)
+		out, err := c.encodeAt(holder, lua.LString("v"))
+		if err != nil {
+			t.Fatalf("encode(decode(%q)) error = %v", data, err)
+		}
+		if !json.Valid(out) {
+			t.Fatalf("encode(decode(%q)) = %q, not JSON", data, out)
+		}
+		if got := jsonAny(t, out); !jsonEqual(got, want) {
+			t.Fatalf("encode(decode(%q)) = %s, want the same value as encoding/json reads", data, out)
+		}
+	})
+}
+
+func jsonAny(t *testing.T, data []byte) any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("encoding/json: %v", err)
+	}
+	return v
+}
+
+// jsonEqual compares decoded JSON values, numbers by value.
+func jsonEqual(a, b any) bool {
+	switch b := b.(type) {
+	case json.Number:
+		an, ok := a.(json.Number)
+		if !ok {
+			return false
+		}
+		ar, aok := new(big.Rat).SetString(string(an))
+		br, bok := new(big.Rat).SetString(string(b))
+		if aok && bok {
+			return ar.Cmp(br) == 0
+		}
+		return an == b
+	case map[string]any:
+		am, ok := a.(map[string]any)
+		if !ok || len(am) != len(b) {
+			return false
+		}
+		for k, v := range b {
+			if !jsonEqual(am[k], v) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		aa, ok := a.([]any)
+		if !ok || len(aa) != len(b) {
+			return false
+		}
+		for i := range b {
+			if !jsonEqual(aa[i], b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a, b)
+}
