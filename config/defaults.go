@@ -6,6 +6,10 @@ import "time"
 // named, relative to the working directory.
 const DefaultPath = "config/trigger-worker.yaml"
 
+// DefaultBundleHistory is how many revisions of the function bundle are
+// kept by default.
+const DefaultBundleHistory = 10
+
 // Default returns the configuration used for every key that no file,
 // environment variable or override sets.
 func Default() Config {
@@ -34,5 +38,6 @@ func Default() Config {
 		Loop:    Loop{TTL: 5 * time.Minute},
 
 		Registry: Registry{Refresh: time.Minute},
+		Bundle:   Bundle{Source: SourceFiles, History: DefaultBundleHistory},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -40,12 +41,19 @@ func FindDefault() string {
 // any other error it returns the zero Config. A file that cannot be read or
 // parsed gives an error naming the file.
 func Load(path string, overrides map[string]any) (Config, error) {
+	return load(path, overrides, true)
+}
+
+// load is Load, with the environment read only when env is true.
+func load(path string, overrides map[string]any, env bool) (Config, error) {
 	defaults := flatten(Default())
 	v := viper.New()
 	v.SetConfigType("yaml")
-	v.SetEnvPrefix(envPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
+	if env {
+		v.SetEnvPrefix(envPrefix)
+		v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+		v.AutomaticEnv()
+	}
 	for key, value := range defaults {
 		v.SetDefault(key, value)
 	}
@@ -96,6 +104,68 @@ func Load(path string, overrides map[string]any) (Config, error) {
 		return cfg, src.attribute(err)
 	}
 	return cfg, nil
+}
+
+// DefinitionsFile is the file of a bundle directory that defines its
+// functions (see [LoadDefinitions]).
+const DefinitionsFile = "functions.yaml"
+
+// Definitions are the functions of a bundle directory: the functions list
+// and the directory of FDL scripts.
+type Definitions struct {
+	// Functions are as in [Config.Functions], their relative lua.file and
+	// webhook.ca paths joined to the directory of the file.
+	Functions []Function
+	// ScriptsDir is scripts.dir joined to the directory of the file; "" if
+	// not set.
+	ScriptsDir string
+}
+
+// LoadDefinitions reads a file of function definitions, such as the
+// functions.yaml of a bundle directory: a config file whose only keys are
+// functions and scripts.dir. Relative paths in it (scripts.dir, lua.file,
+// webhook.ca) are relative to the file's directory, so that the directory
+// can be moved whole; exec commands and directories are paths of the host
+// and stay as written. Environment variables do not apply. The functions
+// are validated as [Load] validates them; problems come back joined, each
+// an [*Error].
+func LoadDefinitions(path string) (Definitions, error) {
+	var errs []error
+	for key := range KeyLines(path) {
+		if key == "functions" || strings.HasPrefix(key, "functions[") || key == "scripts" || key == "scripts.dir" {
+			continue
+		}
+		if strings.Contains(key, ".") && !strings.HasPrefix(key, "scripts.") {
+			continue // inside another section, which is reported
+		}
+		errs = append(errs, &Error{File: path, Key: key, Msg: "is not a key of a definitions file (only functions and scripts.dir)"})
+	}
+	if len(errs) > 0 {
+		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		return Definitions{}, errors.Join(errs...)
+	}
+	cfg, err := load(path, nil, false)
+	if err != nil {
+		return Definitions{}, err
+	}
+	base := filepath.Dir(path)
+	rebase := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	d := Definitions{Functions: cfg.Functions, ScriptsDir: rebase(cfg.Scripts.Dir)}
+	for i := range d.Functions {
+		f := &d.Functions[i]
+		if f.Lua != nil {
+			f.Lua.File = rebase(f.Lua.File)
+		}
+		if f.Webhook != nil {
+			f.Webhook.CA = rebase(f.Webhook.CA)
+		}
+	}
+	return d, nil
 }
 
 // flatten returns every key of c in dotted form with its value: the keys

@@ -20,6 +20,7 @@ type Config struct {
 	Loop      Loop       `mapstructure:"loop"`
 	Registry  Registry   `mapstructure:"registry"`
 	Loading   Loading    `mapstructure:"loading"`
+	Bundle    Bundle     `mapstructure:"bundle"`
 
 	// File is the file the configuration was loaded from, "" if none. Load
 	// sets it; it is not a key.
@@ -189,6 +190,31 @@ type Loading struct {
 	// load. false (the default) refuses to start with any problem, and a
 	// reload with any problem keeps the functions already served.
 	AllowPartial bool `mapstructure:"allow_partial"`
+}
+
+// Function sources.
+const (
+	SourceFiles  = "files"  // the functions and scripts.dir of this config
+	SourceBundle = "bundle" // the active revision of the fleet's function bundle
+)
+
+// Bundle configures the fleet's function bundle: the functions and scripts
+// pushed to JetStream as one revision (trigger-worker functions push).
+//
+// trigger-worker functions uses History and TrustedKeys now; run does not
+// read Source yet and always loads the functions of this config.
+type Bundle struct {
+	// Source is where a worker takes its functions from: SourceFiles (the
+	// default) or SourceBundle.
+	Source string `mapstructure:"source"`
+	// TrustedKeys are the public nkeys (U...) whose signatures are accepted.
+	// When set, a revision that is unsigned, signed by another key or whose
+	// files do not match the signed hashes is refused. Empty (the default)
+	// accepts unsigned revisions.
+	TrustedKeys []string `mapstructure:"trusted_keys"`
+	// History is how many revisions functions push keeps, the active one
+	// always besides; default 10.
+	History int `mapstructure:"history"`
 }
 
 // Function failure policies and modes (PRE functions only).

@@ -25,6 +25,7 @@ func (c Config) Validate() error {
 	c.Log.validate(p)
 	c.Loop.validate(p)
 	c.Registry.validate(p)
+	c.Bundle.validate(p)
 	validateFunctions(p, c.Functions)
 	return errors.Join(p.errs...)
 }
@@ -195,6 +196,36 @@ func (r Registry) validate(p *problems) {
 	if r.Refresh <= 0 {
 		p.add("registry.refresh", "is %v, must be positive", r.Refresh)
 	}
+}
+
+// MaxBundleHistory is the most revisions bundle.history may keep.
+const MaxBundleHistory = 1000
+
+func (b Bundle) validate(p *problems) {
+	p.oneOf("bundle.source", b.Source, SourceFiles, SourceBundle)
+	if b.History < 1 || b.History > MaxBundleHistory {
+		p.add("bundle.history", "is %d, must be 1 to %d", b.History, MaxBundleHistory)
+	}
+	for i, k := range b.TrustedKeys {
+		if !publicUserKey(k) {
+			p.add(fmt.Sprintf("bundle.trusted_keys[%d]", i), "%q is not a public user nkey (56 characters starting with U; functions keygen prints one)", k)
+		}
+	}
+}
+
+// publicUserKey reports whether k has the form of a public user nkey: 56
+// characters of base32 starting with U. (The checksum is checked where the
+// key is used.)
+func publicUserKey(k string) bool {
+	if len(k) != 56 || k[0] != 'U' {
+		return false
+	}
+	for _, c := range k {
+		if (c < 'A' || c > 'Z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
 }
 
 func validateFunctions(p *problems, fns []Function) {

@@ -254,3 +254,13 @@ func (s Scheme) EventStream() string { return s.streamBase() + "_EVENTS" }
 // DeadLetterStream is the stream of events that failed every delivery,
 // e.g. TRIGGER_DLQ.
 func (s Scheme) DeadLetterStream() string { return s.streamBase() + "_DLQ" }
+
+// FunctionsBucket is the JetStream object store that holds the revisions of
+// the fleet's function bundle, one object per revision, e.g.
+// TRIGGER_FUNCTIONS.
+func (s Scheme) FunctionsBucket() string { return s.streamBase() + "_FUNCTIONS" }
+
+// FunctionsHeadBucket is the JetStream key-value bucket that names the
+// active revision of the function bundle and the last revision number
+// given out, e.g. TRIGGER_FUNCTIONS_HEAD.
+func (s Scheme) FunctionsHeadBucket() string { return s.streamBase() + "_FUNCTIONS_HEAD" }

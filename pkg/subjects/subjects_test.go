@@ -265,3 +265,22 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestJetStreamNames(t *testing.T) {
+	s, err := NewScheme("fco.eu1.trigger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, got, want string }{
+		{"RegistryBucket", s.RegistryBucket(), "FCO_EU1_TRIGGER_REGISTRY"},
+		{"EventStream", s.EventStream(), "FCO_EU1_TRIGGER_EVENTS"},
+		{"DeadLetterStream", s.DeadLetterStream(), "FCO_EU1_TRIGGER_DLQ"},
+		{"FunctionsBucket", s.FunctionsBucket(), "FCO_EU1_TRIGGER_FUNCTIONS"},
+		{"FunctionsHeadBucket", s.FunctionsHeadBucket(), "FCO_EU1_TRIGGER_FUNCTIONS_HEAD"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s() = %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
