@@ -54,6 +54,7 @@ commands:
   emit     TYPE OPTION [JSON|@file]: publish a POST event or ask for a PRE decision and print the reply
   dlq      ls|show SEQ|replay SEQ|replay --all|purge: list, inspect, replay or purge the dead letters
   registry ls|prune: list the PRE registry's registrations by worker instance, remove those of gone instances
+  functions push|ls|show|diff|activate|pull|keygen: the fleet's functions as one versioned, signed bundle
   version  print the version
 
 Run 'trigger-worker COMMAND -h' for the flags of a command.
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDLQ(ctx, args, stdout, stderr)
 	case "registry":
 		return runRegistry(ctx, args, stdout, stderr)
+	case "functions":
+		return runFunctions(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "trigger-worker %s (%s)\n", version, revision)
 		return nil

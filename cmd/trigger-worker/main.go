@@ -7,6 +7,8 @@
 //	                                       publish a POST event or ask a PRE decision
 //	trigger-worker dlq ls|show|replay|purge see and re-drive dead letters (durable delivery)
 //	trigger-worker registry ls|prune       list the PRE registry by worker instance, prune gone instances
+//	trigger-worker functions push|ls|show|diff|activate|pull|keygen
+//	                                       the fleet's functions as one versioned, signed bundle
 //
 // Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or config.
 package main
