@@ -32,6 +32,7 @@ var deployUsers = []struct{ user, variable, password string }{
 	{"trigger-worker", "TRIGGERBUS_WORKER_PASSWORD", "worker-pw-2c71"},
 	{"fco-api", "TRIGGERBUS_FCO_API_PASSWORD", "fco-api-pw-90be"},
 	{"trigger-admin", "TRIGGERBUS_ADMIN_PASSWORD", "admin-pw-4d0c"},
+	{"trigger-deployer", "TRIGGERBUS_DEPLOYER_PASSWORD", "deployer-pw-51ad"},
 	{"sys", "TRIGGERBUS_SYS_PASSWORD", "sys-pw-77e1"},
 }
 
@@ -188,6 +189,19 @@ func TestDeployConfigPermissions(t *testing.T) {
 		{"admin answers discovery (subscribes)", "trigger-admin", sub("$SRV.PING.triggerbus"), false},
 		{"admin answers a PRE request", "trigger-admin", qsub("trigger.PRE_CREATE.SERVER", "trigger-workers"), false},
 		{"admin listens to every trigger", "trigger-admin", sub("trigger.>"), false},
+
+		// Deployers: the function bundle's buckets, nothing else; workers
+		// cannot write them.
+		{"deployer stores a revision", "trigger-deployer", pub("$O.TRIGGER_FUNCTIONS.M.MS50YXIuZ3o="), true},
+		{"deployer activates a revision", "trigger-deployer", pub("$KV.TRIGGER_FUNCTIONS_HEAD.active"), true},
+		{"deployer publishes an event", "trigger-deployer", pub("trigger.POST_CREATE.SERVER"), false},
+		{"deployer answers a PRE request", "trigger-deployer", qsub("trigger.PRE_CREATE.SERVER", "trigger-workers"), false},
+		{"deployer deletes the function store", "trigger-deployer", pub("$JS.API.STREAM.DELETE.OBJ_TRIGGER_FUNCTIONS"), false},
+		{"deployer reads the event stream", "trigger-deployer", pub("$JS.API.STREAM.MSG.GET.TRIGGER_EVENTS"), false},
+		{"deployer writes a registry key", "trigger-deployer", pub("$KV.TRIGGER_REGISTRY.PRE_CREATE.SERVER"), false},
+		{"worker stores a revision", "trigger-worker", pub("$O.TRIGGER_FUNCTIONS.M.MS50YXIuZ3o="), false},
+		{"worker activates a revision", "trigger-worker", pub("$KV.TRIGGER_FUNCTIONS_HEAD.active"), false},
+		{"orchestrator activates a revision", "orchestrator", pub("$KV.TRIGGER_FUNCTIONS_HEAD.active"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -448,5 +462,41 @@ func TestDeployConfigRegistryTool(t *testing.T) {
 	}
 	if strings.Contains(strings.ToLower(out+errOut), "permission") {
 		t.Errorf("registry prune as trigger-admin hit a permissions violation:\n%s\n%s", out, errOut)
+	}
+}
+
+// TestDeployConfigFunctionsTool runs `trigger-worker functions` as the
+// trigger-deployer user of the example config: push (creating the
+// buckets), a second push, ls, show, diff, activate, pull, and a push
+// beyond the history that removes a revision, none of them hitting a
+// permissions violation.
+func TestDeployConfigFunctionsTool(t *testing.T) {
+	t.Parallel()
+	s := deployServer(t)
+	dir := t.TempDir()
+	proctest.WriteFile(t, dir, "deny.lua", proctest.DenyScript)
+	cfg := proctest.WriteWorkerConfig(t, dir, s.ClientURL(), dir, map[string]any{
+		"nats.user":      "trigger-deployer",
+		"bundle.history": 2,
+	})
+	env := []string{"TRIGGER_NATS_PASSWORD=" + password(t, "trigger-deployer")}
+	for _, args := range [][]string{
+		{"push", "-m", "one"},
+		{"push", "-m", "two"},
+		{"ls"},
+		{"show", "1"},
+		{"show", "2", "scripts/deny.lua"},
+		{"diff", "1", "2"},
+		{"activate", "1"},
+		{"pull", "1", filepath.Join(t.TempDir(), "one")},
+		{"push", "-m", "three"},
+	} {
+		code, out, errOut := run(t, env, append(append([]string{"functions"}, args...), "-c", cfg)...)
+		if code != 0 || strings.Contains(strings.ToLower(out+errOut), "permission") {
+			t.Fatalf("functions %v as trigger-deployer: exit %d\n%s\n%s", args, code, out, errOut)
+		}
+		if args[0] == "push" && args[2] == "three" && !strings.Contains(out, "removed beyond the history of 2: 1") {
+			t.Errorf("push beyond the history as trigger-deployer:\n%s", out)
+		}
 	}
 }
