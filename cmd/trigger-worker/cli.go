@@ -156,6 +156,26 @@ func (c *commonFlags) load() (config.Config, error) {
 	return cfg, nil
 }
 
+// subcommand sets the usage text of a tool command (dlq, registry,
+// functions), parses its flags wherever they stand, and returns its
+// subcommand and the arguments after it; commands lists the subcommands
+// for the error when none is given.
+func subcommand(cf *commonFlags, usage, commands string, args []string, stderr io.Writer) (string, []string, error) {
+	cf.fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		cf.fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(cf, args)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(pos) == 0 {
+		cf.fs.Usage()
+		return "", nil, usagef("%s takes a command: %s", cf.fs.Name(), commands)
+	}
+	return pos[0], pos[1:], nil
+}
+
 // newLogger builds the process logger from the log section.
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	var level slog.LevelVar

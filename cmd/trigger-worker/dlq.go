@@ -56,19 +56,10 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cf := newCommonFlags("dlq", stderr)
 	all := cf.fs.Bool("all", false, "replay: every dead letter")
 	timeout := cf.fs.Duration("timeout", 10*time.Second, "bound of each JetStream request")
-	cf.fs.Usage = func() {
-		fmt.Fprint(stderr, dlqUsage)
-		cf.fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(cf, args)
+	cmd, rest, err := subcommand(cf, dlqUsage, "ls, show, replay or purge", args, stderr)
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 {
-		cf.fs.Usage()
-		return usagef("dlq takes a command: ls, show, replay or purge")
-	}
-	cmd, rest := pos[0], pos[1:]
 	var seq uint64
 	switch cmd {
 	case "ls", "purge":

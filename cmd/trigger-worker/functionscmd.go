@@ -65,19 +65,10 @@ func runFunctions(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	noActivate := cf.fs.Bool("no-activate", false, "push: store the revision without making it active")
 	dryRun := cf.fs.Bool("dry-run", false, "push: check and show the bundle, store nothing")
 	timeout := cf.fs.Duration("timeout", 30*time.Second, "bound of each JetStream request")
-	cf.fs.Usage = func() {
-		fmt.Fprint(stderr, functionsUsage)
-		cf.fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(cf, args)
+	cmd, rest, err := subcommand(cf, functionsUsage, "push, ls, show, diff, activate, pull or keygen", args, stderr)
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 {
-		cf.fs.Usage()
-		return usagef("functions takes a command: push, ls, show, diff, activate, pull or keygen")
-	}
-	cmd, rest := pos[0], pos[1:]
 	want := map[string][2]int{"push": {0, 1}, "ls": {0, 0}, "show": {1, 2}, "diff": {2, 2}, "activate": {1, 1}, "pull": {2, 2}, "keygen": {0, 1}}
 	n, ok := want[cmd]
 	if !ok {

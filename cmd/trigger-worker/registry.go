@@ -47,20 +47,11 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	discover := cf.fs.Duration("discover", time.Second, "ls: how long to wait for workers answering service discovery ($SRV.PING); 0 skips it")
 	service := cf.fs.String("service", worker.DefaultServiceName, "ls: the workers' NATS service name")
 	timeout := cf.fs.Duration("timeout", 10*time.Second, "bound of each JetStream request")
-	cf.fs.Usage = func() {
-		fmt.Fprint(stderr, registryUsage)
-		cf.fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(cf, args)
+	cmd, rest, err := subcommand(cf, registryUsage, "ls or prune", args, stderr)
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 {
-		cf.fs.Usage()
-		return usagef("registry takes a command: ls or prune")
-	}
-	cmd := pos[0]
-	if len(pos) > 1 {
+	if len(rest) > 0 {
 		return usagef("registry %s takes no arguments", cmd)
 	}
 	switch cmd {
