@@ -13,6 +13,10 @@
 //	config/trigger-worker.yaml: functions[2] (ref "notify"): set exactly one of lua, webhook, exec
 //	env TRIGGER_DELIVERY_ACK_WAIT: delivery.ack_wait: invalid duration "5x"
 //
+// [LoadDefinitions] reads the functions.yaml of a function bundle
+// directory: only the functions list and scripts.dir, with relative paths
+// taken from the file's directory and no environment variables.
+//
 // Durations are written with a unit ("500ms", "30s", "24h"); lists given in
 // an environment variable or a flag are comma-separated ("1s,5s,30s").
 //
