@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"go.uber.org/goleak"
 
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/internal/bundle"
@@ -48,8 +49,11 @@ func userKey(t *testing.T) (nkeys.KeyPair, string) {
 	return kp, pub
 }
 
-func TestEncodeDecode(t *testing.T) {
-	b := newBundle(t, map[string]string{"functions.yaml": "functions: []\n", "scripts/quota.lua": "-- quota\n"})
+// signedArchive signs a bundle of files with a new key, encodes it and
+// decodes it again; it returns the bundle, the decoded one and the key.
+func signedArchive(t *testing.T, files map[string]string) (b, got *bundle.Bundle, pub string) {
+	t.Helper()
+	b = newBundle(t, files)
 	kp, pub := userKey(t)
 	if err := b.Sign(kp); err != nil {
 		t.Fatal(err)
@@ -58,10 +62,14 @@ func TestEncodeDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := bundle.Decode(data)
-	if err != nil {
+	if got, err = bundle.Decode(data); err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
+	return b, got, pub
+}
+
+func TestEncodeDecode(t *testing.T) {
+	_, got, pub := signedArchive(t, map[string]string{"functions.yaml": "functions: []\n", "scripts/quota.lua": "-- quota\n"})
 	if err := bundle.Verify(got, []string{pub}); err != nil {
 		t.Fatalf("Verify(decoded) = %v", err)
 	}
@@ -146,19 +154,7 @@ func TestVerify(t *testing.T) {
 // TestVerifyArchiveTampered: a file changed inside a signed archive, with
 // or without its hash changed in the manifest, is refused.
 func TestVerifyArchiveTampered(t *testing.T) {
-	kp, pub := userKey(t)
-	b := newBundle(t, map[string]string{"functions.yaml": "functions: []\n", "scripts/quota.lua": "return 1\n"})
-	if err := b.Sign(kp); err != nil {
-		t.Fatal(err)
-	}
-	data, err := b.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := bundle.Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, got, pub := signedArchive(t, map[string]string{"functions.yaml": "functions: []\n", "scripts/quota.lua": "return 1\n"})
 	// The file alone.
 	got.Files["scripts/quota.lua"] = []byte("return 9\n")
 	if err := bundle.Verify(got, []string{pub}); !errors.Is(err, bundle.ErrFileMismatch) {
@@ -170,7 +166,8 @@ func TestVerifyArchiveTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	forged.Signature = b.Signature
-	if data, err = forged.Encode(); err != nil {
+	data, err := forged.Encode()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got, err = bundle.Decode(data); err != nil {
@@ -508,4 +505,34 @@ func TestWatch(t *testing.T) {
 	if _, ok := <-w.Revisions(); ok {
 		t.Fatal("Revisions not closed after Stop")
 	}
+}
+
+// TestWatchLeavesNoGoroutine: a stopped watcher leaves no goroutine behind
+// once its connection and server are closed.
+func TestWatchLeavesNoGoroutine(t *testing.T) {
+	baseline := goleak.IgnoreCurrent()
+	s := natstest.RunServer(t, natstest.WithJetStream())
+	nc := natstest.Connect(t, s)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme, _ := subjects.NewScheme(subjects.DefaultPrefix)
+	st, err := bundle.Open(context.Background(), js, scheme, bundle.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	push(t, st, "1", bundle.PushOptions{Activate: true})
+	w, err := st.Watch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.ChanRecv(t, w.Revisions(), 5*time.Second)
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	s.Shutdown()
+	s.WaitForShutdown()
+	goleak.VerifyNone(t, baseline)
 }
