@@ -288,33 +288,82 @@ var statusEnums = []string{"JobStatus", "ServerStatus", "Status"}
 // valueTypeInfo describes a value object new() builds: its fields are those
 // its setters write, plus these.
 type valueTypeInfo struct {
-	// lists are fields that hold lists: they start empty, and a setter
-	// given one value makes a list of it.
+	// lists are fields that hold lists: a getter reading one that is
+	// missing makes it an empty list, and a setter given one value makes a
+	// list of it.
 	lists []string
+	// preset says that the lists are in the object from the start (and so
+	// in its JSON), not only once read.
+	preset bool
 	// adders map add methods to the list field they append to, where the
 	// field is not the method's name without "add" (see objectIndex).
 	adders map[string]string
 	// enums are fields whose values belong to an enum: setters check them.
 	enums map[string]string
+	// elems are methods that find, remove or clear the elements of a list
+	// field, by name (see listFieldMethods).
+	elems map[string]elemMethod
 }
 
+// elemMethod is a method of a value object over the elements of its list
+// field: get, remove or clear them.
+type elemMethod struct {
+	op elemOp
+	// field is the list field; key the field of its elements that a
+	// string argument is compared with (FilterCondition's field,
+	// OrderedField's fieldName).
+	field, key string
+}
+
+type elemOp int
+
+const (
+	elemGet elemOp = iota
+	elemRemove
+	elemClear
+)
+
+// elemMethods returns the get, remove and clear methods of the list field,
+// named get<name>, remove<name> and clear<name> for each of names.
+func elemMethods(field, key string, names ...string) map[string]elemMethod {
+	m := map[string]elemMethod{}
+	for _, n := range names {
+		m["get"+n] = elemMethod{elemGet, field, key}
+		m["remove"+n] = elemMethod{elemRemove, field, key}
+		m["clear"+n] = elemMethod{elemClear, field, key}
+	}
+	return m
+}
+
+// valueTypes are the value objects of the orchestrator API's object model
+// (SearchFilter, FilterCondition, QueryLimit, OrderedField, ...), with the
+// fields and methods that are more than plain accessors.
 var valueTypes = map[string]valueTypeInfo{
 	"SearchFilter": {
 		lists:  []string{"filterConditions"},
+		preset: true,
 		adders: map[string]string{"addCondition": "filterConditions", "addFilterCondition": "filterConditions"},
+		elems: elemMethods("filterConditions", "field",
+			"Condition", "Conditions", "FilterCondition", "FilterConditions"),
 	},
 	"FilterCondition": {
 		lists:  []string{"value"},
+		preset: true,
 		adders: map[string]string{"addValue": "value"},
 		enums:  map[string]string{"condition": "Condition"},
 	},
-	"QueryLimit":       {adders: map[string]string{"addOrderBy": "orderBy"}},
+	"QueryLimit": {
+		lists:  []string{"orderBy"},
+		adders: map[string]string{"addOrderBy": "orderBy", "addOrderedField": "orderBy"},
+		elems:  elemMethods("orderBy", "fieldName", "OrderBy", "OrderedField", "OrderedFields"),
+	},
 	"OrderedField":     {enums: map[string]string{"sortOrder": "ResultOrder"}},
 	"Query":            {},
 	"AggregationField": {enums: map[string]string{"aggregationFunction": "Aggregation"}},
 	"ResourceKey":      {},
 	"ImagePermission":  {},
 	"FirewallTemplate": {
+		lists:  []string{"firewallInRuleList", "firewallOutRuleList"},
 		adders: map[string]string{"addFirewallInRule": "firewallInRuleList", "addFirewallOutRule": "firewallOutRuleList"},
 	},
 	"FirewallRule": {enums: map[string]string{
@@ -420,8 +469,10 @@ func (s *compatLayer) newList() *lua.LTable {
 // newValue returns an empty value object of type typ.
 func (s *compatLayer) newValue(typ string) *lua.LTable {
 	t := s.L.NewTable()
-	for _, f := range valueTypes[typ].lists {
-		t.RawSetString(f, s.newList())
+	if info := valueTypes[typ]; info.preset {
+		for _, f := range info.lists {
+			t.RawSetString(f, s.newList())
+		}
 	}
 	t.Metatable = s.typeMT(typ)
 	return t

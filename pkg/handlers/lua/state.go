@@ -39,6 +39,8 @@ import (
 //   - string.find, match, gmatch and gsub match patterns with a matcher of
 //     our own (pattern.go) that stops when the call's context ends.
 //   - A call holds at most about Options.MaxMemory (memory.go).
+//   - table.unpack, table.pack and bit32 are there for scripts written for
+//     Lua 5.2, which the orchestrator's FDL runtime ran (lua52.go).
 //
 // What the sandbox cannot bound: a table indexed by a large integer
 // (t[5e7] = true) gets a dense array part up to that index in one step (up
@@ -192,6 +194,7 @@ func (vm *vmState) init() error {
 	copyNames(tab, lib(lua.TabLibName), tableNames)
 	tab.RawSetString("concat", L.NewFunction(vm.tabConcat(gfn(lib(lua.TabLibName), "concat"))))
 	g.RawSetString("table", tab)
+	openLua52(L, g, tab)
 
 	mth := L.NewTable()
 	copyNames(mth, lib(lua.MathLibName), mathNames)

@@ -1,0 +1,160 @@
+package lua
+
+import (
+	"math"
+	"math/bits"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Lua 5.2 in a Lua 5.1 runtime. gopher-lua is Lua 5.1 (with goto and
+// labels, which it parses and runs as 5.2 does); the orchestrator's FDL
+// runtime ran Lua 5.2. What scripts written for it may call and 5.1 lacks is
+// added here: table.unpack, table.pack and the bit32 library. What cannot be
+// added is _ENV, which in 5.2 decides where globals are looked up and in 5.1
+// is an ordinary variable: compile refuses a script that names it (see
+// envLines), so that a script that relies on it fails when it is loaded
+// rather than reading or writing the wrong globals when it runs.
+
+// openLua52 adds the Lua 5.2 functions to the global table g, whose table
+// library is tab.
+func openLua52(L *lua.LState, g, tab *lua.LTable) {
+	tab.RawSetString("unpack", g.RawGetString("unpack"))
+	tab.RawSetString("pack", L.NewFunction(tablePack))
+	b := L.CreateTable(0, len(bit32Funcs))
+	for name, fn := range bit32Funcs {
+		b.RawSetString(name, L.NewFunction(fn))
+	}
+	g.RawSetString("bit32", b)
+}
+
+// tablePack is table.pack(...): the arguments in a list, with their count
+// in field n.
+func tablePack(L *lua.LState) int {
+	n := L.GetTop()
+	t := L.CreateTable(n, 1)
+	for i := 1; i <= n; i++ {
+		t.RawSetInt(i, L.Get(i))
+	}
+	t.RawSetString("n", lua.LNumber(n))
+	L.Push(t)
+	return 1
+}
+
+// uint32Arg returns argument n as Lua 5.2's bit32 reads numbers: the
+// integer part, modulo 2^32.
+func uint32Arg(L *lua.LState, n int) uint32 {
+	f := math.Trunc(float64(L.CheckNumber(n)))
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0
+	}
+	f = math.Mod(f, 1<<32)
+	if f < 0 {
+		f += 1 << 32
+	}
+	return uint32(f)
+}
+
+func pushUint32(L *lua.LState, v uint32) int {
+	L.Push(lua.LNumber(v))
+	return 1
+}
+
+// fold applies op to every argument, starting from zero.
+func fold(zero uint32, op func(a, b uint32) uint32) lua.LGFunction {
+	return func(L *lua.LState) int {
+		v := zero
+		for i := 1; i <= L.GetTop(); i++ {
+			v = op(v, uint32Arg(L, i))
+		}
+		return pushUint32(L, v)
+	}
+}
+
+// shift shifts x left by disp bits, right when disp is negative; bits
+// shifted out are lost.
+func shift(x uint32, disp int) uint32 {
+	switch {
+	case disp <= -32 || disp >= 32:
+		return 0
+	case disp < 0:
+		return x >> -disp
+	}
+	return x << disp
+}
+
+// fieldArgs returns the field and width arguments of extract and replace,
+// from argument n.
+func fieldArgs(L *lua.LState, n int) (field, width int) {
+	field = L.CheckInt(n)
+	width = L.OptInt(n+1, 1)
+	if field < 0 {
+		L.ArgError(n, "field cannot be negative")
+	}
+	if width <= 0 {
+		L.ArgError(n+1, "width must be positive")
+	}
+	if field+width > 32 {
+		L.RaiseError("trying to access non-existent bits")
+	}
+	return field, width
+}
+
+func mask(width int) uint32 { return uint32(1<<width - 1) }
+
+// bit32Funcs is Lua 5.2's bit32 library.
+var bit32Funcs = map[string]lua.LGFunction{
+	"band": fold(math.MaxUint32, func(a, b uint32) uint32 { return a & b }),
+	"bor":  fold(0, func(a, b uint32) uint32 { return a | b }),
+	"bxor": fold(0, func(a, b uint32) uint32 { return a ^ b }),
+	"btest": func(L *lua.LState) int {
+		v := uint32(math.MaxUint32)
+		for i := 1; i <= L.GetTop(); i++ {
+			v &= uint32Arg(L, i)
+		}
+		L.Push(lua.LBool(v != 0))
+		return 1
+	},
+	"bnot": func(L *lua.LState) int { return pushUint32(L, ^uint32Arg(L, 1)) },
+	"lshift": func(L *lua.LState) int {
+		return pushUint32(L, shift(uint32Arg(L, 1), L.CheckInt(2)))
+	},
+	"rshift": func(L *lua.LState) int {
+		return pushUint32(L, shift(uint32Arg(L, 1), -L.CheckInt(2)))
+	},
+	"arshift": func(L *lua.LState) int {
+		x, disp := uint32Arg(L, 1), L.CheckInt(2)
+		if disp < 0 || x&(1<<31) == 0 {
+			return pushUint32(L, shift(x, -disp))
+		}
+		if disp >= 32 {
+			return pushUint32(L, math.MaxUint32)
+		}
+		return pushUint32(L, uint32(int32(x)>>disp))
+	},
+	"lrotate": func(L *lua.LState) int {
+		return pushUint32(L, bits.RotateLeft32(uint32Arg(L, 1), L.CheckInt(2)%32))
+	},
+	"rrotate": func(L *lua.LState) int {
+		return pushUint32(L, bits.RotateLeft32(uint32Arg(L, 1), -(L.CheckInt(2)%32)))
+	},
+	"extract": func(L *lua.LState) int {
+		n := uint32Arg(L, 1)
+		field, width := fieldArgs(L, 2)
+		return pushUint32(L, n>>field&mask(width))
+	},
+	"replace": func(L *lua.LState) int {
+		n, v := uint32Arg(L, 1), uint32Arg(L, 2)
+		field, width := fieldArgs(L, 3)
+		m := mask(width)
+		return pushUint32(L, n&^(m<<field)|(v&m)<<field)
+	},
+}
+
+// envName is Lua 5.2's environment variable.
+const envName = "_ENV"
+
+// envError is the message of a script that names _ENV.
+const envError = "_ENV is Lua 5.2: this runtime is Lua 5.1 (gopher-lua), where _ENV is an ordinary variable " +
+	"and does not change where globals are looked up; keep the values in a table of your own and index it " +
+	"(local env = {...}; env.x = 1), or use plain globals"
