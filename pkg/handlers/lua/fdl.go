@@ -10,6 +10,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/triggerbus/triggerbus/internal/mailer"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -24,7 +25,9 @@ import (
 //   - adminAPI and userAPI, bridged to NATS requests (fdl_api.go);
 //   - simplehttp, on net/http with the webhook kind's limits (fdl_http.go);
 //   - JSON, Utils, FDLHashHelper, syslog (fdl_helpers.go), FDLDateHelper
-//     (fdl_date.go) and FDLXMLHelper (fdl_xml.go).
+//     (fdl_date.go) and FDLXMLHelper (fdl_xml.go);
+//   - dataStore, FDLEmailHelper and translate (fdl_services.go);
+//   - the methods every object answers as a Java object (fdl_java.go).
 //
 // docs/fdl.md describes it for script authors and for whoever serves the
 // API bridge.
@@ -78,6 +81,9 @@ type sharedState struct {
 	http       HTTPOptions
 	client     *http.Client
 	maxBytes   int
+	dataStore  DataStore
+	mail       *mailer.Mailer
+	messages   map[string]string
 }
 
 // fdlLayer returns the FDL layer for o, which has its defaults.
@@ -88,6 +94,9 @@ func fdlLayer(o Options) extension {
 		http:       o.HTTP,
 		client:     httpClient(o.HTTP),
 		maxBytes:   o.MaxStringBytes,
+		dataStore:  o.DataStore,
+		mail:       o.Mail,
+		messages:   o.Messages,
 	}
 	return extension{name: fdlLayerName, open: sh.open}
 }
@@ -163,13 +172,16 @@ func (sh *sharedState) open(vm *vmState, g *lua.LTable) (prepareFunc, error) {
 
 	s.helpers = map[string]*lua.LUserData{}
 	for name, methods := range map[string]map[string]lua.LGFunction{
-		"JSON":          s.jsonMethods(),
-		"Utils":         s.utilsMethods(),
-		"FDLDateHelper": s.dateMethods(),
-		"FDLHashHelper": s.hashMethods(),
-		"FDLXMLHelper":  s.xmlMethods(),
-		"simplehttp":    s.httpMethods(),
-		"syslog":        s.syslogMethods(),
+		"JSON":           s.jsonMethods(),
+		"Utils":          s.utilsMethods(),
+		"FDLDateHelper":  s.dateMethods(),
+		"FDLHashHelper":  s.hashMethods(),
+		"FDLXMLHelper":   s.xmlMethods(),
+		"simplehttp":     s.httpMethods(),
+		"syslog":         s.syslogMethods(),
+		"dataStore":      s.dataStoreMethods(),
+		"translate":      s.translateMethods(),
+		"FDLEmailHelper": s.emailMethods(),
 	} {
 		index := s.methods(methods)
 		if name == "syslog" {
@@ -177,7 +189,12 @@ func (sh *sharedState) open(vm *vmState, g *lua.LTable) (prepareFunc, error) {
 		}
 		ud := L.NewUserData()
 		ud.Value = helper(name)
-		ud.Metatable = protected(index, name)
+		mt := protected(index, name)
+		if name == "FDLEmailHelper" {
+			// FDL scripts call the helper itself: emailHelper(to, ...).
+			mt.RawSetString("__call", L.NewFunction(s.sendEmail))
+		}
+		ud.Metatable = mt
 		s.helpers[name] = ud
 		g.RawSetString(name, ud)
 	}
@@ -382,7 +399,7 @@ var typeNames = func() []string {
 		names = append(names, n)
 	}
 	names = append(names, "Map", "List", "AdminAPI", "UserAPI",
-		"JSON", "Utils", "FDLDateHelper", "FDLHashHelper", "FDLXMLHelper", "simplehttp", "syslog")
+		"JSON", "Utils", "FDLDateHelper", "FDLHashHelper", "FDLXMLHelper", "FDLEmailHelper", "simplehttp", "syslog")
 	slices.Sort(names)
 	return names
 }()
