@@ -446,6 +446,9 @@ func TestValidateOK(t *testing.T) {
 		{name: "tls cert and key", modify: func(c *config.Config) { c.NATS.TLS = config.TLS{Cert: "c.pem", Key: "k.pem"} }},
 		{name: "unlimited max_deliver", modify: func(c *config.Config) { c.Delivery.MaxDeliver = -1 }},
 		{name: "no backoff", modify: func(c *config.Config) { c.Delivery.Backoff = nil }},
+		{name: "email relay", modify: func(c *config.Config) {
+			c.Email.Host, c.Email.From, c.Email.Username, c.Email.Password = "smtp.example.com", "Triggers <t@example.com>", "t", "pw"
+		}},
 		{name: "metrics off", modify: func(c *config.Config) { c.Metrics.Listen = "off" }},
 		{name: "metrics empty", modify: func(c *config.Config) { c.Metrics.Listen = "" }},
 		{name: "multi-token prefix", modify: func(c *config.Config) { c.Subjects.Prefix = "fco.eu1.trigger" }},
@@ -589,6 +592,37 @@ func TestValidateErrors(t *testing.T) {
 			name:   "scripts max memory",
 			modify: func(c *config.Config) { c.Scripts.MaxMemoryBytes = -1 },
 			want:   []string{`scripts.max_memory_bytes: is -1, must not be negative`},
+		},
+		{
+			name:   "scripts data store max bytes",
+			modify: func(c *config.Config) { c.Scripts.DataStoreMaxBytes = 0 },
+			want:   []string{`scripts.data_store_max_bytes: is 0, must be positive`},
+		},
+		{
+			name: "scripts messages",
+			modify: func(c *config.Config) {
+				c.Scripts.Messages = []config.Message{{Key: "a", Text: "A"}, {Text: "none"}, {Key: "a", Text: "again"}}
+			},
+			want: []string{`scripts.messages[1].key: is empty`, `scripts.messages[2].key: "a" is in the catalogue twice`},
+		},
+		{
+			name: "email",
+			modify: func(c *config.Config) {
+				c.Email = config.Email{Host: "smtp.example.com", TLS: "ssl", Port: 70000, Password: "x", From: "not an address"}
+			},
+			want: []string{
+				`email.tls: "ssl" is not one of starttls, tls, none`,
+				`email.port: is 70000, must be 1 to 65535 (or 0 for the TLS mode's port)`,
+				`email.rate_per_minute: is 0, must be positive`,
+				`email.timeout: is 0s, must be positive`,
+				`email.from: "not an address" is not an address: mail: no angle-addr`,
+				`email.username: is empty, and email.password is set`,
+			},
+		},
+		{
+			name:   "email without from",
+			modify: func(c *config.Config) { c.Email.Host = "smtp.example.com" },
+			want:   []string{`email.from: is empty, and email.host is set: give the sender of scripts' mail`},
 		},
 		{
 			name:   "metrics listen",
