@@ -10,15 +10,21 @@ import (
 // Lua 5.2 in a Lua 5.1 runtime. gopher-lua is Lua 5.1 (with goto and
 // labels, which it parses and runs as 5.2 does); the orchestrator's FDL
 // runtime ran Lua 5.2. What scripts written for it may call and 5.1 lacks is
-// added here: table.unpack, table.pack and the bit32 library. What cannot be
+// added here: table.unpack, table.pack, the bit32 library, rawlen, math.log
+// with a base, and string.rep with a separator and xpcall with arguments
+// (state.go). What cannot be
 // added is _ENV, which in 5.2 decides where globals are looked up and in 5.1
 // is an ordinary variable: compile refuses a script that names it (see
 // envLines), so that a script that relies on it fails when it is loaded
 // rather than reading or writing the wrong globals when it runs.
 
 // openLua52 adds the Lua 5.2 functions to the global table g, whose table
-// library is tab.
-func openLua52(L *lua.LState, g, tab *lua.LTable) {
+// library is tab and math library mth.
+func openLua52(L *lua.LState, g, tab, mth *lua.LTable) {
+	g.RawSetString("rawlen", L.NewFunction(rawlen))
+	if ln, ok := mth.RawGetString("log").(*lua.LFunction); ok && ln.IsG {
+		mth.RawSetString("log", L.NewFunction(logBase(ln.GFunction)))
+	}
 	tab.RawSetString("unpack", g.RawGetString("unpack"))
 	tab.RawSetString("pack", L.NewFunction(tablePack))
 	b := L.CreateTable(0, len(bit32Funcs))
@@ -26,6 +32,37 @@ func openLua52(L *lua.LState, g, tab *lua.LTable) {
 		b.RawSetString(name, L.NewFunction(fn))
 	}
 	g.RawSetString("bit32", b)
+}
+
+// rawlen is rawlen(v): the length of a table or string without __len.
+func rawlen(L *lua.LState) int {
+	switch v := L.Get(1).(type) {
+	case *lua.LTable:
+		L.Push(lua.LNumber(v.Len()))
+	case lua.LString:
+		L.Push(lua.LNumber(len(v)))
+	default:
+		L.ArgError(1, "table or string expected")
+	}
+	return 1
+}
+
+// logBase is math.log(x [, base]): Lua 5.1's ignores the base.
+func logBase(ln lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		if L.GetTop() < 2 || L.Get(2) == lua.LNil {
+			return ln(L)
+		}
+		x, b := float64(L.CheckNumber(1)), float64(L.CheckNumber(2))
+		if b == 2 {
+			L.Push(lua.LNumber(math.Log2(x)))
+		} else if b == 10 {
+			L.Push(lua.LNumber(math.Log10(x)))
+		} else {
+			L.Push(lua.LNumber(math.Log(x) / math.Log(b)))
+		}
+		return 1
+	}
 }
 
 // tablePack is table.pack(...): the arguments in a list, with their count

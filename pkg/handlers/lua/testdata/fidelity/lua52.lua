@@ -49,6 +49,23 @@ function lua52(p)
   eq(ok, false, "extract past bit 31")
   eq(err:find("non-existent bits", 1, true) ~= nil, true, "extract error " .. tostring(err))
 
+  eq(rawlen({ 1, 2, 3 }), 3, "rawlen of a table")
+  eq(rawlen(setmetatable({ 1 }, { __len = function() return 9 end })), 1, "rawlen ignores __len")
+  eq(rawlen("abcd"), 4, "rawlen of a string")
+  eq(math.log(8, 2), 3, "math.log base 2")
+  eq(math.log(1000, 10), 3, "math.log base 10")
+  eq(math.floor(math.log(125, 5) + 0.5), 3, "math.log base 5")
+  eq(math.log(1), 0, "math.log without a base")
+  eq(string.rep("ab", 3, ","), "ab,ab,ab", "string.rep with a separator")
+  eq(string.rep("", 3, "-"), "--", "string.rep of nothing with a separator")
+  eq(("x"):rep(2), "xx", "string.rep without a separator")
+  local ok2, sum = xpcall(function(a, b) return a + b end, debugHandler or print, 2, 3)
+  eq(ok2, true, "xpcall with arguments")
+  eq(sum, 5, "xpcall passes its arguments")
+  local ok3, msg = xpcall(function(a) error("bad " .. a, 0) end, function(m) return "handled: " .. m end, "x")
+  eq(ok3, false, "xpcall failure")
+  eq(msg, "handled: bad x", "xpcall handler")
+
   local odd = {}
   for i = 1, 6 do
     if i % 2 == 0 then goto continue end
