@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -89,6 +91,12 @@ func TestLoadFullExample(t *testing.T) {
 	}
 	if got := string(cfg.NATS.Password); got != "change-me" {
 		t.Errorf("nats.password = %q, want %q", got, "change-me")
+	}
+	if got, want := cfg.Scripts.Messages, []config.Message{{Key: "backup.done", Text: "Backup of {0} done"}}; !slices.Equal(got, want) {
+		t.Errorf("scripts.messages = %v, want %v", got, want)
+	}
+	if got := string(cfg.Email.Password); got != "change-me" || cfg.Email.From != "Triggers <triggers@example.com>" {
+		t.Errorf("email = %+v, password %q", cfg.Email, got)
 	}
 	if got := cfg.Functions[1].Webhook.Headers; !reflect.DeepEqual(got, map[string]string{"x-environment": "eu1"}) {
 		t.Errorf("functions[1].webhook.headers = %v", got)
@@ -902,5 +910,22 @@ func TestScriptsDenyPrivateNetworks(t *testing.T) {
 	cfg, err = config.Load("", nil)
 	if err != nil || !cfg.Scripts.DenyPrivateNetworks {
 		t.Errorf("Load with TRIGGER_SCRIPTS_DENY_PRIVATE_NETWORKS=true = %v, %v, want it set", cfg.Scripts.DenyPrivateNetworks, err)
+	}
+}
+
+// TestScriptsMessagesKeepKeys: the keys of translate.string's catalogue keep
+// their case and dots, which YAML map keys under viper would not.
+func TestScriptsMessagesKeepKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	data := "scripts:\n  messages:\n    - key: Backup.Done.NOW\n      text: \"Done {0}\"\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []config.Message{{Key: "Backup.Done.NOW", Text: "Done {0}"}}; !slices.Equal(cfg.Scripts.Messages, want) {
+		t.Errorf("scripts.messages = %v, want %v", cfg.Scripts.Messages, want)
 	}
 }
