@@ -26,6 +26,11 @@ const (
 // than the string limit: a loop of s = s .. s would otherwise reach
 // gigabytes in a few instructions, long before any deadline.
 func compile(name string, src []byte) (*lua.FunctionProto, error) {
+	// Before parsing: gopher-lua fails on a "\z" that ends a line with
+	// "unterminated string", which hides the reason.
+	if line, msg := escapeError(src); line > 0 {
+		return nil, &Error{File: name, Line: line, Message: msg}
+	}
 	chunk, err := parse.Parse(bytes.NewReader(src), name)
 	if err != nil {
 		var perr *parse.Error

@@ -57,15 +57,19 @@ func TestLua52Shims(t *testing.T) {
 	fidelitySucceeds(t, luaCtx(t, nil, nil), h, luaEvent(`[1764453600000,60000,1764453600000]`))
 }
 
-// TestLua52EnvRefused: a script that names _ENV (not in a comment or a
-// string) does not load, with the line of the first use and what to do.
-func TestLua52EnvRefused(t *testing.T) {
+// TestLua52Refused: a script that names _ENV, or writes a \x or \z escape
+// (not in a comment or a long string), does not load, with the line of the
+// first use and what to do instead.
+func TestLua52Refused(t *testing.T) {
 	tests := []struct {
-		file string
-		line int
+		file       string
+		line       int
+		what, hint string
 	}{
-		{"env.lua", 15},
-		{"env_global.lua", 13},
+		{"env.lua", 15, "_ENV is Lua 5.2", "keep the values in a table"},
+		{"env_global.lua", 13, "_ENV is Lua 5.2", "keep the values in a table"},
+		{"escape_x.lua", 12, `"\x" escapes are Lua 5.2`, `write a decimal escape ("\65") or string.char(0x41)`},
+		{"escape_z.lua", 11, `"\z" escapes are Lua 5.2`, "join the parts with .."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -74,8 +78,8 @@ func TestLua52EnvRefused(t *testing.T) {
 			luaCloseAll(t, fns)
 			var le *lua.Error
 			if !errors.As(err, &le) || le.File != path || le.Line != tt.line ||
-				!strings.Contains(le.Message, "_ENV is Lua 5.2") || !strings.Contains(le.Message, "keep the values in a table") {
-				t.Fatalf("LoadScript(%s) error = %v, want %s:%d: _ENV is Lua 5.2 ...", path, err, path, tt.line)
+				!strings.Contains(le.Message, tt.what) || !strings.Contains(le.Message, tt.hint) {
+				t.Fatalf("LoadScript(%s) error = %v, want %s:%d: %s ... %s", path, err, path, tt.line, tt.what, tt.hint)
 			}
 			if len(fns) != 0 {
 				t.Errorf("LoadScript(%s) loaded %d functions, want none", path, len(fns))

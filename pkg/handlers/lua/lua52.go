@@ -1,8 +1,10 @@
 package lua
 
 import (
+	"bytes"
 	"math"
 	"math/bits"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -10,13 +12,16 @@ import (
 // Lua 5.2 in a Lua 5.1 runtime. gopher-lua is Lua 5.1 (with goto and
 // labels, which it parses and runs as 5.2 does); the orchestrator's FDL
 // runtime ran Lua 5.2. What scripts written for it may call and 5.1 lacks is
-// added here: table.unpack, table.pack, the bit32 library, rawlen, math.log
-// with a base, and string.rep with a separator and xpcall with arguments
-// (state.go). What cannot be
-// added is _ENV, which in 5.2 decides where globals are looked up and in 5.1
-// is an ordinary variable: compile refuses a script that names it (see
-// envLines), so that a script that relies on it fails when it is loaded
-// rather than reading or writing the wrong globals when it runs.
+// added here: table.unpack, table.pack, the bit32 library, rawlen and
+// math.log with a base, and in state.go string.rep with a separator and
+// xpcall with arguments.
+//
+// What cannot be added is refused when the script is compiled, so that a
+// script relying on it fails to load (check names the file and line) rather
+// than running with other values than it says: _ENV, which in 5.2 decides
+// where globals are looked up and in 5.1 is an ordinary variable (the
+// rewriter of compile.go finds it), and the \x and \z string escapes, which
+// 5.1 reads as other text (escapeError).
 
 // openLua52 adds the Lua 5.2 functions to the global table g, whose table
 // library is tab and math library mth.
@@ -195,3 +200,76 @@ const envName = "_ENV"
 const envError = "_ENV is Lua 5.2: this runtime is Lua 5.1 (gopher-lua), where _ENV is an ordinary variable " +
 	"and does not change where globals are looked up; keep the values in a table of your own and index it " +
 	"(local env = {...}; env.x = 1), or use plain globals"
+
+// escapeError returns the line of the first \x or \z escape in a quoted
+// string of src, and why the script is refused, or 0 and "". Lua 5.2 reads
+// "\x41" as "A" and "\z" as skipping the white space after it; Lua 5.1, and
+// so gopher-lua, reads them as "x41" and "z": a script written for 5.2 would
+// run with other strings than it says. Comments and long strings ([[...]])
+// have no escapes.
+func escapeError(src []byte) (int, string) {
+	line := 1
+	// longBracket returns the level of a long bracket opening at i ([[,
+	// [=[, ...), -1 when there is none.
+	longBracket := func(i int) int {
+		if i >= len(src) || src[i] != '[' {
+			return -1
+		}
+		j := i + 1
+		for j < len(src) && src[j] == '=' {
+			j++
+		}
+		if j < len(src) && src[j] == '[' {
+			return j - i - 1
+		}
+		return -1
+	}
+	// skipLong skips the long bracket of level opening at i and returns
+	// the index after its end.
+	skipLong := func(i, level int) int {
+		closing := "]" + strings.Repeat("=", level) + "]"
+		end := bytes.Index(src[i:], []byte(closing))
+		if end < 0 {
+			end = len(src) - i
+		}
+		line += bytes.Count(src[i:i+end], []byte("\n"))
+		return i + end + len(closing)
+	}
+	for i := 0; i < len(src); {
+		c := src[i]
+		switch {
+		case c == '\n':
+			line++
+			i++
+		case c == '-' && i+1 < len(src) && src[i+1] == '-':
+			if level := longBracket(i + 2); level >= 0 {
+				i = skipLong(i+2, level)
+				continue
+			}
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case c == '[' && longBracket(i) >= 0:
+			i = skipLong(i, longBracket(i))
+		case c == '"' || c == '\'':
+			for i++; i < len(src) && src[i] != c && src[i] != '\n'; i++ {
+				if src[i] != '\\' || i+1 >= len(src) {
+					continue
+				}
+				i++
+				switch src[i] {
+				case 'x':
+					return line, `"\x" escapes are Lua 5.2: this runtime is Lua 5.1 (gopher-lua), where "\x41" is "x41"; write a decimal escape ("\65") or string.char(0x41)`
+				case 'z':
+					return line, `"\z" escapes are Lua 5.2: this runtime is Lua 5.1 (gopher-lua), where "\z" is "z"; join the parts with ..`
+				case '\n':
+					line++
+				}
+			}
+			i++
+		default:
+			i++
+		}
+	}
+	return 0, ""
+}

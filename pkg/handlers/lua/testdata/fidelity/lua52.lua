@@ -66,6 +66,13 @@ function lua52(p)
   eq(ok3, false, "xpcall failure")
   eq(msg, "handled: bad x", "xpcall handler")
 
+  -- "\x41" in a comment is no escape, nor in a long string or comment:
+  local long = [[\x41 "\z"]]
+  eq(long, "\\x41 \"\\z\"", "long strings have no escapes")
+  eq('\\x41', [=[\x41]=], "an escaped backslash before x")
+  --[==[ "\x41" ]==]
+  eq("\65\066", "AB", "decimal escapes")
+
   local odd = {}
   for i = 1, 6 do
     if i % 2 == 0 then goto continue end
