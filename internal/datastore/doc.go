@@ -3,7 +3,8 @@
 // function ref, whose value is the map's JSON. It implements the lua kind's
 // DataStore (lua.Options.DataStore) without that package linking NATS.
 //
-// Consistency: a write replaces the whole map and the last write wins;
-// a read sees the last write that completed before it. The bucket keeps
-// one revision of each key.
+// Consistency: a write replaces the whole map and the last write wins. With
+// one replica a read sees the last write that completed before it; with
+// more, a lagging replica may answer a read (direct get) with an older map.
+// The bucket keeps one revision of each key.
 package datastore
