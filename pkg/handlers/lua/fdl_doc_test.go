@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -100,12 +101,39 @@ var docInputs = map[string]string{
 		`"<CONFIG><meta><server><system><hostname>web</hostname></system></server></meta></CONFIG>"]`,
 }
 
-// docScript makes a fragment the body of an entry point.
+// docScript makes a fragment the body of an entry point. Its one line of
+// head keeps the fragment's lines one after the fence, as in the document.
 func docScript(code string) string {
-	return "function register() return {\"doc_example\"} end\n" +
-		"function doc_example(p)\n" +
+	return "function register() return {\"doc_example\"} end function doc_example(p) " +
 		"if p == nil then return {ref = \"doc_example\", triggerType = \"POST_CREATE\", triggerOptions = {\"SERVER\"}} end\n" +
 		code + "end\n"
+}
+
+// docLines rewrites the positions file:N in msg as the lines of the
+// document they stand for: the block's lines start at line first of the
+// script.
+func docLines(msg, file, doc string, fence, first int) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(msg, file+":")
+		if i < 0 {
+			b.WriteString(msg)
+			return b.String()
+		}
+		b.WriteString(msg[:i])
+		msg = msg[i+len(file)+1:]
+		j := 0
+		for j < len(msg) && msg[j] >= '0' && msg[j] <= '9' {
+			j++
+		}
+		n, err := strconv.Atoi(msg[:j])
+		if err != nil {
+			b.WriteString(file + ":")
+			continue
+		}
+		fmt.Fprintf(&b, "%s:%d", doc, fence+n-first+1)
+		msg = msg[j:]
+	}
 }
 
 // TestFDLDocExamples runs every code example of docs/fdl.md: Lua blocks on
@@ -173,9 +201,9 @@ func TestFDLDocExamples(t *testing.T) {
 			continue
 		}
 		t.Run(fmt.Sprintf("line %d %s", b.line, b.mode), func(t *testing.T) {
-			src := b.code
+			src, first := b.code, 1
 			if b.mode != "script" {
-				src = docScript(src)
+				src, first = docScript(src), 2
 			}
 			file := filepath.Join(t.TempDir(), fmt.Sprintf("fdl_md_%d.lua", b.line))
 			if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
@@ -191,7 +219,7 @@ func TestFDLDocExamples(t *testing.T) {
 				return
 			}
 			if err != nil || len(fns) == 0 {
-				t.Fatalf("%s:%d: LoadScript = %d functions, %v", path, b.line, len(fns), err)
+				t.Fatalf("%s:%d: LoadScript = %d functions, %s", path, b.line, len(fns), docLines(fmt.Sprint(err), file, path, b.line, first))
 			}
 			input := docInputs["job"]
 			if name := b.args["input"]; name != "" {
@@ -203,7 +231,7 @@ func TestFDLDocExamples(t *testing.T) {
 				ev.TriggerType, ev.TriggerOption = f.TriggerType, "SUCCESSFUL"
 				res, err := f.Handler.Handle(fdlCallCtx(t, bus, nil), ev)
 				if err != nil || (res.ExitState != handlers.Success && res.ExitState != handlers.Continue) {
-					t.Fatalf("%s:%d: %s = %+v, %v", path, b.line, f.Ref, res, err)
+					t.Fatalf("%s:%d: %s = %+v, %s", path, b.line, f.Ref, res, docLines(fmt.Sprint(err), file, path, b.line, first))
 				}
 			}
 			if b.mode == "request" {
