@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -89,6 +91,12 @@ func TestLoadFullExample(t *testing.T) {
 	}
 	if got := string(cfg.NATS.Password); got != "change-me" {
 		t.Errorf("nats.password = %q, want %q", got, "change-me")
+	}
+	if got, want := cfg.Scripts.Messages, []config.Message{{Key: "backup.done", Text: "Backup of {0} done"}}; !slices.Equal(got, want) {
+		t.Errorf("scripts.messages = %v, want %v", got, want)
+	}
+	if got := string(cfg.Email.Password); got != "change-me" || cfg.Email.From != "Triggers <triggers@example.com>" {
+		t.Errorf("email = %+v, password %q", cfg.Email, got)
 	}
 	if got := cfg.Functions[1].Webhook.Headers; !reflect.DeepEqual(got, map[string]string{"x-environment": "eu1"}) {
 		t.Errorf("functions[1].webhook.headers = %v", got)
@@ -446,6 +454,9 @@ func TestValidateOK(t *testing.T) {
 		{name: "tls cert and key", modify: func(c *config.Config) { c.NATS.TLS = config.TLS{Cert: "c.pem", Key: "k.pem"} }},
 		{name: "unlimited max_deliver", modify: func(c *config.Config) { c.Delivery.MaxDeliver = -1 }},
 		{name: "no backoff", modify: func(c *config.Config) { c.Delivery.Backoff = nil }},
+		{name: "email relay", modify: func(c *config.Config) {
+			c.Email.Host, c.Email.From, c.Email.Username, c.Email.Password = "smtp.example.com", "Triggers <t@example.com>", "t", "pw"
+		}},
 		{name: "metrics off", modify: func(c *config.Config) { c.Metrics.Listen = "off" }},
 		{name: "metrics empty", modify: func(c *config.Config) { c.Metrics.Listen = "" }},
 		{name: "multi-token prefix", modify: func(c *config.Config) { c.Subjects.Prefix = "fco.eu1.trigger" }},
@@ -589,6 +600,37 @@ func TestValidateErrors(t *testing.T) {
 			name:   "scripts max memory",
 			modify: func(c *config.Config) { c.Scripts.MaxMemoryBytes = -1 },
 			want:   []string{`scripts.max_memory_bytes: is -1, must not be negative`},
+		},
+		{
+			name:   "scripts data store max bytes",
+			modify: func(c *config.Config) { c.Scripts.DataStoreMaxBytes = 0 },
+			want:   []string{`scripts.data_store_max_bytes: is 0, must be positive`},
+		},
+		{
+			name: "scripts messages",
+			modify: func(c *config.Config) {
+				c.Scripts.Messages = []config.Message{{Key: "a", Text: "A"}, {Text: "none"}, {Key: "a", Text: "again"}}
+			},
+			want: []string{`scripts.messages[1].key: is empty`, `scripts.messages[2].key: "a" is in the catalogue twice`},
+		},
+		{
+			name: "email",
+			modify: func(c *config.Config) {
+				c.Email = config.Email{Host: "smtp.example.com", TLS: "ssl", Port: 70000, Password: "x", From: "not an address"}
+			},
+			want: []string{
+				`email.tls: "ssl" is not one of starttls, tls, none`,
+				`email.port: is 70000, must be 1 to 65535 (or 0 for the TLS mode's port)`,
+				`email.rate_per_minute: is 0, must be positive`,
+				`email.timeout: is 0s, must be positive`,
+				`email.from: "not an address" is not an address: mail: no angle-addr`,
+				`email.username: is empty, and email.password is set`,
+			},
+		},
+		{
+			name:   "email without from",
+			modify: func(c *config.Config) { c.Email.Host = "smtp.example.com" },
+			want:   []string{`email.from: is empty, and email.host is set: give the sender of scripts' mail`},
 		},
 		{
 			name:   "metrics listen",
@@ -868,5 +910,22 @@ func TestScriptsDenyPrivateNetworks(t *testing.T) {
 	cfg, err = config.Load("", nil)
 	if err != nil || !cfg.Scripts.DenyPrivateNetworks {
 		t.Errorf("Load with TRIGGER_SCRIPTS_DENY_PRIVATE_NETWORKS=true = %v, %v, want it set", cfg.Scripts.DenyPrivateNetworks, err)
+	}
+}
+
+// TestScriptsMessagesKeepKeys: the keys of translate.string's catalogue keep
+// their case and dots, which YAML map keys under viper would not.
+func TestScriptsMessagesKeepKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	data := "scripts:\n  messages:\n    - key: Backup.Done.NOW\n      text: \"Done {0}\"\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []config.Message{{Key: "Backup.Done.NOW", Text: "Done {0}"}}; !slices.Equal(cfg.Scripts.Messages, want) {
+		t.Errorf("scripts.messages = %v, want %v", cfg.Scripts.Messages, want)
 	}
 }

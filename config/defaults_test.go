@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/triggerbus/triggerbus/config"
+	"github.com/triggerbus/triggerbus/internal/datastore"
+	"github.com/triggerbus/triggerbus/internal/mailer"
 	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
@@ -38,6 +40,10 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		{"loop.ttl maximum", config.MaxLoopTTL, worker.MaxOriginTTL},
 		{"registry.refresh", d.Registry.Refresh, worker.DefaultRegistryRefresh},
 		{"scripts.api_prefix", d.Scripts.APIPrefix, lua.DefaultAPIPrefix},
+		{"scripts.data_store_max_bytes", d.Scripts.DataStoreMaxBytes, datastore.DefaultMaxBytes},
+		{"email.tls", d.Email.TLS, mailer.TLSStartTLS},
+		{"email.rate_per_minute", d.Email.RatePerMinute, mailer.DefaultRatePerMinute},
+		{"email.timeout", d.Email.Timeout, mailer.DefaultTimeout},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {

@@ -14,6 +14,7 @@ type Config struct {
 	Subjects  Subjects   `mapstructure:"subjects"`
 	Delivery  Delivery   `mapstructure:"delivery"`
 	Scripts   Scripts    `mapstructure:"scripts"`
+	Email     Email      `mapstructure:"email"`
 	Functions []Function `mapstructure:"functions"`
 	Metrics   Metrics    `mapstructure:"metrics"`
 	Log       Log        `mapstructure:"log"`
@@ -138,6 +139,50 @@ type Scripts struct {
 	// private, link-local and other non-public addresses, as a webhook's
 	// deny_private_networks does; default false.
 	DenyPrivateNetworks bool `mapstructure:"deny_private_networks"`
+	// DataStoreMaxBytes caps the JSON of the private data map each function
+	// keeps with dataStore (in the JetStream bucket <PREFIX>_DATASTORE);
+	// default 65536.
+	DataStoreMaxBytes int `mapstructure:"data_store_max_bytes"`
+	// Messages is the catalogue of translate.string: a key it lacks
+	// translates to itself. Default none.
+	Messages []Message `mapstructure:"messages"`
+}
+
+// Message is an entry of the catalogue of translate.string. Its key is a
+// field rather than a YAML key, so that keys keep their case and dots.
+type Message struct {
+	// Key is what scripts pass to translate.string. Required, unique.
+	Key string `mapstructure:"key"`
+	// Text is what translate.string returns; {0}, {1}, ... are replaced by
+	// its other arguments.
+	Text string `mapstructure:"text"`
+}
+
+// Email configures the SMTP relay through which FDL scripts send mail
+// (FDLEmailHelper).
+type Email struct {
+	// Host is the relay's host name; "" (the default) means no relay, and
+	// FDLEmailHelper fails the calls that use it.
+	Host string `mapstructure:"host"`
+	// Port is the relay's port; default 0: 587 with starttls, 465 with tls,
+	// 25 with none.
+	Port int `mapstructure:"port"`
+	// TLS is starttls (default: STARTTLS, which the relay must offer), tls
+	// (TLS from the first byte) or none.
+	TLS string `mapstructure:"tls"`
+	// CA is a PEM file of the certificates to trust for the relay instead
+	// of the system's.
+	CA string `mapstructure:"ca"`
+	// Username and Password authenticate to the relay when Username is set.
+	Username string `mapstructure:"username"`
+	Password Secret `mapstructure:"password"`
+	// From is the sender of every message. Required when Host is set.
+	From string `mapstructure:"from"`
+	// RatePerMinute is how many messages a worker sends a minute, in bursts
+	// of up to that many; more fail. Default 60.
+	RatePerMinute int `mapstructure:"rate_per_minute"`
+	// Timeout bounds sending one message; default 30s.
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // Metrics configures the HTTP endpoint of /metrics, /healthz and /readyz.

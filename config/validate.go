@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"slices"
 	"strconv"
@@ -21,6 +22,7 @@ func (c Config) Validate() error {
 	c.Subjects.validate(p)
 	c.Delivery.validate(p)
 	c.Scripts.validate(p)
+	c.Email.validate(p)
 	c.Metrics.validate(p)
 	c.Log.validate(p)
 	c.Loop.validate(p)
@@ -165,6 +167,44 @@ func (s Scripts) validate(p *problems) {
 	p.subjectPrefix("scripts.api_prefix", s.APIPrefix)
 	if s.MaxMemoryBytes < 0 {
 		p.add("scripts.max_memory_bytes", "is %d, must not be negative", s.MaxMemoryBytes)
+	}
+	if s.DataStoreMaxBytes < 1 {
+		p.add("scripts.data_store_max_bytes", "is %d, must be positive", s.DataStoreMaxBytes)
+	}
+	seen := map[string]bool{}
+	for i, m := range s.Messages {
+		key := fmt.Sprintf("scripts.messages[%d].key", i)
+		switch {
+		case m.Key == "":
+			p.add(key, "is empty")
+		case seen[m.Key]:
+			p.add(key, "%q is in the catalogue twice", m.Key)
+		}
+		seen[m.Key] = true
+	}
+}
+
+func (e Email) validate(p *problems) {
+	p.oneOf("email.tls", e.TLS, "starttls", "tls", "none")
+	if e.Port < 0 || e.Port > 65535 {
+		p.add("email.port", "is %d, must be 1 to 65535 (or 0 for the TLS mode's port)", e.Port)
+	}
+	if e.RatePerMinute < 1 {
+		p.add("email.rate_per_minute", "is %d, must be positive", e.RatePerMinute)
+	}
+	if e.Timeout <= 0 {
+		p.add("email.timeout", "is %v, must be positive", e.Timeout)
+	}
+	if e.Host == "" {
+		return
+	}
+	if e.From == "" {
+		p.add("email.from", "is empty, and email.host is set: give the sender of scripts' mail")
+	} else if _, err := mail.ParseAddress(e.From); err != nil {
+		p.add("email.from", "%q is not an address: %v", e.From, err)
+	}
+	if e.Password != "" && e.Username == "" {
+		p.add("email.username", "is empty, and email.password is set")
 	}
 }
 

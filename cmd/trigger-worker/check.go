@@ -27,7 +27,7 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usagef("subjects.prefix: %w", err)
 	}
-	l := loadFunctions(cfg, slog.New(slog.DiscardHandler))
+	l := loadFunctions(cfg, slog.New(slog.DiscardHandler), nil)
 	defer l.close()
 
 	src := cfg.File

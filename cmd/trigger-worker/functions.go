@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/triggerbus/triggerbus/config"
+	"github.com/triggerbus/triggerbus/internal/mailer"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/handlers/command"
 	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
@@ -44,9 +45,14 @@ func (l *loaded) close() error {
 // Every problem is returned with the set of the rest. It is the one
 // validation of functions: check lists its problems, run refuses to start
 // on any, and a reload keeps the old functions on any (unless partial
-// loading is allowed, see [loaded.accept]).
-func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
+// loading is allowed, see [loaded.accept]). store keeps the dataStore maps
+// of Lua functions; nil (check) makes their dataStore calls fail.
+func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *loaded {
 	l := &loaded{kinds: map[string]string{}, schedules: map[string]*worker.Schedule{}}
+	luaOpts, err := luaOptions(cfg, log, store)
+	if err != nil {
+		l.problems = append(l.problems, err)
+	}
 	var fns []matcher.Function
 	src := cfg.File
 	if src == "" {
@@ -62,7 +68,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 	}
 	for i, f := range cfg.Functions {
 		where := at(fmt.Sprintf("functions[%d]", i))
-		h, kind, closer, err := buildHandler(f, cfg.Scripts, log)
+		h, kind, closer, err := buildHandler(f, luaOpts)
 		if err != nil {
 			l.problems = append(l.problems, fmt.Errorf("function %q (%s): %w", f.Ref, where, err))
 			continue
@@ -95,7 +101,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 		})
 	}
 	if cfg.Scripts.Dir != "" {
-		sfs, unwired, err := lua.LoadScriptsReport(cfg.Scripts.Dir, luaOptions(cfg.Scripts, log))
+		sfs, unwired, err := lua.LoadScriptsReport(cfg.Scripts.Dir, luaOpts)
 		var pe *fs.PathError
 		switch {
 		case errors.As(err, &pe) && len(sfs) == 0 && len(unwired) == 0:
@@ -201,22 +207,45 @@ func splitJoined(err error) []error {
 }
 
 // luaOptions are the options of every Lua function, from scripts.dir and
-// from functions' lua files alike.
-func luaOptions(s config.Scripts, log *slog.Logger) lua.Options {
-	return lua.Options{
+// from functions' lua files alike: the scripts section, the email relay
+// (one rate limit for all of them) and store. An email section that does
+// not make a relay (a CA file that cannot be read) is an error; the options
+// then have no relay.
+func luaOptions(cfg config.Config, log *slog.Logger, store lua.DataStore) (lua.Options, error) {
+	s := cfg.Scripts
+	o := lua.Options{
 		Logger:    log,
 		APIPrefix: s.APIPrefix,
 		MaxMemory: s.MaxMemoryBytes,
 		HTTP:      lua.HTTPOptions{DenyPrivateNetworks: s.DenyPrivateNetworks},
+		DataStore: store,
 	}
+	if len(s.Messages) > 0 {
+		o.Messages = make(map[string]string, len(s.Messages))
+		for _, m := range s.Messages {
+			o.Messages[m.Key] = m.Text
+		}
+	}
+	if e := cfg.Email; e.Host != "" {
+		m, err := mailer.New(mailer.Config{
+			Host: e.Host, Port: e.Port, TLS: e.TLS, CA: e.CA,
+			Username: e.Username, Password: string(e.Password), From: e.From,
+			RatePerMinute: e.RatePerMinute, Timeout: e.Timeout,
+		})
+		if err != nil {
+			return o, fmt.Errorf("email: %w", err)
+		}
+		o.Mail = m
+	}
+	return o, nil
 }
 
-// buildHandler makes the handler of one configured function; scripts holds
-// the settings of every FDL script.
-func buildHandler(f config.Function, scripts config.Scripts, log *slog.Logger) (handlers.Handler, string, io.Closer, error) {
+// buildHandler makes the handler of one configured function; luaOpts are
+// the options of every FDL script.
+func buildHandler(f config.Function, luaOpts lua.Options) (handlers.Handler, string, io.Closer, error) {
 	switch {
 	case f.Lua != nil:
-		sfs, err := lua.LoadScript(f.Lua.File, luaOptions(scripts, log))
+		sfs, err := lua.LoadScript(f.Lua.File, luaOpts)
 		if err != nil {
 			return nil, "", nil, err
 		}

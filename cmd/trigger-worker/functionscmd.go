@@ -235,7 +235,7 @@ func (p pusher) run(ctx context.Context, cf *commonFlags, dir []string, stdout, 
 		}
 	}
 	// The one validation of functions, as check and run do it.
-	l := loadFunctions(src, slog.New(slog.DiscardHandler))
+	l := loadFunctions(src, slog.New(slog.DiscardHandler), nil)
 	l.close()
 	if len(l.problems) > 0 {
 		writeProblems(stderr, l.problems)
@@ -332,7 +332,7 @@ func bundleFunctions(cfg config.Config, b *bundle.Bundle) ([]bundle.Function, er
 	src, problems := definitionsConfig(cfg, tmp)
 	var l *loaded
 	if len(problems) == 0 {
-		l = loadFunctions(src, slog.New(slog.DiscardHandler))
+		l = loadFunctions(src, slog.New(slog.DiscardHandler), nil)
 		l.close()
 		problems = l.problems
 	}

@@ -22,8 +22,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/triggerbus/triggerbus/config"
+	"github.com/triggerbus/triggerbus/internal/datastore"
 	"github.com/triggerbus/triggerbus/internal/natsconn"
+	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -44,7 +47,11 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	log := newLogger(cfg.Log, stderr)
 	log.Info("trigger-worker starting", "version", version, "config", cfg.File)
 
-	l, err := loadForStart(cfg, allowPartial(cfg), log, stderr)
+	store, err := dataStore(cfg)
+	if err != nil {
+		return err
+	}
+	l, err := loadForStart(cfg, allowPartial(cfg), store, log, stderr)
 	if err != nil {
 		return err
 	}
@@ -59,6 +66,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer closeNATS()
+	bindDataStore(ctx, store, nc, log)
 	w, err := newWorker(ctx, nc, cfg, l, metrics, log)
 	if err != nil {
 		return err
@@ -79,15 +87,15 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1) // signal.Notify needs a buffer of one
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup) // at the very end: a SIGHUP while draining must not kill the process
-	reloadOn(ctx, hup, func() { l = reload(ctx, cfg, cf, allowPartial, w, l, status, reloadMetrics, log) })
+	reloadOn(ctx, hup, func() { l = reload(ctx, cfg, cf, allowPartial, w, l, store, status, reloadMetrics, log) })
 	return shutdown(w, nc, httpSrv, cfg.Delivery.ShutdownTimeout, log)
 }
 
 // loadForStart loads the functions, all or nothing: any problem check
 // would report stops the start (unless allowPartial), so that a worker
 // never serves fewer functions than it was given.
-func loadForStart(cfg config.Config, allowPartial bool, log *slog.Logger, stderr io.Writer) (*loaded, error) {
-	l := loadFunctions(cfg, log)
+func loadForStart(cfg config.Config, allowPartial bool, store lua.DataStore, log *slog.Logger, stderr io.Writer) (*loaded, error) {
+	l := loadFunctions(cfg, log, store)
 	if !l.accept(allowPartial, log) {
 		log.Error("not starting: the functions have problems (trigger-worker check lists them; --allow-partial serves the rest)",
 			"problems", len(l.problems))
@@ -285,7 +293,7 @@ func shutdown(w *worker.Worker, nc *nats.Conn, httpSrv *http.Server, shutdownTim
 // records it for /readyz; only allowPartial lets the functions without
 // problems through. It returns the functions now served.
 func reload(ctx context.Context, old config.Config, cf *commonFlags, allowPartial func(config.Config) bool,
-	w *worker.Worker, cur *loaded, status *loadStatus, rm *worker.ReloadMetrics, log *slog.Logger,
+	w *worker.Worker, cur *loaded, store lua.DataStore, status *loadStatus, rm *worker.ReloadMetrics, log *slog.Logger,
 ) *loaded {
 	fail := func(problems []error) *loaded {
 		for _, p := range problems {
@@ -308,7 +316,7 @@ func reload(ctx context.Context, old config.Config, cf *commonFlags, allowPartia
 	if cfg.NATS != old.NATS || cfg.Subjects != old.Subjects {
 		log.Warn("reload: nats and subjects changes take a restart; reloading functions only")
 	}
-	next := loadFunctions(cfg, log)
+	next := loadFunctions(cfg, log, store)
 	if !next.accept(allowPartial(cfg), log) {
 		closeLoaded(next, "close the handlers of the refused reload", log)
 		return fail(next.problems)
@@ -354,6 +362,35 @@ func waitConnected(ctx context.Context, nc *nats.Conn, log *slog.Logger) error {
 		}
 	}
 	return nil
+}
+
+// dataStore returns the store of FDL scripts' dataStore maps, in the bucket
+// of the configured prefix; it is bound to JetStream once connected.
+func dataStore(cfg config.Config) (*datastore.Store, error) {
+	scheme, err := subjects.NewScheme(cfg.Subjects.Prefix)
+	if err != nil {
+		return nil, usagef("subjects.prefix: %w", err)
+	}
+	return datastore.New(datastore.Config{
+		Bucket:   scheme.DataStoreBucket(),
+		MaxBytes: cfg.Scripts.DataStoreMaxBytes,
+		Replicas: cfg.Delivery.Replicas,
+	})
+}
+
+// bindDataStore binds store to the JetStream of nc when the server has one;
+// without, scripts' dataStore calls fail and say so.
+func bindDataStore(ctx context.Context, store *datastore.Store, nc *nats.Conn, log *slog.Logger) {
+	if !jetStreamAvailable(ctx, nc) {
+		log.Info("no JetStream: scripts' dataStore calls will fail")
+		return
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		log.Warn("no JetStream for scripts' dataStore", "err", err)
+		return
+	}
+	store.Bind(js)
 }
 
 func jetStreamAvailable(ctx context.Context, nc *nats.Conn) bool {

@@ -243,6 +243,11 @@ func (s Scheme) streamBase() string {
 // the PRE subjects that have functions, e.g. TRIGGER_REGISTRY.
 func (s Scheme) RegistryBucket() string { return s.streamBase() + "_REGISTRY" }
 
+// DataStoreBucket is the JetStream key-value bucket that keeps the private
+// data maps of FDL scripts (their dataStore), one key per function ref,
+// e.g. TRIGGER_DATASTORE.
+func (s Scheme) DataStoreBucket() string { return s.streamBase() + "_DATASTORE" }
+
 // RegistryKey is the key of the registry bucket for a PRE type and option
 // (ANY for a type's wildcard registrations).
 func RegistryKey(typ, option string) string { return typ + "." + option }

@@ -254,6 +254,9 @@ func TestNewScheme(t *testing.T) {
 	if got := s.All(); got != "fco.eu1.trigger.>" {
 		t.Errorf("All() = %q", got)
 	}
+	if got := s.DataStoreBucket(); got != "FCO_EU1_TRIGGER_DATASTORE" {
+		t.Errorf("DataStoreBucket() = %q, want FCO_EU1_TRIGGER_DATASTORE", got)
+	}
 }
 
 func BenchmarkParse(b *testing.B) {

@@ -183,6 +183,11 @@ func TestCheck(t *testing.T) {
 			want:   []string{`functions[1].ref`, `also the ref of functions[0]`},
 		},
 		{
+			name:   "email relay without its CA",
+			config: "email:\n  host: smtp.example.com\n  from: triggers@example.com\n  ca: /nonexistent/smtp-ca.pem\n",
+			want:   []string{`email: mailer: invalid config: ca:`, `/nonexistent/smtp-ca.pem`},
+		},
+		{
 			name:   "unknown config key",
 			config: "nats:\n  urll: nats://127.0.0.1:4222\n",
 			want:   []string{`unknown key`, `urll`},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -25,6 +26,11 @@ const (
 // than the string limit: a loop of s = s .. s would otherwise reach
 // gigabytes in a few instructions, long before any deadline.
 func compile(name string, src []byte) (*lua.FunctionProto, error) {
+	// Before parsing: gopher-lua fails on a "\z" that ends a line with
+	// "unterminated string", which hides the reason.
+	if line, msg := escapeError(src); line > 0 {
+		return nil, &Error{File: name, Line: line, Message: msg}
+	}
 	chunk, err := parse.Parse(bytes.NewReader(src), name)
 	if err != nil {
 		var perr *parse.Error
@@ -43,6 +49,9 @@ func compile(name string, src []byte) (*lua.FunctionProto, error) {
 	}
 	var rw rewriter
 	chunk = rw.stmts(chunk)
+	if rw.envLine > 0 {
+		return nil, &Error{File: name, Line: rw.envLine, Message: envError}
+	}
 	head := []ast.Stmt{
 		&ast.LocalAssignStmt{Names: []string{concatLocal}, Exprs: []ast.Expr{&ast.IdentExpr{Value: concatGlobal}}},
 		&ast.AssignStmt{Lhs: []ast.Expr{&ast.IdentExpr{Value: concatGlobal}}, Rhs: []ast.Expr{&ast.NilExpr{}}},
@@ -58,8 +67,18 @@ func compile(name string, src []byte) (*lua.FunctionProto, error) {
 	return proto, nil
 }
 
-// rewriter replaces string concatenation in a chunk's syntax tree.
-type rewriter struct{}
+// rewriter replaces string concatenation in a chunk's syntax tree, and
+// notes the first line that names _ENV (see lua52.go).
+type rewriter struct {
+	envLine int
+}
+
+// names notes the first of names that is _ENV, declared at line.
+func (rw *rewriter) names(line int, names ...string) {
+	if rw.envLine == 0 && slices.Contains(names, envName) {
+		rw.envLine = line
+	}
+}
 
 func (rw *rewriter) stmts(list []ast.Stmt) []ast.Stmt {
 	for i, s := range list {
@@ -81,6 +100,7 @@ func (rw *rewriter) stmt(s ast.Stmt) ast.Stmt {
 		rw.exprs(s.Lhs)
 		rw.exprs(s.Rhs)
 	case *ast.LocalAssignStmt:
+		rw.names(s.Line(), s.Names...)
 		rw.exprs(s.Exprs)
 	case *ast.FuncCallStmt:
 		s.Expr = rw.expr(s.Expr)
@@ -97,11 +117,13 @@ func (rw *rewriter) stmt(s ast.Stmt) ast.Stmt {
 		rw.stmts(s.Then)
 		rw.stmts(s.Else)
 	case *ast.NumberForStmt:
+		rw.names(s.Line(), s.Name)
 		s.Init = rw.expr(s.Init)
 		s.Limit = rw.expr(s.Limit)
 		s.Step = rw.expr(s.Step)
 		rw.stmts(s.Stmts)
 	case *ast.GenericForStmt:
+		rw.names(s.Line(), s.Names...)
 		rw.exprs(s.Exprs)
 		rw.stmts(s.Stmts)
 	case *ast.FuncDefStmt:
@@ -147,7 +169,12 @@ func (rw *rewriter) expr(e ast.Expr) ast.Expr {
 		e.Expr = rw.expr(e.Expr)
 	case *ast.UnaryLenOpExpr:
 		e.Expr = rw.expr(e.Expr)
+	case *ast.IdentExpr:
+		rw.names(e.Line(), e.Value)
 	case *ast.FunctionExpr:
+		if e.ParList != nil {
+			rw.names(e.Line(), e.ParList.Names...)
+		}
 		rw.stmts(e.Stmts)
 	case *ast.StringConcatOpExpr:
 		// a .. b .. c is right-associative: a .. (b .. c). One call takes

@@ -10,6 +10,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/triggerbus/triggerbus/internal/mailer"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -24,7 +25,9 @@ import (
 //   - adminAPI and userAPI, bridged to NATS requests (fdl_api.go);
 //   - simplehttp, on net/http with the webhook kind's limits (fdl_http.go);
 //   - JSON, Utils, FDLHashHelper, syslog (fdl_helpers.go), FDLDateHelper
-//     (fdl_date.go) and FDLXMLHelper (fdl_xml.go).
+//     (fdl_date.go) and FDLXMLHelper (fdl_xml.go);
+//   - dataStore, FDLEmailHelper and translate (fdl_services.go);
+//   - the methods every object answers as a Java object (fdl_java.go).
 //
 // docs/fdl.md describes it for script authors and for whoever serves the
 // API bridge.
@@ -78,6 +81,9 @@ type sharedState struct {
 	http       HTTPOptions
 	client     *http.Client
 	maxBytes   int
+	dataStore  DataStore
+	mail       *mailer.Mailer
+	messages   map[string]string
 }
 
 // fdlLayer returns the FDL layer for o, which has its defaults.
@@ -88,6 +94,9 @@ func fdlLayer(o Options) extension {
 		http:       o.HTTP,
 		client:     httpClient(o.HTTP),
 		maxBytes:   o.MaxStringBytes,
+		dataStore:  o.DataStore,
+		mail:       o.Mail,
+		messages:   o.Messages,
 	}
 	return extension{name: fdlLayerName, open: sh.open}
 }
@@ -163,13 +172,16 @@ func (sh *sharedState) open(vm *vmState, g *lua.LTable) (prepareFunc, error) {
 
 	s.helpers = map[string]*lua.LUserData{}
 	for name, methods := range map[string]map[string]lua.LGFunction{
-		"JSON":          s.jsonMethods(),
-		"Utils":         s.utilsMethods(),
-		"FDLDateHelper": s.dateMethods(),
-		"FDLHashHelper": s.hashMethods(),
-		"FDLXMLHelper":  s.xmlMethods(),
-		"simplehttp":    s.httpMethods(),
-		"syslog":        s.syslogMethods(),
+		"JSON":           s.jsonMethods(),
+		"Utils":          s.utilsMethods(),
+		"FDLDateHelper":  s.dateMethods(),
+		"FDLHashHelper":  s.hashMethods(),
+		"FDLXMLHelper":   s.xmlMethods(),
+		"simplehttp":     s.httpMethods(),
+		"syslog":         s.syslogMethods(),
+		"dataStore":      s.dataStoreMethods(),
+		"translate":      s.translateMethods(),
+		"FDLEmailHelper": s.emailMethods(),
 	} {
 		index := s.methods(methods)
 		if name == "syslog" {
@@ -177,7 +189,12 @@ func (sh *sharedState) open(vm *vmState, g *lua.LTable) (prepareFunc, error) {
 		}
 		ud := L.NewUserData()
 		ud.Value = helper(name)
-		ud.Metatable = protected(index, name)
+		mt := protected(index, name)
+		if name == "FDLEmailHelper" {
+			// FDL scripts call the helper itself: emailHelper(to, ...).
+			mt.RawSetString("__call", L.NewFunction(s.sendEmail))
+		}
+		ud.Metatable = mt
 		s.helpers[name] = ud
 		g.RawSetString(name, ud)
 	}
@@ -288,33 +305,82 @@ var statusEnums = []string{"JobStatus", "ServerStatus", "Status"}
 // valueTypeInfo describes a value object new() builds: its fields are those
 // its setters write, plus these.
 type valueTypeInfo struct {
-	// lists are fields that hold lists: they start empty, and a setter
-	// given one value makes a list of it.
+	// lists are fields that hold lists: a getter reading one that is
+	// missing makes it an empty list, and a setter given one value makes a
+	// list of it.
 	lists []string
+	// preset says that the lists are in the object from the start (and so
+	// in its JSON), not only once read.
+	preset bool
 	// adders map add methods to the list field they append to, where the
 	// field is not the method's name without "add" (see objectIndex).
 	adders map[string]string
 	// enums are fields whose values belong to an enum: setters check them.
 	enums map[string]string
+	// elems are methods that find, remove or clear the elements of a list
+	// field, by name (see listFieldMethods).
+	elems map[string]elemMethod
 }
 
+// elemMethod is a method of a value object over the elements of its list
+// field: get, remove or clear them.
+type elemMethod struct {
+	op elemOp
+	// field is the list field; key the field of its elements that a
+	// string argument is compared with (FilterCondition's field,
+	// OrderedField's fieldName).
+	field, key string
+}
+
+type elemOp int
+
+const (
+	elemGet elemOp = iota
+	elemRemove
+	elemClear
+)
+
+// elemMethods returns the get, remove and clear methods of the list field,
+// named get<name>, remove<name> and clear<name> for each of names.
+func elemMethods(field, key string, names ...string) map[string]elemMethod {
+	m := map[string]elemMethod{}
+	for _, n := range names {
+		m["get"+n] = elemMethod{elemGet, field, key}
+		m["remove"+n] = elemMethod{elemRemove, field, key}
+		m["clear"+n] = elemMethod{elemClear, field, key}
+	}
+	return m
+}
+
+// valueTypes are the value objects of the orchestrator API's object model
+// (SearchFilter, FilterCondition, QueryLimit, OrderedField, ...), with the
+// fields and methods that are more than plain accessors.
 var valueTypes = map[string]valueTypeInfo{
 	"SearchFilter": {
 		lists:  []string{"filterConditions"},
+		preset: true,
 		adders: map[string]string{"addCondition": "filterConditions", "addFilterCondition": "filterConditions"},
+		elems: elemMethods("filterConditions", "field",
+			"Condition", "Conditions", "FilterCondition", "FilterConditions"),
 	},
 	"FilterCondition": {
 		lists:  []string{"value"},
+		preset: true,
 		adders: map[string]string{"addValue": "value"},
 		enums:  map[string]string{"condition": "Condition"},
 	},
-	"QueryLimit":       {adders: map[string]string{"addOrderBy": "orderBy"}},
+	"QueryLimit": {
+		lists:  []string{"orderBy"},
+		adders: map[string]string{"addOrderBy": "orderBy", "addOrderedField": "orderBy"},
+		elems:  elemMethods("orderBy", "fieldName", "OrderBy", "OrderedField", "OrderedFields"),
+	},
 	"OrderedField":     {enums: map[string]string{"sortOrder": "ResultOrder"}},
 	"Query":            {},
 	"AggregationField": {enums: map[string]string{"aggregationFunction": "Aggregation"}},
 	"ResourceKey":      {},
 	"ImagePermission":  {},
 	"FirewallTemplate": {
+		lists:  []string{"firewallInRuleList", "firewallOutRuleList"},
 		adders: map[string]string{"addFirewallInRule": "firewallInRuleList", "addFirewallOutRule": "firewallOutRuleList"},
 	},
 	"FirewallRule": {enums: map[string]string{
@@ -333,7 +399,7 @@ var typeNames = func() []string {
 		names = append(names, n)
 	}
 	names = append(names, "Map", "List", "AdminAPI", "UserAPI",
-		"JSON", "Utils", "FDLDateHelper", "FDLHashHelper", "FDLXMLHelper", "simplehttp", "syslog")
+		"JSON", "Utils", "FDLDateHelper", "FDLHashHelper", "FDLXMLHelper", "FDLEmailHelper", "simplehttp", "syslog")
 	slices.Sort(names)
 	return names
 }()
@@ -420,8 +486,10 @@ func (s *compatLayer) newList() *lua.LTable {
 // newValue returns an empty value object of type typ.
 func (s *compatLayer) newValue(typ string) *lua.LTable {
 	t := s.L.NewTable()
-	for _, f := range valueTypes[typ].lists {
-		t.RawSetString(f, s.newList())
+	if info := valueTypes[typ]; info.preset {
+		for _, f := range info.lists {
+			t.RawSetString(f, s.newList())
+		}
 	}
 	t.Metatable = s.typeMT(typ)
 	return t

@@ -116,9 +116,17 @@ func (s *compatLayer) objectIndex(L *lua.LState) int {
 		return 0
 	}
 	name := string(key)
+	if fn := s.javaMethod(t, name); fn != nil {
+		L.Push(fn)
+		return 1
+	}
 	typ := valueTypes[s.valueType(t)]
 	if field, ok := typ.adders[name]; ok {
 		L.Push(s.adder(t, field))
+		return 1
+	}
+	if m, ok := typ.elems[name]; ok {
+		L.Push(s.bind(t, func(L *lua.LState, base int) int { return s.elemCall(L, t, m, base) }))
 		return 1
 	}
 	if m, ok := mapMethods[name]; ok {
@@ -158,6 +166,10 @@ func (s *compatLayer) getter(t *lua.LTable, prop string) *lua.LFunction {
 	return s.bind(t, func(L *lua.LState, base int) int {
 		field := beanField(t, prop)
 		v := t.RawGetString(field)
+		if v == lua.LNil && slices.Contains(valueTypes[s.valueType(t)].lists, field) {
+			v = s.newList()
+			t.RawSetString(field, v)
+		}
 		if L.GetTop() < base {
 			L.Push(s.out(t, lua.LString(field), v, field))
 			return 1
@@ -485,6 +497,10 @@ func (s *compatLayer) listMethods(L *lua.LState) int {
 	if !ok {
 		return 0
 	}
+	if fn := s.javaMethod(t, string(key)); fn != nil {
+		L.Push(fn)
+		return 1
+	}
 	m, ok := listMethodTable[string(key)]
 	if !ok {
 		return 0
@@ -720,6 +736,8 @@ func (s *compatLayer) enumMethods(L *lua.LState) int {
 			L.Push(lua.LBool(s.same(t, argAt(L, base))))
 			return 1
 		}))
+	case "toJSONString", "hashCode", "getClass":
+		L.Push(s.javaMethod(t, string(key)))
 	case "ordinal":
 		L.Push(s.bind(t, func(L *lua.LState, base int) int {
 			kind, _ := t.RawGetString("type").(lua.LString)

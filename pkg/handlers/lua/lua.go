@@ -16,6 +16,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/triggerbus/triggerbus/internal/mailer"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
@@ -84,6 +85,16 @@ type Options struct {
 	// HTTP limits the FDL layer's simplehttp; the zero value takes the
 	// defaults of [HTTPOptions].
 	HTTP HTTPOptions
+	// DataStore keeps the private data map of each function that the FDL
+	// layer's dataStore reads and replaces; nil makes dataStore calls fail
+	// with an error that says so.
+	DataStore DataStore
+	// Mail sends the messages of the FDL layer's FDLEmailHelper; nil makes
+	// them fail with an error that says no SMTP relay is configured.
+	Mail *mailer.Mailer
+	// Messages is the catalogue of the FDL layer's translate.string: text
+	// by key. A key it lacks translates to itself.
+	Messages map[string]string
 
 	// extensions add globals to every call's environment. setDefaults adds
 	// the FDL compatibility layer (fdl.go).

@@ -39,6 +39,9 @@ import (
 //   - string.find, match, gmatch and gsub match patterns with a matcher of
 //     our own (pattern.go) that stops when the call's context ends.
 //   - A call holds at most about Options.MaxMemory (memory.go).
+//   - table.unpack, table.pack, bit32, rawlen, math.log's base, string.rep's
+//     separator and xpcall's arguments are there for scripts written for
+//     Lua 5.2, which the orchestrator's FDL runtime ran (lua52.go).
 //
 // What the sandbox cannot bound: a table indexed by a large integer
 // (t[5e7] = true) gets a dense array part up to that index in one step (up
@@ -198,6 +201,7 @@ func (vm *vmState) init() error {
 	mth.RawSetString("random", L.NewFunction(random))
 	mth.RawSetString("randomseed", L.NewFunction(func(*lua.LState) int { return 0 }))
 	g.RawSetString("math", mth)
+	openLua52(L, g, tab, mth)
 
 	osl := L.NewTable()
 	copyNames(osl, lib(lua.OsLibName), osNames)
@@ -642,16 +646,25 @@ func panicNoTraceback(L *lua.LState) {
 	panic(&lua.ApiError{Type: lua.ApiErrorRun, Object: L.Get(-1), StackTrace: noTraceback})
 }
 
-// xpcall is xpcall that calls the message handler once the failed call has
+// xpcall is xpcall(f, handler, ...) that passes the arguments after the
+// handler to f, as Lua 5.2 does, and calls the message handler once the failed call has
 // unwound (gopher-lua's calls it before, and leaves the upvalues of the
 // failed frames open, so closures made there read garbage). Without a debug
 // library a handler cannot tell the difference.
 func (vm *vmState) xpcall(L *lua.LState) int {
 	fn := L.CheckFunction(1)
 	handler := L.CheckFunction(2)
+	// Lua 5.2 passes the arguments after the handler to fn.
+	args := make([]lua.LValue, 0, max(L.GetTop()-2, 0))
+	for i := 3; i <= L.GetTop(); i++ {
+		args = append(args, L.Get(i))
+	}
 	L.SetTop(2)
 	L.Push(fn)
-	if err := vm.protectedLua(L, 0); err != nil {
+	for _, a := range args {
+		L.Push(a)
+	}
+	if err := vm.protectedLua(L, len(args)); err != nil {
 		vm.stopIfDone(L)
 		L.SetTop(2)
 		L.Push(handler)
@@ -762,19 +775,26 @@ func (vm *vmState) concat(L *lua.LState) int {
 	return 1
 }
 
+// strRep is string.rep(s, n [, sep]), with Lua 5.2's separator.
 func (vm *vmState) strRep(L *lua.LState) int {
 	s := L.CheckString(1)
 	n := float64(L.CheckNumber(2))
-	if n < 1 || s == "" {
+	sep := L.OptString(3, "")
+	if n < 1 || (s == "" && sep == "") {
 		L.Push(lua.LString(""))
 		return 1
 	}
 	n = math.Floor(n)
-	if size := float64(len(s)) * n; size > float64(vm.opts.MaxStringBytes) {
+	if size := float64(len(s))*n + float64(len(sep))*(n-1); size > float64(vm.opts.MaxStringBytes) {
 		vm.tooLong(L, "string.rep", size)
 	}
-	vm.charge(len(s) * int(n))
-	L.Push(lua.LString(strings.Repeat(s, int(n))))
+	if sep == "" {
+		vm.charge(len(s) * int(n))
+		L.Push(lua.LString(strings.Repeat(s, int(n))))
+		return 1
+	}
+	vm.charge((len(s)+len(sep))*int(n) - len(sep))
+	L.Push(lua.LString(strings.Repeat(s+sep, int(n)-1) + s))
 	return 1
 }
 
