@@ -12,6 +12,7 @@ import (
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -19,7 +20,7 @@ import (
 type loaded struct {
 	set       *matcher.Set
 	kinds     map[string]string // ref -> handler kind
-	schedules map[string]*worker.Schedule
+	schedules map[string]*schedule.Schedule
 	closers   []io.Closer
 	// problems are everything check reports: a function that did not load,
 	// an entry point a script describes but does not wire, a scripts.dir
@@ -43,7 +44,7 @@ func (l *loaded) close() error {
 // on any, and a reload keeps the old functions on any (unless partial
 // loading is allowed, see [loaded.accept]).
 func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
-	l := &loaded{kinds: map[string]string{}, schedules: map[string]*worker.Schedule{}}
+	l := &loaded{kinds: map[string]string{}, schedules: map[string]*schedule.Schedule{}}
 	var fns []matcher.Function
 	src := cfg.File
 	if src == "" {
@@ -70,7 +71,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 		l.kinds[f.Ref] = kind
 		var value any = h
 		if f.Schedule != nil {
-			sc, err := worker.ParseSchedule(f.Schedule.Every, f.Schedule.Cron, f.Schedule.Timezone, f.Schedule.Start)
+			sc, err := schedule.Parse(f.Schedule.Every, f.Schedule.Cron, f.Schedule.Timezone, f.Schedule.Start)
 			if err != nil {
 				l.problems = append(l.problems, fmt.Errorf("function %q (%s): %w", f.Ref, where, err))
 				continue
@@ -110,7 +111,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger) *loaded {
 			l.closers = append(l.closers, sf.Handler)
 			fn := scriptFunction(sf)
 			if sf.Schedule != nil {
-				sc, err := worker.ParseFDLSchedule(sf.Schedule)
+				sc, err := schedule.ParseFDL(sf.Schedule)
 				if err != nil {
 					l.problems = append(l.problems, fmt.Errorf("function %q (%s): schedule: %w", sf.Ref, fn.Source, err))
 					continue
