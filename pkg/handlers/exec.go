@@ -433,7 +433,7 @@ func (x *Exec) run(ctx context.Context, dir string, env []string, input []byte, 
 func (x *Exec) ctxError(cause error, exit *ExecError) error {
 	prefix := "handlers: exec"
 	var args []any
-	if errors.Is(cause, context.DeadlineExceeded) {
+	if IsTimeout(cause) {
 		prefix = "%w: exec"
 		args = append(args, ErrTimeout)
 	}

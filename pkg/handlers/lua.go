@@ -383,7 +383,7 @@ func (h *Lua) put(vm *luaVM) {
 // errors.Is see it.
 func luaCtxError(e *LuaError, cause error) error {
 	e.Err = cause
-	if errors.Is(cause, context.DeadlineExceeded) {
+	if IsTimeout(cause) {
 		return fmt.Errorf("%w: %w", ErrTimeout, e)
 	}
 	return e

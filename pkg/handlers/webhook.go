@@ -434,9 +434,9 @@ func webhookCallError(ctx context.Context, err error) error {
 	}
 	cause := ctx.Err()
 	switch {
-	case errors.Is(cause, context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded):
+	case IsTimeout(cause) && errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: webhook: %w", ErrTimeout, err)
-	case errors.Is(cause, context.DeadlineExceeded):
+	case IsTimeout(cause):
 		return fmt.Errorf("%w: webhook: %w: %w", ErrTimeout, cause, err)
 	case cause != nil && !errors.Is(err, cause):
 		return fmt.Errorf("handlers: webhook: %w: %w", cause, err)
