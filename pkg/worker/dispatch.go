@@ -185,7 +185,7 @@ func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
 	deadline, hasDeadline := time.Time{}, false
 	// The deadline is read after the loop guard: a request that loops is
 	// allowed whatever its deadline.
-	readDeadline := func(*inbound) bool {
+	readDeadline := func() bool {
 		v := msg.Header.Get(subjects.HeaderDeadline)
 		if v == "" {
 			return true

@@ -61,13 +61,13 @@ func (w *Worker) parse(in *inbound) bool {
 // guard, gate (the caller's own check, which answers what it stops; nil for
 // none), matching (only in.only for a tick) and decoding. It returns where
 // the event stopped, or admitted with in.st, in.entries and in.ev set.
-func (w *Worker) admit(in *inbound, gate func(*inbound) bool) step {
+func (w *Worker) admit(in *inbound, gate func() bool) step {
 	t := in.subj.Type
 	if w.loopedHeader(in.subject, in.data, in.header, t) {
 		w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonTriggerOriginated).Inc()
 		return looped
 	}
-	if gate != nil && !gate(in) {
+	if gate != nil && !gate() {
 		return gated
 	}
 	in.st = w.state.Load()
