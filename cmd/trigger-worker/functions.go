@@ -16,6 +16,7 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
 	"github.com/triggerbus/triggerbus/pkg/handlers/webhook"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -23,7 +24,7 @@ import (
 type loaded struct {
 	set       *matcher.Set
 	kinds     map[string]string // ref -> handler kind
-	schedules map[string]*worker.Schedule
+	schedules map[string]*schedule.Schedule
 	closers   []io.Closer
 	// problems are everything check reports: a function that did not load,
 	// an entry point a script describes but does not wire, a scripts.dir
@@ -48,7 +49,7 @@ func (l *loaded) close() error {
 // loading is allowed, see [loaded.accept]). store keeps the dataStore maps
 // of Lua functions; nil (check) makes their dataStore calls fail.
 func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *loaded {
-	l := &loaded{kinds: map[string]string{}, schedules: map[string]*worker.Schedule{}}
+	l := &loaded{kinds: map[string]string{}, schedules: map[string]*schedule.Schedule{}}
 	luaOpts, err := luaOptions(cfg, log, store)
 	if err != nil {
 		l.problems = append(l.problems, err)
@@ -79,7 +80,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 		l.kinds[f.Ref] = kind
 		var value any = h
 		if f.Schedule != nil {
-			sc, err := worker.ParseSchedule(f.Schedule.Every, f.Schedule.Cron, f.Schedule.Timezone, f.Schedule.Start)
+			sc, err := schedule.Parse(f.Schedule.Every, f.Schedule.Cron, f.Schedule.Timezone, f.Schedule.Start)
 			if err != nil {
 				l.problems = append(l.problems, fmt.Errorf("function %q (%s): %w", f.Ref, where, err))
 				continue
@@ -119,7 +120,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 			l.closers = append(l.closers, sf.Handler)
 			fn := scriptFunction(sf)
 			if sf.Schedule != nil {
-				sc, err := worker.ParseFDLSchedule(sf.Schedule)
+				sc, err := schedule.ParseFDL(sf.Schedule)
 				if err != nil {
 					l.problems = append(l.problems, fmt.Errorf("function %q (%s): schedule: %w", sf.Ref, fn.Source, err))
 					continue

@@ -117,6 +117,31 @@ var ErrInvalidConfig = errors.New("handlers: invalid config")
 // ErrTimeout is wrapped by the error of a function that ran out of time.
 var ErrTimeout = errors.New("handlers: timeout")
 
+// IsTimeout reports whether err means a call ran out of time: it wraps
+// [ErrTimeout] or context.DeadlineExceeded. It is the one timeout test: the
+// kinds ask it of their context's error to wrap ErrTimeout, [Timeout] of a
+// late call's, and [Outcome] of a call's error.
+func IsTimeout(err error) bool {
+	return errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// Outcome says how a call that returned res and err ended, as an
+// event.Outcome* value: TIMEOUT for an error that [IsTimeout], ERROR for
+// another error, else the result's exit state.
+func Outcome(res Result, err error) string {
+	switch {
+	case err != nil && IsTimeout(err):
+		return event.OutcomeTimeout
+	case err != nil:
+		return event.OutcomeError
+	case res.State() == Failed:
+		return event.OutcomeFailed
+	case res.State() == Success:
+		return event.OutcomeSuccess
+	}
+	return event.OutcomeContinue
+}
+
 // PanicError is a panic in a handler, recovered by [Recover].
 type PanicError struct {
 	Value any
@@ -157,13 +182,15 @@ func Recover() Middleware {
 func Timeout(d time.Duration) Middleware {
 	return func(next Handler) Handler {
 		return Func(func(ctx context.Context, ev *event.Event) (Result, error) {
-			if d > 0 {
+			if dl, ok := ctx.Deadline(); d > 0 && (!ok || time.Until(dl) > d) {
+				// A timer of its own only when d ends before the caller's
+				// deadline (a PRE chain usually has the latter).
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, d)
 				defer cancel()
 			}
 			res, err := next.Handle(ctx, ev)
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if IsTimeout(ctx.Err()) {
 				if err == nil {
 					err = context.DeadlineExceeded
 				}

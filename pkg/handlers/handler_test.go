@@ -452,3 +452,51 @@ func TestResultValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestOutcome(t *testing.T) {
+	errOwn := errors.New("own error")
+	tests := []struct {
+		name string
+		res  handlers.Result
+		err  error
+		want string
+	}{
+		{name: "zero result", want: event.OutcomeContinue},
+		{name: "success", res: handlers.Result{ExitState: handlers.Success}, want: event.OutcomeSuccess},
+		{name: "failed", res: handlers.Result{ExitState: handlers.Failed}, want: event.OutcomeFailed},
+		{name: "error", res: handlers.Result{ExitState: handlers.Success}, err: errOwn, want: event.OutcomeError},
+		{name: "ErrTimeout", err: fmt.Errorf("%w: exec", handlers.ErrTimeout), want: event.OutcomeTimeout},
+		{name: "deadline", err: fmt.Errorf("call: %w", context.DeadlineExceeded), want: event.OutcomeTimeout},
+		{name: "cancelled", err: context.Canceled, want: event.OutcomeError},
+		{name: "panic", err: &handlers.PanicError{Value: "boom"}, want: event.OutcomeError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := handlers.Outcome(tt.res, tt.err); got != tt.want {
+				t.Errorf("Outcome(%+v, %v) = %q, want %q", tt.res, tt.err, got, tt.want)
+			}
+			if got, want := handlers.IsTimeout(tt.err), tt.want == event.OutcomeTimeout; got != want {
+				t.Errorf("IsTimeout(%v) = %v, want %v", tt.err, got, want)
+			}
+		})
+	}
+}
+
+// TestTimeoutUnderEarlierDeadline: under a caller's deadline earlier than
+// its own, Timeout keeps the caller's and a late answer still does not count.
+func TestTimeoutUnderEarlierDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	want, _ := ctx.Deadline()
+	h := handlers.Chain(handlers.Func(func(ctx context.Context, _ *event.Event) (handlers.Result, error) {
+		if got, _ := ctx.Deadline(); !got.Equal(want) {
+			return handlers.Result{}, fmt.Errorf("deadline %v, want the caller's %v", got, want)
+		}
+		<-ctx.Done()
+		return handlers.Result{ExitState: handlers.Success}, nil
+	}), handlers.Timeout(time.Hour))
+	res, err := h.Handle(ctx, &event.Event{})
+	if !errors.Is(err, handlers.ErrTimeout) || !reflect.DeepEqual(res, handlers.Result{}) {
+		t.Errorf("Handle() = %+v, %v, want a zero result and ErrTimeout", res, err)
+	}
+}

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -33,26 +34,20 @@ func replyMargin(left time.Duration) time.Duration {
 
 // handle runs one message to the end: drop, POST run or PRE decision.
 func (w *Worker) handle(msg *nats.Msg) {
-	subj, err := w.scheme.Parse(msg.Subject)
-	if err != nil {
-		// Subscriptions only cover catalogue subjects, so this is an event
-		// published with a bad option (e.g. ANY on a type with options).
-		w.log.Warn("invalid event subject", "subject", msg.Subject, "err", err)
-		if t, ok := typeOf(w.scheme, msg.Subject); ok {
-			w.metrics.receivedCounter(t, otherOption).Inc()
-			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
-		}
+	in := inbound{subject: msg.Subject, data: msg.Data, header: msg.Header}
+	if !w.parse(&in) {
 		if msg.Reply != "" {
-			w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: cutText(err.Error(), maxReplyText)}, nil)
+			w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
 		}
 		return
 	}
-	w.metrics.receivedCounter(subj.Type, subj.Option).Inc()
-	if subj.Type.IsPre() {
-		w.handlePre(msg, subj)
+	if in.subj.Type.IsPre() {
+		w.handlePre(msg, &in)
 		return
 	}
-	w.handlePost(msg, subj)
+	if w.admit(&in, nil) == admitted {
+		w.runPost(context.Background(), in.st, in.entries, in.ev)
+	}
 }
 
 // typeOf finds the trigger type of a subject that did not parse.
@@ -68,14 +63,9 @@ func typeOf(s subjects.Scheme, subject string) (*subjects.TriggerType, bool) {
 	return t, err == nil
 }
 
-// looped reports whether msg carries a Trigger-Origin to honour. A value
-// that is not honoured is counted and logged, and the event runs its
-// triggers.
-func (w *Worker) looped(msg *nats.Msg, t *subjects.TriggerType) bool {
-	return w.loopedHeader(msg.Subject, msg.Data, msg.Header, t)
-}
-
-// loopedHeader is looped for a message's subject, body and headers.
+// loopedHeader reports whether an event (subject, body and headers) carries
+// a Trigger-Origin to honour. A value that is not honoured is counted and
+// logged, and the event runs its triggers.
 func (w *Worker) loopedHeader(subject string, data []byte, h nats.Header, t *subjects.TriggerType) bool {
 	if h == nil {
 		return false
@@ -98,44 +88,62 @@ func (w *Worker) loopedHeader(subject string, data []byte, h nats.Header, t *sub
 	return false
 }
 
-func (w *Worker) handlePost(msg *nats.Msg, subj subjects.Subject) {
-	if w.looped(msg, subj.Type) {
-		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonTriggerOriginated).Inc()
-		return
-	}
-	st := w.state.Load()
-	entries := st.set.Match(subj.Type.Name, subj.Option)
-	if len(entries) == 0 {
-		return
-	}
-	ev, err := event.Decode(msg.Data, subj, w.limits)
-	if err != nil {
-		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonInvalid).Inc()
-		w.log.Warn("invalid event dropped", "subject", msg.Subject, "err", err)
-		return
-	}
-	w.runPost(context.Background(), st, entries, ev)
-}
-
 // runPost runs every entry for a POST event in order and returns the first
 // failure (entry and error), for durable delivery to act on.
 func (w *Worker) runPost(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event) (failed *matcher.Entry, ferr error) {
 	for _, e := range entries {
-		if _, _, err := w.call(ctx, st, e, ev, e.Timeout); err != nil && failed == nil {
+		if _, _, err := w.call(ctx, st, e, ev); err != nil && failed == nil {
 			failed, ferr = e, err
 		}
 	}
 	return failed, ferr
 }
 
-// call runs one function with its timeout, metrics and logging, and returns
-// its result, its outcome (an event.Outcome* value) and its error.
-func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event, timeout time.Duration) (handlers.Result, string, error) {
-	fm := st.fns[e]
+// function is how a worker runs one registered function: its call path and
+// its metric series, built once per function set.
+type function struct {
+	*fnMetrics
+	h   handlers.Handler // the call path; nil when err is set
+	err error            // why the entry has no handler
+}
+
+// function builds the call path of e, outermost first: instrument (in
+// flight, duration, outcome by name), checkResult, [handlers.Recover] (a
+// panic becomes an error with its stack) and [handlers.Timeout] (the
+// function's timeout; a caller's earlier deadline, a PRE request's, holds
+// too). A panic is an error even after the deadline, and a result the call
+// gives after it does not count.
+func (w *Worker) function(e *matcher.Entry) *function {
+	f := &function{fnMetrics: w.metrics.function(e.Ref, e.Type.Name)}
 	h, err := handlerValue(e)
 	if err != nil {
-		fm.results[3].Inc()
-		return handlers.Result{}, event.OutcomeError, err
+		f.err = err
+		return f
+	}
+	f.h = handlers.Chain(h, f.instrument(w.metrics.FunctionsInFlight), checkResult, handlers.Recover(), handlers.Timeout(e.Timeout))
+	return f
+}
+
+// checkResult refuses a result that is not one: a Go function's result is a
+// value the kinds' parser never saw.
+func checkResult(next handlers.Handler) handlers.Handler {
+	return handlers.Func(func(ctx context.Context, ev *event.Event) (handlers.Result, error) {
+		res, err := next.Handle(ctx, ev)
+		if err == nil {
+			err = res.Validate()
+		}
+		return res, err
+	})
+}
+
+// call runs one function through its call path with the [handlers.Call] of
+// this event, logs a failure, and returns its result, its outcome (an
+// event.Outcome* value) and its error.
+func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event) (handlers.Result, string, error) {
+	f := st.fns[e]
+	if f.err != nil {
+		f.results[event.OutcomeError].Inc()
+		return handlers.Result{}, event.OutcomeError, f.err
 	}
 	stamp := callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
 	cctx := handlers.WithCall(ctx, handlers.Call{
@@ -146,99 +154,71 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 		Logger:  w.log,
 		Attempt: attemptFrom(ctx),
 	})
-	cancel := context.CancelFunc(func() {})
-	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > timeout {
-		// A timer of its own only when the function's timeout ends before
-		// the caller's deadline (a PRE chain usually has the latter).
-		cctx, cancel = context.WithTimeout(cctx, timeout)
+	debug := w.log.Enabled(ctx, slog.LevelDebug)
+	var start time.Time
+	if debug {
+		start = time.Now()
 	}
-	w.metrics.FunctionsInFlight.Inc()
-	start := time.Now()
-	res, err := safeHandle(cctx, h, ev)
-	if err == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
-		err = context.DeadlineExceeded
-	}
-	if err == nil {
-		// A Go function's result is a value the kinds' parser never saw.
-		err = res.Validate()
-	}
-	elapsed := time.Since(start)
-	cancel()
-	w.metrics.FunctionsInFlight.Dec()
-	fm.duration.Observe(elapsed.Seconds())
-
-	outcome := event.OutcomeContinue
-	idx := 1
-	switch {
-	case err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, handlers.ErrTimeout)):
-		outcome, idx = event.OutcomeTimeout, 4
-	case err != nil:
-		outcome, idx = event.OutcomeError, 3
-	case res.State() == handlers.Failed:
-		outcome, idx = event.OutcomeFailed, 2
-	case res.State() == handlers.Success:
-		outcome, idx = event.OutcomeSuccess, 0
-	}
-	fm.results[idx].Inc()
+	res, err := f.h.Handle(cctx, ev)
+	outcome := handlers.Outcome(res, err)
 	if err != nil {
-		w.log.Error("function failed", "function", e.Ref, "trigger_type", ev.TriggerType,
-			"option", ev.TriggerOption, "event_id", ev.ID, "outcome", outcome, "err", err)
-	} else if w.log.Enabled(ctx, -4) {
-		w.log.Debug("function ran", "function", e.Ref, "event_id", ev.ID, "outcome", outcome, "duration", elapsed)
+		args := []any{"function", e.Ref, "trigger_type", ev.TriggerType,
+			"option", ev.TriggerOption, "event_id", ev.ID, "outcome", outcome, "err", err}
+		if pe := (*handlers.PanicError)(nil); errors.As(err, &pe) {
+			args = append(args, "stack", string(pe.Stack))
+		}
+		w.log.Error("function failed", args...)
+	} else if debug {
+		w.log.Debug("function ran", "function", e.Ref, "event_id", ev.ID, "outcome", outcome, "duration", time.Since(start))
 	}
 	return res, outcome, err
 }
 
-// safeHandle calls h, turning a panic into an error.
-func safeHandle(ctx context.Context, h handlers.Handler, ev *event.Event) (res handlers.Result, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			res, err = handlers.Result{}, &handlers.PanicError{Value: v}
-		}
-	}()
-	return h.Handle(ctx, ev)
-}
-
 // handlePre answers a PRE request with exactly one decision.
-func (w *Worker) handlePre(msg *nats.Msg, subj subjects.Subject) {
+func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
+	t := in.subj.Type
 	if msg.Reply == "" {
-		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonInvalid).Inc()
+		w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
 		w.log.Warn("PRE event published without a reply subject, dropped", "subject", msg.Subject)
 		return
 	}
-	if w.looped(msg, subj.Type) {
-		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonTriggerOriginated).Inc()
-		w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Allowed: true, Code: event.CodeTriggerOriginated}, subj.Type)
-		return
-	}
 	deadline, hasDeadline := time.Time{}, false
-	if v := msg.Header.Get(subjects.HeaderDeadline); v != "" {
+	// The deadline is read after the loop guard: a request that loops is
+	// allowed whatever its deadline.
+	readDeadline := func() bool {
+		v := msg.Header.Get(subjects.HeaderDeadline)
+		if v == "" {
+			return true
+		}
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: "Trigger-Deadline is not Unix milliseconds: " + strconv.Quote(cutText(v, maxQuotedText))}, subj.Type)
-			return
+			w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: "Trigger-Deadline is not Unix milliseconds: " + strconv.Quote(cutText(v, maxQuotedText))}, t)
+			return false
 		}
 		deadline, hasDeadline = time.UnixMilli(ms), true
 		if time.Until(deadline) <= minReplyMargin {
-			w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonExpired).Inc()
-			w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, subj.Type)
-			return
+			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonExpired).Inc()
+			w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, t)
+			return false
 		}
+		return true
 	}
-	st := w.state.Load()
-	entries := st.set.Match(subj.Type.Name, subj.Option)
-	if len(entries) == 0 {
-		w.reply(msg, &event.Decision{Allowed: true, Code: event.CodeNoTrigger}, subj.Type)
+	switch w.admit(in, readDeadline) {
+	case looped:
+		w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Allowed: true, Code: event.CodeTriggerOriginated}, t)
+		return
+	case gated:
+		return
+	case unmatched:
+		w.reply(msg, &event.Decision{Allowed: true, Code: event.CodeNoTrigger}, t)
+		return
+	case invalid:
+		w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, t)
 		return
 	}
-	ev, err := event.Decode(msg.Data, subj, w.limits)
-	if err != nil {
-		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonInvalid).Inc()
-		w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: cutText(err.Error(), maxReplyText)}, subj.Type)
-		return
-	}
+	st, entries, ev := in.st, in.entries, in.ev
 	if !hasDeadline {
-		w.decide(context.Background(), msg, subj.Type, st, entries, ev, nil)
+		w.decide(context.Background(), msg, t, st, entries, ev, nil)
 		return
 	}
 	// A watchdog answers at the deadline if a function overruns it, so the
@@ -258,10 +238,10 @@ func (w *Worker) handlePre(msg *nats.Msg, subj subjects.Subject) {
 				d.Message = "function " + p.ref + " did not finish before the request's deadline"
 				d.Functions = p.done
 			}
-			w.reply(msg, d, subj.Type)
+			w.reply(msg, d, t)
 		})
 	})
-	w.decide(ctx, msg, subj.Type, st, entries, ev, func(d *event.Decision, p *progress) bool {
+	w.decide(ctx, msg, t, st, entries, ev, func(d *event.Decision, p *progress) bool {
 		if p != nil {
 			current.Store(p)
 			return true
@@ -269,7 +249,7 @@ func (w *Worker) handlePre(msg *nats.Msg, subj subjects.Subject) {
 		answered := false
 		once.Do(func() {
 			answered = true
-			w.reply(msg, d, subj.Type)
+			w.reply(msg, d, t)
 		})
 		return answered
 	})
@@ -292,17 +272,13 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerT
 	d := &event.Decision{ID: ev.ID, Allowed: true, Functions: make([]event.FunctionResult, 0, len(entries))}
 	input := ev.Input
 	for _, e := range entries {
-		timeout := e.Timeout
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = min(timeout, time.Until(dl))
-		}
 		if guard != nil {
 			guard(nil, &progress{ref: e.Ref, done: slices.Clone(d.Functions)})
 		}
 		call := *ev
 		call.Input = input
 		start := time.Now()
-		res, outcome, err := w.call(ctx, st, e, &call, timeout)
+		res, outcome, err := w.call(ctx, st, e, &call)
 		fr := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(time.Since(start).Microseconds()) / 1000}
 		if err != nil {
 			fr.Error = err.Error()

@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
@@ -259,42 +258,26 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	subj, err := w.scheme.Parse(m.Subject())
-	if err != nil {
-		if t, ok := typeOf(w.scheme, m.Subject()); ok {
-			w.metrics.receivedCounter(t, otherOption).Inc()
-			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
-		}
-		w.log.Warn("invalid event subject", "subject", m.Subject(), "err", err)
+	in := inbound{subject: m.Subject(), data: m.Data(), header: m.Headers()}
+	if !w.parse(&in) {
 		_ = m.TermWithReason("invalid subject")
 		return
 	}
-	w.metrics.receivedCounter(subj.Type, subj.Option).Inc()
+	subj := in.subj
 	if meta.NumDelivered > 1 {
 		w.metrics.Redeliveries.WithLabelValues(subj.Type.Name).Inc()
 	}
-	hdr := m.Headers()
-	if w.loopedHeader(m.Subject(), m.Data(), hdr, subj.Type) {
-		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonTriggerOriginated).Inc()
+	hdr := in.header
+	in.only = hdr.Get(HeaderSchedule)
+	switch w.admit(&in, nil) {
+	case looped, unmatched:
 		_ = m.Ack()
 		return
-	}
-	st := w.state.Load()
-	entries := st.set.Match(subj.Type.Name, subj.Option)
-	if ref := hdr.Get(HeaderSchedule); ref != "" {
-		entries = onlyRef(entries, ref)
-	}
-	if len(entries) == 0 {
-		_ = m.Ack()
-		return
-	}
-	ev, err := event.Decode(m.Data(), subj, w.limits)
-	if err != nil {
-		w.metrics.EventsDropped.WithLabelValues(subj.Type.Name, ReasonInvalid).Inc()
-		w.log.Warn("invalid event dropped", "subject", m.Subject(), "err", err)
+	case invalid:
 		_ = m.TermWithReason("invalid event")
 		return
 	}
+	st, entries, ev := in.st, in.entries, in.ev
 	if !bytes.Contains(m.Data(), []byte(`"id"`)) {
 		// The publisher gave no id: use one that every delivery of this
 		// stream message shares, so done-records and loop flags carry over.
@@ -341,7 +324,7 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		if hdr.Get(HeaderSchedule) != "" {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref).Inc()
 		}
-		if _, _, err := w.call(ctx, st, e, ev, e.Timeout); err != nil {
+		if _, _, err := w.call(ctx, st, e, ev); err != nil {
 			if failed == nil {
 				failed, ferr = e, err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -29,7 +30,7 @@ func TestNoGoroutineLeftAfterStop(t *testing.T) {
 		handled.Add(1)
 		return handlers.Result{}, nil
 	})
-	every, err := worker.ParseSchedule(time.Second, "", "", "")
+	every, err := schedule.Parse(time.Second, "", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,15 @@
 package worker
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -25,7 +29,15 @@ const (
 	ResultTimeout  = "timeout"
 )
 
-var allResults = []string{ResultSuccess, ResultContinue, ResultFailed, ResultError, ResultTimeout}
+// resultLabels are the result labels of the outcomes of a call (the
+// event.Outcome* values [handlers.Outcome] gives).
+var resultLabels = map[string]string{
+	event.OutcomeSuccess:  ResultSuccess,
+	event.OutcomeContinue: ResultContinue,
+	event.OutcomeFailed:   ResultFailed,
+	event.OutcomeError:    ResultError,
+	event.OutcomeTimeout:  ResultTimeout,
+}
 
 // otherOption is the option label of events whose option is not a catalogue
 // value (open option sets), so that labels stay a bounded set.
@@ -191,18 +203,37 @@ func (m *Metrics) receivedCounter(t *subjects.TriggerType, option string) promet
 
 // fnMetrics are the series of one registered function, resolved once.
 type fnMetrics struct {
-	results  [5]prometheus.Counter // indexed like allResults
+	results  map[string]prometheus.Counter // by outcome (event.Outcome*)
 	duration prometheus.Observer
 	failOpen prometheus.Counter
 }
 
 func (m *Metrics) function(ref, typ string) *fnMetrics {
 	f := &fnMetrics{
+		results:  make(map[string]prometheus.Counter, len(resultLabels)),
 		duration: m.FunctionDuration.WithLabelValues(ref, typ),
 		failOpen: m.PreFailOpen.WithLabelValues(ref),
 	}
-	for i, r := range allResults {
-		f.results[i] = m.FunctionInvocations.WithLabelValues(ref, typ, r)
+	for outcome, label := range resultLabels {
+		f.results[outcome] = m.FunctionInvocations.WithLabelValues(ref, typ, label)
 	}
 	return f
+}
+
+// instrument is the metrics middleware of a function's call path: the call
+// counts in flight until it returns (a runaway Lua script until it stops),
+// then its duration is observed and its outcome counted by name.
+func (f *fnMetrics) instrument(inFlight prometheus.Gauge) handlers.Middleware {
+	return func(next handlers.Handler) handlers.Handler {
+		return handlers.Func(func(ctx context.Context, ev *event.Event) (handlers.Result, error) {
+			inFlight.Inc()
+			start := time.Now()
+			res, err := next.Handle(ctx, ev)
+			elapsed := time.Since(start)
+			inFlight.Dec()
+			f.duration.Observe(elapsed.Seconds())
+			f.results[handlers.Outcome(res, err)].Inc()
+			return res, err
+		})
+	}
 }

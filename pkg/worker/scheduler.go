@@ -12,6 +12,7 @@ import (
 
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -19,7 +20,7 @@ import (
 // its schedule.
 type Scheduled struct {
 	Handler  handlers.Handler
-	Schedule *Schedule
+	Schedule *schedule.Schedule
 }
 
 // scheduler fires the ticks of the SCHEDULED functions. Every worker of a
@@ -134,7 +135,7 @@ func (s *scheduler) tick(now time.Time) time.Duration {
 // due less than catchUp ago (so a tick missed while no worker ran fires
 // late, once, and one another worker already fired is de-duplicated by the
 // stream), else the next one.
-func (s *scheduler) first(sc *Schedule, now time.Time) time.Time {
+func (s *scheduler) first(sc *schedule.Schedule, now time.Time) time.Time {
 	n := sc.Next(now.Add(-s.catchUp))
 	for !n.IsZero() && !n.After(now) {
 		after := sc.Next(n)
@@ -147,7 +148,7 @@ func (s *scheduler) first(sc *Schedule, now time.Time) time.Time {
 }
 
 // fire publishes the tick of ref at tick to the event stream.
-func (s *scheduler) fire(ref string, sc *Schedule, tick, now time.Time) {
+func (s *scheduler) fire(ref string, sc *schedule.Schedule, tick, now time.Time) {
 	w := s.w
 	input, _ := json.Marshal([]int64{tick.UnixMilli(), sc.Frequency(tick).Milliseconds(), now.UnixMilli()})
 	ev := event.Event{

@@ -16,6 +16,7 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -37,7 +38,7 @@ func newTickRecorder() *tickRecorder { return &tickRecorder{ch: make(chan tickFi
 
 func (r *tickRecorder) fn(t testing.TB, ref string, every time.Duration) matcher.Function {
 	t.Helper()
-	sc, err := worker.ParseSchedule(every, "", "", "")
+	sc, err := schedule.Parse(every, "", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

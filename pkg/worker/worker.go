@@ -186,7 +186,7 @@ type Worker struct {
 // runState is an immutable snapshot of the functions a worker runs.
 type runState struct {
 	set *matcher.Set
-	fns map[*matcher.Entry]*fnMetrics
+	fns map[*matcher.Entry]*function
 }
 
 // New returns a worker that serves the functions of m on the connection
@@ -254,10 +254,10 @@ func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
 }
 
 func (w *Worker) newState(set *matcher.Set) *runState {
-	st := &runState{set: set, fns: make(map[*matcher.Entry]*fnMetrics, set.Len())}
+	st := &runState{set: set, fns: make(map[*matcher.Entry]*function, set.Len())}
 	counts := make(map[string]int)
 	for _, e := range set.Entries() {
-		st.fns[e] = w.metrics.function(e.Ref, e.Type.Name)
+		st.fns[e] = w.function(e)
 		counts[e.Type.Name]++
 		if e.Scheduled {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref)

@@ -16,6 +16,7 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -34,7 +35,7 @@ type fires struct {
 // fn returns the SCHEDULED function "tick" (every second) of worker w.
 func (f *fires) fn(t *testing.T, w int) matcher.Function {
 	t.Helper()
-	sc, err := worker.ParseSchedule(time.Second, "", "", "")
+	sc, err := schedule.Parse(time.Second, "", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

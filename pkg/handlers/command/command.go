@@ -437,7 +437,7 @@ func (x *Handler) run(ctx context.Context, dir string, env []string, input []byt
 func (x *Handler) ctxError(cause error, exit *Error) error {
 	prefix := "handlers: exec"
 	var args []any
-	if errors.Is(cause, context.DeadlineExceeded) {
+	if handlers.IsTimeout(cause) {
 		prefix = "%w: exec"
 		args = append(args, handlers.ErrTimeout)
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 )
 
 // ScriptFunction is a trigger function an FDL script describes: one entry
@@ -51,9 +53,6 @@ type ScriptFunction struct {
 	// it holds none until its first call. The caller owns it and closes it.
 	Handler *Handler
 }
-
-// scheduleUnits are the units of a schedule table.
-var scheduleUnits = map[string]bool{"SECOND": true, "MINUTE": true, "HOUR": true, "DAY": true, "WEEK": true}
 
 // LoadScripts loads every *.lua file of dir, in name order (see
 // [LoadScript]). It returns the functions of all of them and every problem
@@ -439,8 +438,8 @@ func readSchedule(v lua.LValue) (map[string]map[string]int, error) {
 		units := map[string]int{}
 		for uk, uv := inner.Next(lua.LNil); uk != lua.LNil; uk, uv = inner.Next(uk) {
 			us, ok := uk.(lua.LString)
-			unit := strings.TrimSuffix(strings.ToUpper(string(us)), "S")
-			if !ok || !scheduleUnits[unit] {
+			unit, known := schedule.Unit(string(us))
+			if !ok || !known {
 				return nil, fmt.Errorf("schedule.%s has the key %s, want SECOND, MINUTE, HOUR, DAY or WEEK", part, uk.String())
 			}
 			n, ok := uv.(lua.LNumber)

@@ -395,7 +395,7 @@ func (h *Handler) put(vm *vmState) {
 // errors.Is see it.
 func ctxError(e *Error, cause error) error {
 	e.Err = cause
-	if errors.Is(cause, context.DeadlineExceeded) {
+	if handlers.IsTimeout(cause) {
 		return fmt.Errorf("%w: %w", handlers.ErrTimeout, e)
 	}
 	return e

@@ -404,9 +404,9 @@ func callError(ctx context.Context, err error) error {
 	}
 	cause := ctx.Err()
 	switch {
-	case errors.Is(cause, context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded):
+	case handlers.IsTimeout(cause) && errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: webhook: %w", handlers.ErrTimeout, err)
-	case errors.Is(cause, context.DeadlineExceeded):
+	case handlers.IsTimeout(cause):
 		return fmt.Errorf("%w: webhook: %w: %w", handlers.ErrTimeout, cause, err)
 	case cause != nil && !errors.Is(err, cause):
 		return fmt.Errorf("handlers: webhook: %w: %w", cause, err)

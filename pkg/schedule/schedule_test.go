@@ -1,4 +1,4 @@
-package worker_test
+package schedule_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"time"
 	_ "time/tzdata" // Europe/Berlin and the fuzzed zones, whatever the host has
 
-	"github.com/triggerbus/triggerbus/pkg/worker"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 )
 
 // schedFDL builds an FDL schedule table.
@@ -39,7 +39,7 @@ func schedZone(t testing.TB, name string) *time.Location {
 }
 
 // schedTicks returns the n ticks of s after from.
-func schedTicks(s *worker.Schedule, from time.Time, n int) []time.Time {
+func schedTicks(s *schedule.Schedule, from time.Time, n int) []time.Time {
 	out := make([]time.Time, 0, n)
 	t := from
 	for range n {
@@ -52,7 +52,7 @@ func schedTicks(s *worker.Schedule, from time.Time, n int) []time.Time {
 	return out
 }
 
-func checkSchedTicks(t *testing.T, s *worker.Schedule, from time.Time, want []time.Time) {
+func checkSchedTicks(t *testing.T, s *schedule.Schedule, from time.Time, want []time.Time) {
 	t.Helper()
 	got := schedTicks(s, from, len(want))
 	if len(got) != len(want) {
@@ -65,7 +65,7 @@ func checkSchedTicks(t *testing.T, s *worker.Schedule, from time.Time, want []ti
 	}
 }
 
-func TestParseFDLSchedule(t *testing.T) {
+func TestParseFDL(t *testing.T) {
 	from := schedUTC(2025, 6, 1, 10, 2, 30) // a Sunday
 	tests := []struct {
 		name     string
@@ -146,22 +146,22 @@ func TestParseFDLSchedule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := worker.ParseFDLSchedule(tt.give)
+			s, err := schedule.ParseFDL(tt.give)
 			if err != nil {
-				t.Fatalf("ParseFDLSchedule(%v) error: %v", tt.give, err)
+				t.Fatalf("ParseFDL(%v) error: %v", tt.give, err)
 			}
 			if got := s.Frequency(from); got != tt.wantFreq {
-				t.Errorf("ParseFDLSchedule(%v).Frequency() = %v, want %v", tt.give, got, tt.wantFreq)
+				t.Errorf("ParseFDL(%v).Frequency() = %v, want %v", tt.give, got, tt.wantFreq)
 			}
 			if s.String() == "" {
-				t.Errorf("ParseFDLSchedule(%v).String() is empty", tt.give)
+				t.Errorf("ParseFDL(%v).String() is empty", tt.give)
 			}
 			checkSchedTicks(t, s, from, tt.want)
 		})
 	}
 }
 
-func TestParseFDLScheduleErrors(t *testing.T) {
+func TestParseFDLErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		give    map[string]map[string]int
@@ -186,18 +186,18 @@ func TestParseFDLScheduleErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := worker.ParseFDLSchedule(tt.give)
-			if !errors.Is(err, worker.ErrBadSchedule) {
-				t.Fatalf("ParseFDLSchedule(%v) = %v, %v, want an error wrapping ErrBadSchedule", tt.give, s, err)
+			s, err := schedule.ParseFDL(tt.give)
+			if !errors.Is(err, schedule.ErrInvalid) {
+				t.Fatalf("ParseFDL(%v) = %v, %v, want an error wrapping ErrInvalid", tt.give, s, err)
 			}
 			if !strings.Contains(err.Error(), tt.wantMsg) {
-				t.Errorf("ParseFDLSchedule(%v) error %q, want it to say %q", tt.give, err, tt.wantMsg)
+				t.Errorf("ParseFDL(%v) error %q, want it to say %q", tt.give, err, tt.wantMsg)
 			}
 		})
 	}
 }
 
-func TestParseSchedule(t *testing.T) {
+func TestParse(t *testing.T) {
 	berlin := schedZone(t, "Europe/Berlin")
 	from := schedUTC(2025, 6, 1, 10, 2, 30) // a Sunday
 	tests := []struct {
@@ -275,25 +275,40 @@ func TestParseSchedule(t *testing.T) {
 			want: []time.Time{schedUTC(2025, 6, 1, 10, 5, 0), schedUTC(2025, 6, 1, 10, 25, 0), schedUTC(2025, 6, 1, 10, 45, 0), schedUTC(2025, 6, 1, 11, 5, 0)},
 		},
 		{
+			// robfig/cron counts 0-6; 7 is Sunday as in Vixie cron.
+			name: "cron stepped range to Sunday as 7", cron: "0 8 * * 1-7/3", wantFreq: 3 * 24 * time.Hour,
+			want: []time.Time{schedUTC(2025, 6, 2, 8, 0, 0), schedUTC(2025, 6, 5, 8, 0, 0), schedUTC(2025, 6, 8, 8, 0, 0), schedUTC(2025, 6, 9, 8, 0, 0)},
+		},
+		{
+			name: "cron Sunday as 7-7", cron: "0 8 * * 7-7", wantFreq: 7 * 24 * time.Hour,
+			want: []time.Time{schedUTC(2025, 6, 8, 8, 0, 0), schedUTC(2025, 6, 15, 8, 0, 0)},
+		},
+		{
+			// Only a field starting with '*' is unrestricted (robfig/cron
+			// also counts "*,5"), so a day matching either field runs.
+			name: "cron day of month list holding a star", cron: "0 12 *,5 * MON", wantFreq: 24 * time.Hour,
+			want: []time.Time{schedUTC(2025, 6, 1, 12, 0, 0), schedUTC(2025, 6, 2, 12, 0, 0), schedUTC(2025, 6, 3, 12, 0, 0)},
+		},
+		{
 			name: "cron in a timezone", cron: "0 9 * * *", timezone: "Europe/Berlin", wantFreq: 24 * time.Hour,
 			want: []time.Time{time.Date(2025, 6, 2, 9, 0, 0, 0, berlin), time.Date(2025, 6, 3, 9, 0, 0, 0, berlin)},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := worker.ParseSchedule(tt.every, tt.cron, tt.timezone, tt.start)
+			s, err := schedule.Parse(tt.every, tt.cron, tt.timezone, tt.start)
 			if err != nil {
-				t.Fatalf("ParseSchedule(%v, %q, %q, %q) error: %v", tt.every, tt.cron, tt.timezone, tt.start, err)
+				t.Fatalf("Parse(%v, %q, %q, %q) error: %v", tt.every, tt.cron, tt.timezone, tt.start, err)
 			}
 			if got := s.Frequency(from); got != tt.wantFreq {
-				t.Errorf("ParseSchedule(%v, %q, ...).Frequency(%v) = %v, want %v", tt.every, tt.cron, from, got, tt.wantFreq)
+				t.Errorf("Parse(%v, %q, ...).Frequency(%v) = %v, want %v", tt.every, tt.cron, from, got, tt.wantFreq)
 			}
 			checkSchedTicks(t, s, from, tt.want)
 		})
 	}
 }
 
-func TestParseScheduleErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name                  string
 		every                 time.Duration
@@ -313,28 +328,34 @@ func TestParseScheduleErrors(t *testing.T) {
 		{name: "start with text", every: time.Hour, start: "seven:00", wantMsg: "HH:MM"},
 		{name: "cron four fields", cron: "0 9 * *", wantMsg: "has 4 fields, want 5"},
 		{name: "cron six fields", cron: "0 0 9 * * *", wantMsg: "has 6 fields, want 5"},
-		{name: "cron minute 60", cron: "60 * * * *", wantMsg: "minute: 60 is outside 0-59"},
-		{name: "cron hour 24", cron: "0 24 * * *", wantMsg: "hour: 24 is outside 0-23"},
-		{name: "cron day 0", cron: "0 0 0 * *", wantMsg: "day of month: 0 is outside 1-31"},
-		{name: "cron day 32", cron: "0 0 32 * *", wantMsg: "day of month: 32 is outside 1-31"},
-		{name: "cron month 13", cron: "0 0 1 13 *", wantMsg: "month: 13 is outside 1-12"},
-		{name: "cron weekday 8", cron: "0 0 * * 8", wantMsg: "day of week: 8 is outside 0-7"},
+		{name: "cron minute 60", cron: "60 * * * *", wantMsg: "minute: end of range (60) above maximum (59)"},
+		{name: "cron hour 24", cron: "0 24 * * *", wantMsg: "hour: end of range (24) above maximum (23)"},
+		{name: "cron day 0", cron: "0 0 0 * *", wantMsg: "day of month: beginning of range (0) below minimum (1)"},
+		{name: "cron day 32", cron: "0 0 32 * *", wantMsg: "day of month: end of range (32) above maximum (31)"},
+		{name: "cron month 13", cron: "0 0 1 13 *", wantMsg: "month: end of range (13) above maximum (12)"},
+		{name: "cron weekday 8", cron: "0 0 * * 8", wantMsg: "day of week: end of range (8) above maximum (6)"},
 		{name: "cron step 0", cron: "*/0 * * * *", wantMsg: `minute: bad step "0"`},
 		{name: "cron step text", cron: "*/x * * * *", wantMsg: `minute: bad step "x"`},
 		{name: "cron step too large", cron: "0 */25 * * *", wantMsg: `hour: bad step "25"`},
-		{name: "cron backwards range", cron: "0 9-5 * * *", wantMsg: `hour: range "9-5" runs backwards`},
-		{name: "cron month name in weekday", cron: "0 0 * * JAN", wantMsg: `day of week: "JAN" is not a number`},
-		{name: "cron empty list item", cron: "1,,2 * * * *", wantMsg: `minute: "" is not a number`},
+		{name: "cron backwards range", cron: "0 9-5 * * *", wantMsg: "hour: beginning of range (9) beyond end of range (5)"},
+		{name: "cron month name in weekday", cron: "0 0 * * JAN", wantMsg: "day of week: failed to parse int from JAN"},
+		{name: "cron empty list item", cron: "1,,2 * * * *", wantMsg: `minute: "" is not a value`},
 		{name: "cron garbage", cron: "@daily", wantMsg: "has 1 fields, want 5"},
+		// robfig/cron reads these as "*", a zone or a descriptor (a lone
+		// "TZ=" field makes it panic); here they are errors.
+		{name: "cron question mark", cron: "0 0 ? * MON", wantMsg: `day of month: "?" is not a value`},
+		{name: "cron zone as a field", cron: "TZ=UTC 0 * * *", wantMsg: `minute: "TZ=UTC" is not a value`},
+		{name: "cron descriptor as a field", cron: "@hourly * * * *", wantMsg: `minute: "@hourly" is not a value`},
+		{name: "cron star with a range", cron: "*-5 * * * *", wantMsg: `minute: "*-5" is not a value`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := worker.ParseSchedule(tt.every, tt.cron, tt.timezone, tt.start)
-			if !errors.Is(err, worker.ErrBadSchedule) {
-				t.Fatalf("ParseSchedule(%v, %q, %q, %q) = %v, %v, want an error wrapping ErrBadSchedule", tt.every, tt.cron, tt.timezone, tt.start, s, err)
+			s, err := schedule.Parse(tt.every, tt.cron, tt.timezone, tt.start)
+			if !errors.Is(err, schedule.ErrInvalid) {
+				t.Fatalf("Parse(%v, %q, %q, %q) = %v, %v, want an error wrapping ErrInvalid", tt.every, tt.cron, tt.timezone, tt.start, s, err)
 			}
 			if !strings.Contains(err.Error(), tt.wantMsg) {
-				t.Errorf("ParseSchedule(%v, %q, %q, %q) error %q, want it to say %q", tt.every, tt.cron, tt.timezone, tt.start, err, tt.wantMsg)
+				t.Errorf("Parse(%v, %q, %q, %q) error %q, want it to say %q", tt.every, tt.cron, tt.timezone, tt.start, err, tt.wantMsg)
 			}
 		})
 	}
@@ -345,15 +366,15 @@ func TestParseScheduleErrors(t *testing.T) {
 // 2025-10-26 03:00 CEST -> 02:00 CET).
 func TestScheduleNext(t *testing.T) {
 	berlin := schedZone(t, "Europe/Berlin")
-	fdlSched := func(freq, start map[string]int) func() (*worker.Schedule, error) {
-		return func() (*worker.Schedule, error) { return worker.ParseFDLSchedule(schedFDL(freq, start)) }
+	fdlSched := func(freq, start map[string]int) func() (*schedule.Schedule, error) {
+		return func() (*schedule.Schedule, error) { return schedule.ParseFDL(schedFDL(freq, start)) }
 	}
-	yaml := func(every time.Duration, cron, tz, start string) func() (*worker.Schedule, error) {
-		return func() (*worker.Schedule, error) { return worker.ParseSchedule(every, cron, tz, start) }
+	yaml := func(every time.Duration, cron, tz, start string) func() (*schedule.Schedule, error) {
+		return func() (*schedule.Schedule, error) { return schedule.Parse(every, cron, tz, start) }
 	}
 	tests := []struct {
 		name  string
-		sched func() (*worker.Schedule, error)
+		sched func() (*schedule.Schedule, error)
 		from  time.Time
 		want  []time.Time
 	}{
@@ -448,6 +469,13 @@ func TestScheduleNext(t *testing.T) {
 			want: []time.Time{schedUTC(2025, 3, 9, 10, 0, 0), schedUTC(2025, 3, 10, 10, 0, 0)},
 		},
 		{
+			// Lord Howe falls back half an hour at 02:00 on Sunday 4 April
+			// 2010; robfig/cron's SpecSchedule.Next skips that Sunday.
+			name: "cron Sunday 6:00 Lord Howe over fall back", sched: yaml(0, "0 6 * * SUN", "Australia/Lord_Howe", ""),
+			from: schedUTC(2010, 3, 31, 0, 0, 0),
+			want: []time.Time{schedUTC(2010, 4, 3, 19, 30, 0), schedUTC(2010, 4, 10, 19, 30, 0)},
+		},
+		{
 			// Hourly keeps an hour between ticks: 23 ticks on the short day.
 			name: "hourly Berlin over spring forward", sched: yaml(time.Hour, "", "Europe/Berlin", ""),
 			from: schedUTC(2025, 3, 29, 23, 30, 0), // 00:30 CET
@@ -475,7 +503,7 @@ func TestScheduleNext(t *testing.T) {
 // on the spring-forward day and 25 on the fall-back day, an hour apart.
 func TestScheduleDSTHourly(t *testing.T) {
 	berlin := schedZone(t, "Europe/Berlin")
-	s, err := worker.ParseSchedule(time.Hour, "", "Europe/Berlin", "")
+	s, err := schedule.Parse(time.Hour, "", "Europe/Berlin", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,12 +577,12 @@ func TestScheduleFleetAgreement(t *testing.T) {
 	} {
 		for _, sc := range scheds {
 			t.Run(window.name+"/"+sc.name, func(t *testing.T) {
-				var s *worker.Schedule
+				var s *schedule.Schedule
 				var err error
 				if sc.fdl != nil {
-					s, err = worker.ParseFDLSchedule(sc.fdl)
+					s, err = schedule.ParseFDL(sc.fdl)
 				} else {
-					s, err = worker.ParseSchedule(sc.every, sc.cron, sc.timezone, sc.start)
+					s, err = schedule.Parse(sc.every, sc.cron, sc.timezone, sc.start)
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -590,10 +618,10 @@ func TestScheduleFleetAgreement(t *testing.T) {
 	}
 }
 
-// FuzzParseFDLSchedule parses fuzzed FDL tables; for a valid one it checks
+// FuzzParseFDL parses fuzzed FDL tables; for a valid one it checks
 // that Next is strictly after t, that successive ticks are at least a
 // second apart, and that a later "now" finds the same ticks.
-func FuzzParseFDLSchedule(f *testing.F) {
+func FuzzParseFDL(f *testing.F) {
 	f.Add("MINUTE", 5, "", 0, "", 0, "", 0, int64(0), int64(0))
 	f.Add("HOUR", 24, "", 0, "HOUR", 23, "MINUTE", 59, int64(1_000_000), int64(3600))
 	f.Add("hours", 24, "", 0, "hour", 22, "minute", 0, int64(-5_000_000), int64(86_399))
@@ -614,10 +642,10 @@ func FuzzParseFDLSchedule(f *testing.F) {
 				table["start"][su2] = sv2
 			}
 		}
-		s, err := worker.ParseFDLSchedule(table)
+		s, err := schedule.ParseFDL(table)
 		if err != nil {
-			if !errors.Is(err, worker.ErrBadSchedule) {
-				t.Fatalf("ParseFDLSchedule(%v) error %v does not wrap ErrBadSchedule", table, err)
+			if !errors.Is(err, schedule.ErrInvalid) {
+				t.Fatalf("ParseFDL(%v) error %v does not wrap ErrInvalid", table, err)
 			}
 			return
 		}
@@ -631,7 +659,7 @@ func FuzzParseFDLSchedule(f *testing.F) {
 var schedFuzzZones = []string{"", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kathmandu", "America/Havana", "America/Santiago", "Pacific/Apia"}
 
 // FuzzParseCron parses fuzzed cron expressions in several zones; for a valid
-// one it checks the properties of FuzzParseFDLSchedule.
+// one it checks the properties of FuzzParseFDL.
 func FuzzParseCron(f *testing.F) {
 	for i, expr := range []string{
 		"*/5 * * * *", "0 9 * * MON-FRI", "0 0 1 * *", "0 12 13 * FRI", "0 8 * * 0", "0 8 * * 7",
@@ -642,10 +670,10 @@ func FuzzParseCron(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, expr string, zone uint8, at, delta int64) {
 		tz := schedFuzzZones[int(zone)%len(schedFuzzZones)]
-		s, err := worker.ParseSchedule(0, expr, tz, "")
+		s, err := schedule.Parse(0, expr, tz, "")
 		if err != nil {
-			if !errors.Is(err, worker.ErrBadSchedule) {
-				t.Fatalf("ParseSchedule(cron %q) error %v does not wrap ErrBadSchedule", expr, err)
+			if !errors.Is(err, schedule.ErrInvalid) {
+				t.Fatalf("Parse(cron %q) error %v does not wrap ErrInvalid", expr, err)
 			}
 			return
 		}
@@ -655,7 +683,7 @@ func FuzzParseCron(f *testing.F) {
 
 // checkSchedProperties checks s from a time within 1980-2100 chosen by
 // at, and a later "now" delta seconds (up to 10 days) after it.
-func checkSchedProperties(t *testing.T, s *worker.Schedule, at, delta int64) {
+func checkSchedProperties(t *testing.T, s *schedule.Schedule, at, delta int64) {
 	t.Helper()
 	const lo, span = 315532800, 3786912000 - 315532800 // 1980 to 2100
 	from := time.Unix(lo+schedFloorMod(at, span), schedFloorMod(delta, 1e9))

@@ -1,4 +1,4 @@
-package worker_test
+package schedule_test
 
 import (
 	"errors"
@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triggerbus/triggerbus/pkg/worker"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 )
 
 // Hostile schedules: what a script's description table or a config file
-// may hold. Every rejection wraps ErrBadSchedule and says what is wrong;
+// may hold. Every rejection wraps ErrInvalid and says what is wrong;
 // nothing panics, overflows or loops forever.
 
-func TestParseFDLScheduleHostile(t *testing.T) {
+func TestParseFDLHostile(t *testing.T) {
 	tests := []struct {
 		name  string
 		table map[string]map[string]int
@@ -42,18 +42,18 @@ func TestParseFDLScheduleHostile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := worker.ParseFDLSchedule(tt.table)
+			s, err := schedule.ParseFDL(tt.table)
 			if err == nil {
-				t.Fatalf("ParseFDLSchedule(%v) = %v, want an error", tt.table, s)
+				t.Fatalf("ParseFDL(%v) = %v, want an error", tt.table, s)
 			}
-			if !errors.Is(err, worker.ErrBadSchedule) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("ParseFDLSchedule(%v) error = %q, want ErrBadSchedule containing %q", tt.table, err, tt.want)
+			if !errors.Is(err, schedule.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseFDL(%v) error = %q, want ErrInvalid containing %q", tt.table, err, tt.want)
 			}
 		})
 	}
 }
 
-func TestParseScheduleHostile(t *testing.T) {
+func TestParseHostile(t *testing.T) {
 	tests := []struct {
 		name                  string
 		every                 time.Duration
@@ -81,23 +81,23 @@ func TestParseScheduleHostile(t *testing.T) {
 		{name: "cron empty", cron: "   ", want: "has 0 fields, want 5"},
 		{name: "cron step zero", cron: "*/0 * * * *", want: `minute: bad step "0"`},
 		{name: "cron step huge", cron: "*/99999999999999999999 * * * *", want: `minute: bad step "99999999999999999999"`},
-		{name: "cron minute 60", cron: "60 * * * *", want: "minute: 60 is outside 0-59"},
-		{name: "cron hour -1", cron: "0 -1 * * *", want: `hour: "" is not a number`},
-		{name: "cron backwards", cron: "0 9-5 * * *", want: `hour: range "9-5" runs backwards`},
-		{name: "cron day 0", cron: "0 0 0 * *", want: "day of month: 0 is outside 1-31"},
-		{name: "cron month name in days", cron: "0 0 JAN * *", want: `day of month: "JAN" is not a number`},
-		{name: "cron day of week 8", cron: "0 0 * * 8", want: "day of week: 8 is outside 0-7"},
-		{name: "cron empty list item", cron: "1,,2 * * * *", want: `minute: "" is not a number`},
-		{name: "cron invalid UTF-8", cron: "\xff * * * *", want: `minute: "\xff" is not a number`},
+		{name: "cron minute 60", cron: "60 * * * *", want: "minute: end of range (60) above maximum (59)"},
+		{name: "cron hour -1", cron: "0 -1 * * *", want: "hour: failed to parse int from :"},
+		{name: "cron backwards", cron: "0 9-5 * * *", want: "hour: beginning of range (9) beyond end of range (5)"},
+		{name: "cron day 0", cron: "0 0 0 * *", want: "day of month: beginning of range (0) below minimum (1)"},
+		{name: "cron month name in days", cron: "0 0 JAN * *", want: "day of month: failed to parse int from JAN"},
+		{name: "cron day of week 8", cron: "0 0 * * 8", want: "day of week: end of range (8) above maximum (6)"},
+		{name: "cron empty list item", cron: "1,,2 * * * *", want: `minute: "" is not a value`},
+		{name: "cron invalid UTF-8", cron: "\xff * * * *", want: "minute: failed to parse int from \xff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := worker.ParseSchedule(tt.every, tt.cron, tt.timezone, tt.start)
+			s, err := schedule.Parse(tt.every, tt.cron, tt.timezone, tt.start)
 			if err == nil {
-				t.Fatalf("ParseSchedule(%v, %q, %q, %q) = %v, want an error", tt.every, tt.cron, tt.timezone, tt.start, s)
+				t.Fatalf("Parse(%v, %q, %q, %q) = %v, want an error", tt.every, tt.cron, tt.timezone, tt.start, s)
 			}
-			if !errors.Is(err, worker.ErrBadSchedule) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("ParseSchedule(%v, %q, %q, %q) error = %q, want ErrBadSchedule containing %q", tt.every, tt.cron, tt.timezone, tt.start, err, tt.want)
+			if !errors.Is(err, schedule.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse(%v, %q, %q, %q) error = %q, want ErrInvalid containing %q", tt.every, tt.cron, tt.timezone, tt.start, err, tt.want)
 			}
 		})
 	}
@@ -110,26 +110,26 @@ func TestScheduleHostileExtremes(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
-		s    func() (*worker.Schedule, error)
+		s    func() (*schedule.Schedule, error)
 		zero bool
 	}{
-		{name: "every 290 years", s: func() (*worker.Schedule, error) {
-			return worker.ParseSchedule(290*365*24*time.Hour, "", "", "")
+		{name: "every 290 years", s: func() (*schedule.Schedule, error) {
+			return schedule.Parse(290*365*24*time.Hour, "", "", "")
 		}},
-		{name: "every 290 years from 23:59:59 in Kathmandu", s: func() (*worker.Schedule, error) {
-			return worker.ParseSchedule(290*365*24*time.Hour, "", "Asia/Kathmandu", "23:59:59")
+		{name: "every 290 years from 23:59:59 in Kathmandu", s: func() (*schedule.Schedule, error) {
+			return schedule.Parse(290*365*24*time.Hour, "", "Asia/Kathmandu", "23:59:59")
 		}},
-		{name: "every 100,000 days", s: func() (*worker.Schedule, error) {
-			return worker.ParseFDLSchedule(map[string]map[string]int{"frequency": {"DAY": 100_000}})
+		{name: "every 100,000 days", s: func() (*schedule.Schedule, error) {
+			return schedule.ParseFDL(map[string]map[string]int{"frequency": {"DAY": 100_000}})
 		}},
-		{name: "every second", s: func() (*worker.Schedule, error) {
-			return worker.ParseFDLSchedule(map[string]map[string]int{"frequency": {"SECOND": 1}, "start": {"HOUR": 23, "MINUTE": 59, "SECOND": 59}})
+		{name: "every second", s: func() (*schedule.Schedule, error) {
+			return schedule.ParseFDL(map[string]map[string]int{"frequency": {"SECOND": 1}, "start": {"HOUR": 23, "MINUTE": 59, "SECOND": 59}})
 		}},
-		{name: "30 February", zero: true, s: func() (*worker.Schedule, error) {
-			return worker.ParseSchedule(0, "0 0 30 2 *", "Pacific/Apia", "")
+		{name: "30 February", zero: true, s: func() (*schedule.Schedule, error) {
+			return schedule.Parse(0, "0 0 30 2 *", "Pacific/Apia", "")
 		}},
-		{name: "31 April, or never", zero: true, s: func() (*worker.Schedule, error) {
-			return worker.ParseSchedule(0, "59 23 31 4,6,9,11 *", "", "")
+		{name: "31 April, or never", zero: true, s: func() (*schedule.Schedule, error) {
+			return schedule.Parse(0, "59 23 31 4,6,9,11 *", "", "")
 		}},
 	}
 	for _, tt := range tests {
@@ -162,7 +162,7 @@ var hostileZones = []string{"", "UTC", "Europe/Berlin", "Australia/Lord_Howe", "
 // FuzzScheduleHostile parses YAML-style schedules from fuzzed parts (every
 // in seconds, possibly huge or negative; a cron expression; a time zone,
 // fuzzed or from a list; a start time) and FDL tables from fuzzed units and
-// values. Parsing never panics and every error wraps ErrBadSchedule; a
+// values. Parsing never panics and every error wraps ErrInvalid; a
 // schedule that parses gives a next tick after now, or the zero time for a
 // cron expression that never matches, without looping forever.
 func FuzzScheduleHostile(f *testing.F) {
@@ -182,10 +182,10 @@ func FuzzScheduleHostile(f *testing.F) {
 		if everySeconds > math.MinInt64/int64(time.Second) && everySeconds < math.MaxInt64/int64(time.Second) {
 			every = time.Duration(everySeconds) * time.Second
 		}
-		check := func(what string, s *worker.Schedule, err error) {
+		check := func(what string, s *schedule.Schedule, err error) {
 			if err != nil {
-				if !errors.Is(err, worker.ErrBadSchedule) {
-					t.Fatalf("%s: error %q does not wrap ErrBadSchedule", what, err)
+				if !errors.Is(err, schedule.ErrInvalid) {
+					t.Fatalf("%s: error %q does not wrap ErrInvalid", what, err)
 				}
 				return
 			}
@@ -197,13 +197,13 @@ func FuzzScheduleHostile(f *testing.F) {
 				t.Fatalf("%s: %s: Next(%v) = %v, not after it", what, s, now, next)
 			}
 		}
-		s, err := worker.ParseSchedule(every, cron, tz, start)
-		check("ParseSchedule", s, err)
+		s, err := schedule.Parse(every, cron, tz, start)
+		check("Parse", s, err)
 		table := map[string]map[string]int{"frequency": {unit: int(n)}}
 		if start != "" {
 			table["start"] = map[string]int{unit: int(n % 100)}
 		}
-		s, err = worker.ParseFDLSchedule(table)
-		check("ParseFDLSchedule", s, err)
+		s, err = schedule.ParseFDL(table)
+		check("ParseFDL", s, err)
 	})
 }

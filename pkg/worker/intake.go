@@ -1,0 +1,90 @@
+package worker
+
+import (
+	"github.com/nats-io/nats.go"
+
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
+)
+
+// inbound is one event on its way in, from a core subscription (PRE and
+// POST) or the durable consumer. [Worker.parse] and [Worker.admit] are the
+// steps every event takes; each counts and logs the events it stops, and the
+// caller only answers (a PRE reply, a durable ack or term).
+type inbound struct {
+	subject string
+	data    []byte
+	header  nats.Header
+	only    string // a scheduler tick: run only the function of this ref
+
+	subj    subjects.Subject // set by parse
+	st      *runState        // set by admit: the functions, and those that match
+	entries []*matcher.Entry
+	ev      *event.Event // set by admit
+	err     error        // why the subject or the event is invalid
+}
+
+// step is where admit stopped an event, or admitted for it to run.
+type step int
+
+const (
+	admitted  step = iota
+	looped         // it carries a Trigger-Origin to honour; counted dropped
+	gated          // the caller's gate stopped it, and answered
+	unmatched      // no function runs for it
+	invalid        // it does not decode; counted dropped and logged, err says why
+)
+
+// parse reads the subject of in and counts the event received. A subject
+// that does not parse is counted received with the option "other" and
+// dropped invalid, and logged; parse then returns false with in.err set.
+// Subscriptions only cover catalogue subjects, so such an event was
+// published with a bad option (e.g. ANY on a type with options).
+func (w *Worker) parse(in *inbound) bool {
+	subj, err := w.scheme.Parse(in.subject)
+	if err != nil {
+		in.err = err
+		if t, ok := typeOf(w.scheme, in.subject); ok {
+			w.metrics.receivedCounter(t, otherOption).Inc()
+			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
+		}
+		w.log.Warn("invalid event subject", "subject", in.subject, "err", err)
+		return false
+	}
+	in.subj = subj
+	w.metrics.receivedCounter(subj.Type, subj.Option).Inc()
+	return true
+}
+
+// admit takes a parsed event the rest of the way in, in order: the loop
+// guard, gate (the caller's own check, which answers what it stops; nil for
+// none), matching (only in.only for a tick) and decoding. It returns where
+// the event stopped, or admitted with in.st, in.entries and in.ev set.
+func (w *Worker) admit(in *inbound, gate func() bool) step {
+	t := in.subj.Type
+	if w.loopedHeader(in.subject, in.data, in.header, t) {
+		w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonTriggerOriginated).Inc()
+		return looped
+	}
+	if gate != nil && !gate() {
+		return gated
+	}
+	in.st = w.state.Load()
+	in.entries = in.st.set.Match(t.Name, in.subj.Option)
+	if in.only != "" {
+		in.entries = onlyRef(in.entries, in.only)
+	}
+	if len(in.entries) == 0 {
+		return unmatched
+	}
+	ev, err := event.Decode(in.data, in.subj, w.limits)
+	if err != nil {
+		in.err = err
+		w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
+		w.log.Warn("invalid event dropped", "subject", in.subject, "err", err)
+		return invalid
+	}
+	in.ev = ev
+	return admitted
+}
