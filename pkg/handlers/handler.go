@@ -81,7 +81,9 @@ type Call struct {
 	Stamp func(subject string, data []byte) string
 	// Bus sends messages for the function; nil when there is no connection.
 	Bus Bus
-	// Logger is the function's logger, with its ref and the event id.
+	// Logger is the function's logger: every line carries the attributes
+	// of [CallLogger] (function, event_id, trigger_type, option). The kinds
+	// log a function's own lines (Lua print, trigger.log, syslog) to it.
 	Logger *slog.Logger
 	// Attempt is the delivery attempt of a durable event: 1 for the first
 	// delivery, more when the event is delivered again (after a failure or a
@@ -90,6 +92,26 @@ type Call struct {
 }
 
 type callKey struct{}
+
+// The attributes of a function's log lines (see [CallLogger]).
+const (
+	LogFunction    = "function"
+	LogEventID     = "event_id"
+	LogTriggerType = "trigger_type"
+	LogOption      = "option"
+)
+
+// CallLogger returns l with the attributes that tell which call of which
+// function wrote a line: function (ref), event_id, trigger_type and option
+// (of ev). Every line a function writes, and the worker's lines about a
+// call, carry them. A logger that logs nothing is returned as it is.
+func CallLogger(l *slog.Logger, ref string, ev *event.Event) *slog.Logger {
+	if !l.Handler().Enabled(context.Background(), slog.LevelError) {
+		return l // the discarding logger: no With to pay for on each call
+	}
+	return l.With(slog.String(LogFunction, ref), slog.String(LogEventID, ev.ID),
+		slog.String(LogTriggerType, ev.TriggerType), slog.String(LogOption, ev.TriggerOption))
+}
 
 // WithCall returns a context carrying c. It also marks the context with
 // c.Origin and c.Stamp through [event.WithOriginStamp], so that the publisher

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -498,5 +499,30 @@ func TestTimeoutUnderEarlierDeadline(t *testing.T) {
 	res, err := h.Handle(ctx, &event.Event{})
 	if !errors.Is(err, handlers.ErrTimeout) || !reflect.DeepEqual(res, handlers.Result{}) {
 		t.Errorf("Handle() = %+v, %v, want a zero result and ErrTimeout", res, err)
+	}
+}
+
+// TestCallLogger: the lines of a call carry the function, the event id,
+// the trigger type and the option; a discarding logger stays as it is.
+func TestCallLogger(t *testing.T) {
+	var buf bytes.Buffer
+	ev := &event.Event{ID: "01JDQ7Z6W3S6K4V0Q5H3YB3M8C", TriggerType: "POST_CREATE", TriggerOption: "SERVER"}
+	handlers.CallLogger(slog.New(slog.NewJSONHandler(&buf, nil)), "notify", ev).Info("hello", "n", 1)
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+	want := map[string]any{
+		handlers.LogFunction: "notify", handlers.LogEventID: ev.ID,
+		handlers.LogTriggerType: "POST_CREATE", handlers.LogOption: "SERVER", "n": float64(1),
+	}
+	for k, v := range want {
+		if rec[k] != v {
+			t.Errorf("log line %s: %s = %v, want %v", buf.String(), k, rec[k], v)
+		}
+	}
+	discard := slog.New(slog.DiscardHandler)
+	if got := handlers.CallLogger(discard, "notify", ev); got != discard {
+		t.Error("CallLogger(a discarding logger) made a new logger")
 	}
 }

@@ -146,12 +146,13 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 		return handlers.Result{}, event.OutcomeError, f.err
 	}
 	stamp := callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
+	log := handlers.CallLogger(w.log, e.Ref, ev)
 	cctx := handlers.WithCall(ctx, handlers.Call{
 		Ref:     e.Ref,
 		Origin:  w.origin.Identify(e.Ref, ev.ID),
 		Stamp:   stamp,
 		Bus:     &originBus{nc: w.nc, stamp: stamp},
-		Logger:  w.log,
+		Logger:  log,
 		Attempt: attemptFrom(ctx),
 	})
 	debug := w.log.Enabled(ctx, slog.LevelDebug)
@@ -162,14 +163,13 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 	res, err := f.h.Handle(cctx, ev)
 	outcome := handlers.Outcome(res, err)
 	if err != nil {
-		args := []any{"function", e.Ref, "trigger_type", ev.TriggerType,
-			"option", ev.TriggerOption, "event_id", ev.ID, "outcome", outcome, "err", err}
+		args := []any{"outcome", outcome, "err", err}
 		if pe := (*handlers.PanicError)(nil); errors.As(err, &pe) {
 			args = append(args, "stack", string(pe.Stack))
 		}
-		w.log.Error("function failed", args...)
+		log.Error("function failed", args...)
 	} else if debug {
-		w.log.Debug("function ran", "function", e.Ref, "event_id", ev.ID, "outcome", outcome, "duration", time.Since(start))
+		log.Debug("function ran", "outcome", outcome, "duration", time.Since(start))
 	}
 	return res, outcome, err
 }

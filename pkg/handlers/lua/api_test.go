@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
 )
 
@@ -192,5 +193,37 @@ func TestLuaConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestLuaLogAttribution: outside a worker's call (which hands its own
+// logger), every line a script writes, through print, trigger.log and the
+// syslog helper, names the function, the event, its trigger type and option.
+func TestLuaLogAttribution(t *testing.T) {
+	logs := &luaLogs{}
+	h := luaFunc(t, `
+  print("printed")
+  trigger.log("warn", "logged")
+  syslog.syslog("LOG_ERR", "syslogged")
+  return { exitState = "SUCCESS" }`, lua.Options{Logger: slog.New(logs)})
+	ev := luaEvent(`{}`)
+	if _, err := h.Handle(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	recs := logs.all()
+	if len(recs) != 3 {
+		t.Fatalf("logged %d records, want 3", len(recs))
+	}
+	want := map[string]string{
+		handlers.LogFunction: "test", handlers.LogEventID: ev.ID,
+		handlers.LogTriggerType: ev.TriggerType, handlers.LogOption: ev.TriggerOption,
+	}
+	for _, r := range recs {
+		a := luaAttrs(r)
+		for k, v := range want {
+			if a[k] != v {
+				t.Errorf("line %q: %s = %q, want %q", r.Message, k, a[k], v)
+			}
+		}
 	}
 }

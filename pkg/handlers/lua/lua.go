@@ -49,10 +49,11 @@ type Options struct {
 	// reuse; 0 means runtime.GOMAXPROCS(0)*2. More concurrent calls than
 	// that still run, on states made for them and closed afterwards.
 	PoolSize int
-	// Logger receives trigger.log and print of calls made outside a
-	// worker's call (no [handlers.Call] in the context; a worker's call logs to
-	// Call.Logger), of scripts' top-level code while they load, and the
-	// loader's debug messages; nil discards them.
+	// Logger receives trigger.log, print and syslog of calls made outside a
+	// worker's call (no [handlers.Call] in the context; a worker's call logs
+	// to Call.Logger), with the attributes of [handlers.CallLogger], of
+	// scripts' top-level code while they load (with the function's ref), and
+	// the loader's debug messages; nil discards them.
 	Logger *slog.Logger
 	// CallStackSize is the depth of nested Lua calls a script may reach
 	// before it fails with a stack overflow; 0 means 200.

@@ -72,9 +72,11 @@ type vmState struct {
 	strMT *lua.LTable // the metatable of strings; __index is set per call
 	codec jsonCodec
 
-	// The current call; zero between calls.
-	ctx context.Context
-	ref string
+	// The current call; zero between calls. event is nil while a script
+	// loads.
+	ctx   context.Context
+	ref   string
+	event *event.Event
 	// callCtx is the context the state runs the call under (L.Context()):
 	// ctx, ended early when the call passes its memory limit.
 	callCtx *callContext
@@ -356,7 +358,7 @@ func (vm *vmState) end() {
 	vm.L.RemoveContext()
 	vm.strMT.RawSetString("__index", lua.LNil)
 	vm.codec.reset()
-	vm.ctx, vm.ref, vm.callCtx, vm.callEnv = nil, "", nil, nil
+	vm.ctx, vm.ref, vm.event, vm.callCtx, vm.callEnv = nil, "", nil, nil, nil
 	vm.sizer = memSizer{} // its maps grew with the call's data
 }
 
@@ -436,6 +438,7 @@ func (vm *vmState) call(ctx context.Context, h *Handler, ev *event.Event) (handl
 	L := vm.L
 	env := vm.begin(ctx, h.ref)
 	defer vm.end()
+	vm.event = ev
 
 	p, err := vm.eventTable(ev)
 	if err != nil {
@@ -582,12 +585,18 @@ func (vm *vmState) ResultValue(v lua.LValue) handlers.ResultValue {
 	return handlers.ResultValue{Kind: handlers.ResultOther, What: "a " + v.Type().String()}
 }
 
-// logger returns the logger of the current call.
+// logger returns the logger of the current call: the worker's
+// Call.Logger, or outside a worker's call Options.Logger with the
+// attributes of [handlers.CallLogger] (only the function's ref while a
+// script loads).
 func (vm *vmState) logger() *slog.Logger {
 	if c, ok := handlers.CallFrom(vm.ctx); ok {
 		return c.Logger
 	}
-	return vm.opts.Logger.With("function", vm.ref)
+	if vm.event == nil {
+		return vm.opts.Logger.With(handlers.LogFunction, vm.ref)
+	}
+	return handlers.CallLogger(vm.opts.Logger, vm.ref, vm.event)
 }
 
 // pcallLua is pcall. A protected call of a script goes through bounce, so
