@@ -465,7 +465,7 @@ func TestValidateOK(t *testing.T) {
 				{Ref: "a", TriggerType: "PRE_CREATE", FailurePolicy: "ignore", Mode: "shadow", Lua: &config.LuaFunc{File: "a.lua"}},
 				{Ref: "b", TriggerType: "POST_CREATE", Webhook: &config.WebhookFunc{URL: "https://example.com/x"}},
 				{Ref: "c", TriggerType: "POST_CREATE", Exec: &config.ExecFunc{Command: []string{"/bin/true"}, Env: []string{"PATH"}}},
-				{Ref: "d", TriggerType: "SCHEDULED", Schedule: &config.Schedule{Every: time.Hour, Start: "23:59:59", Timezone: "America/New_York"}, Lua: &config.LuaFunc{File: "d.lua"}},
+				{Ref: "d", TriggerType: "SCHEDULED", Schedule: &config.Schedule{Every: time.Hour, Start: "23:59:59", Timezone: "America/New_York", BEUUID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", CustomerUUID: "c_42"}, Lua: &config.LuaFunc{File: "d.lua"}},
 				{Ref: "e", TriggerType: "SCHEDULED", Schedule: &config.Schedule{Cron: "*/5 * * * *"}, Lua: &config.LuaFunc{File: "e.lua"}},
 			}
 		}},
@@ -734,6 +734,24 @@ func TestValidateErrors(t *testing.T) {
 			name:   "start with cron",
 			modify: fn(config.Function{Schedule: &config.Schedule{Cron: "0 3 * * *", Start: "01:00"}, Lua: lua}),
 			want:   []string{`functions[1].schedule.start (ref "f"): applies to every, not to cron`},
+		},
+		{
+			name:   "be_uuid with a space",
+			modify: fn(config.Function{Schedule: &config.Schedule{Every: time.Hour, BEUUID: "be 1"}, Lua: lua}),
+			want:   []string{`functions[1].schedule.be_uuid (ref "f"): "be 1" is not a UUID (at most 64 letters, digits, '-', '_' and '.')`},
+		},
+		{
+			name:   "be_uuid too long",
+			modify: fn(config.Function{Schedule: &config.Schedule{Every: time.Hour, BEUUID: strings.Repeat("a", 65)}, Lua: lua}),
+			want:   []string{`functions[1].schedule.be_uuid (ref "f"): "` + strings.Repeat("a", 65) + `" is not a UUID (at most 64 letters, digits, '-', '_' and '.')`},
+		},
+		{
+			name:   "customer_uuid without be_uuid",
+			modify: fn(config.Function{Schedule: &config.Schedule{Every: time.Hour, CustomerUUID: "c/1"}, Lua: lua}),
+			want: []string{
+				`functions[1].schedule.customer_uuid (ref "f"): is set without be_uuid: a customer belongs to a billing entity`,
+				`functions[1].schedule.customer_uuid (ref "f"): "c/1" is not a UUID (at most 64 letters, digits, '-', '_' and '.')`,
+			},
 		},
 		{
 			name:   "webhook scheme",

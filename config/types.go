@@ -308,6 +308,12 @@ type Schedule struct {
 	// Start, "HH:MM" or "HH:MM:SS", anchors Every to a time of day (Every
 	// 24h with Start 23:59 runs daily at 23:59); "" anchors to midnight.
 	Start string `mapstructure:"start"`
+	// BEUUID is the billing entity the ticks belong to: each tick event
+	// carries it as beUUID. "" means none.
+	BEUUID string `mapstructure:"be_uuid"`
+	// CustomerUUID is the customer the ticks belong to, carried as
+	// customer.resourceUUID; it needs BEUUID. "" means none.
+	CustomerUUID string `mapstructure:"customer_uuid"`
 }
 
 // LuaFunc is a function written as an FDL (Lua) script.

@@ -350,6 +350,29 @@ func (s Schedule) validate(p *problems, key string) {
 			p.add(key+".start", "%q is not a time of day HH:MM or HH:MM:SS", s.Start)
 		}
 	}
+	if s.BEUUID != "" {
+		p.uuid(key+".be_uuid", s.BEUUID)
+	}
+	if s.CustomerUUID != "" {
+		if s.BEUUID == "" {
+			p.add(key+".customer_uuid", "is set without be_uuid: a customer belongs to a billing entity")
+		}
+		p.uuid(key+".customer_uuid", s.CustomerUUID)
+	}
+}
+
+// maxUUID is the longest UUID a schedule takes (schedule.MaxUUIDLen).
+const maxUUID = 64
+
+// uuid checks an FCO UUID loosely: a token of letters, digits, '-', '_'
+// and '.', at most maxUUID long.
+func (p *problems) uuid(key, s string) {
+	bad := strings.ContainsFunc(s, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_' && r != '.' || r > unicode.MaxASCII
+	})
+	if bad || len(s) > maxUUID {
+		p.add(key, "%q is not a UUID (at most %d letters, digits, '-', '_' and '.')", s, maxUUID)
+	}
 }
 
 // validClock reports whether s is "HH:MM" or "HH:MM:SS" on a 24-hour clock.

@@ -81,6 +81,9 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 		var value any = h
 		if f.Schedule != nil {
 			sc, err := schedule.Parse(f.Schedule.Every, f.Schedule.Cron, f.Schedule.Timezone, f.Schedule.Start)
+			if err == nil {
+				sc, err = sc.WithOwner(schedule.Owner{BEUUID: f.Schedule.BEUUID, CustomerUUID: f.Schedule.CustomerUUID})
+			}
 			if err != nil {
 				l.problems = append(l.problems, fmt.Errorf("function %q (%s): %w", f.Ref, where, err))
 				continue
@@ -121,6 +124,9 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 			fn := scriptFunction(sf)
 			if sf.Schedule != nil {
 				sc, err := schedule.ParseFDL(sf.Schedule)
+				if err == nil {
+					sc, err = sc.WithOwner(sf.Owner)
+				}
 				if err != nil {
 					l.problems = append(l.problems, fmt.Errorf("function %q (%s): schedule: %w", sf.Ref, fn.Source, err))
 					continue

@@ -9,5 +9,9 @@
 // whenever it starts. Which tick to fire late after a restart (the catch-up
 // rule) belongs to the worker's scheduler, which publishes the ticks.
 //
+// A schedule may belong to a billing entity and a customer ([Owner],
+// [Schedule.WithOwner]), as FCO's code blocks did: its ticks carry their
+// UUIDs as the event's beUUID and customer.resourceUUID.
+//
 // The package imports nothing of triggerbus.
 package schedule

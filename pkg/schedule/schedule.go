@@ -21,6 +21,7 @@ type Schedule struct {
 	cron   *cronSpec
 	loc    *time.Location
 	text   string
+	owner  Owner
 }
 
 // String describes the schedule.

@@ -730,3 +730,49 @@ func schedFloorMod(a, b int64) int64 {
 	}
 	return m
 }
+
+func TestWithOwner(t *testing.T) {
+	sc, err := schedule.ParseFDL(schedFDL(map[string]int{"HOUR": 24}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := schedule.Owner{BEUUID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", CustomerUUID: "c_42.x"}
+	owned, err := sc.WithOwner(o)
+	if err != nil {
+		t.Fatalf("WithOwner(%+v) = %v", o, err)
+	}
+	if owned.Owner() != o {
+		t.Errorf("Owner() = %+v, want %+v", owned.Owner(), o)
+	}
+	if sc.Owner() != (schedule.Owner{}) {
+		t.Errorf("WithOwner changed the schedule it was called on: Owner() = %+v", sc.Owner())
+	}
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if owned.Next(now) != sc.Next(now) || owned.String() != sc.String() {
+		t.Errorf("an owner changed the ticks: %s %v, want %s %v", owned, owned.Next(now), sc, sc.Next(now))
+	}
+	if none, err := sc.WithOwner(schedule.Owner{}); err != nil || none.Owner() != (schedule.Owner{}) {
+		t.Errorf("WithOwner(zero) = %+v, %v; want no owner, nil", none, err)
+	}
+
+	bad := []struct {
+		o    schedule.Owner
+		want string
+	}{
+		{schedule.Owner{CustomerUUID: "c-1"}, "a customer UUID is given without a billing entity UUID"},
+		{schedule.Owner{BEUUID: "be 1"}, `the billing entity UUID "be 1" has a character other than`},
+		{schedule.Owner{BEUUID: "be\n1"}, `the billing entity UUID "be\n1" has a character other than`},
+		{schedule.Owner{BEUUID: "bé"}, `the billing entity UUID "bé" has a character other than`},
+		{schedule.Owner{BEUUID: strings.Repeat("a", 65)}, "the billing entity UUID is 65 characters, more than 64"},
+		{schedule.Owner{BEUUID: "be-1", CustomerUUID: "c/1"}, `the customer UUID "c/1" has a character other than`},
+	}
+	for _, tt := range bad {
+		_, err := sc.WithOwner(tt.o)
+		if !errors.Is(err, schedule.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("WithOwner(%+v) = %v, want ErrInvalid saying %q", tt.o, err, tt.want)
+		}
+	}
+	if _, err := sc.WithOwner(schedule.Owner{BEUUID: strings.Repeat("a", schedule.MaxUUIDLen)}); err != nil {
+		t.Errorf("WithOwner(a UUID of MaxUUIDLen) = %v, want nil", err)
+	}
+}

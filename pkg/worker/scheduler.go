@@ -147,6 +147,16 @@ func (s *scheduler) first(sc *schedule.Schedule, now time.Time) time.Time {
 	return n
 }
 
+// ownTick gives a tick the billing entity and customer its schedule
+// belongs to: beUUID and customer.resourceUUID, as FCO gave the scheduled
+// code of a billing entity.
+func ownTick(ev *event.Event, o schedule.Owner) {
+	ev.BEUUID = o.BEUUID
+	if o.CustomerUUID != "" {
+		ev.Customer, _ = json.Marshal(map[string]string{"resourceUUID": o.CustomerUUID})
+	}
+}
+
 // fire publishes the tick of ref at tick to the event stream.
 func (s *scheduler) fire(ref string, sc *schedule.Schedule, tick, now time.Time) {
 	w := s.w
@@ -158,6 +168,7 @@ func (s *scheduler) fire(ref string, sc *schedule.Schedule, tick, now time.Time)
 		TimeStamp:     now.UnixMilli(),
 		Input:         input,
 	}
+	ownTick(&ev, sc.Owner())
 	data, err := ev.Encode()
 	if err != nil {
 		w.log.Error("encode tick", "function", ref, "err", err)

@@ -44,6 +44,10 @@ type ScriptFunction struct {
 	// DAY and WEEK (the script may write them in any case, singular or
 	// plural). Nil when the description has none.
 	Schedule map[string]map[string]int
+	// Owner is the billing entity and customer the schedule's ticks belong
+	// to: the schedule table's beUUID and customerUUID (keys in any case).
+	// The zero Owner when the table names none.
+	Owner schedule.Owner
 	// File is the script's path as it was loaded.
 	File string
 	// Line is the line where the entry point's function is defined, 0 when
@@ -407,7 +411,7 @@ func describe(d *lua.LTable) (ScriptFunction, error) {
 		return ScriptFunction{}, fmt.Errorf("triggerOptions is a %s (%s), want a list of strings such as {%q}", v.Type(), v.String(), v.String())
 	}
 	if v := d.RawGetString("schedule"); v != lua.LNil {
-		if sf.Schedule, err = readSchedule(v); err != nil {
+		if sf.Schedule, sf.Owner, err = readSchedule(v); err != nil {
 			return ScriptFunction{}, err
 		}
 	}
@@ -415,45 +419,87 @@ func describe(d *lua.LTable) (ScriptFunction, error) {
 }
 
 // readSchedule normalises an FDL schedule table such as
-// {start = {hour = 22, minute = 0}, frequency = {hours = 24}}.
-func readSchedule(v lua.LValue) (map[string]map[string]int, error) {
+// {start = {hour = 22, minute = 0}, frequency = {hours = 24}}, and reads
+// the billing entity and customer its ticks belong to (beUUID,
+// customerUUID).
+func readSchedule(v lua.LValue) (map[string]map[string]int, schedule.Owner, error) {
+	var owner schedule.Owner
 	t, ok := v.(*lua.LTable)
 	if !ok {
-		return nil, fmt.Errorf("schedule is a %s, want a table", v.Type())
+		return nil, owner, fmt.Errorf("schedule is a %s, want a table", v.Type())
 	}
 	out := map[string]map[string]int{}
+	seen := map[string]bool{}
 	for k, val := t.Next(lua.LNil); k != lua.LNil; k, val = t.Next(k) {
 		ks, ok := k.(lua.LString)
 		part := strings.ToLower(string(ks))
+		if ok && (part == "beuuid" || part == "customeruuid") {
+			if seen[part] {
+				return nil, owner, fmt.Errorf("schedule has %s twice", ks)
+			}
+			seen[part] = true
+			id, ok := val.(lua.LString)
+			if !ok || id == "" {
+				return nil, owner, fmt.Errorf("schedule.%s is %s, want a UUID string (or no %s)", ks, uuidValue(val), ks)
+			}
+			if part == "beuuid" {
+				owner.BEUUID = string(id)
+			} else {
+				owner.CustomerUUID = string(id)
+			}
+			continue
+		}
 		if !ok || (part != "start" && part != "frequency") {
-			return nil, fmt.Errorf("schedule has the key %s, want start or frequency", k.String())
+			return nil, owner, fmt.Errorf("schedule has the key %s, want start, frequency, beUUID or customerUUID", k.String())
 		}
 		if _, dup := out[part]; dup {
-			return nil, fmt.Errorf("schedule has %s twice", part)
+			return nil, owner, fmt.Errorf("schedule has %s twice", part)
 		}
-		inner, ok := val.(*lua.LTable)
-		if !ok {
-			return nil, fmt.Errorf("schedule.%s is a %s, want a table such as {MINUTE = 5}", part, val.Type())
-		}
-		units := map[string]int{}
-		for uk, uv := inner.Next(lua.LNil); uk != lua.LNil; uk, uv = inner.Next(uk) {
-			us, ok := uk.(lua.LString)
-			unit, known := schedule.Unit(string(us))
-			if !ok || !known {
-				return nil, fmt.Errorf("schedule.%s has the key %s, want SECOND, MINUTE, HOUR, DAY or WEEK", part, uk.String())
-			}
-			n, ok := uv.(lua.LNumber)
-			if !ok || float64(n) != math.Trunc(float64(n)) || n < 0 || n > math.MaxInt32 {
-				return nil, fmt.Errorf("schedule.%s.%s is %s, want a whole number", part, string(us), uv.String())
-			}
-			if _, dup := units[unit]; dup {
-				return nil, fmt.Errorf("schedule.%s has %s twice", part, unit)
-			}
-			units[unit] = int(n)
+		units, err := readUnits(part, val)
+		if err != nil {
+			return nil, owner, err
 		}
 		out[part] = units
 	}
-	return out, nil
+	if err := owner.Check(); err != nil {
+		return nil, owner, err // "schedule: invalid: ..."
+	}
+	return out, owner, nil
+}
+
+// uuidValue names a value given as a UUID in an error: an empty string
+// or its type.
+func uuidValue(v lua.LValue) string {
+	if v == lua.LString("") {
+		return "an empty string"
+	}
+	return "a " + v.Type().String()
+}
+
+// readUnits reads the table of a schedule's part (start or frequency),
+// such as {MINUTE = 5}.
+func readUnits(part string, val lua.LValue) (map[string]int, error) {
+	inner, ok := val.(*lua.LTable)
+	if !ok {
+		return nil, fmt.Errorf("schedule.%s is a %s, want a table such as {MINUTE = 5}", part, val.Type())
+	}
+	units := map[string]int{}
+	for uk, uv := inner.Next(lua.LNil); uk != lua.LNil; uk, uv = inner.Next(uk) {
+		us, ok := uk.(lua.LString)
+		unit, known := schedule.Unit(string(us))
+		if !ok || !known {
+			return nil, fmt.Errorf("schedule.%s has the key %s, want SECOND, MINUTE, HOUR, DAY or WEEK", part, uk.String())
+		}
+		n, ok := uv.(lua.LNumber)
+		if !ok || float64(n) != math.Trunc(float64(n)) || n < 0 || n > math.MaxInt32 {
+			return nil, fmt.Errorf("schedule.%s.%s is %s, want a whole number", part, string(us), uv.String())
+		}
+		if _, dup := units[unit]; dup {
+			return nil, fmt.Errorf("schedule.%s has %s twice", part, unit)
+		}
+		units[unit] = int(n)
+	}
+	return units, nil
 }
 
 // findUnwired finds the global functions of a script that describe a trigger

@@ -13,6 +13,7 @@ import (
 
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 )
 
 // luaLineOf returns the line of file that starts with prefix.
@@ -83,7 +84,8 @@ func TestLuaLoadScripts(t *testing.T) {
 				"start":     {"HOUR": 23, "MINUTE": 59, "SECOND": 59},
 				"frequency": {"HOUR": 24},
 			},
-			File: sched, Line: luaLineOf(t, sched, "function daily("),
+			Owner: schedule.Owner{BEUUID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", CustomerUUID: "c-42"},
+			File:  sched, Line: luaLineOf(t, sched, "function daily("),
 		},
 		{
 			Ref: "midnight", Entry: "midnight", TriggerType: "SCHEDULED", TriggerOptions: []string{"ANY"},
