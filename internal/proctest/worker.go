@@ -11,7 +11,7 @@ import (
 )
 
 // NewWorker builds, without starting it, a worker serving fns on nc. It
-// fails the test when fns do not make a function set or cfg a worker.
+// fails the test when New refuses fns or cfg.
 func NewWorker(t testing.TB, nc *nats.Conn, cfg worker.Config, fns ...worker.Function) *worker.Worker {
 	t.Helper()
 	w, err := worker.New(nc, cfg, fns...)
