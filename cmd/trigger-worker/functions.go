@@ -22,10 +22,9 @@ import (
 
 // loaded is the result of turning the configuration into functions.
 type loaded struct {
-	set       *matcher.Set
-	kinds     map[string]string // ref -> handler kind
-	schedules map[string]*schedule.Schedule
-	closers   []io.Closer
+	set     *matcher.Set
+	kinds   map[string]string // ref -> handler kind
+	closers []io.Closer
 	// problems are everything check reports: a function that did not load,
 	// an entry point a script describes but does not wire, a scripts.dir
 	// that cannot be read. set holds the functions without problems.
@@ -59,7 +58,7 @@ func (l *loaded) close() error {
 // loading is allowed, see [loaded.accept]). store keeps the dataStore maps
 // of Lua functions; nil (check) makes their dataStore calls fail.
 func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *loaded {
-	l := &loaded{kinds: map[string]string{}, schedules: map[string]*schedule.Schedule{}}
+	l := &loaded{kinds: map[string]string{}}
 	luaOpts, err := luaOptions(cfg, log, store)
 	if err != nil {
 		l.problems = append(l.problems, err)
@@ -106,7 +105,6 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 				continue
 			}
 			fn.Schedule = sc
-			l.schedules[f.Ref] = sc
 		}
 		fns = append(fns, fn)
 	}
@@ -135,7 +133,6 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 					continue
 				}
 				fn.Schedule = sc
-				l.schedules[sf.Ref] = sc
 			}
 			fns = append(fns, fn)
 		}
