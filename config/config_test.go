@@ -721,6 +721,11 @@ func TestValidateErrors(t *testing.T) {
 			want:   []string{`functions[1].schedule.cron (ref "f"): "0 3 * *" has 4 fields, want 5 (minute hour day-of-month month day-of-week)`},
 		},
 		{
+			name:   "cron field value",
+			modify: fn(config.Function{Schedule: &config.Schedule{Cron: "61 3 * * *"}, Lua: lua}),
+			want:   []string{`functions[1].schedule.cron (ref "f"): "61 3 * * *": minute: end of range (61) above maximum (59): 61`},
+		},
+		{
 			name:   "timezone",
 			modify: fn(config.Function{Schedule: &config.Schedule{Every: time.Hour, Timezone: "Mars/Olympus_Mons"}, Lua: lua}),
 			want:   []string{`functions[1].schedule.timezone (ref "f"): "Mars/Olympus_Mons" is not a known time zone`},

@@ -21,8 +21,9 @@
 // an environment variable or a flag are comma-separated ("1s,5s,30s").
 //
 // Validation here is structural: types, ranges, enums, and that each
-// function has exactly one handler. Whether a trigger type or option exists
-// is checked by package matcher against the catalogue.
+// function has exactly one handler; a cron expression is read by package
+// schedule, the one reader of cron. Whether a trigger type or option exists
+// is checked by the worker (internal/matcher) against the catalogue.
 //
 // Passwords, tokens and keys have type [Secret], which prints and logs as
 // REDACTED, so a Config can be printed or logged whole.

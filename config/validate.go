@@ -11,11 +11,14 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 )
 
 // Validate checks c and returns every problem found, joined, each an
 // [*Error] naming the key (and c.File, when set). It checks structure only:
-// that trigger types and options exist is for package matcher to say.
+// that trigger types and options exist is for the worker to say
+// (internal/matcher). A cron expression is read by package schedule.
 func (c Config) Validate() error {
 	p := &problems{file: c.File}
 	c.NATS.validate(p)
@@ -333,8 +336,11 @@ func (s Schedule) validate(p *problems, key string) {
 		p.add(key+".every", "is %v, must be positive", s.Every)
 	}
 	if s.Cron != "" {
-		if n := len(strings.Fields(s.Cron)); n != 5 {
-			p.add(key+".cron", "%q has %d fields, want 5 (minute hour day-of-month month day-of-week)", s.Cron, n)
+		// The one reading of cron is package schedule's; its message
+		// without the sentinel and the word the key already says.
+		if _, err := schedule.Parse(0, s.Cron, "", ""); err != nil {
+			msg := strings.TrimPrefix(err.Error(), schedule.ErrInvalid.Error()+": ")
+			p.add(key+".cron", "%s", strings.TrimPrefix(msg, "cron "))
 		}
 	}
 	if s.Timezone != "" {

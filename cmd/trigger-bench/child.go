@@ -35,7 +35,6 @@ import (
 	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -332,11 +331,11 @@ func setupOurs(ctx context.Context, url, mode, prefix string, n int, lua bool, c
 		return handlers.Result{}, nil
 	})
 	cfg := worker.Config{Prefix: prefix}
-	var fns []matcher.Function
+	var fns []worker.Function
 	var closers []io.Closer
 	switch mode {
 	case modePostCore, modePostDurable:
-		fns = append(fns, matcher.Function{Ref: "noop", TriggerType: "POST_CREATE", Options: []string{benchOption}, Value: post})
+		fns = append(fns, worker.Function{Ref: "noop", TriggerType: "POST_CREATE", Options: []string{benchOption}, Handler: post})
 		if mode == modePostDurable {
 			cfg.Durable = &worker.DurableConfig{}
 		}
@@ -350,13 +349,13 @@ func setupOurs(ctx context.Context, url, mode, prefix string, n int, lua bool, c
 			fns = append(fns, f)
 			closers = append(closers, closer)
 		} else {
-			fns = append(fns, matcher.Function{Ref: "noop", TriggerType: "PRE_CREATE", Options: []string{benchOption}, Value: pre})
+			fns = append(fns, worker.Function{Ref: "noop", TriggerType: "PRE_CREATE", Options: []string{benchOption}, Handler: pre})
 		}
 		fns = append(fns, fillers(n-1)...)
 	case modeIdle:
 		fns = append(fns,
-			matcher.Function{Ref: "noop_pre", TriggerType: "PRE_CREATE", Options: []string{benchOption}, Value: pre},
-			matcher.Function{Ref: "noop_post", TriggerType: "POST_CREATE", Options: []string{benchOption}, Value: post})
+			worker.Function{Ref: "noop_pre", TriggerType: "PRE_CREATE", Options: []string{benchOption}, Handler: pre},
+			worker.Function{Ref: "noop_post", TriggerType: "POST_CREATE", Options: []string{benchOption}, Handler: post})
 	default:
 		nc.Close()
 		return nil, fmt.Errorf("our side has no mode %q", mode)
@@ -368,12 +367,7 @@ func setupOurs(ctx context.Context, url, mode, prefix string, n int, lua bool, c
 		}
 		return errors.Join(errs...)
 	}
-	set, err := matcher.Build(fns)
-	if err != nil {
-		nc.Close()
-		return nil, errors.Join(err, closeAll())
-	}
-	w, err := worker.New(nc, matcher.New(set), cfg)
+	w, err := worker.New(nc, cfg, fns...)
 	if err != nil {
 		nc.Close()
 		return nil, errors.Join(err, closeAll())

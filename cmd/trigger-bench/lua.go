@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // benchScript is the PRE Lua scenario's function: an FDL trigger that reads
@@ -40,30 +40,30 @@ end
 
 // luaFunction loads benchScript with lua.LoadScript and returns its
 // function, and what to close when done.
-func luaFunction() (matcher.Function, io.Closer, error) {
+func luaFunction() (worker.Function, io.Closer, error) {
 	dir, err := os.MkdirTemp("", "trigger-bench-lua-")
 	if err != nil {
-		return matcher.Function{}, nil, err
+		return worker.Function{}, nil, err
 	}
 	path := filepath.Join(dir, "bench.lua")
 	if err := os.WriteFile(path, []byte(benchScript), 0o600); err != nil {
-		return matcher.Function{}, nil, errors.Join(err, os.RemoveAll(dir))
+		return worker.Function{}, nil, errors.Join(err, os.RemoveAll(dir))
 	}
 	sfs, err := lua.LoadScript(path, lua.Options{})
 	if err != nil {
-		return matcher.Function{}, nil, errors.Join(fmt.Errorf("lua: %w", err), os.RemoveAll(dir))
+		return worker.Function{}, nil, errors.Join(fmt.Errorf("lua: %w", err), os.RemoveAll(dir))
 	}
 	if len(sfs) != 1 {
-		return matcher.Function{}, nil, errors.Join(fmt.Errorf("lua: %d entry points in the bench script, want 1", len(sfs)), os.RemoveAll(dir))
+		return worker.Function{}, nil, errors.Join(fmt.Errorf("lua: %d entry points in the bench script, want 1", len(sfs)), os.RemoveAll(dir))
 	}
 	sf := sfs[0]
-	f := matcher.Function{
+	f := worker.Function{
 		Ref:         sf.Ref,
 		TriggerType: sf.TriggerType,
 		Options:     sf.TriggerOptions,
 		Priority:    sf.Priority,
 		Source:      path,
-		Value:       sf.Handler,
+		Handler:     sf.Handler,
 	}
 	return f, &luaCloser{h: sf.Handler, dir: dir}, nil
 }

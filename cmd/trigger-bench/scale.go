@@ -6,8 +6,8 @@ import (
 
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
+	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // fillers returns n functions none of which matches PRE_CREATE.SERVER, the
@@ -15,7 +15,7 @@ import (
 // SCHEDULED (which needs a schedule and durable delivery), with the type's
 // known options in turn (never SERVER for PRE_CREATE, never ANY on a type
 // with options) or, for open option sets, one of 500 made-up method names.
-func fillers(n int) []matcher.Function {
+func fillers(n int) []worker.Function {
 	var pool []*subjects.TriggerType
 	for _, t := range subjects.Types() {
 		if t.Name != "SCHEDULED" {
@@ -32,11 +32,11 @@ func fillers(n int) []matcher.Function {
 		}
 	}
 	noop := handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) { return handlers.Result{}, nil })
-	fns := make([]matcher.Function, 0, n)
+	fns := make([]worker.Function, 0, n)
 	for i := 0; len(fns) < n; i++ {
 		t := pool[i%len(pool)]
 		round := i / len(pool)
-		f := matcher.Function{Ref: fmt.Sprintf("filler_%05d", i), TriggerType: t.Name, Priority: i%7 - 3, Value: noop}
+		f := worker.Function{Ref: fmt.Sprintf("filler_%05d", i), TriggerType: t.Name, Priority: i%7 - 3, Handler: noop}
 		ks := known[t.Name]
 		switch {
 		case !t.OptionKind.HasOptions():

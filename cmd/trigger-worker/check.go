@@ -49,7 +49,7 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 				policy = string(e.FailurePolicy) + "/" + string(e.Mode)
 			}
 			sched := "-"
-			if sc := l.schedules[e.Ref]; sc != nil {
+			if sc := e.Schedule; sc != nil {
 				sched = sc.String()
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.Ref, l.kinds[e.Ref], e.Type.Name,

@@ -20,7 +20,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -40,22 +39,19 @@ func newDLQRig(t *testing.T, opts ...natstest.Option) *dlqRig {
 	s := natstest.RunServer(t, append([]natstest.Option{natstest.WithJetStream()}, opts...)...)
 	r := &dlqRig{url: s.ClientURL(), handled: make(chan *event.Event, 16)}
 	r.failing.Store(true)
-	set, err := matcher.Build([]matcher.Function{{
+	set := []worker.Function{{
 		Ref: "provision_dns", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
-		Value: handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
+		Handler: handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
 			if r.failing.Load() {
 				return handlers.Result{}, errors.New("dns api: 503 service unavailable\nretry later; the provider is in maintenance until midnight")
 			}
 			r.handled <- ev
 			return handlers.Result{ExitState: handlers.Success}, nil
 		}),
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(natstest.Connect(t, s), matcher.New(set), worker.Config{
+	}}
+	w, err := worker.New(natstest.Connect(t, s), worker.Config{
 		Durable: &worker.DurableConfig{MaxDeliver: 2, Backoff: []time.Duration{20 * time.Millisecond}},
-	})
+	}, set...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,25 +11,34 @@ import (
 
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/internal/mailer"
+	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/handlers/command"
 	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
 	"github.com/triggerbus/triggerbus/pkg/handlers/webhook"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // loaded is the result of turning the configuration into functions.
 type loaded struct {
-	set       *matcher.Set
-	kinds     map[string]string // ref -> handler kind
-	schedules map[string]*schedule.Schedule
-	closers   []io.Closer
+	set     *matcher.Set
+	kinds   map[string]string // ref -> handler kind
+	closers []io.Closer
 	// problems are everything check reports: a function that did not load,
 	// an entry point a script describes but does not wire, a scripts.dir
 	// that cannot be read. set holds the functions without problems.
 	problems []error
+}
+
+// functions returns the functions of l without problems, for the worker.
+func (l *loaded) functions() []worker.Function {
+	entries := l.set.Entries()
+	fns := make([]worker.Function, len(entries))
+	for i, e := range entries {
+		fns[i] = e.Function
+	}
+	return fns
 }
 
 // close releases the handlers' resources.
@@ -49,12 +58,12 @@ func (l *loaded) close() error {
 // loading is allowed, see [loaded.accept]). store keeps the dataStore maps
 // of Lua functions; nil (check) makes their dataStore calls fail.
 func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *loaded {
-	l := &loaded{kinds: map[string]string{}, schedules: map[string]*schedule.Schedule{}}
+	l := &loaded{kinds: map[string]string{}}
 	luaOpts, err := luaOptions(cfg, log, store)
 	if err != nil {
 		l.problems = append(l.problems, err)
 	}
-	var fns []matcher.Function
+	var fns []worker.Function
 	src := cfg.File
 	if src == "" {
 		src = "config"
@@ -78,7 +87,17 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 			l.closers = append(l.closers, closer)
 		}
 		l.kinds[f.Ref] = kind
-		var value any = h
+		fn := worker.Function{
+			Ref:           f.Ref,
+			TriggerType:   f.TriggerType,
+			Options:       f.TriggerOptions,
+			Priority:      f.Priority,
+			FailurePolicy: worker.FailurePolicy(f.FailurePolicy),
+			Mode:          worker.Mode(f.Mode),
+			Timeout:       f.Timeout,
+			Source:        where,
+			Handler:       h,
+		}
 		if f.Schedule != nil {
 			sc, err := schedule.Parse(f.Schedule.Every, f.Schedule.Cron, f.Schedule.Timezone, f.Schedule.Start)
 			if err == nil {
@@ -88,21 +107,9 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 				l.problems = append(l.problems, fmt.Errorf("function %q (%s): %w", f.Ref, where, err))
 				continue
 			}
-			value = &worker.Scheduled{Handler: h, Schedule: sc}
-			l.schedules[f.Ref] = sc
+			fn.Schedule = sc
 		}
-		fns = append(fns, matcher.Function{
-			Ref:           f.Ref,
-			TriggerType:   f.TriggerType,
-			Options:       f.TriggerOptions,
-			Priority:      f.Priority,
-			FailurePolicy: matcher.FailurePolicy(f.FailurePolicy),
-			Mode:          matcher.Mode(f.Mode),
-			Timeout:       f.Timeout,
-			Scheduled:     f.Schedule != nil,
-			Source:        where,
-			Value:         value,
-		})
+		fns = append(fns, fn)
 	}
 	if cfg.Scripts.Dir != "" {
 		sfs, unwired, err := lua.LoadScriptsReport(cfg.Scripts.Dir, luaOpts)
@@ -131,8 +138,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 					l.problems = append(l.problems, fmt.Errorf("function %q (%s): schedule: %w", sf.Ref, fn.Source, err))
 					continue
 				}
-				fn.Value = &worker.Scheduled{Handler: sf.Handler, Schedule: sc}
-				l.schedules[sf.Ref] = sc
+				fn.Schedule = sc
 			}
 			fns = append(fns, fn)
 		}
@@ -189,19 +195,18 @@ func writeProblems(w io.Writer, problems []error) {
 // serve.
 const noFunctionsWarning = "no functions: nothing is subscribed; set scripts.dir or functions"
 
-func scriptFunction(sf lua.ScriptFunction) matcher.Function {
+func scriptFunction(sf lua.ScriptFunction) worker.Function {
 	src := sf.File
 	if sf.Line > 0 {
 		src = fmt.Sprintf("%s:%d", sf.File, sf.Line)
 	}
-	return matcher.Function{
+	return worker.Function{
 		Ref:         sf.Ref,
 		TriggerType: sf.TriggerType,
 		Options:     sf.TriggerOptions,
 		Priority:    sf.Priority,
-		Scheduled:   sf.Schedule != nil,
 		Source:      src,
-		Value:       sf.Handler,
+		Handler:     sf.Handler,
 	}
 }
 

@@ -348,7 +348,7 @@ func bundleFunctions(cfg config.Config, b *bundle.Bundle) ([]bundle.Function, er
 		if e.Type.IsPre() {
 			f.Policy = string(e.FailurePolicy) + "/" + string(e.Mode)
 		}
-		if sc := l.schedules[e.Ref]; sc != nil {
+		if sc := e.Schedule; sc != nil {
 			f.Schedule = sc.String()
 		}
 		fns = append(fns, f)

@@ -15,7 +15,6 @@ import (
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -35,13 +34,13 @@ func newRegistryRig(t *testing.T) *registryRig {
 	deny := handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
 		return handlers.Result{ExitState: handlers.Failed, ErrorCode: "DENIED"}, nil
 	})
-	start := func(instance string, fns ...matcher.Function) *worker.Worker {
+	start := func(instance string, fns ...worker.Function) *worker.Worker {
 		return proctest.StartWorker(t, natstest.Connect(t, s), worker.Config{Registry: true, Instance: instance}, fns...)
 	}
-	start("alpha", matcher.Function{Ref: "deny_net", TriggerType: "PRE_CREATE", Options: []string{"NETWORK"}, Value: deny})
+	start("alpha", worker.Function{Ref: "deny_net", TriggerType: "PRE_CREATE", Options: []string{"NETWORK"}, Handler: deny})
 	beta := start("beta",
-		matcher.Function{Ref: "deny_net", TriggerType: "PRE_CREATE", Options: []string{"NETWORK"}, Value: deny},
-		matcher.Function{Ref: "audit_auth", TriggerType: "PRE_AUTH", Options: []string{"ANY"}, Value: deny})
+		worker.Function{Ref: "deny_net", TriggerType: "PRE_CREATE", Options: []string{"NETWORK"}, Handler: deny},
+		worker.Function{Ref: "audit_auth", TriggerType: "PRE_AUTH", Options: []string{"ANY"}, Handler: deny})
 	if err := beta.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}

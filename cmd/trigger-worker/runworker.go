@@ -25,7 +25,6 @@ import (
 	"github.com/triggerbus/triggerbus/internal/datastore"
 	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -200,7 +199,7 @@ func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded,
 		deliveryMode = "durable"
 	}
 	log.Info("delivery", "mode", deliveryMode, "jetstream", hasJS)
-	w, err := worker.New(nc, matcher.New(l.set), worker.Config{
+	w, err := worker.New(nc, worker.Config{
 		Prefix:          cfg.Subjects.Prefix,
 		Queue:           cfg.Subjects.Queue,
 		MaxInFlight:     cfg.Delivery.MaxInFlight,
@@ -215,7 +214,7 @@ func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded,
 		Version:         version,
 		Logger:          log,
 		Metrics:         metrics,
-	})
+	}, l.functions()...)
 	switch {
 	case errors.Is(err, worker.ErrScheduleNeedsJetStream):
 		return nil, usagef("SCHEDULED functions need JetStream and durable delivery (the NATS server has no JetStream, or delivery.mode is core): enable JetStream or remove them")
@@ -321,8 +320,8 @@ func reload(ctx context.Context, old config.Config, cf *commonFlags, allowPartia
 		closeLoaded(next, "close the handlers of the refused reload", log)
 		return fail(next.problems)
 	}
-	if err := w.Reload(ctx, next.set); err != nil {
-		if errors.Is(err, worker.ErrScheduleNeedsJetStream) || errors.Is(err, worker.ErrStopped) {
+	if err := w.Replace(ctx, next.functions()...); err != nil {
+		if errors.Is(err, worker.ErrScheduleNeedsJetStream) || errors.Is(err, worker.ErrStopped) || errors.Is(err, worker.ErrInvalidFunction) {
 			// Nothing was swapped in.
 			closeLoaded(next, "close the handlers of the refused reload", log)
 			return fail([]error{err})

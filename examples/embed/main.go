@@ -1,11 +1,3 @@
-// Command embed runs a trigger worker inside a Go program, with one Go
-// function and (unless --nats-url names a server) a NATS server of its own.
-//
-//	go run ./examples/embed
-//	go run ./cmd/trigger-worker emit PRE_CREATE SERVER '{"input":{"cpu":64}}'
-//
-// The function, deny_big_servers, refuses PRE_CREATE SERVER for servers
-// over 16 CPUs. See README.md beside this file.
 package main
 
 import (
@@ -27,7 +19,6 @@ import (
 
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -79,17 +70,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	set, err := matcher.Build([]matcher.Function{{
-		Ref:         "deny_big_servers",
-		TriggerType: "PRE_CREATE",
-		Options:     []string{"SERVER"},
-		Timeout:     time.Second,
-		Value:       handlers.Func(denyBigServers),
-	}})
-	if err != nil {
-		return err
-	}
-
 	// The connection is drained before the server shuts down; closed says
 	// when the drain is over.
 	closed := make(chan struct{})
@@ -120,7 +100,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	}
 	defer nc.Close() // after a drain, a no-op
 
-	w, err := worker.New(nc, matcher.New(set), worker.Config{Logger: log})
+	// The worker: its settings and its functions, each a handler with what
+	// it runs for. Every function is checked here (type, options, PRE-only
+	// settings, schedules, duplicate refs); a problem is an error now, not
+	// at the first event. w.Replace(ctx, fns...) swaps in a new set the
+	// same way, all or nothing.
+	w, err := worker.New(nc, worker.Config{Logger: log}, worker.Function{
+		Ref:         "deny_big_servers",
+		TriggerType: "PRE_CREATE",
+		Options:     []string{"SERVER"},
+		Timeout:     time.Second,
+		Handler:     handlers.Func(denyBigServers),
+	})
 	if err != nil {
 		return err
 	}

@@ -7,19 +7,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // NewWorker builds, without starting it, a worker serving fns on nc. It
-// fails the test when fns do not make a function set or cfg a worker.
-func NewWorker(t testing.TB, nc *nats.Conn, cfg worker.Config, fns ...matcher.Function) *worker.Worker {
+// fails the test when New refuses fns or cfg.
+func NewWorker(t testing.TB, nc *nats.Conn, cfg worker.Config, fns ...worker.Function) *worker.Worker {
 	t.Helper()
-	set, err := matcher.Build(fns)
-	if err != nil {
-		t.Fatalf("matcher.Build: %v", err)
-	}
-	w, err := worker.New(nc, matcher.New(set), cfg)
+	w, err := worker.New(nc, cfg, fns...)
 	if err != nil {
 		t.Fatalf("worker.New: %v", err)
 	}
@@ -39,7 +34,7 @@ type WorkerOptions struct {
 // StartWorker starts a worker serving fns on nc and stops it when the test
 // ends, as [StartWorkerWith] with no options: an error from that Stop is
 // logged, not a failure.
-func StartWorker(t testing.TB, nc *nats.Conn, cfg worker.Config, fns ...matcher.Function) *worker.Worker {
+func StartWorker(t testing.TB, nc *nats.Conn, cfg worker.Config, fns ...worker.Function) *worker.Worker {
 	t.Helper()
 	return StartWorkerWith(t, WorkerOptions{}, nc, cfg, fns...)
 }
@@ -49,7 +44,7 @@ func StartWorker(t testing.TB, nc *nats.Conn, cfg worker.Config, fns ...matcher.
 // o.StartTimeout. When the test ends the worker is stopped, within 30
 // seconds; o.StrictStop says whether an error from that Stop fails the
 // test.
-func StartWorkerWith(t testing.TB, o WorkerOptions, nc *nats.Conn, cfg worker.Config, fns ...matcher.Function) *worker.Worker {
+func StartWorkerWith(t testing.TB, o WorkerOptions, nc *nats.Conn, cfg worker.Config, fns ...worker.Function) *worker.Worker {
 	t.Helper()
 	w := NewWorker(t, nc, cfg, fns...)
 	if o.StartTimeout <= 0 {

@@ -6,11 +6,10 @@
 // adds panic recovery and timeouts to any handler ([Recover], [Timeout],
 // [Chain]).
 //
-// The other kinds are packages of their own, so that a program links only the
-// kinds it uses: [github.com/triggerbus/triggerbus/pkg/handlers/lua] (Lua and
-// FDL scripts), [github.com/triggerbus/triggerbus/pkg/handlers/webhook] and
-// [github.com/triggerbus/triggerbus/pkg/handlers/command] (the exec kind).
-// Each passes the conformance suite of
+// This package is the contract only. The handler kinds that run scripts,
+// webhooks and programs are packages of their own that import it (and never
+// the worker), so that a program links only the kinds it uses; each passes
+// the conformance suite of
 // [github.com/triggerbus/triggerbus/pkg/handlers/handlerstest].
 //
 // Handlers return errors and never log them; the worker that calls them logs,

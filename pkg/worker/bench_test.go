@@ -13,7 +13,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -45,14 +44,10 @@ const benchRawEvent = `{"id":"01JDQ7Z6W3S6K4V0Q5H3YB3M8C","triggerType":"PRE_CRE
 
 // benchStartWorker runs a worker with fns on its own connection to a new
 // server and returns a client connection to the same server.
-func benchStartWorker(b *testing.B, fns ...matcher.Function) *nats.Conn {
+func benchStartWorker(b *testing.B, fns ...worker.Function) *nats.Conn {
 	b.Helper()
 	s := natstest.RunServer(b)
-	set, err := matcher.Build(fns)
-	if err != nil {
-		b.Fatalf("matcher.Build: %v", err)
-	}
-	w, err := worker.New(natstest.Connect(b, s), matcher.New(set), worker.Config{})
+	w, err := worker.New(natstest.Connect(b, s), worker.Config{}, fns...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -66,8 +61,8 @@ func benchStartWorker(b *testing.B, fns ...matcher.Function) *nats.Conn {
 // BenchmarkDecidePre is one PRE decision through pkg/client and a worker
 // with one no-op Go function: request, dispatch, decision, reply.
 func BenchmarkDecidePre(b *testing.B) {
-	nc := benchStartWorker(b, matcher.Function{Ref: "noop", TriggerType: "PRE_CREATE", Options: []string{"SERVER"},
-		Value: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) { return handlers.Result{}, nil })})
+	nc := benchStartWorker(b, worker.Function{Ref: "noop", TriggerType: "PRE_CREATE", Options: []string{"SERVER"},
+		Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) { return handlers.Result{}, nil })})
 	c, err := client.New(nc, client.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -131,8 +126,8 @@ func waitHandled(b *testing.B, handled *atomic.Int64, signal <-chan struct{}, wa
 func BenchmarkDispatchPost(b *testing.B) {
 	var handled atomic.Int64
 	signal := make(chan struct{}, 1) // a wake-up; one pending is enough
-	nc := benchStartWorker(b, matcher.Function{Ref: "noop", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
-		Value: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
+	nc := benchStartWorker(b, worker.Function{Ref: "noop", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
+		Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
 			handled.Add(1)
 			select {
 			case signal <- struct{}{}:

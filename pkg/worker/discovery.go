@@ -13,7 +13,7 @@ package worker
 //     events, and one in another group would get a copy of every event;
 //   - a micro handler gets a micro.Request, not the *nats.Msg the dispatch
 //     path, the PRE deadline watchdog and the loop guard work on;
-//   - a service cannot remove one endpoint, so Reload could not drop a
+//   - a service cannot remove one endpoint, so Replace could not drop a
 //     subject; and Stop drains endpoints without waiting, where the worker
 //     waits for each drained subscription and answers every PRE it took;
 //   - the worker sets its own pending limits and queue group (ANY options
@@ -26,7 +26,7 @@ package worker
 // also the data of that endpoint in $SRV.STATS replies (micro calls the
 // StatsHandler per endpoint, so stats need one).
 //
-// micro fixes a service's metadata when it is added. Reload therefore
+// micro fixes a service's metadata when it is added. Replace therefore
 // replaces the service when the functions or subjects changed: the new
 // instance (a new id) is added before the old one is stopped, so the worker
 // always answers $SRV.PING, and for a moment a listing may show it twice.
@@ -175,7 +175,7 @@ type ServiceStats struct {
 // discovery is the worker's discovery service.
 type discovery struct {
 	mu      sync.Mutex
-	started bool // Start has run: Reload keeps the service current
+	started bool // Start has run: Replace keeps the service current
 	stopped bool // Stop has run: nothing is announced any more
 	svc     micro.Service
 	meta    map[string]string
@@ -183,7 +183,7 @@ type discovery struct {
 
 // ServiceID returns the id of the worker's discovery service instance
 // (`nats micro info triggerbus <id>`), "" when none is running. It changes
-// when a Reload changes the functions.
+// when a Replace changes the functions.
 func (w *Worker) ServiceID() string {
 	w.disc.mu.Lock()
 	defer w.disc.mu.Unlock()
@@ -207,7 +207,7 @@ func (w *Worker) startDiscovery() error {
 }
 
 // updateDiscovery re-announces the worker when its functions or subjects
-// changed. Reload calls it with w.mu held.
+// changed. Replace calls it with w.mu held.
 func (w *Worker) updateDiscovery() error {
 	d := &w.disc
 	d.mu.Lock()
@@ -241,7 +241,7 @@ func (w *Worker) stopDiscovery() error {
 }
 
 // flushDiscovery waits until the server has the discovery subscriptions
-// just made or removed, so that the change is visible once Start, Reload or
+// just made or removed, so that the change is visible once Start, Replace or
 // Stop returns. Without a connection they are sent on (re)connect.
 func (w *Worker) flushDiscovery() {
 	if !w.nc.IsConnected() {

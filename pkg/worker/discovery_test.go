@@ -15,7 +15,6 @@ import (
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -66,7 +65,7 @@ func decodeAll[T any](t *testing.T, msgs []*nats.Msg) []T {
 func noop(context.Context, *event.Event) (handlers.Result, error) { return handlers.Result{}, nil }
 
 // newDiscoveryWorker starts a worker on its own connection to s.
-func newDiscoveryWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...matcher.Function) *worker.Worker {
+func newDiscoveryWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...worker.Function) *worker.Worker {
 	t.Helper()
 	w := startWorker(t, nc, cfg, fns...)
 	if w.ServiceID() == "" {
@@ -202,11 +201,8 @@ func TestDiscoveryReloadAndStop(t *testing.T) {
 
 	// A reload that changes nothing keeps the instance.
 	oldID := w.ServiceID()
-	same, err := matcher.Build([]matcher.Function{fn("one", "POST_DELETE", []string{"ANY"}, 0, noop)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Reload(context.Background(), same); err != nil {
+	same := []worker.Function{fn("one", "POST_DELETE", []string{"ANY"}, 0, noop)}
+	if err := w.Replace(context.Background(), same...); err != nil {
 		t.Fatal(err)
 	}
 	if w.ServiceID() != oldID {
@@ -214,14 +210,11 @@ func TestDiscoveryReloadAndStop(t *testing.T) {
 	}
 
 	// A reload that changes the functions re-announces the worker.
-	set, err := matcher.Build([]matcher.Function{
+	set := []worker.Function{
 		fn("one", "POST_DELETE", []string{"ANY"}, 0, noop),
 		fn("two", "PRE_AUTH", nil, 0, noop),
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	if err := w.Reload(context.Background(), set); err != nil {
+	if err := w.Replace(context.Background(), set...); err != nil {
 		t.Fatal(err)
 	}
 	newID := w.ServiceID()
@@ -251,15 +244,15 @@ func TestDiscoveryReloadAndStop(t *testing.T) {
 	if len(pings) != 1 || pings[0].ID != other.ServiceID() {
 		t.Errorf("pings after Stop: %+v, want only %s", pings, other.ServiceID())
 	}
-	// Reload after Stop is refused and announces nothing.
-	if err := w.Reload(context.Background(), set); !errors.Is(err, worker.ErrStopped) {
-		t.Errorf("Reload after Stop: %v, want ErrStopped", err)
+	// Replace after Stop is refused and announces nothing.
+	if err := w.Replace(context.Background(), set...); !errors.Is(err, worker.ErrStopped) {
+		t.Errorf("Replace after Stop: %v, want ErrStopped", err)
 	}
 }
 
 func TestDiscoveryBadName(t *testing.T) {
 	s := natstest.RunServer(t)
-	w, err := worker.New(natstest.Connect(t, s), nil, worker.Config{Name: "trigger bus"})
+	w, err := worker.New(natstest.Connect(t, s), worker.Config{Name: "trigger bus"})
 	if err != nil {
 		t.Fatal(err)
 	}

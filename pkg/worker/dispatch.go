@@ -12,9 +12,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -103,8 +103,7 @@ func (w *Worker) runPost(ctx context.Context, st *runState, entries []*matcher.E
 // its metric series, built once per function set.
 type function struct {
 	*fnMetrics
-	h   handlers.Handler // the call path; nil when err is set
-	err error            // why the entry has no handler
+	h handlers.Handler // the call path
 }
 
 // function builds the call path of e, outermost first: instrument (in
@@ -115,12 +114,7 @@ type function struct {
 // gives after it does not count.
 func (w *Worker) function(e *matcher.Entry) *function {
 	f := &function{fnMetrics: w.metrics.function(e.Ref, e.Type.Name)}
-	h, err := handlerValue(e)
-	if err != nil {
-		f.err = err
-		return f
-	}
-	f.h = handlers.Chain(h, f.instrument(w.metrics.FunctionsInFlight), checkResult, handlers.Recover(), handlers.Timeout(e.Timeout))
+	f.h = handlers.Chain(e.Handler, f.instrument(w.metrics.FunctionsInFlight), checkResult, handlers.Recover(), handlers.Timeout(e.Timeout))
 	return f
 }
 
@@ -141,10 +135,6 @@ func checkResult(next handlers.Handler) handlers.Handler {
 // event.Outcome* value) and its error.
 func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event) (handlers.Result, string, error) {
 	f := st.fns[e]
-	if f.err != nil {
-		f.results[event.OutcomeError].Inc()
-		return handlers.Result{}, event.OutcomeError, f.err
-	}
 	stamp := callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
 	log := handlers.CallLogger(w.log, e.Ref, ev)
 	cctx := handlers.WithCall(ctx, handlers.Call{
@@ -283,7 +273,7 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerT
 		if err != nil {
 			fr.Error = err.Error()
 		}
-		if e.Mode == matcher.Shadow {
+		if e.Mode == Shadow {
 			fr.Shadow = true
 			d.Functions = append(d.Functions, fr)
 			continue
@@ -292,7 +282,7 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerT
 		if err != nil {
 			// A bad result is an answer that cannot be read, not a
 			// failure to answer: it refuses whatever the policy.
-			if e.FailurePolicy == matcher.FailOpen && !errors.Is(err, handlers.ErrBadResult) {
+			if e.FailurePolicy == FailOpen && !errors.Is(err, handlers.ErrBadResult) {
 				st.fns[e].failOpen.Inc()
 				continue
 			}

@@ -4,12 +4,29 @@
 // matching functions for every event and answers PRE requests with one
 // decision each.
 //
-// A [Worker] is built around a [matcher.Matcher] whose set of functions can
-// be swapped at any time ([Worker.Reload]). Each event is handled by exactly
-// one worker of the queue group. Everything a function causes through the
-// [handlers.Bus] it is given carries the Trigger-Origin header, and events
-// carrying a value that [Origin] honours fire no trigger.
+// A Go program embeds a worker in three calls, the way nats.go's
+// micro.AddService adds a service:
 //
-// Go programs embed a worker by building a matcher set of [handlers.Func]
-// values and calling [New] and [Worker.Start]; see examples/embed.
+//	w, err := worker.New(nc, worker.Config{}, worker.Function{
+//		Ref: "deny_big_servers", TriggerType: "PRE_CREATE", Options: []string{"SERVER"},
+//		Handler: handlers.Func(denyBigServers),
+//	})
+//	err = w.Start(ctx)
+//	defer w.Stop(ctx)
+//
+// Registration is typed: a [Function] carries a [handlers.Handler] and, for
+// a SCHEDULED function, a [schedule.Schedule]. [New] and [Worker.Replace]
+// check every function before any serves and return a [FunctionError] per
+// problem; Replace swaps the functions all or nothing, and events in
+// flight finish with the functions they started with. Each event is
+// handled by exactly one worker of the queue group. Everything a function
+// causes through the [handlers.Bus] it is given carries the Trigger-Origin
+// header, and events carrying a value that [Origin] honours fire no
+// trigger.
+//
+// One call path runs every function (dispatch.go): intake (intake.go)
+// parses, counts, checks the loop guard and matches an event for PRE, POST
+// and durable delivery alike; each function then runs through the
+// middleware chain instrument, checkResult, [handlers.Recover] and
+// [handlers.Timeout]. See examples/embed for a whole program.
 package worker

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 

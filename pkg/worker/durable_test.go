@@ -22,7 +22,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -73,7 +72,7 @@ func newDurableRig(t *testing.T) *durableRig {
 }
 
 // start runs a durable worker with dc and fns on the rig's connection.
-func (r *durableRig) start(t *testing.T, dc *worker.DurableConfig, fns ...matcher.Function) *worker.Worker {
+func (r *durableRig) start(t *testing.T, dc *worker.DurableConfig, fns ...worker.Function) *worker.Worker {
 	t.Helper()
 	return startWorker(t, r.nc, worker.Config{Durable: dc, Metrics: r.metrics}, fns...)
 }
@@ -395,8 +394,8 @@ func TestDurableLongFunctionNotRedelivered(t *testing.T) {
 	const ackWait = time.Second
 	got := newDurableCalls()
 	r.start(t, &worker.DurableConfig{AckWait: ackWait, Backoff: []time.Duration{50 * time.Millisecond}},
-		matcher.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: 30 * time.Second,
-			Value: handlers.Func(func(ctx context.Context, e *event.Event) (handlers.Result, error) {
+		worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: 30 * time.Second,
+			Handler: handlers.Func(func(ctx context.Context, e *event.Event) (handlers.Result, error) {
 				got.record(ctx, e)
 				// The function's own work: three times the ack wait.
 				select {

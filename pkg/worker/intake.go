@@ -3,8 +3,8 @@ package worker
 import (
 	"github.com/nats-io/nats.go"
 
+	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/event"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 

@@ -12,7 +12,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -34,16 +33,12 @@ func TestNoGoroutineLeftAfterStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := matcher.Build([]matcher.Function{
-		{Ref: "pre", TriggerType: "PRE_CREATE", Options: []string{"ANY"}, Value: noop},
-		{Ref: "post", TriggerType: "POST_CREATE", Options: []string{"SERVER"}, Value: noop},
-		{Ref: "tick", TriggerType: "SCHEDULED", Options: []string{"ANY"}, Scheduled: true,
-			Value: &worker.Scheduled{Handler: noop, Schedule: every}},
-	})
-	if err != nil {
-		t.Fatal(err)
+	set := []worker.Function{
+		{Ref: "pre", TriggerType: "PRE_CREATE", Options: []string{"ANY"}, Handler: noop},
+		{Ref: "post", TriggerType: "POST_CREATE", Options: []string{"SERVER"}, Handler: noop},
+		{Ref: "tick", TriggerType: "SCHEDULED", Options: []string{"ANY"}, Schedule: every, Handler: noop},
 	}
-	w, err := worker.New(nc, matcher.New(set), worker.Config{Registry: true, Durable: &worker.DurableConfig{}})
+	w, err := worker.New(nc, worker.Config{Registry: true, Durable: &worker.DurableConfig{}}, set...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -59,8 +58,8 @@ end
 	if err != nil {
 		t.Fatal(err)
 	}
-	startWorker(t, natstest.Connect(t, s), worker.Config{Metrics: m}, matcher.Function{
-		Ref: "runaway", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Timeout: 500 * time.Millisecond, Value: h,
+	startWorker(t, natstest.Connect(t, s), worker.Config{Metrics: m}, worker.Function{
+		Ref: "runaway", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Timeout: 500 * time.Millisecond, Handler: h,
 	})
 	c, err := client.New(natstest.Connect(t, s), client.Options{})
 	if err != nil {

@@ -23,7 +23,6 @@ import (
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -41,7 +40,7 @@ const (
 
 // workloadFunctions are the functions the workload exercises: every result
 // (success, continue, failed, error, timeout) and a fail-open.
-func workloadFunctions() []matcher.Function {
+func workloadFunctions() []worker.Function {
 	quota := func(_ context.Context, ev *event.Event) (handlers.Result, error) {
 		var in struct{ CPU int }
 		_ = json.Unmarshal(ev.Input, &in)
@@ -54,18 +53,18 @@ func workloadFunctions() []matcher.Function {
 		<-ctx.Done()
 		return handlers.Result{}, ctx.Err()
 	}
-	return []matcher.Function{
-		{Ref: "post_audit", TriggerType: "POST_CREATE", Options: []string{"SERVER"}, Value: handlers.Func(
+	return []worker.Function{
+		{Ref: "post_audit", TriggerType: "POST_CREATE", Options: []string{"SERVER"}, Handler: handlers.Func(
 			func(context.Context, *event.Event) (handlers.Result, error) {
 				return handlers.Result{ExitState: handlers.Success}, nil
 			})},
-		{Ref: "post_notify", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Priority: 10, Value: handlers.Func(
+		{Ref: "post_notify", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Priority: 10, Handler: handlers.Func(
 			func(context.Context, *event.Event) (handlers.Result, error) { return handlers.Result{}, nil })},
-		{Ref: "pre_quota", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Value: handlers.Func(quota)},
+		{Ref: "pre_quota", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Handler: handlers.Func(quota)},
 		{Ref: "pre_slow", TriggerType: "PRE_DELETE", Options: []string{"ANY"}, Timeout: 50 * time.Millisecond,
-			Value: handlers.Func(hang)},
-		{Ref: "pre_flaky", TriggerType: "PRE_MODIFY", Options: []string{"ANY"}, FailurePolicy: matcher.FailOpen,
-			Value: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
+			Handler: handlers.Func(hang)},
+		{Ref: "pre_flaky", TriggerType: "PRE_MODIFY", Options: []string{"ANY"}, FailurePolicy: worker.FailOpen,
+			Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
 				return handlers.Result{}, errors.New("backend unavailable")
 			})},
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 )
 
 // fixedOrigin returns an Origin with key and ttl whose clock reads *now.
@@ -129,10 +128,10 @@ func TestLoopTTLMaximum(t *testing.T) {
 		t.Errorf("NewOrigin(87600h).ttl = %v, want %v", o.ttl, MaxOriginTTL)
 	}
 	nc := natstest.Connect(t, natstest.RunServer(t))
-	if _, err := New(nc, matcher.New(nil), Config{LoopKey: []byte("k"), LoopTTL: 87600 * time.Hour}); err == nil || !strings.Contains(err.Error(), "longer than the maximum") {
+	if _, err := New(nc, Config{LoopKey: []byte("k"), LoopTTL: 87600 * time.Hour}); err == nil || !strings.Contains(err.Error(), "longer than the maximum") {
 		t.Errorf("New(LoopTTL 87600h) error = %v, want one about the maximum", err)
 	}
-	w, err := New(nc, matcher.New(nil), Config{LoopKey: []byte("k"), LoopTTL: MaxOriginTTL})
+	w, err := New(nc, Config{LoopKey: []byte("k"), LoopTTL: MaxOriginTTL})
 	if err != nil {
 		t.Fatalf("New(LoopTTL = MaxOriginTTL): %v", err)
 	}

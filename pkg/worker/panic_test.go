@@ -14,7 +14,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -32,7 +31,7 @@ func TestPanicIsAnErrorWithStack(t *testing.T) {
 		panic("boom")
 	})
 	startWorker(t, natstest.Connect(t, s), worker.Config{Metrics: m, Logger: slog.New(slog.NewJSONHandler(&logs, nil))},
-		matcher.Function{Ref: "boom", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Value: boom})
+		worker.Function{Ref: "boom", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Handler: boom})
 	c, err := client.New(natstest.Connect(t, s), client.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -39,7 +38,7 @@ func TestDispatchersGrowToMaxInFlight(t *testing.T) {
 		return handlers.Result{}, nil
 	})
 	startWorker(t, natstest.Connect(t, s), worker.Config{MaxInFlight: maxInFlight},
-		matcher.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: time.Minute, Value: slow})
+		worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: time.Minute, Handler: slow})
 	c, err := client.New(natstest.Connect(t, s), client.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -20,12 +20,11 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // denyFn is a PRE function that refuses everything.
-func denyFn(ref, typ string, opts ...string) matcher.Function {
+func denyFn(ref, typ string, opts ...string) worker.Function {
 	return fn(ref, typ, opts, 0, func(context.Context, *event.Event) (handlers.Result, error) {
 		return handlers.Result{ExitState: handlers.Failed, ErrorCode: "DENIED", ErrorMessage: ref}, nil
 	})
@@ -69,21 +68,17 @@ func sameRegistry(got, want map[string]map[string][]string) bool {
 }
 
 // newWorker builds a worker with the registry on its own connection to s.
-func newWorker(t *testing.T, s *server.Server, instance string, fns ...matcher.Function) *worker.Worker {
+func newWorker(t *testing.T, s *server.Server, instance string, fns ...worker.Function) *worker.Worker {
 	t.Helper()
 	w := proctest.NewWorker(t, natstest.Connect(t, s), worker.Config{Registry: true, Instance: instance}, fns...)
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })
 	return w
 }
 
-func reload(t *testing.T, w *worker.Worker, fns ...matcher.Function) {
+func reload(t *testing.T, w *worker.Worker, fns ...worker.Function) {
 	t.Helper()
-	set, err := matcher.Build(fns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Reload(context.Background(), set); err != nil {
-		t.Fatalf("Reload: %v", err)
+	if err := w.Replace(context.Background(), fns...); err != nil {
+		t.Fatalf("Replace: %v", err)
 	}
 }
 
@@ -203,14 +198,11 @@ func TestRegistryConcurrentWorkers(t *testing.T) {
 	// registration at the same time.
 	for i, w := range workers {
 		wg.Go(func() {
-			set, err := matcher.Build(nil)
+			var fns []worker.Function
 			if i%2 == 1 {
-				set, err = matcher.Build([]matcher.Function{denyFn(fmt.Sprintf("deny_%d", i), "PRE_CREATE", "NETWORK")})
+				fns = []worker.Function{denyFn(fmt.Sprintf("deny_%d", i), "PRE_CREATE", "NETWORK")}
 			}
-			if err == nil {
-				err = w.Reload(context.Background(), set)
-			}
-			errs[i] = err
+			errs[i] = w.Replace(context.Background(), fns...)
 		})
 	}
 	wg.Wait()
@@ -348,7 +340,7 @@ func TestRegistryBadInstance(t *testing.T) {
 	t.Parallel()
 	s := natstest.RunServer(t)
 	for _, name := range []string{worker.LegacyInstance, "-x", "a b", "a.b/c", strings.Repeat("x", 129)} {
-		_, err := worker.New(natstest.Connect(t, s), nil, worker.Config{Instance: name})
+		_, err := worker.New(natstest.Connect(t, s), worker.Config{Instance: name})
 		if !errors.Is(err, worker.ErrBadInstance) {
 			t.Errorf("New with instance %q: %v, want ErrBadInstance", name, err)
 		}
@@ -358,7 +350,7 @@ func TestRegistryBadInstance(t *testing.T) {
 		t.Errorf("DefaultInstance returned %q twice", a)
 	}
 	for _, name := range []string{a, "node-1.example.com", "w_1"} {
-		if _, err := worker.New(natstest.Connect(t, s), nil, worker.Config{Instance: name}); err != nil {
+		if _, err := worker.New(natstest.Connect(t, s), worker.Config{Instance: name}); err != nil {
 			t.Errorf("New with instance %q: %v", name, err)
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -149,8 +148,8 @@ func TestPreTimeoutReplyTooLarge(t *testing.T) {
 		return handlers.Result{}, ctx.Err()
 	}
 	startWorker(t, natstest.Connect(t, s), worker.Config{Metrics: m},
-		matcher.Function{Ref: "chatty", TriggerType: "PRE_DELETE", Options: []string{"ANY"}, FailurePolicy: matcher.FailOpen, Value: handlers.Func(chatty)},
-		matcher.Function{Ref: "hang", TriggerType: "PRE_DELETE", Options: []string{"ANY"}, Priority: 10, Timeout: time.Minute, Value: handlers.Func(hang)})
+		worker.Function{Ref: "chatty", TriggerType: "PRE_DELETE", Options: []string{"ANY"}, FailurePolicy: worker.FailOpen, Handler: handlers.Func(chatty)},
+		worker.Function{Ref: "hang", TriggerType: "PRE_DELETE", Options: []string{"ANY"}, Priority: 10, Timeout: time.Minute, Handler: handlers.Func(hang)})
 	c, err := client.New(natstest.Connect(t, s), client.Options{OnTimeout: client.Allow})
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/handlers/lua"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -58,12 +57,12 @@ func TestPreBadResultRefuses(t *testing.T) {
 		return handlers.Result{ExitState: handlers.Success}, nil
 	})
 	startWorker(t, natstest.Connect(t, s), worker.Config{},
-		matcher.Function{Ref: "lua_typo", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, FailurePolicy: matcher.FailOpen,
-			Value: resultLua(t, `return { exitstate = "FAILED", errorCode = "QUOTA_EXCEEDED" }`)},
-		matcher.Function{Ref: "lua_proxy", TriggerType: "PRE_CREATE", Options: []string{"DISK"}, FailurePolicy: matcher.FailOpen,
-			Value: resultLua(t, `return setmetatable({}, { __index = { exitState = "FAILED" } })`)},
-		matcher.Function{Ref: "go_typo", TriggerType: "PRE_CREATE", Options: []string{"NETWORK"}, FailurePolicy: matcher.FailOpen, Value: goTypo},
-		matcher.Function{Ref: "after", TriggerType: "PRE_CREATE", Options: []string{"ANY"}, Priority: 10, Value: after},
+		worker.Function{Ref: "lua_typo", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, FailurePolicy: worker.FailOpen,
+			Handler: resultLua(t, `return { exitstate = "FAILED", errorCode = "QUOTA_EXCEEDED" }`)},
+		worker.Function{Ref: "lua_proxy", TriggerType: "PRE_CREATE", Options: []string{"DISK"}, FailurePolicy: worker.FailOpen,
+			Handler: resultLua(t, `return setmetatable({}, { __index = { exitState = "FAILED" } })`)},
+		worker.Function{Ref: "go_typo", TriggerType: "PRE_CREATE", Options: []string{"NETWORK"}, FailurePolicy: worker.FailOpen, Handler: goTypo},
+		worker.Function{Ref: "after", TriggerType: "PRE_CREATE", Options: []string{"ANY"}, Priority: 10, Handler: after},
 	)
 	c, err := client.New(natstest.Connect(t, s), client.Options{})
 	if err != nil {
@@ -102,8 +101,8 @@ func TestPostBadResultIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	startWorker(t, natstest.Connect(t, s), worker.Config{Metrics: m},
-		matcher.Function{Ref: "post_typo", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
-			Value: resultLua(t, `return { exitstate = "SUCCESS" }`)})
+		worker.Function{Ref: "post_typo", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
+			Handler: resultLua(t, `return { exitstate = "SUCCESS" }`)})
 	c, err := client.New(natstest.Connect(t, s), client.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -11,17 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
-	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
-
-// Scheduled is the matcher value of a SCHEDULED function: its handler and
-// its schedule.
-type Scheduled struct {
-	Handler  handlers.Handler
-	Schedule *schedule.Schedule
-}
 
 // scheduler fires the ticks of the SCHEDULED functions. Every worker of a
 // fleet runs one and publishes every tick to the event stream with a
@@ -88,7 +80,7 @@ func (s *scheduler) run() {
 func (s *scheduler) tick(now time.Time) time.Duration {
 	wait := time.Hour
 	seen := map[string]bool{}
-	// Start and Reload change the functions and the consumer that follows
+	// Start and Replace change the functions and the consumer that follows
 	// them under the worker's lock: reading the set under it (not during the
 	// publishes) means a tick is published only once the consumer takes its
 	// subject. Before, the stream (interest retention) would drop it.
@@ -96,17 +88,17 @@ func (s *scheduler) tick(now time.Time) time.Duration {
 	set := s.w.state.Load().set
 	s.w.mu.Unlock()
 	for _, e := range set.Entries() {
-		sc, ok := e.Value.(*Scheduled)
-		if !ok || sc.Schedule == nil {
+		sc := e.Schedule
+		if sc == nil {
 			continue
 		}
-		key := e.Ref + "\x00" + sc.Schedule.String()
+		key := e.Ref + "\x00" + sc.String()
 		seen[key] = true
 		n, ok := s.next[key]
 		if !ok {
-			n = s.first(sc.Schedule, now)
+			n = s.first(sc, now)
 		} else if now.Sub(n) >= s.catchUp {
-			n = sc.Schedule.Next(now.Add(-s.catchUp))
+			n = sc.Next(now.Add(-s.catchUp))
 		}
 		for !n.IsZero() && !n.After(now) {
 			select {
@@ -114,8 +106,8 @@ func (s *scheduler) tick(now time.Time) time.Duration {
 				return time.Hour
 			default:
 			}
-			s.fire(e.Ref, sc.Schedule, n, now)
-			n = sc.Schedule.Next(n)
+			s.fire(e.Ref, sc, n, now)
+			n = sc.Next(n)
 		}
 		if n.IsZero() {
 			continue // a cron expression that never matches

@@ -15,7 +15,6 @@ import (
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -36,7 +35,7 @@ type tickRecorder struct {
 
 func newTickRecorder() *tickRecorder { return &tickRecorder{ch: make(chan tickFire, 100)} }
 
-func (r *tickRecorder) fn(t testing.TB, ref string, every time.Duration) matcher.Function {
+func (r *tickRecorder) fn(t testing.TB, ref string, every time.Duration) worker.Function {
 	t.Helper()
 	sc, err := schedule.Parse(every, "", "", "")
 	if err != nil {
@@ -58,7 +57,7 @@ func (r *tickRecorder) fn(t testing.TB, ref string, every time.Duration) matcher
 		}
 		return handlers.Result{}, nil
 	})
-	return matcher.Function{Ref: ref, TriggerType: "SCHEDULED", Scheduled: true, Value: &worker.Scheduled{Handler: h, Schedule: sc}}
+	return worker.Function{Ref: ref, TriggerType: "SCHEDULED", Schedule: sc, Handler: h}
 }
 
 func (r *tickRecorder) all() []tickFire {
@@ -70,19 +69,16 @@ func (r *tickRecorder) all() []tickFire {
 func TestScheduledNeedsJetStream(t *testing.T) {
 	s := natstest.RunServer(t)
 	nc := natstest.Connect(t, s)
-	set, err := matcher.Build([]matcher.Function{newTickRecorder().fn(t, "tick", time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := worker.New(nc, matcher.New(set), worker.Config{}); !errors.Is(err, worker.ErrScheduleNeedsJetStream) {
+	set := []worker.Function{newTickRecorder().fn(t, "tick", time.Minute)}
+	if _, err := worker.New(nc, worker.Config{}, set...); !errors.Is(err, worker.ErrScheduleNeedsJetStream) {
 		t.Errorf("New with a SCHEDULED function and no JetStream: %v, want ErrScheduleNeedsJetStream", err)
 	}
-	w, err := worker.New(nc, nil, worker.Config{})
+	w, err := worker.New(nc, worker.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Reload(context.Background(), set); !errors.Is(err, worker.ErrScheduleNeedsJetStream) {
-		t.Errorf("Reload with a SCHEDULED function and no JetStream: %v, want ErrScheduleNeedsJetStream", err)
+	if err := w.Replace(context.Background(), set...); !errors.Is(err, worker.ErrScheduleNeedsJetStream) {
+		t.Errorf("Replace with a SCHEDULED function and no JetStream: %v, want ErrScheduleNeedsJetStream", err)
 	}
 }
 

@@ -18,9 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/event"
-	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -42,7 +41,7 @@ var (
 
 func hasScheduled(set *matcher.Set) bool {
 	for _, e := range set.Entries() {
-		if e.Scheduled {
+		if e.Schedule != nil {
 			return true
 		}
 	}
@@ -146,7 +145,6 @@ type Worker struct {
 	cfg     Config
 	nc      *nats.Conn
 	scheme  subjects.Scheme
-	matcher *matcher.Matcher
 	origin  *Origin
 	metrics *Metrics
 	log     *slog.Logger
@@ -189,16 +187,18 @@ type runState struct {
 	fns map[*matcher.Entry]*function
 }
 
-// New returns a worker that serves the functions of m on the connection
-// nc. The connection stays the caller's: Stop drains the worker's
-// subscriptions, never the connection. m's set may be swapped later with
-// [Worker.Reload].
-func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
+// New returns a worker that serves fns on the connection nc once started
+// ([Worker.Start]). The connection stays the caller's: Stop drains the
+// worker's subscriptions, never the connection. Every function is checked
+// first; any problem (see [FunctionError]) is an error and no worker. The
+// functions may be replaced later with [Worker.Replace].
+func New(nc *nats.Conn, cfg Config, fns ...Function) (*Worker, error) {
 	if nc == nil {
 		return nil, errors.New("worker: nil connection")
 	}
-	if m == nil {
-		m = matcher.New(nil)
+	set, err := compile(fns)
+	if err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
 	if cfg.LoopTTL > MaxOriginTTL {
@@ -230,7 +230,6 @@ func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
 		cfg:      cfg,
 		nc:       nc,
 		scheme:   scheme,
-		matcher:  m,
 		origin:   NewOrigin(cfg.LoopKey, cfg.LoopTTL),
 		metrics:  metrics,
 		log:      cfg.Logger.With("component", "worker"),
@@ -240,14 +239,14 @@ func New(nc *nats.Conn, m *matcher.Matcher, cfg Config) (*Worker, error) {
 		done:     make(chan struct{}),
 		subs:     make(map[string]*nats.Subscription),
 	}
-	w.state.Store(w.newState(m.Load()))
+	w.state.Store(w.newState(set))
 	if cfg.Durable != nil {
 		js, err := jetstream.New(nc)
 		if err != nil {
 			return nil, fmt.Errorf("worker: %w", err)
 		}
 		w.durable = &durable{cfg: *cfg.Durable, js: js}
-	} else if hasScheduled(m.Load()) {
+	} else if hasScheduled(set) {
 		return nil, ErrScheduleNeedsJetStream
 	}
 	return w, nil
@@ -259,7 +258,7 @@ func (w *Worker) newState(set *matcher.Set) *runState {
 	for _, e := range set.Entries() {
 		st.fns[e] = w.function(e)
 		counts[e.Type.Name]++
-		if e.Scheduled {
+		if e.Schedule != nil {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref)
 		}
 		if !e.Type.IsPre() {
@@ -335,9 +334,16 @@ func (w *Worker) Start(ctx context.Context) error {
 	return nil
 }
 
-// Reload swaps in a new set of functions and changes the subscriptions to
-// match it. Events in flight finish with the set they started with.
-func (w *Worker) Reload(ctx context.Context, set *matcher.Set) error {
+// Replace makes fns the worker's functions, all or none: they are checked
+// as [New] checks them, and on any problem the worker keeps serving the
+// functions it had and Replace returns the error. Otherwise it swaps them
+// in and changes the subscriptions to match. Events in flight finish with
+// the functions they started with.
+func (w *Worker) Replace(ctx context.Context, fns ...Function) error {
+	set, err := compile(fns)
+	if err != nil {
+		return err
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped.Load() {
@@ -347,11 +353,10 @@ func (w *Worker) Reload(ctx context.Context, set *matcher.Set) error {
 		return ErrScheduleNeedsJetStream
 	}
 	w.state.Store(w.newState(set))
-	w.matcher.Swap(set)
 	if !w.started {
 		return nil
 	}
-	err := w.resubscribeLocked(ctx)
+	err = w.resubscribeLocked(ctx)
 	if w.sched != nil {
 		w.sched.wake() // after the consumer filter covers the new functions
 	}
@@ -666,20 +671,4 @@ func (w *Worker) refuseStopping(msg *nats.Msg) {
 	if data, err := d.Encode(); err == nil {
 		_ = msg.Respond(data)
 	}
-}
-
-// handlerValue turns an entry's opaque value into a handler.
-func handlerValue(e *matcher.Entry) (handlers.Handler, error) {
-	switch h := e.Value.(type) {
-	case *Scheduled:
-		if h.Handler == nil {
-			break
-		}
-		return h.Handler, nil
-	case handlers.Handler:
-		return h, nil
-	case func(context.Context, *event.Event) (handlers.Result, error):
-		return handlers.Func(h), nil
-	}
-	return nil, fmt.Errorf("worker: function %q has no handler (value %T)", e.Ref, e.Value)
 }

@@ -14,20 +14,15 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // startWorker runs a worker with fns on a connection to s and stops it at
 // the end of the test.
-func startWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...matcher.Function) *worker.Worker {
+func startWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...worker.Function) *worker.Worker {
 	t.Helper()
-	set, err := matcher.Build(fns)
-	if err != nil {
-		t.Fatalf("matcher.Build: %v", err)
-	}
-	w, err := worker.New(nc, matcher.New(set), cfg)
+	w, err := worker.New(nc, cfg, fns...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,8 +33,8 @@ func startWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...matcher.
 	return w
 }
 
-func fn(ref, typ string, opts []string, prio int, h handlers.Func) matcher.Function {
-	return matcher.Function{Ref: ref, TriggerType: typ, Options: opts, Priority: prio, Value: h}
+func fn(ref, typ string, opts []string, prio int, h handlers.Func) worker.Function {
+	return worker.Function{Ref: ref, TriggerType: typ, Options: opts, Priority: prio, Handler: h}
 }
 
 func TestPostRunsFunctions(t *testing.T) {
@@ -122,10 +117,10 @@ func TestPreTimeoutPolicies(t *testing.T) {
 		return handlers.Result{}, nil
 	}
 	startWorker(t, nc, worker.Config{},
-		matcher.Function{Ref: "slow_closed", TriggerType: "PRE_DELETE", Options: []string{"SERVER"}, Timeout: 50 * time.Millisecond, Value: handlers.Func(hang)},
-		matcher.Function{Ref: "slow_open", TriggerType: "PRE_DELETE", Options: []string{"DISK"}, Timeout: 50 * time.Millisecond, FailurePolicy: matcher.FailOpen, Value: handlers.Func(hang)},
-		matcher.Function{Ref: "after", TriggerType: "PRE_DELETE", Options: []string{"ANY"}, Priority: 5, Value: handlers.Func(after)},
-		matcher.Function{Ref: "shadow_deny", TriggerType: "PRE_MODIFY", Options: []string{"ANY"}, Mode: matcher.Shadow, Value: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
+		worker.Function{Ref: "slow_closed", TriggerType: "PRE_DELETE", Options: []string{"SERVER"}, Timeout: 50 * time.Millisecond, Handler: handlers.Func(hang)},
+		worker.Function{Ref: "slow_open", TriggerType: "PRE_DELETE", Options: []string{"DISK"}, Timeout: 50 * time.Millisecond, FailurePolicy: worker.FailOpen, Handler: handlers.Func(hang)},
+		worker.Function{Ref: "after", TriggerType: "PRE_DELETE", Options: []string{"ANY"}, Priority: 5, Handler: handlers.Func(after)},
+		worker.Function{Ref: "shadow_deny", TriggerType: "PRE_MODIFY", Options: []string{"ANY"}, Mode: worker.Shadow, Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
 			return handlers.Result{ExitState: handlers.Failed, ErrorCode: "NOPE"}, nil
 		})},
 	)

@@ -24,7 +24,6 @@ import (
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -130,20 +129,17 @@ func workerMetrics(t *testing.T) exportedMetrics {
 		t.Fatal(err)
 	}
 	nc := natstest.Connect(t, s, opts...)
-	set, err := matcher.Build([]matcher.Function{
-		{Ref: "audit", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Value: handlers.Func(
+	set := []worker.Function{
+		{Ref: "audit", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Handler: handlers.Func(
 			func(context.Context, *event.Event) (handlers.Result, error) {
 				return handlers.Result{ExitState: handlers.Success}, nil
 			})},
-		{Ref: "quota", TriggerType: "PRE_CREATE", Options: []string{"ANY"}, FailurePolicy: matcher.FailOpen, Value: handlers.Func(
+		{Ref: "quota", TriggerType: "PRE_CREATE", Options: []string{"ANY"}, FailurePolicy: worker.FailOpen, Handler: handlers.Func(
 			func(context.Context, *event.Event) (handlers.Result, error) {
 				return handlers.Result{}, errors.New("quota service unavailable")
 			})},
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	w, err := worker.New(nc, matcher.New(set), worker.Config{Metrics: m, LoopKey: []byte("fleet key")})
+	w, err := worker.New(nc, worker.Config{Metrics: m, LoopKey: []byte("fleet key")}, set...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -43,7 +42,7 @@ func scale(n, small int) int {
 // startWorker starts a worker serving fns on nc and stops it when the test
 // ends. A worker whose connection the test closed (a lost worker) may
 // report errors from Stop; they are logged, not failures.
-func startWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...matcher.Function) *worker.Worker {
+func startWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...worker.Function) *worker.Worker {
 	t.Helper()
 	// Creating replicated streams on a loaded machine can take longer than
 	// JetStream's default request timeout.
@@ -67,9 +66,9 @@ type ledger struct {
 func newLedger() *ledger { return &ledger{runs: map[string][]handling{}} }
 
 // fn returns a POST function that records its runs as worker w.
-func (l *ledger) fn(w int, typ string) matcher.Function {
-	return matcher.Function{Ref: "record", TriggerType: typ, Options: []string{subjects.Any},
-		Value: handlers.Func(func(ctx context.Context, ev *event.Event) (handlers.Result, error) {
+func (l *ledger) fn(w int, typ string) worker.Function {
+	return worker.Function{Ref: "record", TriggerType: typ, Options: []string{subjects.Any},
+		Handler: handlers.Func(func(ctx context.Context, ev *event.Event) (handlers.Result, error) {
 			c, _ := handlers.CallFrom(ctx)
 			l.add(ev.ID, handling{worker: w, attempt: c.Attempt, at: time.Now()})
 			return handlers.Result{}, nil

@@ -15,7 +15,6 @@ import (
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -33,7 +32,7 @@ type fires struct {
 }
 
 // fn returns the SCHEDULED function "tick" (every second) of worker w.
-func (f *fires) fn(t *testing.T, w int) matcher.Function {
+func (f *fires) fn(t *testing.T, w int) worker.Function {
 	t.Helper()
 	sc, err := schedule.Parse(time.Second, "", "", "")
 	if err != nil {
@@ -50,8 +49,7 @@ func (f *fires) fn(t *testing.T, w int) matcher.Function {
 		f.mu.Unlock()
 		return handlers.Result{}, nil
 	})
-	return matcher.Function{Ref: "tick", TriggerType: "SCHEDULED", Scheduled: true,
-		Value: &worker.Scheduled{Handler: h, Schedule: sc}}
+	return worker.Function{Ref: "tick", TriggerType: "SCHEDULED", Schedule: sc, Handler: h}
 }
 
 // ticks returns the distinct ticks fired so far.

@@ -18,7 +18,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -27,18 +26,18 @@ import (
 const overloadSlack = 500 * time.Millisecond
 
 // recordFn is a POST function that adds each event's id to ids.
-func recordFn(ref, typ string, ids *idSet) matcher.Function {
-	return matcher.Function{Ref: ref, TriggerType: typ, Options: []string{"ANY"},
-		Value: handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
+func recordFn(ref, typ string, ids *idSet) worker.Function {
+	return worker.Function{Ref: ref, TriggerType: typ, Options: []string{"ANY"},
+		Handler: handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
 			ids.add(ev.ID)
 			return handlers.Result{ExitState: handlers.Success}, nil
 		})}
 }
 
 // denyBigFn is a PRE function that refuses inputs with cpu > 16.
-func denyBigFn(ref, typ string) matcher.Function {
-	return matcher.Function{Ref: ref, TriggerType: typ, Options: []string{"ANY"},
-		Value: handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
+func denyBigFn(ref, typ string) worker.Function {
+	return worker.Function{Ref: ref, TriggerType: typ, Options: []string{"ANY"},
+		Handler: handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
 			var in struct{ CPU int }
 			_ = json.Unmarshal(ev.Input, &in)
 			if in.CPU > 16 {

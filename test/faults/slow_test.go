@@ -17,7 +17,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -39,8 +38,8 @@ func TestSlowConsumer(t *testing.T) {
 	var slowCalls, slowDone atomic.Int64
 	handledIDs := newIDSet()
 	gate := make(chan struct{}) // a send lets one call finish; close lets all
-	slow := matcher.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: waitLong,
-		Value: handlers.Func(func(ctx context.Context, ev *event.Event) (handlers.Result, error) {
+	slow := worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: waitLong,
+		Handler: handlers.Func(func(ctx context.Context, ev *event.Event) (handlers.Result, error) {
 			slowCalls.Add(1)
 			defer slowDone.Add(1)
 			defer handledIDs.add(ev.ID)

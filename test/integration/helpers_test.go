@@ -22,7 +22,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -51,7 +50,7 @@ func newMetrics(t *testing.T) *worker.Metrics {
 // startWorker starts a worker serving fns on nc and stops it when the test
 // ends. Unlike proctest.StartWorker, Start and Stop are unbounded, and an
 // error from the Stop always fails the test.
-func startWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...matcher.Function) *worker.Worker {
+func startWorker(t *testing.T, nc *nats.Conn, cfg worker.Config, fns ...worker.Function) *worker.Worker {
 	t.Helper()
 	w := proctest.NewWorker(t, nc, cfg, fns...)
 	if err := w.Start(context.Background()); err != nil {
@@ -76,8 +75,8 @@ func newClient(t *testing.T, s *server.Server, opts client.Options) *client.Clie
 }
 
 // fn is a Go function registration with the default timeout and policies.
-func fn(ref, typ string, options []string, priority int, h handlers.Func) matcher.Function {
-	return matcher.Function{Ref: ref, TriggerType: typ, Options: options, Priority: priority, Value: h}
+func fn(ref, typ string, options []string, priority int, h handlers.Func) worker.Function {
+	return worker.Function{Ref: ref, TriggerType: typ, Options: options, Priority: priority, Handler: h}
 }
 
 // cont is a function that counts its calls and returns CONTINUE.

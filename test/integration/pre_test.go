@@ -16,7 +16,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -158,10 +157,10 @@ func TestPreTimeoutPolicies(t *testing.T) {
 	metrics := newMetrics(t)
 	var after atomic.Int64
 	startWorker(t, natstest.Connect(t, s), worker.Config{Metrics: metrics},
-		matcher.Function{Ref: "slow_closed", TriggerType: "PRE_DELETE", Options: []string{"SERVER"},
-			Timeout: 50 * time.Millisecond, Value: handlers.Func(hang)},
-		matcher.Function{Ref: "slow_open", TriggerType: "PRE_DELETE", Options: []string{"DISK"},
-			Timeout: 50 * time.Millisecond, FailurePolicy: matcher.FailOpen, Value: handlers.Func(hang)},
+		worker.Function{Ref: "slow_closed", TriggerType: "PRE_DELETE", Options: []string{"SERVER"},
+			Timeout: 50 * time.Millisecond, Handler: handlers.Func(hang)},
+		worker.Function{Ref: "slow_open", TriggerType: "PRE_DELETE", Options: []string{"DISK"},
+			Timeout: 50 * time.Millisecond, FailurePolicy: worker.FailOpen, Handler: handlers.Func(hang)},
 		fn("after", "PRE_DELETE", []string{"ANY"}, 10, cont(&after)),
 	)
 	c := newClient(t, s, client.Options{})
@@ -207,14 +206,14 @@ func TestPreShadowMode(t *testing.T) {
 	s := natstest.RunServer(t)
 	var enforced atomic.Int64
 	startWorker(t, natstest.Connect(t, s), worker.Config{},
-		matcher.Function{Ref: "shadow_deny", TriggerType: "PRE_MODIFY", Options: []string{"SERVER"}, Mode: matcher.Shadow,
-			Value: deny(new(atomic.Int64), "WOULD_DENY", "would refuse")},
-		matcher.Function{Ref: "shadow_modify", TriggerType: "PRE_MODIFY", Options: []string{"SERVER"}, Priority: 1, Mode: matcher.Shadow,
-			Value: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
+		worker.Function{Ref: "shadow_deny", TriggerType: "PRE_MODIFY", Options: []string{"SERVER"}, Mode: worker.Shadow,
+			Handler: deny(new(atomic.Int64), "WOULD_DENY", "would refuse")},
+		worker.Function{Ref: "shadow_modify", TriggerType: "PRE_MODIFY", Options: []string{"SERVER"}, Priority: 1, Mode: worker.Shadow,
+			Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
 				return handlers.Result{ExitState: handlers.Success, Input: json.RawMessage(`{"cpu":1}`)}, nil
 			})},
-		matcher.Function{Ref: "shadow_error", TriggerType: "PRE_MODIFY", Options: []string{"SERVER"}, Priority: 2, Mode: matcher.Shadow,
-			Value: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) { panic("shadow bug") })},
+		worker.Function{Ref: "shadow_error", TriggerType: "PRE_MODIFY", Options: []string{"SERVER"}, Priority: 2, Mode: worker.Shadow,
+			Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) { panic("shadow bug") })},
 		fn("enforced", "PRE_MODIFY", []string{"SERVER"}, 3, cont(&enforced)),
 	)
 	c := newClient(t, s, client.Options{})
@@ -281,8 +280,8 @@ func TestPreFunctionIgnoresDeadline(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
 	startWorker(t, natstest.Connect(t, s), worker.Config{},
-		matcher.Function{Ref: "stubborn", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Timeout: time.Minute,
-			Value: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
+		worker.Function{Ref: "stubborn", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Timeout: time.Minute,
+			Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
 				started <- struct{}{}
 				<-release // ignores ctx on purpose
 				return handlers.Result{}, nil

@@ -12,7 +12,7 @@ import (
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // Bounded waits: ceilings for a loaded machine, never expectations of
@@ -53,9 +53,9 @@ func httpGet(url string) (string, int, error) {
 }
 
 // denyBig is a PRE_CREATE function that refuses inputs with cpu > 16.
-func denyBig() matcher.Function {
-	return matcher.Function{Ref: "deny_big", TriggerType: "PRE_CREATE", Options: []string{"ANY"},
-		Value: handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
+func denyBig() worker.Function {
+	return worker.Function{Ref: "deny_big", TriggerType: "PRE_CREATE", Options: []string{"ANY"},
+		Handler: handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
 			if bytes.Contains(ev.Input, []byte(`"cpu":64`)) {
 				return handlers.Result{ExitState: handlers.Failed, ErrorCode: "QUOTA_EXCEEDED", ErrorMessage: "too many CPUs"}, nil
 			}

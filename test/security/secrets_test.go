@@ -22,7 +22,6 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers/webhook"
-	"github.com/triggerbus/triggerbus/pkg/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -164,7 +163,7 @@ func TestSecretsNotLoggedInProcess(t *testing.T) {
 	t.Cleanup(func() { _ = wh.Close() })
 	logs.Logger.Debug("webhook configured", "config", webhook.Config{URL: hook.URL, Secret: webhookSecret})
 	proctest.StartWorker(t, nc, worker.Config{Logger: logs.Logger, Metrics: m, LoopKey: []byte(secretLoopKey)},
-		matcher.Function{Ref: "notify", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Value: wh}, denyBig())
+		worker.Function{Ref: "notify", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Handler: wh}, denyBig())
 
 	c, err := client.New(nc, client.Options{})
 	if err != nil {

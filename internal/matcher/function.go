@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -43,8 +45,9 @@ const (
 	Shadow Mode = "shadow"
 )
 
-// Function is a registration as given to [Build], from config, a script or a
-// Go program.
+// Function is one trigger function registered with a worker, from config, a
+// script or a Go program: what it runs for, how, and its handler. Package
+// worker names it worker.Function; [Build] validates it.
 type Function struct {
 	// Ref is the function's unique name.
 	Ref string
@@ -66,16 +69,16 @@ type Function struct {
 	// Timeout bounds one run of the function; 0 means [DefaultTimeout]. It
 	// must not be negative.
 	Timeout time.Duration
-	// Scheduled says that the function has a schedule. SCHEDULED functions
-	// must have one and no other function may.
-	Scheduled bool
+	// Schedule is when a SCHEDULED function fires. SCHEDULED functions must
+	// have one and no other function may.
+	Schedule *schedule.Schedule
 	// Source says where the function was defined, e.g.
 	// "config/trigger-worker.yaml functions[2]" or "scripts/quota.lua:12".
 	// It is used in error messages only; "" leaves it out.
 	Source string
-	// Value is the caller's handler, carried opaquely: the matcher never
-	// looks at it.
-	Value any
+	// Handler runs the function. Build does not look at it; the worker
+	// refuses a nil one.
+	Handler handlers.Handler
 }
 
 // Errors of this package. Every problem [Build] reports is a
@@ -234,9 +237,9 @@ func entry(f Function) (*Entry, []error) {
 			}
 		}
 		switch {
-		case t.Name == scheduledType && !f.Scheduled:
+		case t.Name == scheduledType && f.Schedule == nil:
 			add(ErrScheduleRequired, "%s: no schedule", t.Name)
-		case t.Name != scheduledType && f.Scheduled:
+		case t.Name != scheduledType && f.Schedule != nil:
 			add(ErrScheduleNotAllowed, "%s: has a schedule; only %s functions have one", t.Name, scheduledType)
 		}
 	}

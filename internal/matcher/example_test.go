@@ -3,7 +3,7 @@ package matcher_test
 import (
 	"fmt"
 
-	"github.com/triggerbus/triggerbus/pkg/matcher"
+	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -42,24 +42,4 @@ func ExampleBuild_errors() {
 	// Output:
 	// function "deny_big" (scripts/quota.lua:3): PRE_CREATE: unknown option "SERVERR" (did you mean "SERVER"?)
 	// 1 function served
-}
-
-func ExampleMatcher() {
-	first, _ := matcher.Build([]matcher.Function{
-		{Ref: "v1", TriggerType: "POST_JOB_STATE_CHANGE", Options: []string{"FAILED"}},
-	})
-	m := matcher.New(first)
-
-	// Each event loads the current set once and matches against it.
-	fmt.Println(len(m.Load().Match("POST_JOB_STATE_CHANGE", "FAILED")))
-
-	// A config reload builds a new set and swaps it in.
-	next, _ := matcher.Build([]matcher.Function{
-		{Ref: "v2", TriggerType: "POST_JOB_STATE_CHANGE", Options: []string{subjects.Any}},
-	})
-	old := m.Swap(next)
-	fmt.Println(old.Entries()[0].Ref, "->", m.Load().Match("POST_JOB_STATE_CHANGE", "SUCCESSFUL")[0].Ref)
-	// Output:
-	// 1
-	// v1 -> v2
 }

@@ -33,7 +33,7 @@ func benchFunctions(n int) []Function {
 			Ref:         fmt.Sprintf("f%05d", i),
 			TriggerType: t.Name,
 			Priority:    i%7 - 3,
-			Scheduled:   t.Name == scheduledType,
+			Schedule:    scheduleFor(t.Name),
 		}
 		switch known := t.KnownOptions(); {
 		case !t.OptionKind.HasOptions():

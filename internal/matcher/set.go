@@ -42,9 +42,6 @@ type typeIndex struct {
 	byOption map[string][]*Entry
 }
 
-// empty is the Set that nil stands for in a [Matcher].
-var empty = &Set{}
-
 // Build validates fns and compiles the valid ones into a Set.
 //
 // Build always returns a usable Set, even when it also returns an error: the
@@ -56,7 +53,7 @@ var empty = &Set{}
 // as a duplicate and left out.
 //
 // Build does not keep fns; each [Entry] holds a copy of its Function (the
-// Value is copied as is).
+// Handler and Schedule are shared).
 func Build(fns []Function) (*Set, error) {
 	var errs []error
 	entries := make([]*Entry, 0, len(fns))

@@ -20,7 +20,7 @@ func parseSpec(spec string) []Function {
 	for i, item := range strings.Split(spec, ";") {
 		typ, rest, _ := strings.Cut(item, "=")
 		opts, prio, _ := strings.Cut(rest, "@")
-		f := Function{Ref: "f" + strconv.Itoa(i), TriggerType: typ, Scheduled: typ == scheduledType}
+		f := Function{Ref: "f" + strconv.Itoa(i), TriggerType: typ, Schedule: scheduleFor(typ)}
 		if opts != "" {
 			f.Options = strings.Split(opts, ",")
 		}
@@ -161,7 +161,7 @@ func TestParseSpec(t *testing.T) {
 	got := parseSpec("POST_CREATE=SERVER,DISK@-5;SCHEDULED")
 	want := []Function{
 		{Ref: "f0", TriggerType: "POST_CREATE", Options: []string{"SERVER", "DISK"}, Priority: -5},
-		{Ref: "f1", TriggerType: "SCHEDULED", Scheduled: true},
+		{Ref: "f1", TriggerType: "SCHEDULED", Schedule: hourly},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("parseSpec() = %+v, want %+v", got, want)

@@ -1,10 +1,14 @@
 package matcher
 
 import (
+	"context"
+
 	"errors"
+	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/schedule"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -113,7 +117,7 @@ func TestBuildErrors(t *testing.T) {
 		},
 		{
 			name:    "mode on SCHEDULED",
-			give:    Function{Ref: "f", TriggerType: "SCHEDULED", Scheduled: true, Mode: Shadow},
+			give:    Function{Ref: "f", TriggerType: "SCHEDULED", Schedule: hourly, Mode: Shadow},
 			wantErr: ErrPreOnly,
 			wantMsg: `function "f": SCHEDULED: mode "shadow" is a PRE setting`,
 		},
@@ -131,7 +135,7 @@ func TestBuildErrors(t *testing.T) {
 		},
 		{
 			name:    "schedule on another type",
-			give:    Function{Ref: "f", TriggerType: "POST_BILLING", Scheduled: true},
+			give:    Function{Ref: "f", TriggerType: "POST_BILLING", Schedule: hourly},
 			wantErr: ErrScheduleNotAllowed,
 			wantMsg: `function "f": POST_BILLING: has a schedule`,
 		},
@@ -220,12 +224,12 @@ func TestBuildReportsAllAndKeepsValid(t *testing.T) {
 
 func TestBuildDefaults(t *testing.T) {
 	opts := []string{"SERVER", "DISK"}
-	handler := func() {}
+	handler := handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) { return handlers.Result{}, nil })
 	set, err := Build([]Function{
-		{Ref: "pre", TriggerType: "PRE_CREATE", Options: opts, Value: handler},
+		{Ref: "pre", TriggerType: "PRE_CREATE", Options: opts, Handler: handler},
 		{Ref: "pre_set", TriggerType: "PRE_AUTH", FailurePolicy: FailOpen, Mode: Shadow, Timeout: time.Second},
 		{Ref: "post", TriggerType: "POST_BILLING"},
-		{Ref: "tick", TriggerType: "SCHEDULED", Scheduled: true, Options: []string{"ANY"}},
+		{Ref: "tick", TriggerType: "SCHEDULED", Schedule: hourly, Options: []string{"ANY"}},
 	})
 	if err != nil {
 		t.Fatalf("Build() error = %v", err)
@@ -259,8 +263,8 @@ func TestBuildDefaults(t *testing.T) {
 				tt.ref, e, tt.policy, tt.mode, tt.timeout, tt.options, tt.isAny)
 		}
 	}
-	if _, ok := byRef["pre"].Value.(func()); !ok {
-		t.Errorf("entry pre Value = %T, want the handler", byRef["pre"].Value)
+	if byRef["pre"].Handler == nil || byRef["tick"].Schedule != hourly {
+		t.Errorf("entries pre and tick = %+v, %+v, want the handler and the schedule kept", byRef["pre"], byRef["tick"])
 	}
 }
 
@@ -373,7 +377,7 @@ func TestSubscriptions(t *testing.T) {
 			give: []Function{
 				{Ref: "auth", TriggerType: "PRE_AUTH"},
 				{Ref: "tax", TriggerType: "TAX_CALCULATION", Options: []string{"GB"}},
-				{Ref: "tick", TriggerType: "SCHEDULED", Scheduled: true},
+				{Ref: "tick", TriggerType: "SCHEDULED", Schedule: hourly},
 				{Ref: "job", TriggerType: "POST_JOB_STATE_CHANGE", Options: []string{"FAILED", "SUCCESSFUL"}},
 			},
 			wantPre:  []string{"trigger.PRE_AUTH.*", "trigger.TAX_CALCULATION.GB"},
@@ -431,13 +435,6 @@ func TestNilSet(t *testing.T) {
 	if s.Match("PRE_AUTH", "ANY") != nil || s.Wants("PRE_AUTH", "ANY") || s.Len() != 0 || s.Entries() != nil || pre != nil || post != nil {
 		t.Error("a nil *Set does not behave as an empty set")
 	}
-	if New(nil).Load() == nil {
-		t.Error("New(nil).Load() = nil, want an empty set")
-	}
-	m := New(nil)
-	if m.Swap(nil) == nil || m.Load() == nil {
-		t.Error("Swap(nil) left no set")
-	}
 }
 
 func TestMatchNoAlloc(t *testing.T) {
@@ -458,59 +455,6 @@ func TestMatchNoAlloc(t *testing.T) {
 	}
 }
 
-// TestMatcherSwap swaps sets while other goroutines match; run it with -race.
-// Every match must see one whole set: all of A's functions or all of B's.
-func TestMatcherSwap(t *testing.T) {
-	a, err := Build([]Function{
-		{Ref: "a1", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}},
-		{Ref: "a2", TriggerType: "PRE_CREATE", Options: []string{"ANY"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Build([]Function{
-		{Ref: "b1", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Priority: -1},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := New(a)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	errs := make(chan string, 4) // one per matching goroutine
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				got := refs(m.Load().Match("PRE_CREATE", "SERVER"))
-				if !slices.Equal(got, []string{"a1", "a2"}) && !slices.Equal(got, []string{"b1"}) {
-					errs <- strings.Join(got, ",")
-					return
-				}
-			}
-		})
-	}
-	for i := range 2000 {
-		next := a
-		if i%2 == 0 {
-			next = b
-		}
-		if old := m.Swap(next); old != a && old != b {
-			t.Errorf("Swap returned %p, want one of the sets", old)
-		}
-	}
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Errorf("Match saw a mixed set: %s", e)
-	}
-}
-
 func refs(es []*Entry) []string {
 	var out []string
 	for _, e := range es {
@@ -526,4 +470,21 @@ func mustScheme(t testing.TB, prefix string) subjects.Scheme {
 		t.Fatalf("NewScheme(%q) error = %v", prefix, err)
 	}
 	return s
+}
+
+// hourly is the schedule of the SCHEDULED functions of the tests.
+var hourly = func() *schedule.Schedule {
+	s, err := schedule.Parse(time.Hour, "", "", "")
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// scheduleFor returns a schedule for a SCHEDULED type, nil for another.
+func scheduleFor(typ string) *schedule.Schedule {
+	if typ == scheduledType {
+		return hourly
+	}
+	return nil
 }
