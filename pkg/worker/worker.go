@@ -174,6 +174,7 @@ type Worker struct {
 	stopped    atomic.Bool
 	subscribed atomic.Bool
 	draining   atomic.Bool
+	active     atomic.Uint64 // the fleet's active bundle revision (SetActive)
 	registry   *registry
 	durable    *durable
 	sched      *scheduler
@@ -187,6 +188,9 @@ type Worker struct {
 type runState struct {
 	set *matcher.Set
 	fns map[*matcher.Entry]*function
+	// rev is the bundle revision set came from; 0 when it did not come
+	// from a bundle.
+	rev uint64
 }
 
 // New returns a worker that serves the functions of m on the connection
@@ -338,6 +342,13 @@ func (w *Worker) Start(ctx context.Context) error {
 // Reload swaps in a new set of functions and changes the subscriptions to
 // match it. Events in flight finish with the set they started with.
 func (w *Worker) Reload(ctx context.Context, set *matcher.Set) error {
+	return w.ReloadRevision(ctx, set, 0)
+}
+
+// ReloadRevision is [Worker.Reload] of the functions of a bundle revision:
+// every PRE decision made with set carries rev, and the discovery metadata
+// shows it. rev 0 means functions that do not come from a bundle.
+func (w *Worker) ReloadRevision(ctx context.Context, set *matcher.Set, rev uint64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped.Load() {
@@ -346,7 +357,9 @@ func (w *Worker) Reload(ctx context.Context, set *matcher.Set) error {
 	if w.durable == nil && hasScheduled(set) {
 		return ErrScheduleNeedsJetStream
 	}
-	w.state.Store(w.newState(set))
+	st := w.newState(set)
+	st.rev = rev
+	w.state.Store(st)
 	w.matcher.Swap(set)
 	if !w.started {
 		return nil
@@ -420,6 +433,10 @@ func flushCtx(ctx context.Context) context.Context {
 	context.AfterFunc(c, cancel)
 	return c
 }
+
+// Revision returns the bundle revision of the functions served; 0 when
+// they do not come from a bundle.
+func (w *Worker) Revision() uint64 { return w.state.Load().rev }
 
 // Subjects returns the subjects the worker is subscribed to, sorted.
 func (w *Worker) Subjects() []string {

@@ -1,0 +1,320 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerbus/triggerbus/internal/bundle"
+	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/internal/proctest"
+	"github.com/triggerbus/triggerbus/pkg/client"
+	"github.com/triggerbus/triggerbus/pkg/event"
+)
+
+// bundleFleet is a test's fleet of `trigger-worker run` processes in
+// bundle mode, and the deployer's functions command.
+type bundleFleet struct {
+	bin     string
+	s       *server.Server
+	workers []*loadingWorker
+	// pushCfg is the deployer's configuration: its scripts.dir is scripts.
+	pushCfg, scripts string
+	pushEnv          []string
+}
+
+// startBundleFleet starts n workers in bundle mode with the extra keys of
+// set; env[i], when given, is added to worker i's environment.
+func startBundleFleet(t *testing.T, n int, set map[string]any, env ...[]string) *bundleFleet {
+	t.Helper()
+	f := &bundleFleet{bin: proctest.Build(t, triggerWorkerPkg), s: natstest.RunServer(t, natstest.WithJetStream())}
+	dir := t.TempDir()
+	f.scripts = filepath.Join(dir, "scripts")
+	if err := os.Mkdir(f.scripts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.pushCfg = proctest.WriteWorkerConfig(t, dir, f.s.ClientURL(), f.scripts, nil)
+	keys := map[string]any{"bundle.source": "bundle", "scripts.dir": ""}
+	for k, v := range set {
+		keys[k] = v
+	}
+	for i := range n {
+		cfg := proctest.WriteWorkerConfig(t, t.TempDir(), f.s.ClientURL(), "", keys)
+		o := proctest.Options{Name: fmt.Sprint("worker-", i), LogTail: 40}
+		if i < len(env) {
+			o.Env = env[i]
+		}
+		p := proctest.StartWith(t, o, f.bin, "run", "-c", cfg)
+		f.workers = append(f.workers, &loadingWorker{p: p, base: p.MetricsURL(t)})
+	}
+	return f
+}
+
+// functions runs trigger-worker functions with the deployer's configuration.
+func (f *bundleFleet) functions(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return proctest.RunWith(t, proctest.Options{Env: f.pushEnv}, f.bin, append(append([]string{"functions"}, args...), "-c", f.pushCfg)...)
+}
+
+// push pushes the deployer's functions and fails the test unless they
+// become revision want.
+func (f *bundleFleet) push(t *testing.T, want uint64, args ...string) {
+	t.Helper()
+	code, out, errOut := f.functions(t, append([]string{"push"}, args...)...)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("revision %d is active", want)) {
+		t.Fatalf("push of revision %d: exit %d\n%s%s", want, code, out, errOut)
+	}
+}
+
+// waitRevision waits until every worker listed serves revision rev and is
+// ready.
+func (f *bundleFleet) waitRevision(t *testing.T, rev uint64, workers ...int) {
+	t.Helper()
+	if len(workers) == 0 {
+		for i := range f.workers {
+			workers = append(workers, i)
+		}
+	}
+	for _, i := range workers {
+		f.workers[i].waitMetric(t, "trigger_functions_revision", float64(rev))
+		f.workers[i].p.WaitReady(t)
+	}
+}
+
+// quotaScript is proctest.DenyScript with a limit of cpus.
+func quotaScript(cpus int) string {
+	return strings.Replace(proctest.DenyScript, "cpu > 16", fmt.Sprintf("cpu > %d", cpus), 1)
+}
+
+// TestBundleFleet: three workers in bundle mode wait, not ready, for a
+// revision; all serve revision 1 once it is pushed; while a client asks
+// without pause, revision 2 (a lower quota) replaces it with no failed
+// request, every decision naming the revision whose quota made it; an
+// invalid bundle changes nothing; a revision whose exec command is on two
+// workers' PATH only leaves the third on revision 2, reported; and
+// functions activate 1 rolls the whole fleet back.
+func TestBundleFleet(t *testing.T) {
+	probeDir := t.TempDir()
+	proctest.WriteFile(t, probeDir, "bundle-probe", "#!/bin/sh\nexit 0\n")
+	if err := os.Chmod(filepath.Join(probeDir, "bundle-probe"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	withProbe := []string{"PATH=" + probeDir + string(os.PathListSeparator) + os.Getenv("PATH")}
+	f := startBundleFleet(t, 3, nil, withProbe, withProbe, nil)
+	f.pushEnv = withProbe
+
+	// No revision yet: not ready, and /readyz says why.
+	for _, w := range f.workers {
+		natstest.CheckFor(t, waitShort, poll, func() error {
+			code, body := w.get(t, "/readyz")
+			if code != 503 || !strings.Contains(body, "no functions served: waiting for") {
+				return fmt.Errorf("/readyz = %d %q, want 503 waiting for a revision", code, body)
+			}
+			return nil
+		})
+	}
+
+	proctest.WriteFile(t, f.scripts, "deny.lua", quotaScript(16))
+	f.push(t, 1, "-m", "quota 16")
+	f.waitRevision(t, 1)
+	c := newClient(t, f.s, client.Options{})
+	ask := func() (*event.Decision, error) {
+		return c.Decide(context.Background(), "PRE_CREATE", "SERVER", &event.Event{Input: json.RawMessage(`{"cpu":12}`)})
+	}
+	for range 10 {
+		if d, err := ask(); err != nil || d.Revision != 1 || !d.Allowed {
+			t.Fatalf("decision with revision 1 active: %+v, %v; want allowed by revision 1", d, err)
+		}
+	}
+
+	// Revision 2 while a client asks without pause.
+	var (
+		stop     atomic.Bool
+		answers  atomic.Int64
+		mu       sync.Mutex
+		problems []string
+		lastRev  atomic.Uint64
+		wg       sync.WaitGroup
+	)
+	wg.Go(func() {
+		for !stop.Load() {
+			d, err := ask()
+			answers.Add(1)
+			// 12 CPUs: allowed by revision 1 (quota 16), refused by
+			// revision 2 (quota 8).
+			switch {
+			case err != nil:
+				mu.Lock()
+				problems = append(problems, err.Error())
+				mu.Unlock()
+			case d.Revision == 1 && d.Allowed, d.Revision == 2 && !d.Allowed && d.Code == "QUOTA_EXCEEDED":
+				lastRev.Store(d.Revision)
+				continue
+			default:
+				mu.Lock()
+				problems = append(problems, fmt.Sprintf("%+v", d))
+				mu.Unlock()
+			}
+		}
+	})
+	proctest.WriteFile(t, f.scripts, "deny.lua", quotaScript(8))
+	f.push(t, 2, "-m", "quota 8")
+	f.waitRevision(t, 2)
+	// Every worker serves revision 2: from now on every answer is of it.
+	natstest.CheckFor(t, waitShort, poll, func() error {
+		if lastRev.Load() != 2 {
+			return fmt.Errorf("last answer of revision %d", lastRev.Load())
+		}
+		return nil
+	})
+	stop.Store(true)
+	wg.Wait()
+	mu.Lock()
+	if len(problems) > 0 {
+		t.Fatalf("%d of %d requests failed or disagreed with their revision while revision 2 came in: %v", len(problems), answers.Load(), problems)
+	}
+	mu.Unlock()
+	for range 10 {
+		if d, err := ask(); err != nil || d.Revision != 2 || d.Allowed {
+			t.Fatalf("decision with revision 2 active: %+v, %v; want refused by revision 2", d, err)
+		}
+	}
+
+	// An invalid bundle is refused by push and changes nothing.
+	proctest.WriteFile(t, f.scripts, "broken.lua", "function register( return end")
+	if code, out, errOut := f.functions(t, "push"); code != 2 || !strings.Contains(errOut, "nothing pushed") {
+		t.Fatalf("push of a broken script: exit %d, want 2\n%s%s", code, out, errOut)
+	}
+	if err := os.Remove(filepath.Join(f.scripts, "broken.lua")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Revision 3 has an exec function whose command only workers 0 and 1
+	// (and the deployer) have.
+	dir := t.TempDir()
+	proctest.WriteFile(t, dir, "functions.yaml", `
+functions:
+  - ref: probe_disk
+    trigger_type: PRE_CREATE
+    trigger_options: [DISK]
+    exec:
+      command: [bundle-probe]
+      env: [PATH]
+scripts:
+  dir: scripts
+`)
+	if err := os.Mkdir(filepath.Join(dir, "scripts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	proctest.WriteFile(t, filepath.Join(dir, "scripts"), "deny.lua", quotaScript(8))
+	f.push(t, 3, dir, "-m", "probe")
+	f.waitRevision(t, 3, 0, 1)
+	refused := f.workers[2]
+	refused.waitMetric(t, "trigger_config_last_reload_successful", 0)
+	if got := refused.metric(t, "trigger_functions_revision"); got != 2 {
+		t.Fatalf("worker without the command serves revision %v, want 2", got)
+	}
+	if got := refused.metric(t, "trigger_reload_failures_total"); got < 1 {
+		t.Fatalf("trigger_reload_failures_total = %v, want at least 1", got)
+	}
+	code, body := refused.get(t, "/readyz")
+	if code != 200 || !strings.Contains(body, "still serving revision 2") || !strings.Contains(body, "revision 3: ") || !strings.Contains(body, "bundle-probe") {
+		t.Fatalf("/readyz of the worker that refused revision 3 = %d\n%s", code, body)
+	}
+
+	// Roll the fleet back.
+	if code, out, errOut := f.functions(t, "activate", "1"); code != 0 {
+		t.Fatalf("activate 1: exit %d\n%s%s", code, out, errOut)
+	}
+	f.waitRevision(t, 1)
+	refused.waitMetric(t, "trigger_config_last_reload_successful", 1)
+	for range 10 {
+		if d, err := ask(); err != nil || d.Revision != 1 || !d.Allowed {
+			t.Fatalf("decision after the roll back: %+v, %v; want allowed by revision 1", d, err)
+		}
+	}
+}
+
+// TestBundleSigned: workers with bundle.trusted_keys serve a revision
+// signed by the trusted key, and every one refuses an unsigned revision,
+// one signed by another key and one whose script was changed in the store
+// after it was signed, serving the signed revision meanwhile.
+func TestBundleSigned(t *testing.T) {
+	bin := proctest.Build(t, triggerWorkerPkg)
+	keys := t.TempDir()
+	code, pub, errOut := proctest.Run(t, bin, "functions", "keygen", filepath.Join(keys, "ops.nk"))
+	if code != 0 {
+		t.Fatalf("keygen: exit %d: %s", code, errOut)
+	}
+	if code, _, _ := proctest.Run(t, bin, "functions", "keygen", filepath.Join(keys, "other.nk")); code != 0 {
+		t.Fatal("keygen other")
+	}
+	f := startBundleFleet(t, 3, map[string]any{"bundle.trusted_keys": []string{strings.TrimSpace(pub)}})
+	proctest.WriteFile(t, f.scripts, "deny.lua", quotaScript(16))
+	f.push(t, 1, "--sign", filepath.Join(keys, "ops.nk"))
+	f.waitRevision(t, 1)
+
+	refusedBy := func(rev uint64, failures float64, why string) {
+		t.Helper()
+		for _, w := range f.workers {
+			w.waitMetric(t, "trigger_reload_failures_total", failures)
+			if got := w.metric(t, "trigger_functions_revision"); got != 1 {
+				t.Fatalf("after revision %d (%s): a worker serves revision %v, want 1", rev, why, got)
+			}
+			if _, body := w.get(t, "/readyz"); !strings.Contains(body, fmt.Sprintf("revision %d: ", rev)) {
+				t.Fatalf("after revision %d (%s): /readyz does not name it:\n%s", rev, why, body)
+			}
+		}
+	}
+	f.push(t, 2)
+	refusedBy(2, 1, "unsigned")
+	f.push(t, 3, "--sign", filepath.Join(keys, "other.nk"))
+	refusedBy(3, 2, "another key")
+
+	// Revision 4, signed by the trusted key, with its script changed in
+	// the store before it is activated.
+	if code, out, errOut := f.functions(t, "push", "--no-activate", "--sign", filepath.Join(keys, "ops.nk")); code != 0 {
+		t.Fatalf("push 4: exit %d\n%s%s", code, out, errOut)
+	}
+	ctx := context.Background()
+	js, err := jetstream.New(natstest.Connect(t, f.s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := js.ObjectStore(ctx, "TRIGGER_FUNCTIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := obj.GetBytes(ctx, bundle.ObjectName(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Files["scripts/deny.lua"] = []byte(quotaScript(1600))
+	if data, err = b.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obj.PutBytes(ctx, bundle.ObjectName(4), data); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "TRIGGER_FUNCTIONS_HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, bundle.KeyActive, []byte("4")); err != nil {
+		t.Fatal(err)
+	}
+	refusedBy(4, 3, "tampered")
+}
