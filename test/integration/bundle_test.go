@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,6 +93,29 @@ func (f *bundleFleet) waitRevision(t *testing.T, rev uint64, workers ...int) {
 	}
 }
 
+// probeEnv returns the environment of a process that has the command
+// bundle-probe on its PATH.
+func probeEnv(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	proctest.WriteFile(t, dir, "bundle-probe", "#!/bin/sh\nexit 0\n")
+	if err := os.Chmod(filepath.Join(dir, "bundle-probe"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"PATH=" + dir + string(os.PathListSeparator) + os.Getenv("PATH")}
+}
+
+// probeFunction is a PRE_CREATE DISK function running bundle-probe, for
+// a definitions file.
+const probeFunction = `
+  - ref: probe_disk
+    trigger_type: PRE_CREATE
+    trigger_options: [DISK]
+    exec:
+      command: [bundle-probe]
+      env: [PATH]
+`
+
 // quotaScript is proctest.DenyScript with a limit of cpus.
 func quotaScript(cpus int) string {
 	return strings.Replace(proctest.DenyScript, "cpu > 16", fmt.Sprintf("cpu > %d", cpus), 1)
@@ -103,12 +129,7 @@ func quotaScript(cpus int) string {
 // workers' PATH only leaves the third on revision 2, reported; and
 // functions activate 1 rolls the whole fleet back.
 func TestBundleFleet(t *testing.T) {
-	probeDir := t.TempDir()
-	proctest.WriteFile(t, probeDir, "bundle-probe", "#!/bin/sh\nexit 0\n")
-	if err := os.Chmod(filepath.Join(probeDir, "bundle-probe"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	withProbe := []string{"PATH=" + probeDir + string(os.PathListSeparator) + os.Getenv("PATH")}
+	withProbe := probeEnv(t)
 	f := startBundleFleet(t, 3, nil, withProbe, withProbe, nil)
 	f.pushEnv = withProbe
 
@@ -201,15 +222,7 @@ func TestBundleFleet(t *testing.T) {
 	// Revision 3 has an exec function whose command only workers 0 and 1
 	// (and the deployer) have.
 	dir := t.TempDir()
-	proctest.WriteFile(t, dir, "functions.yaml", `
-functions:
-  - ref: probe_disk
-    trigger_type: PRE_CREATE
-    trigger_options: [DISK]
-    exec:
-      command: [bundle-probe]
-      env: [PATH]
-scripts:
+	proctest.WriteFile(t, dir, "functions.yaml", "functions:"+probeFunction+`scripts:
   dir: scripts
 `)
 	if err := os.Mkdir(filepath.Join(dir, "scripts"), 0o755); err != nil {
@@ -317,4 +330,135 @@ func TestBundleSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	refusedBy(4, 3, "tampered")
+}
+
+// TestBundleDurableSwitches: POST events published without pause through
+// three revision switches, each revision with a different function on the
+// subject, are all run (none lost while workers disagree), and an event
+// published once the workers that can serve revision R do is never run by
+// the functions of an earlier revision: not even by the worker that
+// refused revision 3 (its exec command is missing there) and still serves
+// revision 2.
+func TestBundleDurableSwitches(t *testing.T) {
+	type run struct {
+		fn  string
+		rev uint64
+	}
+	runs := newRecorder[string, run]()
+	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var ev event.Event
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			rw.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		rev, _ := strconv.ParseUint(r.URL.Query().Get("rev"), 10, 64)
+		runs.add(ev.ID, run{fn: strings.TrimPrefix(r.URL.Path, "/"), rev: rev})
+		rw.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hook.Close)
+
+	withProbe := probeEnv(t)
+	f := startBundleFleet(t, 3, map[string]any{"delivery.mode": "durable"}, withProbe, withProbe, nil)
+	f.pushEnv = withProbe
+	// Revision r has function fn on POST_CREATE.SERVER; 3 also the probe,
+	// which worker 2 lacks.
+	revision := func(r uint64, fn string) string {
+		dir := t.TempDir()
+		defs := fmt.Sprintf(`
+functions:
+  - ref: %[1]s
+    trigger_type: POST_CREATE
+    trigger_options: [SERVER]
+    webhook:
+      url: %[2]s/%[1]s?rev=%[3]d
+`, fn, hook.URL, r)
+		if r == 3 {
+			defs += probeFunction
+		}
+		proctest.WriteFile(t, dir, "functions.yaml", defs)
+		return dir
+	}
+	fns := map[uint64]string{1: "server_a", 2: "server_b", 3: "server_a", 4: "server_b"}
+	f.push(t, 1, revision(1, fns[1]))
+	f.waitRevision(t, 1)
+
+	c := newClient(t, f.s, client.Options{Durable: true})
+	var (
+		mu       sync.Mutex
+		ids      []string
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+		pubErr   error
+		boundary = map[uint64]int{1: 0}
+	)
+	wg.Go(func() {
+		for !stop.Load() {
+			id, err := c.Publish(context.Background(), "POST_CREATE", "SERVER", &event.Event{Input: json.RawMessage(`{"cpu":1}`)})
+			mu.Lock()
+			if err != nil {
+				pubErr = err
+				mu.Unlock()
+				return
+			}
+			ids = append(ids, id)
+			mu.Unlock()
+		}
+	})
+	published := func(min int) {
+		t.Helper()
+		natstest.CheckFor(t, waitShort, poll, func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(ids) < min {
+				return fmt.Errorf("%d events published, waiting for %d", len(ids), min)
+			}
+			return nil
+		})
+	}
+	published(20)
+	for r := uint64(2); r <= 4; r++ {
+		f.push(t, r, revision(r, fns[r]))
+		if r == 3 {
+			f.waitRevision(t, r, 0, 1)
+			f.workers[2].waitMetric(t, "trigger_config_last_reload_successful", 0)
+		} else {
+			f.waitRevision(t, r)
+		}
+		mu.Lock()
+		boundary[r] = len(ids)
+		mu.Unlock()
+		published(boundary[r] + 20)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if pubErr != nil {
+		t.Fatalf("publish: %v", pubErr)
+	}
+
+	// Every event runs; none by a revision older than the one every worker
+	// served when it was published.
+	natstest.CheckFor(t, waitShort, poll, func() error {
+		got := runs.snapshot()
+		for _, id := range ids {
+			if len(got[id]) == 0 {
+				return fmt.Errorf("event %s has not run (of %d published)", id, len(ids))
+			}
+		}
+		return nil
+	})
+	got := runs.snapshot()
+	for i, id := range ids {
+		floor := uint64(1)
+		for r, b := range boundary {
+			if i >= b && r > floor {
+				floor = r
+			}
+		}
+		for _, rn := range got[id] {
+			if rn.rev < floor || fns[rn.rev] != rn.fn {
+				t.Errorf("event %d (%s), published once revision %d was served, ran %s of revision %d", i, id, floor, rn.fn, rn.rev)
+			}
+		}
+	}
+	t.Logf("%d events across 3 switches (boundaries %v)", len(ids), boundary)
 }
