@@ -53,6 +53,9 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	bundled := cfg.Bundle.Source == config.SourceBundle
 	l := emptyLoaded() // bundle mode: nothing until a revision is loaded
+	if bundled && (len(cfg.Functions) > 0 || cfg.Scripts.Dir != "") {
+		log.Warn("bundle.source is bundle: the functions and scripts.dir of this config are not served")
+	}
 	if !bundled {
 		if l, err = loadForStart(cfg, allowPartial(cfg), store, log, stderr); err != nil {
 			return err

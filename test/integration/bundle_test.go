@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -254,6 +255,21 @@ func TestBundleFleet(t *testing.T) {
 		if d, err := ask(); err != nil || d.Revision != 1 || !d.Allowed {
 			t.Fatalf("decision after the roll back: %+v, %v; want allowed by revision 1", d, err)
 		}
+	}
+
+	// SIGHUP in bundle mode loads the active revision again.
+	w := f.workers[0]
+	const loaded1 = `msg="function bundle revision loaded" revision=1 `
+	before := strings.Count(w.p.Stderr(), loaded1)
+	w.p.Signal(t, syscall.SIGHUP)
+	natstest.CheckFor(t, waitShort, poll, func() error {
+		if n := strings.Count(w.p.Stderr(), loaded1); n != before+1 {
+			return fmt.Errorf("revision 1 loaded %d times, want %d", n, before+1)
+		}
+		return nil
+	})
+	if got := w.metric(t, "trigger_functions_revision"); got != 1 {
+		t.Fatalf("after SIGHUP: revision %v, want 1", got)
 	}
 }
 
