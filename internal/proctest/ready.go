@@ -29,17 +29,12 @@ var httpClient = &http.Client{Timeout: 5 * time.Second}
 // meanwhile, and if it is not ready within a minute.
 func (p *Process) WaitReady(t testing.TB) string {
 	t.Helper()
-	var base string
+	base := p.MetricsURL(t)
 	natstest.CheckFor(t, readyTimeout, 10*time.Millisecond, func() error {
 		select {
 		case <-p.exited:
 			t.Fatalf("%s exited before it was ready: %v\n%s", p.name, p.err, Tail(p.Stderr(), 30))
 		default:
-		}
-		if base == "" {
-			if base = p.metricsURL(); base == "" {
-				return errors.New(p.name + " has not logged its metrics address yet")
-			}
 		}
 		resp, err := httpClient.Get(base + "/readyz")
 		if err != nil {
@@ -74,7 +69,7 @@ func (p *Process) MetricsURL(t testing.TB) string {
 	natstest.CheckFor(t, readyTimeout, 10*time.Millisecond, func() error {
 		select {
 		case <-p.exited:
-			t.Fatalf("%s exited: %v\n%s", p.name, p.err, Tail(p.Stderr(), 30))
+			t.Fatalf("%s exited before it was ready: %v\n%s", p.name, p.err, Tail(p.Stderr(), 30))
 		default:
 		}
 		if base = p.metricsURL(); base == "" {

@@ -273,6 +273,37 @@ func TestBundleFleet(t *testing.T) {
 	}
 }
 
+// tamperRevision changes file name inside stored revision rev to content,
+// keeping its manifest and signature, and returns the JetStream it used.
+func tamperRevision(t *testing.T, s *server.Server, rev uint64, name, content string) jetstream.JetStream {
+	t.Helper()
+	ctx := context.Background()
+	js, err := jetstream.New(natstest.Connect(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := js.ObjectStore(ctx, "TRIGGER_FUNCTIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := obj.GetBytes(ctx, bundle.ObjectName(rev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Files[name] = []byte(content)
+	if data, err = b.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obj.PutBytes(ctx, bundle.ObjectName(rev), data); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // TestBundleSigned: workers with bundle.trusted_keys serve a revision
 // signed by the trusted key, and every one refuses an unsigned revision,
 // one signed by another key and one whose script was changed in the store
@@ -314,30 +345,8 @@ func TestBundleSigned(t *testing.T) {
 	if code, out, errOut := f.functions(t, "push", "--no-activate", "--sign", filepath.Join(keys, "ops.nk")); code != 0 {
 		t.Fatalf("push 4: exit %d\n%s%s", code, out, errOut)
 	}
+	js := tamperRevision(t, f.s, 4, "scripts/deny.lua", quotaScript(1600))
 	ctx := context.Background()
-	js, err := jetstream.New(natstest.Connect(t, f.s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := js.ObjectStore(ctx, "TRIGGER_FUNCTIONS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := obj.GetBytes(ctx, bundle.ObjectName(4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bundle.Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Files["scripts/deny.lua"] = []byte(quotaScript(1600))
-	if data, err = b.Encode(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := obj.PutBytes(ctx, bundle.ObjectName(4), data); err != nil {
-		t.Fatal(err)
-	}
 	kv, err := js.KeyValue(ctx, "TRIGGER_FUNCTIONS_HEAD")
 	if err != nil {
 		t.Fatal(err)
