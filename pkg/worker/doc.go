@@ -5,7 +5,10 @@
 // decision each.
 //
 // A [Worker] is built around a [matcher.Matcher] whose set of functions can
-// be swapped at any time ([Worker.Reload]). Each event is handled by exactly
+// be swapped at any time ([Worker.Reload], or [Worker.ReloadRevision] for
+// the revisions of a function bundle, whose number every PRE decision then
+// carries; [DurableConfig.FollowActive] and [Worker.SetActive] keep durable
+// events with the workers on the fleet's active revision). Each event is handled by exactly
 // one worker of the queue group. Everything a function causes through the
 // [handlers.Bus] it is given carries the Trigger-Origin header, and events
 // carrying a value that [Origin] honours fire no trigger.

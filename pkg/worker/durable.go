@@ -92,7 +92,7 @@ type DurableConfig struct {
 	// interest while the fleet switches; and a worker takes events only
 	// while its functions are the fleet's active revision (see
 	// [Worker.SetActive]). An event that reaches a worker on another
-	// revision goes back for redelivery at once, to a worker on the active
+	// revision goes back for redelivery (after 50ms), to a worker on the active
 	// one; a worker on the active revision acks the events it has no
 	// function for. false: the filter is the POST subjects of the worker's
 	// functions.
