@@ -246,11 +246,12 @@ const (
 // Bundle configures the fleet's function bundle: the functions and scripts
 // pushed to JetStream as one revision (trigger-worker functions push).
 //
-// trigger-worker functions uses History and TrustedKeys now; run does not
-// read Source yet and always loads the functions of this config.
+// trigger-worker functions uses History and TrustedKeys; run uses Source
+// and TrustedKeys.
 type Bundle struct {
 	// Source is where a worker takes its functions from: SourceFiles (the
-	// default) or SourceBundle.
+	// default) or SourceBundle. With SourceBundle the Functions and
+	// Scripts.Dir of this config are not served.
 	Source string `mapstructure:"source"`
 	// TrustedKeys are the public nkeys (U...) whose signatures are accepted.
 	// When set, a revision that is unsigned, signed by another key or whose

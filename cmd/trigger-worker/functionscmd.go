@@ -28,8 +28,8 @@ The fleet's functions as one versioned bundle: the functions list and the
 scripts.dir scripts, with every file they reference, stored by revision in
 the JetStream object store <PREFIX>_FUNCTIONS; the key-value bucket
 <PREFIX>_FUNCTIONS_HEAD names the active revision. Exec commands are paths
-on each worker's host: they are listed, not copied. (Workers do not load
-bundles yet: bundle.source is for the next version.)
+on each worker's host: they are listed, not copied. Workers with
+bundle.source: bundle serve the active revision.
 
 commands:
   push [DIR]       check the functions as check does and store them as a new revision,

@@ -19,6 +19,10 @@ type loadStatus struct {
 	ignored   []string  // problems allow_partial let through at that load
 	failedAt  time.Time // when the last reload failed; zero if it did not
 	failures  []string  // the problems of that reload
+	// Bundle mode: revision is the revision served (0 none yet), waiting
+	// why there is none yet.
+	revision uint64
+	waiting  string
 }
 
 func newLoadStatus(at time.Time, ignored []error) *loadStatus {
@@ -36,6 +40,24 @@ func (s *loadStatus) applied(t time.Time, ignored []error) {
 	s.failedAt, s.failures = time.Time{}, nil
 }
 
+// setWaiting records why no functions are served yet (bundle mode); it
+// reports whether the reason changed.
+func (s *loadStatus) setWaiting(reason string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed := s.waiting != reason
+	s.waiting = reason
+	return changed
+}
+
+// appliedRevision records bundle revision rev loaded at t.
+func (s *loadStatus) appliedRevision(t time.Time, rev uint64) {
+	s.applied(t, nil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revision, s.waiting = rev, ""
+}
+
 // failed records a reload at t that kept the functions served.
 func (s *loadStatus) failed(t time.Time, problems []error) {
 	s.mu.Lock()
@@ -50,13 +72,29 @@ func (s *loadStatus) String() string {
 	defer s.mu.Unlock()
 	var b strings.Builder
 	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	served := "the functions loaded at " + stamp(s.appliedAt)
+	if s.revision != 0 {
+		served = fmt.Sprintf("revision %d of the function bundle, loaded at %s", s.revision, stamp(s.appliedAt))
+	}
+	if s.waiting != "" {
+		fmt.Fprintf(&b, "no functions served: %s\n", s.waiting)
+		if !s.failedAt.IsZero() {
+			fmt.Fprintf(&b, "last load failed at %s with %d problem(s)\n", stamp(s.failedAt), len(s.failures))
+			writeStatusList(&b, s.failures)
+		}
+		return b.String()
+	}
 	if !s.failedAt.IsZero() {
-		fmt.Fprintf(&b, "last reload failed at %s with %d problem(s); still serving the functions loaded at %s\n",
-			stamp(s.failedAt), len(s.failures), stamp(s.appliedAt))
+		fmt.Fprintf(&b, "last reload failed at %s with %d problem(s); still serving %s\n",
+			stamp(s.failedAt), len(s.failures), served)
 		writeStatusList(&b, s.failures)
 		return b.String()
 	}
-	fmt.Fprintf(&b, "functions loaded at %s\n", stamp(s.appliedAt))
+	if s.revision != 0 {
+		fmt.Fprintf(&b, "serving %s\n", served)
+	} else {
+		fmt.Fprintf(&b, "functions loaded at %s\n", stamp(s.appliedAt))
+	}
 	if len(s.ignored) > 0 {
 		fmt.Fprintf(&b, "allow_partial: %d problem(s) ignored, those functions are not served\n", len(s.ignored))
 		writeStatusList(&b, s.ignored)

@@ -50,9 +50,15 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	l, err := loadForStart(cfg, allowPartial(cfg), store, log, stderr)
-	if err != nil {
-		return err
+	bundled := cfg.Bundle.Source == config.SourceBundle
+	l := emptyLoaded() // bundle mode: nothing until a revision is loaded
+	if bundled && (len(cfg.Functions) > 0 || cfg.Scripts.Dir != "") {
+		log.Warn("bundle.source is bundle: the functions and scripts.dir of this config are not served")
+	}
+	if !bundled {
+		if l, err = loadForStart(cfg, allowPartial(cfg), store, log, stderr); err != nil {
+			return err
+		}
 	}
 	defer func() { closeLoaded(l, "close handlers", log) }() // l changes at every reload
 	reg, metrics, reloadMetrics, err := newRegistry()
@@ -60,6 +66,9 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	status := newLoadStatus(time.Now(), l.problems)
+	if bundled {
+		status.setWaiting("connecting to NATS")
+	}
 	nc, closeNATS, err := connectNATS(ctx, cfg.NATS, metrics, log)
 	if err != nil {
 		return err
@@ -71,8 +80,13 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	var httpSrv *http.Server
+	ready := w.Ready
+	if bundled {
+		// Not ready until a revision is served.
+		ready = func() bool { return w.Ready() && w.Revision() != 0 }
+	}
 	if cfg.Metrics.Enabled() {
-		if httpSrv, err = startHTTP(cfg.Metrics.Listen, reg, w, status, log); err != nil {
+		if httpSrv, err = startHTTP(cfg.Metrics.Listen, reg, ready, status, log); err != nil {
 			return err
 		}
 	}
@@ -86,7 +100,12 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1) // signal.Notify needs a buffer of one
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup) // at the very end: a SIGHUP while draining must not kill the process
-	reloadOn(ctx, hup, func() { l = reload(ctx, cfg, cf, allowPartial, w, l, store, status, reloadMetrics, log) })
+	if bundled {
+		src := &bundleSource{cfg: cfg, cf: cf, nc: nc, w: w, store: store, status: status, rm: reloadMetrics, log: log, cur: l}
+		l = src.run(ctx, hup)
+	} else {
+		reloadOn(ctx, hup, func() { l = reload(ctx, cfg, cf, allowPartial, w, l, store, status, reloadMetrics, log) })
+	}
 	return shutdown(w, nc, httpSrv, cfg.Delivery.ShutdownTimeout, log)
 }
 
@@ -197,6 +216,11 @@ func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded,
 	deliveryMode := "core"
 	if durable != nil {
 		deliveryMode = "durable"
+	}
+	if durable != nil && cfg.Bundle.Source == config.SourceBundle {
+		// Workers on any revision write the same filter; a worker runs
+		// durable events only while it serves the active revision.
+		durable.FollowActive = true
 	}
 	log.Info("delivery", "mode", deliveryMode, "jetstream", hasJS)
 	w, err := worker.New(nc, worker.Config{
@@ -320,11 +344,26 @@ func reload(ctx context.Context, old config.Config, cf *commonFlags, allowPartia
 		closeLoaded(next, "close the handlers of the refused reload", log)
 		return fail(next.problems)
 	}
-	if err := w.Replace(ctx, next.functions()...); err != nil {
+	if err := swapIn(ctx, w, next, 0, log); err != nil {
+		return fail([]error{err})
+	}
+	now := time.Now()
+	rm.Succeeded(now)
+	status.applied(now, next.problems)
+	log.Info("reloaded", "functions", next.set.Len(), "problems", len(next.problems), "subjects", w.Subjects())
+	closeLoaded(cur, "close old handlers", log)
+	return next
+}
+
+// swapIn makes the worker serve next, of bundle revision rev (0: not a
+// bundle). An error means nothing was swapped in (the worker is stopping,
+// the functions need JetStream it lacks, or a function is invalid): next's
+// handlers are closed.
+func swapIn(ctx context.Context, w *worker.Worker, next *loaded, rev uint64, log *slog.Logger) error {
+	if err := w.ReplaceRevision(ctx, rev, next.functions()...); err != nil {
 		if errors.Is(err, worker.ErrScheduleNeedsJetStream) || errors.Is(err, worker.ErrStopped) || errors.Is(err, worker.ErrInvalidFunction) {
-			// Nothing was swapped in.
-			closeLoaded(next, "close the handlers of the refused reload", log)
-			return fail([]error{err})
+			closeLoaded(next, "close the handlers of the refused load", log)
+			return err
 		}
 		// The functions are swapped in; a subscription that failed is
 		// retried by the next reload.
@@ -333,12 +372,7 @@ func reload(ctx context.Context, old config.Config, cf *commonFlags, allowPartia
 	if next.set.Len() == 0 {
 		log.Warn(noFunctionsWarning)
 	}
-	now := time.Now()
-	rm.Succeeded(now)
-	status.applied(now, next.problems)
-	log.Info("reloaded", "functions", next.set.Len(), "problems", len(next.problems), "subjects", w.Subjects())
-	closeLoaded(cur, "close old handlers", log)
-	return next
+	return nil
 }
 
 // waitConnected waits for the first connection (the client retries in the
@@ -407,7 +441,7 @@ func jetStreamAvailable(ctx context.Context, nc *nats.Conn) bool {
 // status records about the last load of the functions; a failed reload
 // does not make the worker unready, as it still serves the functions it
 // had.
-func startHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, status *loadStatus, log *slog.Logger) (*http.Server, error) {
+func startHTTP(addr string, reg *prometheus.Registry, ready func() bool, status *loadStatus, log *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
@@ -417,7 +451,7 @@ func startHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, status *
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		rw.Header().Set("X-Content-Type-Options", "nosniff")
 		body := "ready\n"
-		if !w.Ready() {
+		if !ready() {
 			rw.WriteHeader(http.StatusServiceUnavailable)
 			body = "not ready\n"
 		}

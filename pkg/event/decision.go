@@ -47,6 +47,10 @@ type Decision struct {
 	Modified bool            `json:"modified"`
 	// Functions lists what each function that ran returned, in order.
 	Functions []FunctionResult `json:"functions"`
+	// Revision is the revision of the fleet's function bundle whose
+	// functions made the decision; 0 (omitted) when the worker serves the
+	// functions of its own files, or answered before running any.
+	Revision uint64 `json:"revision,omitempty"`
 }
 
 // FunctionResult is one function's part in a decision.

@@ -222,5 +222,10 @@ func (d *Decision) appendJSON(b []byte) ([]byte, error) {
 		}
 		b = append(b, '}')
 	}
-	return append(b, ']', '}'), nil
+	b = append(b, ']')
+	if d.Revision != 0 {
+		b = append(b, `,"revision":`...)
+		b = strconv.AppendUint(b, d.Revision, 10)
+	}
+	return append(b, '}'), nil
 }

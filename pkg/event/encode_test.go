@@ -34,6 +34,7 @@ func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
 		}
 
 		d := &Decision{ID: id, Allowed: flag, Code: typ, Message: text, Function: opt, Modified: flag,
+			Revision:  uint64(ts), // 0 omitted, and the whole range of uint64
 			Functions: []FunctionResult{{Ref: be, Result: text, Ms: ms, Shadow: flag, Error: text}}}
 		if input != "" {
 			d.Input = json.RawMessage(input)
@@ -48,6 +49,14 @@ func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
 			t.Fatalf("Decision.Encode =\n%s\nencoding/json =\n%s", got, want)
 		}
 	})
+}
+
+func TestDecisionEncodeRevision(t *testing.T) {
+	d := &Decision{ID: "x", Allowed: true, Revision: 7}
+	got, err := d.Encode()
+	if err != nil || string(got) != `{"id":"x","allowed":true,"modified":false,"functions":[],"revision":7}` {
+		t.Errorf("Encode() = %s, %v", got, err)
+	}
 }
 
 func TestDecisionEncodeNilFunctions(t *testing.T) {

@@ -328,6 +328,9 @@ func (w *Worker) serviceMetadata() map[string]string {
 		"subjects":      strings.Join(slices.Compact(subjs), ","),
 		"instance":      w.cfg.Instance,
 	}
+	if rev := w.state.Load().rev; rev != 0 {
+		meta["functions_revision"] = strconv.FormatUint(rev, 10)
+	}
 	if v := cmp.Or(w.cfg.Version, moduleVersion()); v != "" {
 		meta["build_version"] = v
 	}

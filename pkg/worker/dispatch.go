@@ -222,7 +222,7 @@ func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
 	stopWatch := context.AfterFunc(ctx, func() {
 		defer w.inflight.Done()
 		once.Do(func() {
-			d := &event.Decision{ID: ev.ID, Code: event.CodeTimeout, Message: "the request's deadline passed while functions ran"}
+			d := &event.Decision{ID: ev.ID, Code: event.CodeTimeout, Message: "the request's deadline passed while functions ran", Revision: st.rev}
 			if p := current.Load(); p != nil {
 				d.Function = p.ref
 				d.Message = "function " + p.ref + " did not finish before the request's deadline"
@@ -259,7 +259,7 @@ type progress struct {
 // through it (see handlePre); guard(nil, p) announces the function about to
 // run, with the results so far.
 func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, *progress) bool) {
-	d := &event.Decision{ID: ev.ID, Allowed: true, Functions: make([]event.FunctionResult, 0, len(entries))}
+	d := &event.Decision{ID: ev.ID, Allowed: true, Functions: make([]event.FunctionResult, 0, len(entries)), Revision: st.rev}
 	input := ev.Input
 	for _, e := range entries {
 		if guard != nil {

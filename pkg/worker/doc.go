@@ -18,7 +18,11 @@
 // a SCHEDULED function, a [schedule.Schedule]. [New] and [Worker.Replace]
 // check every function before any serves and return a [FunctionError] per
 // problem; Replace swaps the functions all or nothing, and events in
-// flight finish with the functions they started with. Each event is
+// flight finish with the functions they started with. [Worker.ReplaceRevision]
+// does the same for the revisions of a function bundle, whose number every
+// PRE decision then carries; [DurableConfig.FollowActive] and
+// [Worker.SetActive] keep durable events with the workers on the fleet's
+// active revision. Each event is
 // handled by exactly one worker of the queue group. Everything a function
 // causes through the [handlers.Bus] it is given carries the Trigger-Origin
 // header, and events carrying a value that [Origin] honours fire no

@@ -85,7 +85,23 @@ type DurableConfig struct {
 	// DoneTTL is how long the record of a function that succeeded for an
 	// event is kept, to skip it on a redelivery.
 	DoneTTL time.Duration
+	// FollowActive is for workers that serve the revisions of a function
+	// bundle: the consumer's filter is every POST and SCHEDULED subject of
+	// the prefix, the same whatever the revision, so that workers never
+	// overwrite each other's filter and no event is discarded for want of
+	// interest while the fleet switches; and a worker takes events only
+	// while its functions are the fleet's active revision (see
+	// [Worker.SetActive]). An event that reaches a worker on another
+	// revision goes back for redelivery (after 50ms), to a worker on the active
+	// one; a worker on the active revision acks the events it has no
+	// function for. false: the filter is the POST subjects of the worker's
+	// functions.
+	FollowActive bool
 }
+
+// switchRedelivery is how long an event that reached a worker not on the
+// active revision waits before it is delivered again.
+const switchRedelivery = 50 * time.Millisecond
 
 func (c *DurableConfig) setDefaults() {
 	if c.MaxDeliver == 0 {
@@ -199,13 +215,16 @@ func (w *Worker) doneBucket() string { return w.scheme.EventStream() + "_DONE" }
 func (w *Worker) updateConsumer(ctx context.Context, set *matcher.Set) error {
 	d := w.durable
 	_, post := set.Subscriptions(w.scheme)
-	if len(post) == 0 {
-		if d.cc != nil {
-			d.cc.Drain()
-			<-d.cc.Closed()
-			d.cc = nil
+	consume := len(post) > 0
+	if d.cfg.FollowActive {
+		post = post[:0]
+		for _, t := range postTypes() {
+			post = append(post, w.scheme.Pattern(t.Name, subjects.Any))
 		}
-		return nil
+		consume = w.onActive(w.state.Load())
+	}
+	if len(post) == 0 {
+		return w.stopConsuming()
 	}
 	cons, err := d.js.CreateOrUpdateConsumer(ctx, w.scheme.EventStream(), jetstream.ConsumerConfig{
 		Durable:        w.cfg.Queue,
@@ -221,6 +240,9 @@ func (w *Worker) updateConsumer(ctx context.Context, set *matcher.Set) error {
 		return fmt.Errorf("worker: consumer %s: %w", w.cfg.Queue, err)
 	}
 	d.cons = cons
+	if !consume {
+		return w.stopConsuming()
+	}
 	if d.cc != nil {
 		return nil // the running Consume follows the updated filter
 	}
@@ -238,6 +260,41 @@ func (w *Worker) updateConsumer(ctx context.Context, set *matcher.Set) error {
 	}
 	d.cc = cc
 	return nil
+}
+
+// stopConsuming stops taking events from the consumer; the events already
+// fetched are handed to the dispatchers first. Called with w.mu held.
+func (w *Worker) stopConsuming() error {
+	d := w.durable
+	if d.cc != nil {
+		d.cc.Drain()
+		<-d.cc.Closed()
+		d.cc = nil
+	}
+	return nil
+}
+
+// onActive reports whether st may run durable events: always, unless the
+// consumer follows the active revision and st is not of it.
+func (w *Worker) onActive(st *runState) bool {
+	if !w.durable.cfg.FollowActive {
+		return true
+	}
+	return st != nil && st.rev != 0 && st.rev == w.active.Load()
+}
+
+// SetActive tells the worker the fleet's active bundle revision. With
+// [DurableConfig.FollowActive] the worker takes durable events only while
+// the functions it serves are of that revision: a worker that is loading
+// it, or refused it, leaves them to the rest of the fleet. Without durable
+// delivery or FollowActive it does nothing.
+func (w *Worker) SetActive(ctx context.Context, rev uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.active.Swap(rev) == rev || w.durable == nil || !w.durable.cfg.FollowActive || !w.started || w.stopped.Load() {
+		return nil
+	}
+	return w.updateConsumer(ctx, w.state.Load().set)
 }
 
 // onDurable hands a JetStream message to a dispatcher. After Stop began, it
@@ -269,7 +326,13 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 	}
 	hdr := in.header
 	in.only = hdr.Get(HeaderSchedule)
-	switch w.admit(&in, nil) {
+	step := w.admit(&in, nil)
+	if step != looped && !w.onActive(in.st) {
+		// Switching revisions: a worker on the active one runs it.
+		_ = m.NakWithDelay(switchRedelivery)
+		return
+	}
+	switch step {
 	case looped, unmatched:
 		_ = m.Ack()
 		return

@@ -18,6 +18,9 @@ type ReloadMetrics struct {
 	LastSuccessful prometheus.Gauge
 	// LastSuccessTime is when the last load was applied, Unix seconds.
 	LastSuccessTime prometheus.Gauge
+	// Revision is the function bundle revision served; 0 when the functions
+	// come from the worker's own files or no revision is loaded yet.
+	Revision prometheus.Gauge
 }
 
 // NewReloadMetrics creates the reload metrics and registers them with reg.
@@ -36,8 +39,12 @@ func NewReloadMetrics(reg prometheus.Registerer) (*ReloadMetrics, error) {
 			Name: "trigger_config_last_reload_success_timestamp_seconds",
 			Help: "When the functions served were loaded, Unix seconds.",
 		}),
+		Revision: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trigger_functions_revision",
+			Help: "Revision of the function bundle served; 0 when the functions come from the worker's files or no revision is loaded yet.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.Failures, m.LastSuccessful, m.LastSuccessTime} {
+	for _, c := range []prometheus.Collector{m.Failures, m.LastSuccessful, m.LastSuccessTime, m.Revision} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -172,6 +172,7 @@ type Worker struct {
 	stopped    atomic.Bool
 	subscribed atomic.Bool
 	draining   atomic.Bool
+	active     atomic.Uint64 // the fleet's active bundle revision (SetActive)
 	registry   *registry
 	durable    *durable
 	sched      *scheduler
@@ -185,6 +186,9 @@ type Worker struct {
 type runState struct {
 	set *matcher.Set
 	fns map[*matcher.Entry]*function
+	// rev is the bundle revision set came from; 0 when it did not come
+	// from a bundle.
+	rev uint64
 }
 
 // New returns a worker that serves fns on the connection nc once started
@@ -340,6 +344,14 @@ func (w *Worker) Start(ctx context.Context) error {
 // in and changes the subscriptions to match. Events in flight finish with
 // the functions they started with.
 func (w *Worker) Replace(ctx context.Context, fns ...Function) error {
+	return w.ReplaceRevision(ctx, 0, fns...)
+}
+
+// ReplaceRevision is [Worker.Replace] with the functions of a bundle
+// revision: every PRE decision made with them carries rev, and the
+// discovery metadata shows it. rev 0 means functions that do not come from
+// a bundle.
+func (w *Worker) ReplaceRevision(ctx context.Context, rev uint64, fns ...Function) error {
 	set, err := compile(fns)
 	if err != nil {
 		return err
@@ -352,7 +364,9 @@ func (w *Worker) Replace(ctx context.Context, fns ...Function) error {
 	if w.durable == nil && hasScheduled(set) {
 		return ErrScheduleNeedsJetStream
 	}
-	w.state.Store(w.newState(set))
+	st := w.newState(set)
+	st.rev = rev
+	w.state.Store(st)
 	if !w.started {
 		return nil
 	}
@@ -425,6 +439,10 @@ func flushCtx(ctx context.Context) context.Context {
 	context.AfterFunc(c, cancel)
 	return c
 }
+
+// Revision returns the bundle revision of the functions served; 0 when
+// they do not come from a bundle.
+func (w *Worker) Revision() uint64 { return w.state.Load().rev }
 
 // Subjects returns the subjects the worker is subscribed to, sorted.
 func (w *Worker) Subjects() []string {

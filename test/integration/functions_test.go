@@ -167,30 +167,7 @@ func TestFunctionsSigned(t *testing.T) {
 
 	// Change the script inside the stored revision, keeping its manifest
 	// and signature.
-	ctx := context.Background()
-	js, err := jetstream.New(natstest.Connect(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := js.ObjectStore(ctx, "TRIGGER_FUNCTIONS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := obj.GetBytes(ctx, bundle.ObjectName(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bundle.Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Files["scripts/deny.lua"] = []byte(strings.Replace(proctest.DenyScript, "cpu > 16", "cpu > 1600", 1))
-	if data, err = b.Encode(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := obj.PutBytes(ctx, bundle.ObjectName(1), data); err != nil {
-		t.Fatal(err)
-	}
+	tamperRevision(t, s, 1, "scripts/deny.lua", strings.Replace(proctest.DenyScript, "cpu > 16", "cpu > 1600", 1))
 	for _, args := range [][]string{{"activate", "1"}, {"pull", "1", filepath.Join(t.TempDir(), "p")}} {
 		if code, out, errOut := functions(args...); code != 1 || !strings.Contains(errOut, "do not match the manifest") {
 			t.Errorf("functions %v of a tampered revision: exit %d, want 1\n%s%s", args, code, out, errOut)

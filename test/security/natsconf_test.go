@@ -203,6 +203,10 @@ func TestDeployConfigPermissions(t *testing.T) {
 		{"deployer reads the event stream", "trigger-deployer", pub("$JS.API.STREAM.MSG.GET.TRIGGER_EVENTS"), false},
 		{"deployer writes a registry key", "trigger-deployer", pub("$KV.TRIGGER_REGISTRY.PRE_CREATE.SERVER"), false},
 		{"worker stores a revision", "trigger-worker", pub("$O.TRIGGER_FUNCTIONS.M.MS50YXIuZ3o="), false},
+		{"worker reads a revision", "trigger-worker", pub("$JS.API.DIRECT.GET.OBJ_TRIGGER_FUNCTIONS.$O.TRIGGER_FUNCTIONS.M.MS50YXIuZ3o="), true},
+		{"worker watches the active revision", "trigger-worker", pub("$JS.API.CONSUMER.CREATE.KV_TRIGGER_FUNCTIONS_HEAD.w1.$KV.TRIGGER_FUNCTIONS_HEAD.active"), true},
+		{"worker creates the function store", "trigger-worker", pub("$JS.API.STREAM.CREATE.OBJ_TRIGGER_FUNCTIONS"), false},
+		{"worker removes old revisions", "trigger-worker", pub("$JS.API.STREAM.PURGE.OBJ_TRIGGER_FUNCTIONS"), false},
 		{"worker activates a revision", "trigger-worker", pub("$KV.TRIGGER_FUNCTIONS_HEAD.active"), false},
 		{"orchestrator activates a revision", "orchestrator", pub("$KV.TRIGGER_FUNCTIONS_HEAD.active"), false},
 	}
@@ -500,6 +504,54 @@ func TestDeployConfigFunctionsTool(t *testing.T) {
 		}
 		if args[0] == "push" && args[2] == "three" && !strings.Contains(out, "removed beyond the history of 2: 1") {
 			t.Errorf("push beyond the history as trigger-deployer:\n%s", out)
+		}
+	}
+}
+
+// TestDeployConfigBundleWorker: a worker in bundle mode as the
+// trigger-worker user of the example config serves the revision the
+// trigger-deployer user pushes, then the one it activates, without a
+// permissions violation.
+func TestDeployConfigBundleWorker(t *testing.T) {
+	t.Parallel()
+	s := deployServer(t)
+	dir := t.TempDir()
+	proctest.WriteFile(t, dir, "deny.lua", proctest.DenyScript)
+	deployer := proctest.WriteWorkerConfig(t, dir, s.ClientURL(), dir, map[string]any{"nats.user": "trigger-deployer"})
+	deployEnv := []string{"TRIGGER_NATS_PASSWORD=" + password(t, "trigger-deployer")}
+	for _, m := range []string{"one", "two"} {
+		if code, out, errOut := run(t, deployEnv, "functions", "push", "-m", m, "-c", deployer); code != 0 {
+			t.Fatalf("push as trigger-deployer: exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	cfg := proctest.WriteWorkerConfig(t, t.TempDir(), s.ClientURL(), "", map[string]any{
+		"nats.user":     "trigger-worker",
+		"delivery.mode": "durable",
+		"bundle.source": "bundle",
+	})
+	p := startProcess(t, []string{"TRIGGER_NATS_PASSWORD=" + password(t, "trigger-worker")}, "run", "-c", cfg)
+	base := p.WaitReady(t)
+	waitRevision := func(rev string) {
+		t.Helper()
+		natstest.CheckFor(t, waitLong, 10*time.Millisecond, func() error {
+			body, _, err := httpGet(base + "/metrics")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(body, "\ntrigger_functions_revision "+rev+"\n") {
+				return fmt.Errorf("trigger_functions_revision is not %s", rev)
+			}
+			return nil
+		})
+	}
+	waitRevision("2")
+	if code, out, errOut := run(t, deployEnv, "functions", "activate", "1", "-c", deployer); code != 0 {
+		t.Fatalf("activate as trigger-deployer: exit %d\n%s\n%s", code, out, errOut)
+	}
+	waitRevision("1")
+	for _, line := range strings.Split(p.Stderr(), "\n") {
+		if strings.Contains(strings.ToLower(line), "permission") || strings.Contains(line, "level=ERROR") {
+			t.Errorf("trigger-worker in bundle mode: %s", line)
 		}
 	}
 }
