@@ -578,6 +578,7 @@ func TestValidateErrors(t *testing.T) {
 				c.Delivery.ShutdownTimeout = 0
 				c.Delivery.StreamMaxAge = -time.Hour
 				c.Delivery.StreamMaxBytes = 0
+				c.Delivery.StreamDiscard = "drop"
 				c.Delivery.Replicas = 6
 				c.Delivery.DuplicateWindow = -time.Second
 			},
@@ -586,6 +587,7 @@ func TestValidateErrors(t *testing.T) {
 				`delivery.max_event_bytes: is 0, must be at least 1`,
 				`delivery.shutdown_timeout: is 0s, must be positive`,
 				`delivery.stream_max_age: is -1h0m0s, must be positive (or 0 for unlimited)`,
+				`delivery.stream_discard: "drop" is not one of new, old`,
 				`delivery.stream_max_bytes: is 0, must be positive (or -1 for unlimited)`,
 				`delivery.replicas: is 6, must be 1 to 5`,
 				`delivery.duplicate_window: is -1s, must not be negative`,

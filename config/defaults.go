@@ -29,6 +29,7 @@ func Default() Config {
 			ShutdownTimeout: 10 * time.Second,
 			StreamMaxAge:    24 * time.Hour,
 			StreamMaxBytes:  1 << 30,
+			StreamDiscard:   StreamDiscardNew,
 			Replicas:        1,
 			DuplicateWindow: 2 * time.Minute,
 		},

@@ -89,6 +89,12 @@ const (
 	DeliveryDurable = "durable" // JetStream stream and pull consumer, at least once
 )
 
+// What a full event stream does (delivery.stream_discard).
+const (
+	StreamDiscardNew = "new" // refuse new events: publishers see an error
+	StreamDiscardOld = "old" // delete the oldest events, undelivered ones too
+)
+
 // Delivery configures how POST and SCHEDULED events reach the workers.
 type Delivery struct {
 	// Mode is DeliveryAuto (default), DeliveryCore or DeliveryDurable.
@@ -116,6 +122,11 @@ type Delivery struct {
 	// StreamMaxBytes is the size limit of the stream; default 1 GiB, -1 is
 	// unlimited.
 	StreamMaxBytes int64 `mapstructure:"stream_max_bytes"`
+	// StreamDiscard is what a full stream does: StreamDiscardNew (default)
+	// refuses new events, so a durable publish fails and the publisher
+	// knows; StreamDiscardOld deletes the oldest events, delivered or not,
+	// without telling anyone.
+	StreamDiscard string `mapstructure:"stream_discard"`
 	// Replicas is the stream's replication factor (1 to 5); default 1.
 	Replicas int `mapstructure:"replicas"`
 	// DuplicateWindow is how long the stream remembers event ids to drop

@@ -155,6 +155,7 @@ func (d Delivery) validate(p *problems) {
 	if d.StreamMaxAge < 0 {
 		p.add("delivery.stream_max_age", "is %v, must be positive (or 0 for unlimited)", d.StreamMaxAge)
 	}
+	p.oneOf("delivery.stream_discard", d.StreamDiscard, StreamDiscardNew, StreamDiscardOld)
 	if d.StreamMaxBytes < 1 && d.StreamMaxBytes != -1 {
 		p.add("delivery.stream_max_bytes", "is %d, must be positive (or -1 for unlimited)", d.StreamMaxBytes)
 	}

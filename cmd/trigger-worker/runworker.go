@@ -258,12 +258,17 @@ func durableConfig(d config.Delivery, hasJS bool) (*worker.DurableConfig, error)
 	case d.Mode == config.DeliveryDurable && !hasJS:
 		return nil, usagef("delivery.mode is durable but the NATS server has no JetStream")
 	case d.Mode == config.DeliveryDurable, d.Mode == config.DeliveryAuto && hasJS:
+		maxAge := d.StreamMaxAge
+		if maxAge == 0 {
+			maxAge = -1 // the configuration's unlimited
+		}
 		return &worker.DurableConfig{
 			MaxDeliver:      d.MaxDeliver,
 			Backoff:         d.Backoff,
 			AckWait:         d.AckWait,
-			StreamMaxAge:    d.StreamMaxAge,
+			StreamMaxAge:    maxAge,
 			StreamMaxBytes:  d.StreamMaxBytes,
+			DiscardOld:      d.StreamDiscard == config.StreamDiscardOld,
 			Replicas:        d.Replicas,
 			DuplicateWindow: d.DuplicateWindow,
 		}, nil

@@ -58,6 +58,7 @@ const (
 	DefaultDuplicateWindow = 2 * time.Minute
 	DefaultDoneTTL         = 24 * time.Hour
 	DefaultDeadLetterAge   = 14 * 24 * time.Hour
+	DefaultStatsInterval   = 15 * time.Second
 )
 
 // DurableConfig turns on durable delivery: POST and SCHEDULED events are
@@ -76,8 +77,8 @@ type DurableConfig struct {
 	AckWait time.Duration
 	// MaxAckPending bounds the fleet's unacknowledged events.
 	MaxAckPending int
-	// StreamMaxAge, StreamMaxBytes (-1 unlimited), Replicas and
-	// DuplicateWindow configure the event stream.
+	// StreamMaxAge (-1 unlimited), StreamMaxBytes (-1 unlimited), Replicas
+	// and DuplicateWindow configure the event stream.
 	StreamMaxAge    time.Duration
 	StreamMaxBytes  int64
 	Replicas        int
@@ -85,6 +86,15 @@ type DurableConfig struct {
 	// DoneTTL is how long the record of a function that succeeded for an
 	// event is kept, to skip it on a redelivery.
 	DoneTTL time.Duration
+	// DiscardOld makes a full event stream delete its oldest events, which
+	// may not have been delivered yet, to store new ones. false (the
+	// default): a full stream refuses new events, and a durable publish
+	// fails, so that no stored event is lost without a trace.
+	DiscardOld bool
+	// StatsInterval is how often the worker reads the event stream, its
+	// consumer and the dead-letter stream for the stream gauges (see
+	// [Worker.RefreshStreamStats]); default 15s, -1 never.
+	StatsInterval time.Duration
 	// FollowActive is for workers that serve the revisions of a function
 	// bundle: the consumer's filter is every POST and SCHEDULED subject of
 	// the prefix, the same whatever the revision, so that workers never
@@ -118,6 +128,9 @@ func (c *DurableConfig) setDefaults() {
 	}
 	if c.StreamMaxAge == 0 {
 		c.StreamMaxAge = DefaultStreamMaxAge
+	}
+	if c.StatsInterval == 0 {
+		c.StatsInterval = DefaultStatsInterval
 	}
 	if c.StreamMaxBytes == 0 {
 		c.StreamMaxBytes = DefaultStreamMaxBytes
@@ -163,17 +176,24 @@ func (w *Worker) setupStreams(ctx context.Context) error {
 		subs = append(subs, w.scheme.Pattern(t.Name, subjects.Any))
 	}
 	maxBytes := d.cfg.StreamMaxBytes
+	maxAge := max(d.cfg.StreamMaxAge, 0) // -1: unlimited, JetStream's 0
+	discard := jetstream.DiscardNew
+	if d.cfg.DiscardOld {
+		discard = jetstream.DiscardOld
+	}
+	// CreateOrUpdateStream applies the limits and discard policy to an
+	// existing stream too: the last worker started sets them for the fleet.
 	_, err := d.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        w.scheme.EventStream(),
 		Description: "triggerbus: POST and SCHEDULED trigger events for durable delivery",
 		Subjects:    subs,
 		Retention:   jetstream.InterestPolicy,
-		MaxAge:      d.cfg.StreamMaxAge,
+		MaxAge:      maxAge,
 		MaxBytes:    maxBytes,
 		Replicas:    d.cfg.Replicas,
 		Duplicates:  d.cfg.DuplicateWindow,
 		Storage:     jetstream.FileStorage,
-		Discard:     jetstream.DiscardOld,
+		Discard:     discard,
 	})
 	if err != nil {
 		return fmt.Errorf("worker: stream %s: %w", w.scheme.EventStream(), err)

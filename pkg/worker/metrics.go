@@ -63,6 +63,8 @@ type Metrics struct {
 	SlowConsumers       prometheus.Counter
 	PreTooLarge         *prometheus.CounterVec
 	DeadLettersCut      *prometheus.CounterVec
+	// Streams are the durable delivery's stream and consumer gauges.
+	Streams StreamGauges
 
 	mu       sync.Mutex // serialises writers of received
 	received atomic.Pointer[map[receivedKey]prometheus.Counter]
@@ -145,13 +147,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "trigger_dead_letters_truncated_total",
 			Help: "Dead letters stored without their whole event, which did not fit the NATS max payload with the dead-letter headers.",
 		}, []string{"function"}),
+		Streams: newStreamGauges(),
 	}
-	for _, c := range []prometheus.Collector{
+	for _, c := range append([]prometheus.Collector{
 		m.EventsReceived, m.EventsDropped, m.FunctionInvocations, m.FunctionDuration,
 		m.PreDecisions, m.PreFailOpen, m.FunctionsInFlight, m.FunctionsRegistered,
 		m.ScheduleFires, m.Redeliveries, m.DeadLetters, m.NATSConnected, m.OriginRejected,
 		m.SlowConsumers, m.PreTooLarge, m.DeadLettersCut,
-	} {
+	}, m.Streams.collectors()...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -180,6 +180,8 @@ type Worker struct {
 
 	// stopRefresh ends the registry's refresh loop; nil when none runs.
 	stopRefresh context.CancelFunc
+	// stopStats ends the stream gauges' refresh loop; nil when none runs.
+	stopStats context.CancelFunc
 }
 
 // runState is an immutable snapshot of the functions a worker runs.
@@ -318,6 +320,12 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.sched = newScheduler(w)
 		w.wg.Add(1)
 		go w.sched.run()
+		if iv := w.durable.cfg.StatsInterval; iv > 0 {
+			sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			w.stopStats = cancel
+			w.wg.Add(1)
+			go w.runStreamStats(sctx, iv, w.wg.Done)
+		}
 	}
 	if w.registry != nil && w.cfg.RegistryRefresh > 0 {
 		// Started even when the first write failed: the refresh retries it.
@@ -506,6 +514,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 	// The registrations stay: a stopped fleet still makes callers refuse.
 	if w.stopRefresh != nil {
 		w.stopRefresh()
+	}
+	if w.stopStats != nil {
+		w.stopStats()
 	}
 	var cc jetstream.ConsumeContext
 	if w.durable != nil {

@@ -62,6 +62,11 @@ func TestAlertRules(t *testing.T) {
 		"TriggerPreDecisionTooLarge": {"trigger_pre_decisions_too_large_total", ""},
 		"TriggerDeadLetterTruncated": {"trigger_dead_letters_truncated_total", ""},
 		"TriggerConfigReloadFailed":  {"trigger_config_last_reload_successful", "5m"},
+		// No silent loss: the stream's fill, the backlog, dead letters kept.
+		"TriggerDeadLettersPresent":    {"trigger_dead_letter_stream_messages", ""},
+		"TriggerEventBacklogGrowing":   {"trigger_consumer_pending", "15m"},
+		"TriggerEventStreamFilling":    {"trigger_event_stream_limit_bytes", "5m"},
+		"TriggerNoFunctionsRegistered": {"trigger_functions_registered", "5m"},
 	}
 	seen := map[string]bool{}
 	if len(rf.Groups) == 0 {
