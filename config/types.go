@@ -66,8 +66,9 @@ type TLS struct {
 type Embedded struct {
 	// Listen is the client address; default "127.0.0.1:4222".
 	Listen string `mapstructure:"listen"`
-	// StoreDir is the JetStream directory; "" means
-	// <os.TempDir()>/triggerbus-jetstream.
+	// StoreDir is the JetStream directory; "" means the per-user state
+	// directory, $XDG_STATE_HOME/triggerbus or ~/.local/state/triggerbus.
+	// One worker at a time uses it (a lock file in it).
 	StoreDir string `mapstructure:"store_dir"`
 	// JetStream enables JetStream; default true.
 	JetStream bool `mapstructure:"jetstream"`

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -158,6 +157,26 @@ func newRegistry() (*prometheus.Registry, *worker.Metrics, *worker.ReloadMetrics
 	return reg, metrics, reloadMetrics, nil
 }
 
+// lockStoreDir returns the embedded server's JetStream directory (the
+// configured one, else the per-user default) locked for this process; an
+// embedded server without JetStream has none.
+func lockStoreDir(cfg config.Embedded) (dir string, unlock func(), err error) {
+	if !cfg.JetStream {
+		return "", func() {}, nil
+	}
+	dir = cfg.StoreDir
+	if dir == "" {
+		if dir, err = natsconn.DefaultStoreDir(); err != nil {
+			return "", nil, &usageError{err}
+		}
+	}
+	unlock, err = natsconn.LockStore(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, unlock, nil
+}
+
 // connectNATS connects to the configured servers, or starts a server of
 // our own when no URL is configured, and waits for the first connection.
 // closeNATS closes the connection, then shuts the server down.
@@ -169,20 +188,22 @@ func connectNATS(ctx context.Context, cfg config.NATS, metrics *worker.Metrics, 
 	}
 	stopServer := func() {}
 	if cfg.URL == "" {
-		storeDir := cfg.Embedded.StoreDir
-		if storeDir == "" {
-			storeDir = filepath.Join(os.TempDir(), "triggerbus-jetstream")
+		storeDir, unlock, serr := lockStoreDir(cfg.Embedded)
+		if serr != nil {
+			return nil, nil, serr
 		}
 		ns, serr := natsconn.StartEmbedded(natsconn.EmbeddedConfig{
 			Listen: cfg.Embedded.Listen, JetStream: cfg.Embedded.JetStream,
 			StoreDir: storeDir, Logger: log,
 		})
 		if serr != nil {
+			unlock()
 			return nil, nil, serr
 		}
 		stopServer = func() {
 			ns.Shutdown()
 			ns.WaitForShutdown()
+			unlock()
 		}
 		log.Info("embedded NATS server started", "url", "nats://"+ns.Addr().String(), "jetstream", cfg.Embedded.JetStream, "store_dir", storeDir)
 		nc, err = nats.Connect("", append(opts, nats.InProcessServer(ns))...)

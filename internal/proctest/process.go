@@ -95,7 +95,8 @@ func Start(t testing.TB, bin string, args ...string) *Process {
 }
 
 // StartWith starts the program bin with args in a new temporary working
-// directory, with the environment of [Env] plus o.Env. The process is
+// directory, which is also its HOME (XDG_STATE_HOME below it), with the
+// environment of [Env] plus o.Env. The process is
 // killed, if it still runs, when the test ends; its output is logged if
 // the test failed.
 func StartWith(t testing.TB, o Options, bin string, args ...string) *Process {
@@ -105,7 +106,10 @@ func StartWith(t testing.TB, o Options, bin string, args ...string) *Process {
 		p.name = filepath.Base(bin)
 	}
 	p.cmd.Dir = t.TempDir()
-	p.cmd.Env = Env(o.Env...)
+	// The working directory is the child's home too, so that nothing it
+	// keeps per user (the embedded server's store) lands in the real home;
+	// o.Env may name others.
+	p.cmd.Env = Env(append([]string{"HOME=" + p.cmd.Dir, "XDG_STATE_HOME=" + filepath.Join(p.cmd.Dir, ".state")}, o.Env...)...)
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -184,6 +188,9 @@ func (p *Process) Signal(t testing.TB, sig os.Signal) {
 		t.Fatalf("%s: signal %v: %v", p.name, sig, err)
 	}
 }
+
+// Pid is the process's id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Kill sends SIGKILL to the process, as os.Process.Kill does.
 func (p *Process) Kill() error { return p.cmd.Process.Kill() }

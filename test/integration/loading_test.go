@@ -497,3 +497,29 @@ func TestEmbeddedListenAnyPort(t *testing.T) {
 	nc.Close()
 	p.Stop(t)
 }
+
+// TestEmbeddedStoreLocked: two workers with embedded servers on one store
+// directory (the per-user default, from XDG_STATE_HOME): the first prints
+// the directory and runs, the second exits with an error naming the first
+// process.
+func TestEmbeddedStoreLocked(t *testing.T) {
+	t.Parallel()
+	bin := proctest.Build(t, triggerWorkerPkg)
+	dir := t.TempDir()
+	o := proctest.Options{Env: []string{"XDG_STATE_HOME=" + filepath.Join(dir, "state")}}
+	store := filepath.Join(dir, "state", "triggerbus")
+	first := proctest.StartWith(t, o, bin, "run", "--embedded-listen", "127.0.0.1:0",
+		"--metrics-listen", "127.0.0.1:0", "--scripts-dir", dir)
+	first.WaitReady(t)
+	if !strings.Contains(first.Stderr(), "store_dir="+store) {
+		t.Errorf("the start log does not name store_dir=%s", store)
+	}
+	o.Name = "second"
+	code, _, stderr := proctest.RunWith(t, o, bin, "run", "--embedded-listen", "127.0.0.1:0",
+		"--metrics-listen", "127.0.0.1:0", "--scripts-dir", dir)
+	want := "store directory " + store + " is in use by process " + strconv.Itoa(first.Pid())
+	if code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("second worker: exit %d, stderr %q; want an error containing %q", code, proctest.Tail(stderr, 5), want)
+	}
+	first.Stop(t)
+}
