@@ -19,7 +19,8 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
-// version and revision are set at build time with -ldflags -X.
+// version and revision are set at build time with -ldflags -X; else they
+// come from the build information (fromBuildInfo).
 var (
 	version  = "dev"
 	revision = "unknown"
