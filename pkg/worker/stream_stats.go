@@ -60,9 +60,7 @@ func (w *Worker) RefreshStreamStats(ctx context.Context) error {
 	}
 	g := w.metrics.Streams
 	var errs []error
-	if s, err := d.js.Stream(ctx, w.scheme.EventStream()); err != nil {
-		errs = append(errs, err)
-	} else if info, err := s.Info(ctx); err != nil {
+	if s, info, err := streamInfo(ctx, d.js, w.scheme.EventStream()); err != nil {
 		errs = append(errs, err)
 	} else {
 		g.EventMessages.Set(float64(info.State.Msgs))
@@ -86,9 +84,7 @@ func (w *Worker) RefreshStreamStats(ctx context.Context) error {
 			}
 		}
 	}
-	if s, err := d.js.Stream(ctx, w.scheme.DeadLetterStream()); err != nil {
-		errs = append(errs, err)
-	} else if info, err := s.Info(ctx); err != nil {
+	if _, info, err := streamInfo(ctx, d.js, w.scheme.DeadLetterStream()); err != nil {
 		errs = append(errs, err)
 	} else {
 		g.DeadLetterMsgs.Set(float64(info.State.Msgs))
@@ -99,6 +95,16 @@ func (w *Worker) RefreshStreamStats(ctx context.Context) error {
 	}
 	g.LastRefreshEpoch.Set(float64(time.Now().Unix()))
 	return nil
+}
+
+// streamInfo reads the stream named name and its info.
+func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (jetstream.Stream, *jetstream.StreamInfo, error) {
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := s.Info(ctx)
+	return s, info, err
 }
 
 // runStreamStats refreshes the stream gauges every interval until ctx ends.

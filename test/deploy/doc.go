@@ -1,7 +1,8 @@
 // Package deploy checks the deployment files against the code: the Grafana
 // dashboard and the Prometheus alert rules only query metrics a real worker
 // exports, and the Prometheus, Grafana and docker-compose files are well
-// formed and agree with each other. It needs neither Docker nor network
+// formed and agree with each other; the systemd unit runs the worker and is
+// hardened (verified by systemd-analyze when it is on PATH). It needs neither Docker nor network
 // access; when promtool is on PATH it also runs promtool on the Prometheus
 // files (scripts/check-deploy.sh installs it and runs it directly).
 //
