@@ -38,7 +38,10 @@ type Options struct {
 	// Prefix is the subject prefix; "" means subjects.DefaultPrefix.
 	Prefix string
 	// Durable publishes POST events through JetStream with an ack, retrying
-	// with the same Nats-Msg-Id so that the stream keeps one copy.
+	// with the same Nats-Msg-Id so that the stream keeps one copy. When the
+	// event stream is full (and refuses new events, the workers' default),
+	// Publish returns the stream's error after its retries: the event was
+	// not stored.
 	Durable bool
 	// PublishRetries is how many times a durable publish is retried; 0
 	// means DefaultPublishRetries.
