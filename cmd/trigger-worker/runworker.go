@@ -235,6 +235,7 @@ func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded,
 		Instance:        cfg.Registry.Instance,
 		RegistryRefresh: cfg.Registry.Refresh,
 		Durable:         durable,
+		DecisionLog:     decisionLogConfig(cfg.DecisionLog, hasJS),
 		Version:         version,
 		Logger:          log,
 		Metrics:         metrics,
@@ -269,6 +270,16 @@ func durableConfig(d config.Delivery, hasJS bool) (*worker.DurableConfig, error)
 		}, nil
 	}
 	return nil, nil
+}
+
+// decisionLogConfig turns the decision log on when the configuration
+// enables it and the server has JetStream; nil means off.
+func decisionLogConfig(d config.DecisionLog, hasJS bool) *worker.DecisionLogConfig {
+	if !d.Enabled || !hasJS {
+		return nil
+	}
+	return &worker.DecisionLogConfig{DeniedOnly: d.DeniedOnly, SampleAllowed: d.SampleAllowed,
+		Input: d.Input, MaxAge: d.MaxAge, MaxBytes: d.MaxBytes, Replicas: 0}
 }
 
 // reloadOn calls reload at every signal of hup until ctx is done.
