@@ -62,6 +62,7 @@ func TestAlertRules(t *testing.T) {
 		"TriggerPreDecisionTooLarge": {"trigger_pre_decisions_too_large_total", ""},
 		"TriggerDeadLetterTruncated": {"trigger_dead_letters_truncated_total", ""},
 		"TriggerConfigReloadFailed":  {"trigger_config_last_reload_successful", "5m"},
+		"TriggerDecisionLogFailing":  {"trigger_decision_log_failures_total", ""},
 	}
 	seen := map[string]bool{}
 	if len(rf.Groups) == 0 {
