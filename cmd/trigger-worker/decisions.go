@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,10 @@ type decisionFilter struct {
 	code   string
 	until  time.Time // zero: none
 }
+
+// A message of the decision log holds one or more records, as JSON lines;
+// they are in time order within a subject, and nearly so across subjects
+// (each worker sends what it buffered every 50ms).
 
 func (f decisionFilter) keep(r *worker.DecisionRecord) bool {
 	return (!f.denied || !r.Allowed) && (f.code == "" || r.Code == f.code) &&
@@ -137,17 +142,17 @@ func runDecisions(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		pending = md.NumPending
-		var r worker.DecisionRecord
-		if err := json.Unmarshal(m.Data(), &r); err != nil {
-			fmt.Fprintf(stderr, "decision record %d is not one: %v\n", md.Sequence.Stream, err)
-			continue
-		}
-		if !f.until.IsZero() && r.At.After(f.until) && !*follow {
-			break // records are in time order: none after this one matches
-		}
-		if f.keep(&r) {
-			if err := out.print(&r, m.Data()); err != nil {
-				return err
+		for line := range bytes.Lines(m.Data()) {
+			line = bytes.TrimSuffix(line, []byte{'\n'})
+			var r worker.DecisionRecord
+			if err := json.Unmarshal(line, &r); err != nil {
+				fmt.Fprintf(stderr, "a decision record in message %d is not one: %v\n", md.Sequence.Stream, err)
+				continue
+			}
+			if f.keep(&r) {
+				if err := out.print(&r, line); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -37,13 +38,14 @@ const (
 // Reasons a decision log record was not written, the values of the reason
 // label of trigger_decision_log_failures_total.
 const (
-	DecisionLogQueueFull = "queue_full" // the queue to the publisher was full
+	DecisionLogQueueFull = "queue_full" // the buffer of the publisher was full
 	DecisionLogPublish   = "publish"    // JetStream did not store it
 )
 
 // DecisionLogConfig turns on the decision log: every PRE decision, once
 // answered, is published to the stream <PREFIX>_DECISIONS on
-// <prefix>.decisions.<TYPE>.<OPTION> as a [DecisionRecord]. It needs
+// <prefix>.decisions.<TYPE>.<OPTION> as a [DecisionRecord], a JSON line (a
+// message holds one or more, see decisionLog). It needs
 // JetStream. A record that cannot be written is counted and dropped; the
 // decision is never delayed or changed.
 type DecisionLogConfig struct {
@@ -61,8 +63,9 @@ type DecisionLogConfig struct {
 	MaxBytes int64
 	// Replicas of the stream; 0 means 1.
 	Replicas int
-	// Queue bounds the records waiting to be published; 0 means
-	// DefaultDecisionLogQueue. A record that finds it full is dropped.
+	// Queue bounds the records buffered between two publishes (every
+	// 50ms); 0 means DefaultDecisionLogQueue. A record that finds the buffer
+	// full is dropped, counted.
 	Queue int
 }
 
@@ -120,21 +123,34 @@ type DecisionRecord struct {
 	Input json.RawMessage `json:"input,omitempty"`
 }
 
-// decisionLog publishes decision records from a bounded queue, in its own
-// goroutine, with asynchronous JetStream publishes.
+// decisionLog publishes decision records in batches, in its own
+// goroutine, with asynchronous JetStream publishes. A decision only appends
+// to a bounded buffer (no wake-up, no I/O); every decisionFlush the
+// publisher takes the buffer and sends its records, those of one subject
+// together, as JSON lines in as few messages as fit.
 type decisionLog struct {
 	cfg      DecisionLogConfig
 	js       jetstream.JetStream
 	scheme   subjects.Scheme
 	instance string
-	failures func(reason string)
+	maxMsg   int // bytes of records in one message
+	failures func(reason string, n int)
 
-	queue   chan decisionItem
+	mu  sync.Mutex
+	buf []decisionItem
+
 	stop    chan struct{}
 	stopped chan struct{}
 	once    sync.Once
 	running atomic.Bool
 }
+
+// decisionFlush is how often the decision log publishes what it buffered.
+const decisionFlush = 50 * time.Millisecond
+
+// maxDecisionBatch bounds the bytes of records the decision log puts in one
+// message (less when the server's max payload is smaller).
+const maxDecisionBatch = 256 << 10
 
 type decisionItem struct {
 	msg   *nats.Msg
@@ -153,22 +169,27 @@ func (w *Worker) newDecisionLog() (*decisionLog, error) {
 		return nil, err
 	}
 	var last atomic.Int64
-	l.failures = func(reason string) {
-		w.metrics.DecisionLogFailures.WithLabelValues(reason).Inc()
+	l.failures = func(reason string, n int) {
+		w.metrics.DecisionLogFailures.WithLabelValues(reason).Add(float64(n))
 		now := time.Now().UnixNano()
 		if prev := last.Load(); now-prev >= int64(time.Minute) && last.CompareAndSwap(prev, now) {
-			w.log.Warn("decision log record not written (logged at most once a minute; see trigger_decision_log_failures_total)", "reason", reason, "stream", w.scheme.DecisionStream())
+			w.log.Warn("decision log records not written (logged at most once a minute; see trigger_decision_log_failures_total)", "reason", reason, "records", n, "stream", w.scheme.DecisionStream())
 		}
 	}
 	js, err := jetstream.New(w.nc,
-		jetstream.WithPublishAsyncMaxPending(l.cfg.Queue),
+		jetstream.WithPublishAsyncMaxPending(256),
 		jetstream.WithPublishAsyncTimeout(5*time.Second),
-		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { l.failures(DecisionLogPublish) }))
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, _ error) {
+			l.failures(DecisionLogPublish, bytes.Count(m.Data, []byte{'\n'}))
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	l.js = js
-	l.queue = make(chan decisionItem, l.cfg.Queue)
+	l.maxMsg = maxDecisionBatch
+	if mp := w.nc.MaxPayload(); mp > 0 && mp/2 < int64(l.maxMsg) {
+		l.maxMsg = int(mp / 2)
+	}
 	l.stop = make(chan struct{})
 	l.stopped = make(chan struct{})
 	return l, nil
@@ -198,16 +219,21 @@ func (l *decisionLog) setup(ctx context.Context) error {
 	return nil
 }
 
-// add queues the record of a decision answered to msg, never waiting: a
-// full queue drops it, counted.
+// add buffers the record of a decision answered to msg, never waiting: a
+// full buffer drops it, counted.
 func (l *decisionLog) add(msg *nats.Msg, start time.Time, d *event.Decision) {
 	if d.Allowed && (l.cfg.DeniedOnly || (l.cfg.SampleAllowed < 1 && rand.Float64() >= l.cfg.SampleAllowed)) {
 		return
 	}
-	select {
-	case l.queue <- decisionItem{msg: msg, d: *d, start: start, at: time.Now()}:
-	default:
-		l.failures(DecisionLogQueueFull)
+	it := decisionItem{msg: msg, d: *d, start: start, at: time.Now()}
+	l.mu.Lock()
+	full := len(l.buf) >= l.cfg.Queue
+	if !full {
+		l.buf = append(l.buf, it)
+	}
+	l.mu.Unlock()
+	if full {
+		l.failures(DecisionLogQueueFull, 1)
 	}
 }
 
@@ -217,24 +243,68 @@ func (l *decisionLog) start() {
 	go l.run()
 }
 
-// run publishes queued records until close, then what is queued.
+// run publishes the buffered records every decisionFlush until close, then
+// what is left.
 func (l *decisionLog) run() {
 	defer close(l.stopped)
+	t := time.NewTicker(decisionFlush)
+	defer t.Stop()
+	var spare []decisionItem
 	for {
 		select {
-		case it := <-l.queue:
-			l.publish(it)
+		case <-t.C:
 		case <-l.stop:
-			for {
-				select {
-				case it := <-l.queue:
-					l.publish(it)
-				default:
-					return
-				}
-			}
+			l.flush(nil)
+			return
+		}
+		spare = l.flush(spare)
+	}
+}
+
+// flush publishes the buffered records and returns the emptied buffer it
+// took, for the next swap.
+func (l *decisionLog) flush(spare []decisionItem) []decisionItem {
+	l.mu.Lock()
+	items := l.buf
+	l.buf = spare[:0]
+	l.mu.Unlock()
+	if len(items) == 0 {
+		return items
+	}
+	type batch struct {
+		data []byte
+		n    int
+	}
+	batches := map[string]*batch{}
+	var order []string
+	for i := range items {
+		it := &items[i]
+		line, err := json.Marshal(l.record(it))
+		if err != nil {
+			l.failures(DecisionLogPublish, 1)
+			continue
+		}
+		subj := l.scheme.Prefix() + ".decisions." + strings.TrimPrefix(it.msg.Subject, l.scheme.Prefix()+".")
+		b := batches[subj]
+		if b == nil {
+			b = &batch{}
+			batches[subj] = b
+			order = append(order, subj)
+		}
+		if b.n > 0 && len(b.data)+len(line)+1 > l.maxMsg {
+			l.publish(subj, b.data, b.n)
+			b.data, b.n = nil, 0
+		}
+		b.data = append(append(b.data, line...), '\n')
+		b.n++
+		*it = decisionItem{} // let go of the request
+	}
+	for _, subj := range order {
+		if b := batches[subj]; b.n > 0 {
+			l.publish(subj, b.data, b.n)
 		}
 	}
+	return items
 }
 
 // close stops the publisher and waits, within ctx, for the records handed
@@ -255,21 +325,17 @@ func (l *decisionLog) close(ctx context.Context) {
 	}
 }
 
-func (l *decisionLog) publish(it decisionItem) {
-	data, err := json.Marshal(l.record(it))
-	if err != nil {
-		l.failures(DecisionLogPublish)
-		return
-	}
-	m := nats.NewMsg(l.scheme.Prefix() + ".decisions." + strings.TrimPrefix(it.msg.Subject, l.scheme.Prefix()+"."))
+// publish sends n records, as JSON lines in data, on subj.
+func (l *decisionLog) publish(subj string, data []byte, n int) {
+	m := nats.NewMsg(subj)
 	m.Data = data
 	if _, err := l.js.PublishMsgAsync(m); err != nil {
-		l.failures(DecisionLogPublish)
+		l.failures(DecisionLogPublish, n)
 	}
 }
 
 // record builds the record of a queued decision.
-func (l *decisionLog) record(it decisionItem) *DecisionRecord {
+func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 	d, msg := &it.d, it.msg
 	r := &DecisionRecord{
 		ID: d.ID, Subject: msg.Subject, At: it.at.UTC(),

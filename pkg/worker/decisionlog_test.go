@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,39 +94,50 @@ func (r *decisionRig) ask(t *testing.T, i int) *event.Decision {
 	return &d
 }
 
-// records reads every record of the decision stream.
-func (r *decisionRig) records(t *testing.T, want uint64) []worker.DecisionRecord {
+// records waits until the decision stream holds want records, and returns
+// every record it holds.
+func (r *decisionRig) records(t *testing.T, want int) []worker.DecisionRecord {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	var out []worker.DecisionRecord
 	natstest.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
-		st, err := r.js.Stream(ctx, r.scheme.DecisionStream())
-		if err != nil {
-			return err
-		}
-		if n := st.CachedInfo().State.Msgs; n < want {
-			return fmt.Errorf("%d records, want %d", n, want)
+		out = r.readRecords(t)
+		if len(out) < want {
+			return fmt.Errorf("%d records, want %d", len(out), want)
 		}
 		return nil
 	})
+	return out
+}
+
+// readRecords reads every record of the decision stream: its messages hold
+// one or more, as JSON lines.
+func (r *decisionRig) readRecords(t *testing.T) []worker.DecisionRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	st, err := r.js.Stream(ctx, r.scheme.DecisionStream())
 	if err != nil {
-		t.Fatal(err)
+		return nil
 	}
 	var out []worker.DecisionRecord
 	for seq := uint64(1); seq <= st.CachedInfo().State.LastSeq; seq++ {
 		m, err := st.GetMsg(ctx, seq)
 		if err != nil {
-			t.Fatalf("record %d: %v", seq, err)
+			t.Fatalf("message %d: %v", seq, err)
 		}
-		var rec worker.DecisionRecord
-		if err := json.Unmarshal(m.Data, &rec); err != nil {
-			t.Fatalf("record %d: %v", seq, err)
+		if want := "trigger.decisions.PRE_CREATE."; !strings.HasPrefix(m.Subject, want) {
+			t.Errorf("message %d on %s, want %s<OPTION>", seq, m.Subject, want)
 		}
-		if want := "trigger.decisions.PRE_CREATE."; m.Subject[:len(want)] != want {
-			t.Errorf("record %d on %s, want %s<OPTION>", seq, m.Subject, want)
+		for line := range strings.Lines(string(m.Data)) {
+			var rec worker.DecisionRecord
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("message %d: %v", seq, err)
+			}
+			if want := m.Subject[len("trigger.decisions."):]; rec.Subject != "trigger."+want {
+				t.Errorf("record of %s in a message on %s", rec.Subject, m.Subject)
+			}
+			out = append(out, rec)
 		}
-		out = append(out, rec)
 	}
 	return out
 }
