@@ -94,6 +94,18 @@ func (r *decisionRig) ask(t *testing.T, i int) *event.Decision {
 	return &d
 }
 
+// askAll sends requests 0 to n-1 and checks each decision.
+func (r *decisionRig) askAll(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		d := r.ask(t, i)
+		_, _, allowed, code := decisionRequest(i)
+		if d.Allowed != allowed || d.Code != code {
+			t.Fatalf("decision %d = allowed %v code %q, want %v %q", i, d.Allowed, d.Code, allowed, code)
+		}
+	}
+}
+
 // records waits until the decision stream holds want records, and returns
 // every record it holds.
 func (r *decisionRig) records(t *testing.T, want int) []worker.DecisionRecord {
@@ -149,13 +161,7 @@ func (r *decisionRig) readRecords(t *testing.T) []worker.DecisionRecord {
 func TestDecisionLogRecordsEveryDecision(t *testing.T) {
 	r := newDecisionRig(t, &worker.DecisionLogConfig{})
 	const n = 1000
-	for i := range n {
-		d := r.ask(t, i)
-		_, _, allowed, code := decisionRequest(i)
-		if d.Allowed != allowed || d.Code != code {
-			t.Fatalf("decision %d = allowed %v code %q, want %v %q", i, d.Allowed, d.Code, allowed, code)
-		}
-	}
+	r.askAll(t, n)
 	seen := map[string]int{}
 	for _, rec := range r.records(t, n) {
 		seen[rec.ID]++
@@ -218,13 +224,7 @@ func TestDecisionLogUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 40
-	for i := range n {
-		d := r.ask(t, i)
-		_, _, allowed, code := decisionRequest(i)
-		if d.Allowed != allowed || d.Code != code {
-			t.Fatalf("decision %d = allowed %v code %q, want %v %q", i, d.Allowed, d.Code, allowed, code)
-		}
-	}
+	r.askAll(t, n)
 	failures := r.metrics.DecisionLogFailures.WithLabelValues(worker.DecisionLogPublish)
 	natstest.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
 		if got := testutil.ToFloat64(failures); got != n {
