@@ -233,3 +233,14 @@ func TestDecisionLogUnavailable(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDecisionLogConfigChecked: New refuses a decision log whose input
+// setting or allowed sample is not one.
+func TestDecisionLogConfigChecked(t *testing.T) {
+	nc := natstest.Connect(t, natstest.RunServer(t))
+	for _, dl := range []worker.DecisionLogConfig{{Input: "some"}, {SampleAllowed: 2}, {SampleAllowed: -0.5}} {
+		if _, err := worker.New(nc, worker.Config{DecisionLog: &dl}); err == nil {
+			t.Errorf("New with decision log %+v: no error", dl)
+		}
+	}
+}
