@@ -604,6 +604,18 @@ func TestValidateErrors(t *testing.T) {
 			want:   []string{`scripts.max_memory_bytes: is -1, must not be negative`},
 		},
 		{
+			name: "decision log",
+			modify: func(c *config.Config) {
+				c.DecisionLog = config.DecisionLog{Input: "some", SampleAllowed: 1.5, MaxAge: 0, MaxBytes: 0}
+			},
+			want: []string{
+				`decision_log.input: "some" is not one of none, hash, full`,
+				`decision_log.sample_allowed: is 1.5, must be 0 to 1`,
+				`decision_log.max_age: is 0s, must be positive`,
+				`decision_log.max_bytes: is 0, must be positive or -1 (unlimited)`,
+			},
+		},
+		{
 			name:   "scripts data store max bytes",
 			modify: func(c *config.Config) { c.Scripts.DataStoreMaxBytes = 0 },
 			want:   []string{`scripts.data_store_max_bytes: is 0, must be positive`},

@@ -41,5 +41,7 @@ func Default() Config {
 
 		Registry: Registry{Refresh: time.Minute},
 		Bundle:   Bundle{Source: SourceFiles, History: DefaultBundleHistory},
+		DecisionLog: DecisionLog{Enabled: true, SampleAllowed: 1, Input: DecisionInputHash,
+			MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30},
 	}
 }

@@ -39,6 +39,8 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		{"loop.ttl", d.Loop.TTL, worker.DefaultOriginTTL},
 		{"loop.ttl maximum", config.MaxLoopTTL, worker.MaxOriginTTL},
 		{"registry.refresh", d.Registry.Refresh, worker.DefaultRegistryRefresh},
+		{"decision_log.max_age", d.DecisionLog.MaxAge, worker.DefaultDecisionLogAge},
+		{"decision_log.input", d.DecisionLog.Input, worker.InputHash},
 		{"scripts.api_prefix", d.Scripts.APIPrefix, lua.DefaultAPIPrefix},
 		{"scripts.data_store_max_bytes", d.Scripts.DataStoreMaxBytes, datastore.DefaultMaxBytes},
 		{"email.tls", d.Email.TLS, mailer.TLSStartTLS},

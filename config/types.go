@@ -22,6 +22,8 @@ type Config struct {
 	Registry  Registry   `mapstructure:"registry"`
 	Loading   Loading    `mapstructure:"loading"`
 	Bundle    Bundle     `mapstructure:"bundle"`
+	// DecisionLog configures the log of PRE decisions.
+	DecisionLog DecisionLog `mapstructure:"decision_log"`
 
 	// File is the file the configuration was loaded from, "" if none. Load
 	// sets it; it is not a key.
@@ -237,6 +239,34 @@ type Registry struct {
 	// Refresh is how often the worker rewrites its registrations with a new
 	// last-seen time; default 1m. Registrations never expire.
 	Refresh time.Duration `mapstructure:"refresh"`
+}
+
+// Decision log input settings, the values of DecisionLog.Input.
+const (
+	DecisionInputNone = "none"
+	DecisionInputHash = "hash"
+	DecisionInputFull = "full"
+)
+
+// DecisionLog configures the decision log: every PRE decision published,
+// after it was answered, to the JetStream stream <PREFIX>_DECISIONS.
+type DecisionLog struct {
+	// Enabled turns the log on; default true. It is written only when the
+	// NATS server has JetStream.
+	Enabled bool `mapstructure:"enabled"`
+	// DeniedOnly logs refusals only; default false.
+	DeniedOnly bool `mapstructure:"denied_only"`
+	// SampleAllowed is the share of allowed decisions logged, 0 to 1;
+	// default 1 (all). Refusals are always logged.
+	SampleAllowed float64 `mapstructure:"sample_allowed"`
+	// Input is how much of a request's event a record keeps: none, hash
+	// (its SHA-256; default) or full.
+	Input string `mapstructure:"input"`
+	// MaxAge is how long records are kept; default 168h (7 days).
+	MaxAge time.Duration `mapstructure:"max_age"`
+	// MaxBytes bounds the stream, the oldest records going first; default
+	// 1 GiB, -1 is unlimited.
+	MaxBytes int64 `mapstructure:"max_bytes"`
 }
 
 // Loading configures what trigger-worker does with functions that do not

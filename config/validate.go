@@ -30,6 +30,7 @@ func (c Config) Validate() error {
 	c.Log.validate(p)
 	c.Loop.validate(p)
 	c.Registry.validate(p)
+	c.DecisionLog.validate(p)
 	c.Bundle.validate(p)
 	validateFunctions(p, c.Functions)
 	return errors.Join(p.errs...)
@@ -239,6 +240,19 @@ func (l Loop) validate(p *problems) {
 func (r Registry) validate(p *problems) {
 	if r.Refresh <= 0 {
 		p.add("registry.refresh", "is %v, must be positive", r.Refresh)
+	}
+}
+
+func (d DecisionLog) validate(p *problems) {
+	p.oneOf("decision_log.input", d.Input, DecisionInputNone, DecisionInputHash, DecisionInputFull)
+	if d.SampleAllowed < 0 || d.SampleAllowed > 1 {
+		p.add("decision_log.sample_allowed", "is %v, must be 0 to 1", d.SampleAllowed)
+	}
+	if d.MaxAge <= 0 {
+		p.add("decision_log.max_age", "is %v, must be positive", d.MaxAge)
+	}
+	if d.MaxBytes == 0 || d.MaxBytes < -1 {
+		p.add("decision_log.max_bytes", "is %d, must be positive or -1 (unlimited)", d.MaxBytes)
 	}
 }
 

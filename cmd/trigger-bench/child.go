@@ -120,6 +120,7 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	mode := fs.String("mode", modePre, "post-core, post-durable, pre or idle")
 	fns := fs.Int("fns", 1, "ours, pre: registered functions (one matches)")
 	lua := fs.Bool("lua", false, "ours, pre: the matching function is a Lua script")
+	decisionLog := fs.Bool("decision-log", false, "ours, pre: the decision log on")
 	ctlSubj := fs.String("ctl", "_bench.ctl", "control subject prefix")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured phase to this file")
 	if err := fs.Parse(args); err != nil {
@@ -148,7 +149,7 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		return err
 	}
 
-	stop, err := setup(ctx, *url, *side, *mode, *fns, *lua, c)
+	stop, err := setup(ctx, *url, *side, *mode, *fns, *lua, *decisionLog, c)
 	if err != nil {
 		return err
 	}
@@ -201,7 +202,7 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 }
 
 // setup starts the measured side and returns its stop function.
-func setup(ctx context.Context, url, side, mode string, fns int, lua bool, c *counter) (func() error, error) {
+func setup(ctx context.Context, url, side, mode string, fns int, lua, decisionLog bool, c *counter) (func() error, error) {
 	prefix := prefixOf(mode, side)
 	if side == sideRaw {
 		return setupRaw(ctx, url, mode, prefix, c)
@@ -209,7 +210,7 @@ func setup(ctx context.Context, url, side, mode string, fns int, lua bool, c *co
 	if side != sideOurs {
 		return nil, fmt.Errorf("unknown side %q", side)
 	}
-	return setupOurs(ctx, url, mode, prefix, fns, lua, c)
+	return setupOurs(ctx, url, mode, prefix, fns, lua, decisionLog, c)
 }
 
 // setupRaw starts the raw NATS baseline: a queue subscriber (POST core), a
@@ -312,8 +313,9 @@ func rawDurableConsumer(ctx context.Context, js jetstream.JetStream, prefix stri
 }
 
 // setupOurs starts a triggerbus worker with no-op Go functions (or the Lua
-// script) on its own connection, configured as trigger-worker would be.
-func setupOurs(ctx context.Context, url, mode, prefix string, n int, lua bool, c *counter) (func() error, error) {
+// script) on its own connection, configured as trigger-worker would be,
+// with the decision log on when decisionLog is set.
+func setupOurs(ctx context.Context, url, mode, prefix string, n int, lua, decisionLog bool, c *counter) (func() error, error) {
 	opts, err := natsconn.Options(natsconn.Config{URL: url, Name: "trigger-bench-worker"}, natsconn.Events{})
 	if err != nil {
 		return nil, err
@@ -331,6 +333,9 @@ func setupOurs(ctx context.Context, url, mode, prefix string, n int, lua bool, c
 		return handlers.Result{}, nil
 	})
 	cfg := worker.Config{Prefix: prefix}
+	if decisionLog {
+		cfg.DecisionLog = &worker.DecisionLogConfig{}
+	}
 	var fns []worker.Function
 	var closers []io.Closer
 	switch mode {

@@ -54,6 +54,8 @@ commands:
   check    load the config and scripts, print the functions and their subjects, exit 2 on any problem
   emit     TYPE OPTION [JSON|@file]: publish a POST event or ask for a PRE decision and print the reply
   dlq      ls|show SEQ|replay SEQ|replay --all|purge: list, inspect, replay or purge the dead letters
+  decisions [--denied] [--type T] [--option O] [--code C] [--since 1h] [--until T] [--follow] [-o table|json]:
+           print the PRE decisions of the decision log
   registry ls|prune: list the PRE registry's registrations by worker instance, remove those of gone instances
   functions push|ls|show|diff|activate|pull|keygen: the fleet's functions as one versioned, signed bundle
   version  print the version
@@ -76,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runEmit(ctx, args, stdout, stderr)
 	case "dlq":
 		return runDLQ(ctx, args, stdout, stderr)
+	case "decisions":
+		return runDecisions(ctx, args, stdout, stderr)
 	case "registry":
 		return runRegistry(ctx, args, stdout, stderr)
 	case "functions":

@@ -34,6 +34,8 @@ commands:
                  message id <event id>.replay.SEQ), then delete the dead letter; a dead letter
                  whose event was cut to fit (Trigger-Body-Truncated) cannot be replayed
   replay --all   replay every dead letter
+                 (replay marks the event Trigger-Replay: <event id>; with --function REF only
+                 that function runs it, e.g. the one that failed, not those that had succeeded)
   purge          delete every dead letter
 
 flags:
@@ -45,6 +47,7 @@ var dlqHeaders = []string{
 	worker.HeaderFailedFunction, worker.HeaderError, worker.HeaderAttempts,
 	worker.HeaderSubject, worker.HeaderFailedAt, worker.HeaderOriginalMsgID,
 	worker.HeaderEventSeq, worker.HeaderBodyTruncated, worker.HeaderHeadersDropped,
+	worker.HeaderReplay, worker.HeaderReplayFunction,
 }
 
 // dlqErrorWidth is how much of a dead letter's error ls shows.
@@ -55,12 +58,16 @@ const dlqErrorWidth = 60
 func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cf := newCommonFlags("dlq", stderr)
 	all := cf.fs.Bool("all", false, "replay: every dead letter")
+	function := cf.fs.String("function", "", "replay: run the event with this function only (by ref)")
 	timeout := cf.fs.Duration("timeout", 10*time.Second, "bound of each JetStream request")
 	cmd, rest, err := subcommand(cf, dlqUsage, "ls, show, replay or purge", args, stderr)
 	if err != nil {
 		return err
 	}
 	var seq uint64
+	if *function != "" && cmd != "replay" {
+		return usagef("dlq %s takes no --function", cmd)
+	}
 	switch cmd {
 	case "ls", "purge":
 		if len(rest) > 0 || *all {
@@ -88,7 +95,7 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer nc.Close()
-	d := &deadLetters{js: js, scheme: scheme, out: stdout}
+	d := &deadLetters{js: js, scheme: scheme, out: stdout, function: *function}
 	if d.stream, err = js.Stream(ctx, scheme.DeadLetterStream()); err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("no dead-letter stream %s: no worker with durable delivery has run with prefix %q on this NATS", scheme.DeadLetterStream(), scheme.Prefix())
@@ -132,10 +139,11 @@ func parseInterspersed(cf *commonFlags, args []string) ([]string, error) {
 
 // deadLetters works on the dead-letter stream.
 type deadLetters struct {
-	js     jetstream.JetStream
-	stream jetstream.Stream
-	scheme subjects.Scheme
-	out    io.Writer
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	scheme   subjects.Scheme
+	out      io.Writer
+	function string // replay: the one function to run the events; "" for all
 }
 
 // each calls f for every dead letter up to the sequence last (0: the
@@ -298,8 +306,13 @@ func (d *deadLetters) replayMsg(ctx context.Context, m *jetstream.RawStreamMsg) 
 		msg.Header[k] = slices.Clone(v)
 	}
 	id := letterID(m)
-	if id == "" {
+	if id != "" {
+		msg.Header.Set(worker.HeaderReplay, id)
+	} else {
 		id = d.scheme.DeadLetterStream()
+	}
+	if d.function != "" {
+		msg.Header.Set(worker.HeaderReplayFunction, d.function)
 	}
 	id += ".replay." + strconv.FormatUint(m.Sequence, 10)
 	ack, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(d.scheme.EventStream()))

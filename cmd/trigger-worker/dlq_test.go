@@ -32,6 +32,7 @@ type dlqRig struct {
 	client  *client.Client
 	failing atomic.Bool
 	handled chan *event.Event // buffered: the tests handle a few events
+	audits  atomic.Int32      // calls of audit, which always succeeds
 }
 
 func newDLQRig(t *testing.T, opts ...natstest.Option) *dlqRig {
@@ -40,6 +41,12 @@ func newDLQRig(t *testing.T, opts ...natstest.Option) *dlqRig {
 	r := &dlqRig{url: s.ClientURL(), handled: make(chan *event.Event, 16)}
 	r.failing.Store(true)
 	set := []worker.Function{{
+		Ref: "audit", TriggerType: "POST_CREATE", Options: []string{"SERVER"}, Priority: 10,
+		Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
+			r.audits.Add(1)
+			return handlers.Result{ExitState: handlers.Success}, nil
+		}),
+	}, {
 		Ref: "provision_dns", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
 		Handler: handlers.Func(func(_ context.Context, ev *event.Event) (handlers.Result, error) {
 			if r.failing.Load() {
@@ -114,6 +121,41 @@ func (r *dlqRig) mustDLQ(t *testing.T, args ...string) string {
 		t.Fatalf("dlq %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, out, errOut)
 	}
 	return out
+}
+
+// TestDLQReplayFunction: dlq replay --function runs the replayed event with
+// that function only: audit, which had succeeded, does not run it again.
+func TestDLQReplayFunction(t *testing.T) {
+	r := newDLQRig(t)
+	id := r.deadLetter(t, `{"resourceName":"web-1"}`, 1)
+	if got := r.audits.Load(); got != 1 {
+		t.Fatalf("audit ran %d times before the replay, want once (skipped on the redelivery)", got)
+	}
+	if _, _, err := r.dlq("show", "1", "--function", "audit"); err == nil {
+		t.Error("dlq show --function: no error")
+	}
+	r.failing.Store(false)
+	r.mustDLQ(t, "replay", "1", "--function", "provision_dns")
+	ev := natstest.ChanRecv(t, r.handled, 10*time.Second)
+	if ev.ID != id {
+		t.Errorf("replayed event id %q, want %q", ev.ID, id)
+	}
+	natstest.WaitSettled(t, r.js, "TRIGGER_EVENTS", "trigger-workers", 10*time.Second)
+	if got := r.audits.Load(); got != 1 {
+		t.Errorf("audit ran %d times after a replay to provision_dns only, want 1 (before it)", got)
+	}
+
+	// Without --function every function runs the event again.
+	r.failing.Store(true)
+	r.deadLetter(t, `{"resourceName":"web-2"}`, 1)
+	r.failing.Store(false)
+	before := r.audits.Load()
+	r.mustDLQ(t, "replay", "--all")
+	natstest.ChanRecv(t, r.handled, 10*time.Second)
+	natstest.WaitSettled(t, r.js, "TRIGGER_EVENTS", "trigger-workers", 10*time.Second)
+	if got := r.audits.Load(); got != before+1 {
+		t.Errorf("audit ran %d times after a replay to all, want %d", got, before+1)
+	}
 }
 
 func TestDLQListShowReplay(t *testing.T) {

@@ -256,6 +256,7 @@ func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded,
 		Instance:        cfg.Registry.Instance,
 		RegistryRefresh: cfg.Registry.Refresh,
 		Durable:         durable,
+		DecisionLog:     decisionLogConfig(cfg, hasJS),
 		Version:         version,
 		Logger:          log,
 		Metrics:         metrics,
@@ -295,6 +296,18 @@ func durableConfig(d config.Delivery, hasJS bool) (*worker.DurableConfig, error)
 		}, nil
 	}
 	return nil, nil
+}
+
+// decisionLogConfig turns the decision log on when the configuration
+// enables it and the server has JetStream; nil means off. Its stream has
+// the replicas of the event stream.
+func decisionLogConfig(cfg config.Config, hasJS bool) *worker.DecisionLogConfig {
+	d := cfg.DecisionLog
+	if !d.Enabled || !hasJS {
+		return nil
+	}
+	return &worker.DecisionLogConfig{DeniedOnly: d.DeniedOnly, SampleAllowed: d.SampleAllowed,
+		Input: d.Input, MaxAge: d.MaxAge, MaxBytes: d.MaxBytes, Replicas: cfg.Delivery.Replicas}
 }
 
 // reloadOn calls reload at every signal of hup until ctx is done.

@@ -260,6 +260,20 @@ func (s Scheme) EventStream() string { return s.streamBase() + "_EVENTS" }
 // e.g. TRIGGER_DLQ.
 func (s Scheme) DeadLetterStream() string { return s.streamBase() + "_DLQ" }
 
+// DecisionStream is the stream of the decision log, one record per PRE
+// decision, e.g. TRIGGER_DECISIONS.
+func (s Scheme) DecisionStream() string { return s.streamBase() + "_DECISIONS" }
+
+// DecisionSubject is the subject of the decision log record of a PRE
+// decision on a type and option: <prefix>.decisions.<TYPE>.<OPTION>.
+func (s Scheme) DecisionSubject(typ, option string) string {
+	return s.dotted + "decisions." + typ + "." + option
+}
+
+// Decisions is the subject space of the decision log:
+// <prefix>.decisions.>.
+func (s Scheme) Decisions() string { return s.dotted + "decisions.>" }
+
 // FunctionsBucket is the JetStream object store that holds the revisions of
 // the fleet's function bundle, one object per revision, e.g.
 // TRIGGER_FUNCTIONS.

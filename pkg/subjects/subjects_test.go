@@ -278,6 +278,9 @@ func TestJetStreamNames(t *testing.T) {
 		{"RegistryBucket", s.RegistryBucket(), "FCO_EU1_TRIGGER_REGISTRY"},
 		{"EventStream", s.EventStream(), "FCO_EU1_TRIGGER_EVENTS"},
 		{"DeadLetterStream", s.DeadLetterStream(), "FCO_EU1_TRIGGER_DLQ"},
+		{"DecisionStream", s.DecisionStream(), "FCO_EU1_TRIGGER_DECISIONS"},
+		{"DecisionSubject", s.DecisionSubject("USER_LOGIN", "PASSWORD"), "fco.eu1.trigger.decisions.USER_LOGIN.PASSWORD"},
+		{"Decisions", s.Decisions(), "fco.eu1.trigger.decisions.>"},
 		{"FunctionsBucket", s.FunctionsBucket(), "FCO_EU1_TRIGGER_FUNCTIONS"},
 		{"FunctionsHeadBucket", s.FunctionsHeadBucket(), "FCO_EU1_TRIGGER_FUNCTIONS_HEAD"},
 	}

@@ -34,10 +34,11 @@ func replyMargin(left time.Duration) time.Duration {
 
 // handle runs one message to the end: drop, POST run or PRE decision.
 func (w *Worker) handle(msg *nats.Msg) {
-	in := inbound{subject: msg.Subject, data: msg.Data, header: msg.Header}
+	in := inbound{subject: msg.Subject, data: msg.Data, header: msg.Header, start: time.Now()}
+	start := in.start
 	if !w.parse(&in) {
 		if msg.Reply != "" {
-			w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
+			w.reply(msg, start, &event.Decision{Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
 		}
 		return
 	}
@@ -166,7 +167,7 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 
 // handlePre answers a PRE request with exactly one decision.
 func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
-	t := in.subj.Type
+	t, start := in.subj.Type, in.start
 	if msg.Reply == "" {
 		w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
 		w.log.Warn("PRE event published without a reply subject, dropped", "subject", msg.Subject)
@@ -182,33 +183,33 @@ func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
 		}
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			w.reply(msg, &event.Decision{Code: event.CodeBadRequest, Message: "Trigger-Deadline is not Unix milliseconds: " + strconv.Quote(cutText(v, maxQuotedText))}, t)
+			w.reply(msg, start, &event.Decision{Code: event.CodeBadRequest, Message: "Trigger-Deadline is not Unix milliseconds: " + strconv.Quote(cutText(v, maxQuotedText))}, t)
 			return false
 		}
 		deadline, hasDeadline = time.UnixMilli(ms), true
 		if time.Until(deadline) <= minReplyMargin {
 			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonExpired).Inc()
-			w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, t)
+			w.reply(msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, t)
 			return false
 		}
 		return true
 	}
 	switch w.admit(in, readDeadline) {
 	case looped:
-		w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Allowed: true, Code: event.CodeTriggerOriginated}, t)
+		w.reply(msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Allowed: true, Code: event.CodeTriggerOriginated}, t)
 		return
 	case gated:
 		return
 	case unmatched:
-		w.reply(msg, &event.Decision{Allowed: true, Code: event.CodeNoTrigger}, t)
+		w.reply(msg, start, &event.Decision{Allowed: true, Code: event.CodeNoTrigger}, t)
 		return
 	case invalid:
-		w.reply(msg, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, t)
+		w.reply(msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, t)
 		return
 	}
 	st, entries, ev := in.st, in.entries, in.ev
 	if !hasDeadline {
-		w.decide(context.Background(), msg, t, st, entries, ev, nil)
+		w.decide(context.Background(), msg, start, t, st, entries, ev, nil)
 		return
 	}
 	// A watchdog answers at the deadline if a function overruns it, so the
@@ -228,10 +229,10 @@ func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
 				d.Message = "function " + p.ref + " did not finish before the request's deadline"
 				d.Functions = p.done
 			}
-			w.reply(msg, d, t)
+			w.reply(msg, start, d, t)
 		})
 	})
-	w.decide(ctx, msg, t, st, entries, ev, func(d *event.Decision, p *progress) bool {
+	w.decide(ctx, msg, start, t, st, entries, ev, func(d *event.Decision, p *progress) bool {
 		if p != nil {
 			current.Store(p)
 			return true
@@ -239,7 +240,7 @@ func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
 		answered := false
 		once.Do(func() {
 			answered = true
-			w.reply(msg, d, t)
+			w.reply(msg, start, d, t)
 		})
 		return answered
 	})
@@ -258,7 +259,7 @@ type progress struct {
 // decide runs the PRE chain and answers. With a guard, the answer goes
 // through it (see handlePre); guard(nil, p) announces the function about to
 // run, with the results so far.
-func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, *progress) bool) {
+func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, *progress) bool) {
 	d := &event.Decision{ID: ev.ID, Allowed: true, Functions: make([]event.FunctionResult, 0, len(entries)), Revision: st.rev}
 	input := ev.Input
 	for _, e := range entries {
@@ -267,9 +268,9 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerT
 		}
 		call := *ev
 		call.Input = input
-		start := time.Now()
+		began := time.Now()
 		res, outcome, err := w.call(ctx, st, e, &call)
-		fr := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(time.Since(start).Microseconds()) / 1000}
+		fr := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(time.Since(began).Microseconds()) / 1000}
 		if err != nil {
 			fr.Error = err.Error()
 		}
@@ -313,5 +314,5 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, t *subjects.TriggerT
 		guard(d, nil)
 		return
 	}
-	w.reply(msg, d, t)
+	w.reply(msg, start, d, t)
 }

@@ -32,5 +32,8 @@
 // parses, counts, checks the loop guard and matches an event for PRE, POST
 // and durable delivery alike; each function then runs through the
 // middleware chain instrument, checkResult, [handlers.Recover] and
-// [handlers.Timeout]. See examples/embed for a whole program.
+// [handlers.Timeout]. Every PRE answer goes through reply (reply.go), which
+// then hands the decision to the decision log ([Config.DecisionLog],
+// decisionlog.go) off the caller's path. See examples/embed for a whole
+// program.
 package worker

@@ -41,6 +41,12 @@ const (
 	// HeaderSchedule names the function a SCHEDULED tick is for; a
 	// SCHEDULED event without it runs every SCHEDULED function.
 	HeaderSchedule = "Trigger-Schedule"
+	// HeaderReplay marks an event published again by `trigger-worker dlq
+	// replay`, with the original event id.
+	HeaderReplay = "Trigger-Replay"
+	// HeaderReplayFunction, on a replayed event, names the one function
+	// that runs it (the others matching its subject do not).
+	HeaderReplayFunction = "Trigger-Replay-Function"
 )
 
 // Defaults of [DurableConfig].
@@ -346,6 +352,9 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 	}
 	hdr := in.header
 	in.only = hdr.Get(HeaderSchedule)
+	if in.only == "" {
+		in.only = hdr.Get(HeaderReplayFunction)
+	}
 	step := w.admit(&in, nil)
 	if step != looped && !w.onActive(in.st) {
 		// Switching revisions: a worker on the active one runs it.

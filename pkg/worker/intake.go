@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"time"
+
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/matcher"
@@ -16,7 +18,8 @@ type inbound struct {
 	subject string
 	data    []byte
 	header  nats.Header
-	only    string // a scheduler tick: run only the function of this ref
+	only    string    // a scheduler tick: run only the function of this ref
+	start   time.Time // when a core message was taken up (a PRE decision's duration)
 
 	subj    subjects.Subject // set by parse
 	st      *runState        // set by admit: the functions, and those that match

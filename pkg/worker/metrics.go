@@ -63,6 +63,7 @@ type Metrics struct {
 	SlowConsumers       prometheus.Counter
 	PreTooLarge         *prometheus.CounterVec
 	DeadLettersCut      *prometheus.CounterVec
+	DecisionLogFailures *prometheus.CounterVec
 	// Streams are the durable delivery's stream and consumer gauges.
 	Streams StreamGauges
 
@@ -147,13 +148,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "trigger_dead_letters_truncated_total",
 			Help: "Dead letters stored without their whole event, which did not fit the NATS max payload with the dead-letter headers.",
 		}, []string{"function"}),
+		DecisionLogFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trigger_decision_log_failures_total",
+			Help: "PRE decisions not written to the decision log (queue full, or JetStream did not store the record), by reason; the decisions themselves were answered.",
+		}, []string{"reason"}),
 		Streams: newStreamGauges(),
 	}
 	for _, c := range append([]prometheus.Collector{
 		m.EventsReceived, m.EventsDropped, m.FunctionInvocations, m.FunctionDuration,
 		m.PreDecisions, m.PreFailOpen, m.FunctionsInFlight, m.FunctionsRegistered,
 		m.ScheduleFires, m.Redeliveries, m.DeadLetters, m.NATSConnected, m.OriginRejected,
-		m.SlowConsumers, m.PreTooLarge, m.DeadLettersCut,
+		m.SlowConsumers, m.PreTooLarge, m.DeadLettersCut, m.DecisionLogFailures,
 	}, m.Streams.collectors()...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -161,6 +166,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	empty := map[receivedKey]prometheus.Counter{}
 	m.received.Store(&empty)
+	m.DecisionLogFailures.WithLabelValues(DecisionLogQueueFull)
+	m.DecisionLogFailures.WithLabelValues(DecisionLogPublish)
 	for _, t := range subjects.Types() {
 		for _, r := range []string{ReasonTriggerOriginated, ReasonInvalid, ReasonExpired} {
 			m.EventsDropped.WithLabelValues(t.Name, r)

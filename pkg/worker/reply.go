@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
@@ -23,11 +24,13 @@ const (
 	maxRefusalID = 128
 )
 
-// reply sends a decision; t (nil when unknown) labels the decision metrics.
+// reply sends a decision on a request taken up at start; t (nil when
+// unknown) labels the decision metrics. Once it is sent, the decision goes
+// to the decision log (see decisionlog.go), off the caller's path.
 // Every PRE request gets an answer: a decision that cannot be encoded, or
 // whose encoding is larger than the connection's max payload (checked here,
 // or reported by the connection), is replaced by a refusal that fits.
-func (w *Worker) reply(msg *nats.Msg, d *event.Decision, t *subjects.TriggerType) {
+func (w *Worker) reply(msg *nats.Msg, start time.Time, d *event.Decision, t *subjects.TriggerType) {
 	data, err := d.Encode()
 	if err != nil {
 		w.log.Error("decision cannot be encoded, refusing instead", "subject", msg.Subject, "event_id", d.ID, "err", err)
@@ -55,6 +58,9 @@ func (w *Worker) reply(msg *nats.Msg, d *event.Decision, t *subjects.TriggerType
 	}
 	if err != nil {
 		w.log.Warn("reply to PRE request", "subject", msg.Subject, "event_id", d.ID, "code", d.Code, "bytes", len(data), "err", err)
+	}
+	if w.dlog != nil {
+		w.dlog.add(msg, start, d)
 	}
 }
 

@@ -91,6 +91,10 @@ type Config struct {
 	// scheduler; nil delivers them through queue subscriptions (at most once)
 	// and a SCHEDULED function is an error.
 	Durable *DurableConfig
+	// DecisionLog, when set, publishes every PRE decision to the decision
+	// log stream (see [DecisionLogConfig]); nil logs none. It needs
+	// JetStream.
+	DecisionLog *DecisionLogConfig
 	// Logger receives the worker's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics records what the worker does; nil keeps them on a private registry.
@@ -175,6 +179,7 @@ type Worker struct {
 	active     atomic.Uint64 // the fleet's active bundle revision (SetActive)
 	registry   *registry
 	durable    *durable
+	dlog       *decisionLog // nil when the decision log is off
 	sched      *scheduler
 	disc       discovery // the $SRV discovery service (discovery.go)
 
@@ -246,6 +251,9 @@ func New(nc *nats.Conn, cfg Config, fns ...Function) (*Worker, error) {
 		subs:     make(map[string]*nats.Subscription),
 	}
 	w.state.Store(w.newState(set))
+	if w.dlog, err = w.newDecisionLog(); err != nil {
+		return nil, err
+	}
 	if cfg.Durable != nil {
 		js, err := jetstream.New(nc)
 		if err != nil {
@@ -312,6 +320,13 @@ func (w *Worker) Start(ctx context.Context) error {
 		if err := w.setupStreams(ctx); err != nil {
 			return err
 		}
+	}
+	if w.dlog != nil {
+		if derr := w.dlog.setup(ctx); derr != nil {
+			// Decisions go on: each record is then counted failing.
+			w.log.Error("decision log stream not set up; decisions are answered but not logged", "err", derr)
+		}
+		w.dlog.start()
 	}
 	err := w.resubscribeLocked(ctx)
 	if w.durable != nil {
@@ -584,6 +599,9 @@ func (w *Worker) finishStop(ctx context.Context, errs []error) error {
 	case <-finished:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("worker: functions still running at the shutdown timeout: %w", ctx.Err()))
+	}
+	if w.dlog != nil {
+		w.dlog.close(ctx)
 	}
 	err := errors.Join(errs...)
 	w.log.Info("worker stopped", "err", err)

@@ -67,6 +67,7 @@ func TestAlertRules(t *testing.T) {
 		"TriggerEventBacklogGrowing":   {"trigger_consumer_pending", "15m"},
 		"TriggerEventStreamFilling":    {"trigger_event_stream_limit_bytes", "5m"},
 		"TriggerNoFunctionsRegistered": {"trigger_functions_registered", "5m"},
+		"TriggerDecisionLogFailing":    {"trigger_decision_log_failures_total", ""},
 	}
 	seen := map[string]bool{}
 	if len(rf.Groups) == 0 {

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerbus/triggerbus/pkg/subjects"
+	"github.com/triggerbus/triggerbus/pkg/worker"
+)
+
+const decisionsUsage = `usage: trigger-worker decisions [flags]
+
+Prints the PRE decisions of the decision log, the stream <PREFIX>_DECISIONS,
+oldest first: with -o table (the default) one line each (time, subject,
+decision, code, function, duration, event id); with -o json one record per
+line as the workers wrote it.
+
+flags:
+`
+
+// decisionsMessageWidth is how much of a decision's message the table shows.
+const decisionsMessageWidth = 60
+
+// decisionFilter selects records: the subject filter is done by the
+// server, the rest here.
+type decisionFilter struct {
+	denied bool
+	code   string
+	until  time.Time // zero: none
+}
+
+// A message of the decision log holds one or more records, as JSON lines;
+// they are in time order within a subject, and nearly so across subjects
+// (each worker sends what it buffered every 50ms).
+
+func (f decisionFilter) keep(r *worker.DecisionRecord) bool {
+	return (!f.denied || !r.Allowed) && (f.code == "" || r.Code == f.code) &&
+		(f.until.IsZero() || !r.At.After(f.until))
+}
+
+// runDecisions is the decisions command: it reads the decision log.
+func runDecisions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cf := newCommonFlags("decisions", stderr)
+	denied := cf.fs.Bool("denied", false, "only refusals")
+	typ := cf.fs.String("type", "", "only this trigger type")
+	option := cf.fs.String("option", "", "only this option (with --type)")
+	code := cf.fs.String("code", "", "only decisions with this code")
+	since := cf.fs.String("since", "1h", "from this long ago (a duration) or this time (RFC 3339)")
+	until := cf.fs.String("until", "", "up to this long ago (a duration) or this time (RFC 3339); default now")
+	follow := cf.fs.Bool("follow", false, "then wait for new decisions and print them as they come")
+	output := cf.fs.String("o", "table", "output: table or json (one record per line)")
+	timeout := cf.fs.Duration("timeout", 10*time.Second, "bound of each JetStream request")
+	cf.fs.Usage = func() {
+		fmt.Fprint(stderr, decisionsUsage)
+		cf.fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(cf, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("decisions takes no arguments")
+	}
+	if *output != "table" && *output != "json" {
+		return usagef("decisions -o %q: want table or json", *output)
+	}
+	if *option != "" && *typ == "" {
+		return usagef("decisions --option needs --type")
+	}
+	now := time.Now()
+	from, err := pointInTime(now, *since)
+	if err != nil {
+		return usagef("decisions --since: %w", err)
+	}
+	f := decisionFilter{denied: *denied, code: *code}
+	if *until != "" {
+		if f.until, err = pointInTime(now, *until); err != nil {
+			return usagef("decisions --until: %w", err)
+		}
+	}
+	scheme, nc, js, err := toolJetStream(cf, "trigger-worker decisions", *timeout)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	stream, err := js.Stream(ctx, scheme.DecisionStream())
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("no decision stream %s: no worker with the decision log on has run with prefix %q on this NATS", scheme.DecisionStream(), scheme.Prefix())
+		}
+		return fmt.Errorf("decision stream %s: %w", scheme.DecisionStream(), err)
+	}
+	filter := scheme.Decisions()
+	if *typ != "" {
+		opt := *option
+		if opt == "" {
+			opt = ">"
+		}
+		if _, err := subjects.Lookup(*typ); err != nil {
+			return usagef("decisions --type: %w", err)
+		}
+		filter = scheme.DecisionSubject(*typ, opt)
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+		OptStartTime:   &from,
+	})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", scheme.DecisionStream(), err)
+	}
+	out := newDecisionPrinter(stdout, *output, *follow)
+	defer out.flush()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", scheme.DecisionStream(), err)
+	}
+	pending := info.NumPending
+	for pending > 0 || *follow {
+		m, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", scheme.DecisionStream(), err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		pending = md.NumPending
+		for line := range bytes.Lines(m.Data()) {
+			line = bytes.TrimSuffix(line, []byte{'\n'})
+			var r worker.DecisionRecord
+			if err := json.Unmarshal(line, &r); err != nil {
+				fmt.Fprintf(stderr, "a decision record in message %d is not one: %v\n", md.Sequence.Stream, err)
+				continue
+			}
+			if f.keep(&r) {
+				if err := out.print(&r, line); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// pointInTime reads s as a duration before now or an RFC 3339 time.
+func pointInTime(now time.Time, s string) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("%q is negative", s)
+		}
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a duration (1h30m) nor an RFC 3339 time", s)
+	}
+	return t, nil
+}
+
+// decisionPrinter prints records as a table or as JSON lines.
+type decisionPrinter struct {
+	w      io.Writer
+	tw     *tabwriter.Writer // nil for json
+	header bool
+	follow bool // flush every line
+}
+
+func newDecisionPrinter(w io.Writer, format string, follow bool) *decisionPrinter {
+	p := &decisionPrinter{w: w, follow: follow}
+	if format == "table" {
+		p.tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	}
+	return p
+}
+
+func (p *decisionPrinter) print(r *worker.DecisionRecord, raw []byte) error {
+	if p.tw == nil {
+		_, err := fmt.Fprintf(p.w, "%s\n", raw)
+		return err
+	}
+	if !p.header {
+		p.header = true
+		fmt.Fprintln(p.tw, "TIME\tSUBJECT\tDECISION\tCODE\tFUNCTION\tMS\tID\tMESSAGE")
+	}
+	decision := "allowed"
+	if !r.Allowed {
+		decision = "denied"
+	}
+	_, err := fmt.Fprintf(p.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.Format(time.RFC3339Nano), r.Subject, decision,
+		orDash(r.Code), orDash(r.Function), strconv.FormatFloat(r.Ms, 'f', 3, 64), orDash(r.ID),
+		orDash(truncate(r.Message, decisionsMessageWidth)))
+	if err == nil && p.follow {
+		// A follower sees each line as it comes.
+		err = p.tw.Flush()
+	}
+	return err
+}
+
+func (p *decisionPrinter) flush() {
+	if p.tw != nil {
+		_ = p.tw.Flush()
+	}
+}
