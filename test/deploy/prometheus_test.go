@@ -10,6 +10,7 @@ import (
 
 const (
 	alertsFile     = "deploy/prometheus/alerts.yml"
+	alertsTestFile = "deploy/prometheus/alerts_test.yml"
 	prometheusFile = "deploy/prometheus/prometheus.yml"
 	metricsPort    = "9464"
 )
@@ -153,8 +154,67 @@ func TestPrometheusConfig(t *testing.T) {
 	}
 }
 
-// TestPromtool runs promtool on the rules and the config when it is on
-// PATH (scripts/check-deploy.sh installs it); it is never installed here.
+// TestAlertUnitTests checks that the promtool unit tests of the alerts
+// (alertsTestFile, run by `promtool test rules` in .ci/run) load alerts.yml
+// and test every alert it defines, and no alert it does not: the two files
+// cannot drift apart.
+func TestAlertUnitTests(t *testing.T) {
+	var rf ruleFile
+	decodeYAML(t, alertsFile, &rf)
+	var tf struct {
+		RuleFiles []string `yaml:"rule_files"`
+		Tests     []struct {
+			AlertRuleTest []struct {
+				Alertname string `yaml:"alertname"`
+				ExpAlerts []any  `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	decodeYAML(t, alertsTestFile, &tf)
+	// rule_files resolve against the test file's directory.
+	if !slices.Equal(tf.RuleFiles, []string{"alerts.yml"}) {
+		t.Errorf("%s: rule_files %v, want [alerts.yml]", alertsTestFile, tf.RuleFiles)
+	}
+	defined := map[string]bool{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Alert != "" {
+				defined[r.Alert] = true
+			}
+		}
+	}
+	// For each alert: tested at all, tested firing, tested silent.
+	tested, fires, silent := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, tc := range tf.Tests {
+		for _, at := range tc.AlertRuleTest {
+			tested[at.Alertname] = true
+			if len(at.ExpAlerts) > 0 {
+				fires[at.Alertname] = true
+			} else {
+				silent[at.Alertname] = true
+			}
+		}
+	}
+	for name := range defined {
+		switch {
+		case !tested[name]:
+			t.Errorf("alert %s of %s has no alert_rule_test in %s", name, alertsFile, alertsTestFile)
+		case !fires[name]:
+			t.Errorf("alert %s: no test in %s where it fires", name, alertsTestFile)
+		case !silent[name]:
+			t.Errorf("alert %s: no test in %s where it does not fire (exp_alerts empty)", name, alertsTestFile)
+		}
+	}
+	for name := range tested {
+		if !defined[name] {
+			t.Errorf("%s tests alert %s, which %s does not define", alertsTestFile, name, alertsFile)
+		}
+	}
+}
+
+// TestPromtool runs promtool on the rules, the config and the alerts' unit
+// tests when it is on PATH (scripts/check-deploy.sh, run by .ci/run,
+// installs it); it is never installed here.
 func TestPromtool(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
@@ -163,6 +223,7 @@ func TestPromtool(t *testing.T) {
 	for _, args := range [][]string{
 		{"check", "rules", repoPath(alertsFile)},
 		{"check", "config", repoPath(prometheusFile)},
+		{"test", "rules", repoPath(alertsTestFile)},
 	} {
 		out, err := exec.Command(promtool, args...).CombinedOutput()
 		if err != nil {
