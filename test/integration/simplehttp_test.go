@@ -53,24 +53,7 @@ func TestScriptsDenyPrivateNetworks(t *testing.T) {
 	for _, deny := range []bool{true, false} {
 		t.Run(fmt.Sprintf("deny=%v", deny), func(t *testing.T) {
 			s := natstest.RunServer(t)
-			dir := t.TempDir()
-			proctest.WriteFile(t, dir, "fetch_dir.lua", fmt.Sprintf(fetchScript, "fetch_dir", "SERVER"))
-			fnFile := proctest.WriteFile(t, t.TempDir(), "fetch_fn.lua", fmt.Sprintf(fetchScript, "fetch_fn", "DISK"))
-			cfg := writeFile(t, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-scripts:
-  dir: %q
-  deny_private_networks: %v
-functions:
-  - ref: fetch_fn
-    trigger_type: PRE_CREATE
-    trigger_options: [DISK]
-    lua:
-      file: %q
-metrics:
-  listen: "off"
-`, s.ClientURL(), dir, deny, filepath.Clean(fnFile)))
+			cfg := scriptsConfig(t, s, fetchScript, "fetch", fmt.Sprintf("deny_private_networks: %v", deny))
 			startServing(t, bin, cfg, s, "trigger.PRE_CREATE.SERVER", "trigger.PRE_CREATE.DISK")
 			c := newClient(t, s, client.Options{})
 			in, _ := json.Marshal(map[string]string{"url": srv.URL})
@@ -123,24 +106,7 @@ func TestScriptsAPIPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dir := t.TempDir()
-	proctest.WriteFile(t, dir, "quota_dir.lua", fmt.Sprintf(apiScript, "quota_dir", "SERVER"))
-	fnFile := proctest.WriteFile(t, t.TempDir(), "quota_fn.lua", fmt.Sprintf(apiScript, "quota_fn", "DISK"))
-	cfg := writeFile(t, "trigger-worker.yaml", fmt.Sprintf(`
-nats:
-  url: %q
-scripts:
-  dir: %q
-  api_prefix: eu1.api
-functions:
-  - ref: quota_fn
-    trigger_type: PRE_CREATE
-    trigger_options: [DISK]
-    lua:
-      file: %q
-metrics:
-  listen: "off"
-`, s.ClientURL(), dir, filepath.Clean(fnFile)))
+	cfg := scriptsConfig(t, s, apiScript, "quota", "api_prefix: eu1.api")
 	startServing(t, bin, cfg, s, "trigger.PRE_CREATE.SERVER", "trigger.PRE_CREATE.DISK")
 	c := newClient(t, s, client.Options{})
 	for _, option := range []string{"SERVER", "DISK"} {
@@ -169,4 +135,30 @@ func startServing(t *testing.T, bin, cfg string, s *server.Server, subjects ...s
 		waitInterest(t, s, subj)
 	}
 	return p
+}
+
+// scriptsConfig writes a worker config on s whose functions run script
+// (a format of entry-point name and option): <name>_dir on PRE_CREATE.SERVER
+// from scripts.dir, and <name>_fn on PRE_CREATE.DISK from a function's lua
+// file; scriptsKey is one more line of the scripts section.
+func scriptsConfig(t *testing.T, s *server.Server, script, name, scriptsKey string) string {
+	t.Helper()
+	dir := t.TempDir()
+	proctest.WriteFile(t, dir, name+"_dir.lua", fmt.Sprintf(script, name+"_dir", "SERVER"))
+	fnFile := proctest.WriteFile(t, t.TempDir(), name+"_fn.lua", fmt.Sprintf(script, name+"_fn", "DISK"))
+	return writeFile(t, "trigger-worker.yaml", fmt.Sprintf(`
+nats:
+  url: %q
+scripts:
+  dir: %q
+  %s
+functions:
+  - ref: %s_fn
+    trigger_type: PRE_CREATE
+    trigger_options: [DISK]
+    lua:
+      file: %q
+metrics:
+  listen: "off"
+`, s.ClientURL(), dir, scriptsKey, name, filepath.Clean(fnFile)))
 }
