@@ -58,6 +58,7 @@ commands:
            print the PRE decisions of the decision log
   registry ls|prune: list the PRE registry's registrations by worker instance, remove those of gone instances
   functions push|ls|show|diff|activate|pull|keygen: the fleet's functions as one versioned, signed bundle
+  schema   asyncapi|json [event|decision]|all [--out DIR]: write the wire contract (AsyncAPI 3.0, JSON Schemas)
   version  print the version
 
 Run 'trigger-worker COMMAND -h' for the flags of a command.
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRegistry(ctx, args, stdout, stderr)
 	case "functions":
 		return runFunctions(ctx, args, stdout, stderr)
+	case "schema":
+		return runSchema(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "trigger-worker %s (%s)\n", version, revision)
 		return nil

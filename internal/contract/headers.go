@@ -1,0 +1,91 @@
+package contract
+
+import (
+	"github.com/triggerbus/triggerbus/pkg/subjects"
+	"github.com/triggerbus/triggerbus/pkg/worker"
+)
+
+// Carrier says on which messages a header travels.
+type Carrier uint8
+
+// The carriers of a header; a header may travel on several.
+const (
+	// OnPre: PRE requests.
+	OnPre Carrier = 1 << iota
+	// OnPost: POST events.
+	OnPost
+	// OnScheduled: SCHEDULED events.
+	OnScheduled
+)
+
+// Header is one NATS header of the wire contract.
+type Header struct {
+	Name        string
+	On          Carrier
+	SetBy       string
+	Description string
+	// Pattern, when set, is the regular expression its value matches.
+	Pattern string
+}
+
+// Headers are the NATS headers the workers and the SDK read or write on
+// trigger subjects. Headers that other features add (CloudEvents ce-*
+// attributes, W3C trace context) join this table with the code that
+// carries them.
+var Headers = []Header{
+	{
+		Name: subjects.HeaderMsgID, On: OnPre | OnPost | OnScheduled, SetBy: "the publisher",
+		Description: "The event id (the payload's id). JetStream de-duplicates POST events on it; " +
+			"a worker answering a PRE request it cannot decode uses it as the decision's id.",
+	},
+	{
+		Name: subjects.HeaderDeadline, On: OnPre, SetBy: "the publisher",
+		Description: "The absolute deadline of a PRE request, Unix milliseconds. Each function's timeout is " +
+			"capped to what remains and the worker answers before it; a request whose deadline has passed " +
+			"is answered EXPIRED; a value that is not Unix milliseconds is answered BAD_REQUEST.",
+		Pattern: `^-?[0-9]+$`,
+	},
+	{
+		Name: subjects.HeaderOrigin, On: OnPre | OnPost | OnScheduled, SetBy: "the worker, on what a trigger function causes",
+		Description: "The loop flag: a POST or SCHEDULED event carrying a value the worker honours is dropped " +
+			"(counted), a PRE request carrying one is answered allowed with code TRIGGER_ORIGINATED. " +
+			"A publisher outside the bus never sets it.",
+	},
+	{
+		Name: worker.HeaderSchedule, On: OnScheduled, SetBy: "the worker's scheduler",
+		Description: "The ref of the one SCHEDULED function a tick is for; a SCHEDULED event without it runs " +
+			"every SCHEDULED function.",
+	},
+	{
+		Name: worker.HeaderReplay, On: OnPost | OnScheduled, SetBy: "trigger-worker dlq replay",
+		Description: "Marks an event published again from the dead-letter stream; the value is the original event id.",
+	},
+	{
+		Name: worker.HeaderReplayFunction, On: OnPost | OnScheduled, SetBy: "trigger-worker dlq replay",
+		Description: "On a replayed event, the ref of the one function that runs it (the others matching " +
+			"its subject do not).",
+	},
+}
+
+// headersSchema is the JSON Schema of the headers a message on c carries.
+func headersSchema(c Carrier) map[string]any {
+	props := map[string]any{}
+	for _, h := range Headers {
+		if h.On&c == 0 {
+			continue
+		}
+		s := map[string]any{
+			"type":        "string",
+			"description": h.Description + " Set by " + h.SetBy + ".",
+		}
+		if h.Pattern != "" {
+			s["pattern"] = h.Pattern
+		}
+		props[h.Name] = s
+	}
+	return map[string]any{
+		"type":                 "object",
+		"properties":           props,
+		"additionalProperties": map[string]any{"type": "string"},
+	}
+}
