@@ -92,4 +92,3 @@ func runSchema(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return nil
 }
-
