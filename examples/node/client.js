@@ -181,7 +181,10 @@ class Client {
   // does not exist means no worker with a registry ever ran here.
   async registered(type, option) {
     const bucket = registryBucket(this.prefix);
-    const jsm = await this.nc.jetstreamManager();
+    // checkAPI false: no $JS.API.INFO request, which a publisher's
+    // permissions (deploy/nats) do not grant; the reads below are what
+    // they grant, as for the Go SDK.
+    const jsm = await this.nc.jetstreamManager({ checkAPI: false });
     let info;
     try {
       info = await jsm.streams.info(`KV_${bucket}`);
@@ -191,7 +194,7 @@ class Client {
       }
       throw err;
     }
-    const kv = await this.nc.jetstream().views.kv(bucket, { bindOnly: true, allow_direct: info.config.allow_direct });
+    const kv = await this.nc.jetstream({ checkAPI: false }).views.kv(bucket, { bindOnly: true, allow_direct: info.config.allow_direct });
     for (const o of [option, ANY]) {
       const e = await kv.get(`${type}.${o}`);
       if (e !== null && e.operation !== "DEL" && e.operation !== "PURGE") {
