@@ -114,12 +114,7 @@ func TestNodeClient(t *testing.T) {
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = w.Stop(context.Background())
-		}
-	})
+	t.Cleanup(func() { _ = w.Stop(context.Background()) }) // idempotent
 
 	// A responder that stops like a worker does: SHUTTING_DOWN first, then
 	// a decision; it checks the headers the client sends.
@@ -214,7 +209,6 @@ func TestNodeClient(t *testing.T) {
 	}
 
 	// The fleet goes down; its registrations stay.
-	stopped = true
 	if err := w.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}

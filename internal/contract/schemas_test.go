@@ -151,12 +151,7 @@ func TestWorkerAndSDKDecisionsValidate(t *testing.T) {
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = w.Stop(context.Background())
-		}
-	})
+	t.Cleanup(func() { _ = w.Stop(context.Background()) }) // idempotent
 
 	request := func(subject string, data []byte, deadline string) *event.Decision {
 		t.Helper()
@@ -229,7 +224,6 @@ func TestWorkerAndSDKDecisionsValidate(t *testing.T) {
 		t.Errorf("the SDK's event %s does not validate: %v", data, validate(eventSchema, data))
 	}
 
-	stopped = true
 	if err := w.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
