@@ -3,6 +3,7 @@ package contract_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,7 +115,8 @@ func TestDecisionSchema(t *testing.T) {
 }
 
 // TestWorkerAndSDKDecisionsValidate: the decisions a real worker sends
-// (allowed, denied, modified, and its refusals BAD_REQUEST, EXPIRED and
+// (allowed, denied, modified, TRIGGER_ORIGINATED, a function's TIMEOUT and
+// HANDLER_ERROR, and its refusals BAD_REQUEST, EXPIRED and
 // DECISION_TOO_LARGE), and those the SDK makes itself (NO_TRIGGER,
 // NO_WORKER), validate against the decision schema as they are on the
 // wire; the events the SDK publishes validate against the event schema.
@@ -136,6 +138,13 @@ func TestWorkerAndSDKDecisionsValidate(t *testing.T) {
 	deny := func(context.Context, *event.Event) (handlers.Result, error) {
 		return handlers.Result{ExitState: handlers.Failed, ErrorCode: "QUOTA_EXCEEDED", ErrorMessage: "no more disks"}, nil
 	}
+	slow := func(ctx context.Context, _ *event.Event) (handlers.Result, error) {
+		<-ctx.Done() // until its timeout
+		return handlers.Result{}, ctx.Err()
+	}
+	broken := func(context.Context, *event.Event) (handlers.Result, error) {
+		return handlers.Result{}, errors.New("the quota service is down")
+	}
 	posted := make(chan []byte, 4)
 	sub, err := nc.Subscribe("trigger.POST_CREATE.SERVER", func(m *nats.Msg) { posted <- m.Data })
 	if err != nil {
@@ -144,7 +153,9 @@ func TestWorkerAndSDKDecisionsValidate(t *testing.T) {
 	defer func() { _ = sub.Unsubscribe() }()
 	w, err := worker.New(natstest.Connect(t, s), worker.Config{Registry: true},
 		worker.Function{Ref: "grow", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Handler: handlers.Func(grow)},
-		worker.Function{Ref: "deny_disks", TriggerType: "PRE_CREATE", Options: []string{"DISK"}, Handler: handlers.Func(deny)})
+		worker.Function{Ref: "deny_disks", TriggerType: "PRE_CREATE", Options: []string{"DISK"}, Handler: handlers.Func(deny)},
+		worker.Function{Ref: "slow", TriggerType: "PRE_CREATE", Options: []string{"CLUSTER"}, Timeout: 50 * time.Millisecond, Handler: handlers.Func(slow)},
+		worker.Function{Ref: "broken", TriggerType: "PRE_CREATE", Options: []string{"BLOB"}, Handler: handlers.Func(broken)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +164,15 @@ func TestWorkerAndSDKDecisionsValidate(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = w.Stop(context.Background()) }) // idempotent
 
-	request := func(subject string, data []byte, deadline string) *event.Decision {
+	request := func(subject string, data []byte, deadline, origin string) *event.Decision {
 		t.Helper()
 		m := nats.NewMsg(subject)
 		m.Data = data
 		if deadline != "" {
 			m.Header.Set(subjects.HeaderDeadline, deadline)
+		}
+		if origin != "" {
+			m.Header.Set(subjects.HeaderOrigin, origin)
 		}
 		reply, err := nc.RequestMsg(m, 10*time.Second)
 		if err != nil {
@@ -175,19 +189,22 @@ func TestWorkerAndSDKDecisionsValidate(t *testing.T) {
 	}
 	future := strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10)
 	cases := []struct {
-		name, subject, data, deadline string
-		allowed                       bool
-		code                          string
+		name, subject, data, deadline, origin string
+		allowed                               bool
+		code                                  string
 	}{
-		{"allowed and modified", "trigger.PRE_CREATE.SERVER", `{"input":{"cpu":4}}`, future, true, ""},
-		{"denied", "trigger.PRE_CREATE.DISK", `{"input":{"size":4}}`, future, false, "QUOTA_EXCEEDED"},
-		{"not JSON", "trigger.PRE_CREATE.DISK", `{"input":`, future, false, event.CodeBadRequest},
-		{"bad deadline", "trigger.PRE_CREATE.DISK", `{}`, "soon", false, event.CodeBadRequest},
-		{"expired", "trigger.PRE_CREATE.DISK", `{}`, "1", false, event.CodeExpired},
-		{"too large", "trigger.PRE_CREATE.SERVER", `{"input":{"blob":"` + strings.Repeat("a", 40<<10) + `"}}`, future, false, event.CodeDecisionTooLarge},
+		{"allowed and modified", "trigger.PRE_CREATE.SERVER", `{"input":{"cpu":4}}`, future, "", true, ""},
+		{"denied", "trigger.PRE_CREATE.DISK", `{"input":{"size":4}}`, future, "", false, "QUOTA_EXCEEDED"},
+		{"not JSON", "trigger.PRE_CREATE.DISK", `{"input":`, future, "", false, event.CodeBadRequest},
+		{"bad deadline", "trigger.PRE_CREATE.DISK", `{}`, "soon", "", false, event.CodeBadRequest},
+		{"expired", "trigger.PRE_CREATE.DISK", `{}`, "1", "", false, event.CodeExpired},
+		{"function timed out", "trigger.PRE_CREATE.CLUSTER", `{}`, future, "", false, event.CodeTimeout},
+		{"function errored", "trigger.PRE_CREATE.BLOB", `{}`, future, "", false, event.CodeHandlerError},
+		{"caused by a function", "trigger.PRE_CREATE.SERVER", `{}`, future, "some_function/01JDQ7Z6W3S6K4V0Q5H3YB3M8C", true, event.CodeTriggerOriginated},
+		{"too large", "trigger.PRE_CREATE.SERVER", `{"input":{"blob":"` + strings.Repeat("a", 40<<10) + `"}}`, future, "", false, event.CodeDecisionTooLarge},
 	}
 	for _, c := range cases {
-		d := request(c.subject, []byte(c.data), c.deadline)
+		d := request(c.subject, []byte(c.data), c.deadline, c.origin)
 		if d.Allowed != c.allowed || d.Code != c.code {
 			t.Errorf("%s: allowed %v code %q (%s), want %v %q", c.name, d.Allowed, d.Code, d.Message, c.allowed, c.code)
 		}
