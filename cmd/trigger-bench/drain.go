@@ -80,9 +80,10 @@ func setupRawDrain(ctx context.Context, url, prefix string, c *counter) (measure
 	}, nil
 }
 
-// setupOursDrain starts and stops a worker once, which leaves the event
-// stream and its durable consumer in place, then starts a new worker with
-// the same no-op function at "start".
+// setupOursDrain starts a worker whose durable consumer follows the
+// fleet's active revision (see worker.DurableConfig.FollowActive) and
+// serves revision 1 while none is active: it sets up the event stream and
+// its consumer but takes no event until "start" makes revision 1 active.
 func setupOursDrain(ctx context.Context, url, prefix string, c *counter) (measuredSide, error) {
 	opts, err := natsconn.Options(natsconn.Config{URL: url, Name: "trigger-bench-worker"}, natsconn.Events{})
 	if err != nil {
@@ -97,38 +98,29 @@ func setupOursDrain(ctx context.Context, url, prefix string, c *counter) (measur
 			c.handled(nil, false)
 			return handlers.Result{}, nil
 		})}
-	cfg := worker.Config{Prefix: prefix, Durable: &worker.DurableConfig{}}
-	start := func() (*worker.Worker, error) {
-		w, err := worker.New(nc, cfg, fn)
-		if err != nil {
-			return nil, err
-		}
+	w, err := worker.New(nc, worker.Config{Prefix: prefix, Durable: &worker.DurableConfig{FollowActive: true}})
+	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		if err := w.Start(sctx); err != nil {
-			return nil, errors.Join(err, w.Stop(context.Background()))
+		if err = w.Start(sctx); err == nil {
+			err = w.ReplaceRevision(sctx, 1, fn)
 		}
-		return w, nil
-	}
-	w, err := start()
-	if err == nil {
-		err = w.Stop(context.Background())
+		if err != nil {
+			err = errors.Join(err, w.Stop(context.Background()))
+		}
 	}
 	if err != nil {
 		nc.Close()
 		return measuredSide{}, err
 	}
-	var running *worker.Worker
 	return measuredSide{
 		begin: func() error {
-			running, err = start()
-			return err
+			sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			return w.SetActive(sctx, 1)
 		},
 		stop: func() error {
-			var err error
-			if running != nil {
-				err = running.Stop(context.Background())
-			}
+			err := w.Stop(context.Background())
 			nc.Close()
 			return err
 		},
