@@ -394,13 +394,9 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		}
 		return
 	}
-	ctx, cancel := context.WithCancel(withAttempt(context.Background(), attempts))
-	defer cancel()
-	w.inflight.Add(1)
-	go func() {
-		defer w.inflight.Done()
-		w.keepAlive(ctx, m, d.cfg.AckWait)
-	}()
+	ctx := withAttempt(context.Background(), attempts)
+	w.progress.add(m)
+	defer w.progress.done(m)
 
 	var skip map[string]bool
 	if attempts > 1 && len(entries) > 1 {
@@ -465,21 +461,6 @@ func onlyRef(entries []*matcher.Entry, ref string) []*matcher.Entry {
 		}
 	}
 	return nil
-}
-
-// keepAlive tells the server the event is still being worked on, so a long
-// function is not redelivered to another worker while it runs.
-func (w *Worker) keepAlive(ctx context.Context, m jetstream.Msg, ackWait time.Duration) {
-	t := time.NewTicker(max(ackWait/5, 50*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = m.InProgress()
-		}
-	}
 }
 
 func doneKey(id, ref string) string {
