@@ -205,11 +205,12 @@ func Timeout(d time.Duration) Middleware {
 	return func(next Handler) Handler {
 		return Func(func(ctx context.Context, ev *event.Event) (Result, error) {
 			if dl, ok := ctx.Deadline(); d > 0 && (!ok || time.Until(dl) > d) {
-				// A timer of its own only when d ends before the caller's
-				// deadline (a PRE chain usually has the latter).
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, d)
-				defer cancel()
+				// A deadline of its own only when d ends before the caller's
+				// (a PRE chain usually has the latter); its timer starts
+				// only if the function waits on the context.
+				lazy, release := withLazyDeadline(ctx, time.Now().Add(d))
+				defer release()
+				ctx = lazy
 			}
 			res, err := next.Handle(ctx, ev)
 			if IsTimeout(ctx.Err()) {
