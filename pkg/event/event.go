@@ -475,7 +475,7 @@ type origin struct {
 // a trigger function, with the Trigger-Origin value to stamp on everything it
 // sends. The publisher SDK reads it.
 func WithOrigin(ctx context.Context, value string) context.Context {
-	return context.WithValue(ctx, originKey{}, origin{value: value})
+	return &originCtx{Context: ctx, o: origin{value: value}}
 }
 
 // WithOriginStamp is [WithOrigin] for a worker that signs its loop flags:
@@ -483,21 +483,38 @@ func WithOrigin(ctx context.Context, value string) context.Context {
 // environments), and stamp returns the value for one message it sends on
 // the bus, bound to its subject and body.
 func WithOriginStamp(ctx context.Context, value string, stamp func(subject string, data []byte) string) context.Context {
-	return context.WithValue(ctx, originKey{}, origin{value: value, stamp: stamp})
+	return &originCtx{Context: ctx, o: origin{value: value, stamp: stamp}}
+}
+
+// originCtx carries an origin: one allocation, where context.WithValue
+// would box the origin in a second.
+type originCtx struct {
+	context.Context
+	o origin
+}
+
+func (c *originCtx) Value(key any) any {
+	if _, ok := key.(originKey); ok {
+		return &c.o
+	}
+	return c.Context.Value(key)
 }
 
 // OriginFrom returns the Trigger-Origin value of ctx to show outside the
 // bus, if the work done under ctx is caused by a trigger function.
 func OriginFrom(ctx context.Context) (string, bool) {
-	o, ok := ctx.Value(originKey{}).(origin)
-	return o.value, ok && o.value != ""
+	o, ok := ctx.Value(originKey{}).(*origin)
+	if !ok {
+		return "", false
+	}
+	return o.value, o.value != ""
 }
 
 // OriginFor returns the Trigger-Origin value of ctx for a message with
 // subject and data, if the work done under ctx is caused by a trigger
 // function.
 func OriginFor(ctx context.Context, subject string, data []byte) (string, bool) {
-	o, ok := ctx.Value(originKey{}).(origin)
+	o, ok := ctx.Value(originKey{}).(*origin)
 	if !ok {
 		return "", false
 	}

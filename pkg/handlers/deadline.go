@@ -29,11 +29,10 @@ type lazyDeadline struct {
 
 var _ context.Context = (*lazyDeadline)(nil)
 
-// withLazyDeadline returns a context of parent that ends at deadline, and
-// the function that releases it (as a context.CancelFunc does).
-func withLazyDeadline(parent context.Context, deadline time.Time) (*lazyDeadline, func()) {
-	c := &lazyDeadline{parent: parent, deadline: deadline}
-	return c, c.release
+// withLazyDeadline returns a context of parent that ends at deadline; its
+// release method is its context.CancelFunc.
+func withLazyDeadline(parent context.Context, deadline time.Time) *lazyDeadline {
+	return &lazyDeadline{parent: parent, deadline: deadline}
 }
 
 // start returns the context.WithDeadline behind c, creating it first.

@@ -10,8 +10,8 @@ import (
 // TestLazyDeadlineNoTimerUntilDone: the deadline starts no timer while
 // nothing waits on it, yet Err reports it once it has passed.
 func TestLazyDeadlineNoTimerUntilDone(t *testing.T) {
-	ctx, release := withLazyDeadline(context.Background(), time.Now().Add(-time.Millisecond))
-	defer release()
+	ctx := withLazyDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+	defer ctx.release()
 	if ctx.started.Load() != nil {
 		t.Fatal("started before anything asked")
 	}
@@ -27,11 +27,11 @@ func TestLazyDeadlineNoTimerUntilDone(t *testing.T) {
 		t.Fatal("Done not closed after the deadline")
 	}
 
-	live, release2 := withLazyDeadline(context.Background(), time.Now().Add(time.Hour))
+	live := withLazyDeadline(context.Background(), time.Now().Add(time.Hour))
 	if err := live.Err(); err != nil || live.started.Load() != nil {
 		t.Fatalf("Err() before the deadline = %v (started %v), want nil and no timer", err, live.started.Load() != nil)
 	}
-	release2()
+	live.release()
 	if err := live.Err(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Err() after release = %v, want Canceled", err)
 	}
@@ -40,8 +40,8 @@ func TestLazyDeadlineNoTimerUntilDone(t *testing.T) {
 // TestLazyDeadlineEnds: Done closes at the deadline, contexts derived from
 // it end with it, and the parent's cancellation reaches it.
 func TestLazyDeadlineEnds(t *testing.T) {
-	ctx, release := withLazyDeadline(context.Background(), time.Now().Add(20*time.Millisecond))
-	defer release()
+	ctx := withLazyDeadline(context.Background(), time.Now().Add(20*time.Millisecond))
+	defer ctx.release()
 	child, cancel := context.WithCancel(ctx)
 	defer cancel()
 	select {
@@ -54,8 +54,8 @@ func TestLazyDeadlineEnds(t *testing.T) {
 	}
 
 	parent, stop := context.WithCancel(context.Background())
-	ctx2, release2 := withLazyDeadline(parent, time.Now().Add(time.Hour))
-	defer release2()
+	ctx2 := withLazyDeadline(parent, time.Now().Add(time.Hour))
+	defer ctx2.release()
 	stop()
 	if err := ctx2.Err(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Err() after the parent's cancel = %v, want Canceled", err)
@@ -64,8 +64,8 @@ func TestLazyDeadlineEnds(t *testing.T) {
 
 	type key struct{}
 	parent3 := context.WithValue(context.Background(), key{}, "v")
-	ctx3, release3 := withLazyDeadline(parent3, time.Now().Add(time.Hour))
-	defer release3()
+	ctx3 := withLazyDeadline(parent3, time.Now().Add(time.Hour))
+	defer ctx3.release()
 	if ctx3.Value(key{}) != "v" {
 		t.Fatal("value of the parent lost before the start")
 	}

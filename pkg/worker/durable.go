@@ -394,7 +394,7 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		}
 		return
 	}
-	ctx := withAttempt(context.Background(), attempts)
+	ctx := context.Background()
 	w.progress.add(m)
 	defer w.progress.done(m)
 
@@ -412,7 +412,7 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		if hdr.Get(HeaderSchedule) != "" {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref).Inc()
 		}
-		if _, _, err := w.call(ctx, st, e, ev); err != nil {
+		if _, _, err := w.call(ctx, st, e, ev, attempts); err != nil {
 			if failed == nil {
 				failed, ferr = e, err
 			}
@@ -437,21 +437,6 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 	if err := m.NakWithDelay(delay); err != nil {
 		w.log.Warn("nak", "subject", m.Subject(), "event_id", ev.ID, "err", err)
 	}
-}
-
-type attemptKey struct{}
-
-// withAttempt records the delivery attempt of a durable event in ctx, for
-// [handlers.Call].Attempt.
-func withAttempt(ctx context.Context, n int) context.Context {
-	return context.WithValue(ctx, attemptKey{}, n)
-}
-
-// attemptFrom returns the delivery attempt recorded by withAttempt, 0 for
-// none.
-func attemptFrom(ctx context.Context) int {
-	n, _ := ctx.Value(attemptKey{}).(int)
-	return n
 }
 
 func onlyRef(entries []*matcher.Entry, ref string) []*matcher.Entry {

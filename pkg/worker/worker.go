@@ -685,7 +685,7 @@ func (w *Worker) submit(j job) bool {
 		return true
 	default:
 	}
-	if w.startDispatcher(&j) {
+	if w.startDispatcher(j) {
 		return true
 	}
 	select {
@@ -698,7 +698,8 @@ func (w *Worker) submit(j job) bool {
 
 // startDispatcher starts one more dispatcher with first as its first
 // message, if fewer than MaxInFlight run and the worker is not stopping.
-func (w *Worker) startDispatcher(first *job) bool {
+// (first is a copy: the caller's job stays on its stack.)
+func (w *Worker) startDispatcher(first job) bool {
 	w.poolMu.Lock()
 	defer w.poolMu.Unlock()
 	if w.poolClosed || int(w.dispatchers.Load()) >= w.cfg.MaxInFlight {
@@ -706,7 +707,7 @@ func (w *Worker) startDispatcher(first *job) bool {
 	}
 	w.dispatchers.Add(1)
 	w.wg.Add(1)
-	go w.dispatcher(first, false)
+	go w.dispatcher(&first, false)
 	return true
 }
 
