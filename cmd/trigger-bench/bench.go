@@ -201,7 +201,7 @@ func (b *bench) scenario(name string) *scenario {
 			target: "events/s >= 0.7x raw", met: func(r *ratios) bool { return r.Throughput.Median >= 0.7 }}
 	case "pre-seq":
 		return &scenario{name: name, title: "PRE sequential", variants: rawOurs(modePre, preDrive(1)), pre: true,
-			target: "p50 <= 1.3x, p99 <= 1.5x raw", met: func(r *ratios) bool { return r.P50.Median <= 1.3 && r.P99.Median <= 1.5 }}
+			target: "p50 <= 1.2x, p99 <= 1.5x raw", met: func(r *ratios) bool { return r.P50.Median <= 1.2 && r.P99.Median <= 1.5 }}
 	case "pre-conc":
 		return &scenario{name: name, title: fmt.Sprintf("PRE concurrent (%d)", conc), variants: rawOurs(modePre, preDrive(conc)), pre: true,
 			target: "req/s >= 0.7x raw", met: func(r *ratios) bool { return r.Throughput.Median >= 0.7 }}

@@ -33,11 +33,11 @@ func TestQuick(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out, errs bytes.Buffer
-	err := run(ctx, []string{"--quick", "--duration", "100ms", "--warmup", "20ms", "--idle-wait", "10ms", "--scale", "10,50"}, nil, &out, &errs)
+	err := run(ctx, []string{"--quick", "--duration", "100ms", "--warmup", "20ms", "--idle-wait", "10ms", "--scale", "10,50", "--drain-events", "500"}, nil, &out, &errs)
 	if err != nil {
 		t.Fatalf("trigger-bench --quick: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errs.String())
 	}
-	for _, want := range []string{"POST core", "POST durable", "PRE sequential", "PRE concurrent", "PRE Lua", "matcher scale", "idle worker"} {
+	for _, want := range []string{"POST core", "POST durable", "POST durable drain", "PRE sequential", "PRE concurrent", "PRE Lua", "matcher scale", "idle worker"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output has no %q row:\n%s", want, out.String())
 		}
