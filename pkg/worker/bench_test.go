@@ -123,13 +123,10 @@ func waitHandled(b *testing.B, handled *atomic.Int64, signal <-chan struct{}, wa
 	}
 }
 
-// BenchmarkDispatchPost is one POST event published with pkg/client (core)
-// and run by a worker's no-op Go function, pipelined with postWindow events
-// in flight.
-func BenchmarkDispatchPost(b *testing.B) {
-	var handled atomic.Int64
-	signal := make(chan struct{}, 1) // a wake-up; one pending is enough
-	nc := benchStartWorker(b, worker.Function{Ref: "noop", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
+// countingPost is a no-op POST_CREATE SERVER function that counts the events
+// it runs in handled and wakes signal.
+func countingPost(handled *atomic.Int64, signal chan<- struct{}) worker.Function {
+	return worker.Function{Ref: "noop", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
 		Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
 			handled.Add(1)
 			select {
@@ -137,7 +134,16 @@ func BenchmarkDispatchPost(b *testing.B) {
 			default:
 			}
 			return handlers.Result{}, nil
-		})})
+		})}
+}
+
+// BenchmarkDispatchPost is one POST event published with pkg/client (core)
+// and run by a worker's no-op Go function, pipelined with postWindow events
+// in flight.
+func BenchmarkDispatchPost(b *testing.B) {
+	var handled atomic.Int64
+	signal := make(chan struct{}, 1) // a wake-up; one pending is enough
+	nc := benchStartWorker(b, countingPost(&handled, signal))
 	c, err := client.New(nc, client.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -202,15 +208,7 @@ func BenchmarkDrainDurable(b *testing.B) {
 	s := natstest.RunServer(b, natstest.WithJetStream())
 	var handled atomic.Int64
 	signal := make(chan struct{}, 1) // a wake-up; one pending is enough
-	fn := worker.Function{Ref: "noop", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
-		Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
-			handled.Add(1)
-			select {
-			case signal <- struct{}{}:
-			default:
-			}
-			return handlers.Result{}, nil
-		})}
+	fn := countingPost(&handled, signal)
 	ctx := context.Background()
 	w, err := worker.New(natstest.Connect(b, s), worker.Config{Durable: &worker.DurableConfig{FollowActive: true}})
 	if err != nil {

@@ -387,24 +387,28 @@ func TestDurableSkipsDoneFunctions(t *testing.T) {
 	}
 }
 
+// slowFunction records each call in got, then works for three times
+// ackWait.
+func slowFunction(got *durableCalls, ackWait time.Duration) worker.Function {
+	return worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: 30 * time.Second,
+		Handler: handlers.Func(func(ctx context.Context, e *event.Event) (handlers.Result, error) {
+			got.record(ctx, e)
+			select {
+			case <-time.After(3 * ackWait):
+			case <-ctx.Done():
+				return handlers.Result{}, ctx.Err()
+			}
+			return handlers.Result{}, nil
+		})}
+}
+
 // TestDurableLongFunctionNotRedelivered: a function that runs longer than
 // AckWait keeps its event (progress acks): it is delivered once.
 func TestDurableLongFunctionNotRedelivered(t *testing.T) {
 	r := newDurableRig(t)
 	const ackWait = time.Second
 	got := newDurableCalls()
-	r.start(t, &worker.DurableConfig{AckWait: ackWait, Backoff: []time.Duration{50 * time.Millisecond}},
-		worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: 30 * time.Second,
-			Handler: handlers.Func(func(ctx context.Context, e *event.Event) (handlers.Result, error) {
-				got.record(ctx, e)
-				// The function's own work: three times the ack wait.
-				select {
-				case <-time.After(3 * ackWait):
-				case <-ctx.Done():
-					return handlers.Result{}, ctx.Err()
-				}
-				return handlers.Result{}, nil
-			})})
+	r.start(t, &worker.DurableConfig{AckWait: ackWait, Backoff: []time.Duration{50 * time.Millisecond}}, slowFunction(got, ackWait))
 	r.publish(t, "POST_CREATE", "SERVER", `{}`)
 	natstest.ChanRecv(t, got.ch, 5*time.Second)
 	waitDurableSettled(t, r.js, 20*time.Second)
@@ -496,17 +500,7 @@ func TestDurableLongFunctionsShareProgress(t *testing.T) {
 	const ackWait = time.Second
 	const events = 3
 	got := newDurableCalls()
-	r.start(t, &worker.DurableConfig{AckWait: ackWait, Backoff: []time.Duration{50 * time.Millisecond}},
-		worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: 30 * time.Second,
-			Handler: handlers.Func(func(ctx context.Context, e *event.Event) (handlers.Result, error) {
-				got.record(ctx, e)
-				select {
-				case <-time.After(3 * ackWait):
-				case <-ctx.Done():
-					return handlers.Result{}, ctx.Err()
-				}
-				return handlers.Result{}, nil
-			})})
+	r.start(t, &worker.DurableConfig{AckWait: ackWait, Backoff: []time.Duration{50 * time.Millisecond}}, slowFunction(got, ackWait))
 	for _, opt := range []string{"SERVER", "DISK", "NIC"}[:events] {
 		r.publish(t, "POST_CREATE", opt, `{}`)
 	}
