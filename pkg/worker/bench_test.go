@@ -210,7 +210,9 @@ func BenchmarkDrainDurable(b *testing.B) {
 	signal := make(chan struct{}, 1) // a wake-up; one pending is enough
 	fn := countingPost(&handled, signal)
 	ctx := context.Background()
-	w, err := worker.New(natstest.Connect(b, s), worker.Config{Durable: &worker.DurableConfig{FollowActive: true}})
+	// A short AckWait: a pull the client gave up on (a busy machine
+	// misses heartbeats) is delivered again within waitHandled's patience.
+	w, err := worker.New(natstest.Connect(b, s), worker.Config{Durable: &worker.DurableConfig{FollowActive: true, AckWait: 2 * time.Second}})
 	if err != nil {
 		b.Fatal(err)
 	}
