@@ -43,3 +43,39 @@ func TestQuick(t *testing.T) {
 		}
 	}
 }
+
+// TestDocListsFlagsAndScenarios ties docs/benchmarks.md to the command:
+// every flag has a row in its flag table, and the --scenarios row names
+// every scenario.
+func TestDocListsFlagsAndScenarios(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/benchmarks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usage bytes.Buffer
+	if _, err := parseOptions([]string{"-h"}, &usage); err == nil {
+		t.Fatal("-h parsed without the help error")
+	}
+	var flags int
+	for line := range strings.Lines(usage.String()) {
+		name, ok := strings.CutPrefix(line, "  -")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(strings.TrimSpace(name), " ")
+		flags++
+		if !strings.Contains(string(doc), "| `--"+name+"` |") {
+			t.Errorf("docs/benchmarks.md has no row for --%s", name)
+		}
+	}
+	if flags == 0 {
+		t.Fatalf("no flags in the usage:\n%s", usage.String())
+	}
+	_, row, _ := strings.Cut(string(doc), "| `--scenarios` |")
+	row, _, _ = strings.Cut(row, "\n")
+	for _, s := range scenarioNames {
+		if !strings.Contains(row, s) {
+			t.Errorf("the --scenarios row of docs/benchmarks.md does not name %q: %s", s, row)
+		}
+	}
+}
