@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -53,7 +54,10 @@ const (
 // Subject prefixes: every mode and side has its own, so that the durable
 // streams capture only their own scenario's events.
 func prefixOf(mode, side string) string {
-	p := map[string]string{modePostCore: "core", modePostDurable: "dur", modePre: "pre", modeIdle: "idle"}[mode]
+	p, ok := map[string]string{modePostCore: "core", modePostDurable: "dur", modePre: "pre", modeIdle: "idle"}[mode]
+	if !ok {
+		p = strings.ReplaceAll(mode, "-", "")
+	}
 	if side == sideRaw {
 		return "raw" + p
 	}
@@ -81,11 +85,38 @@ type childStats struct {
 	// PeakRSSKB is VmHWM (the whole life of the process), RSSKB VmRSS now.
 	PeakRSSKB int64 `json:"peakRssKb"`
 	RSSKB     int64 `json:"rssKb"`
-	// LastNs is the wall-clock time of the last event handled.
-	LastNs int64 `json:"lastNs"`
+	// FirstNs and LastNs are the wall-clock times of the first and the
+	// last event handled.
+	FirstNs int64 `json:"firstNs"`
+	LastNs  int64 `json:"lastNs"`
 	// Latency is the end-to-end latency of POST events (send to function).
 	Latency    sparse `json:"latency"`
 	Goroutines int    `json:"goroutines"`
+	// GoroutinesCreated and Mallocs are the goroutines started and the
+	// heap objects allocated by the whole process (runtime/metrics), the
+	// harness's own counting included.
+	GoroutinesCreated uint64 `json:"goroutinesCreated"`
+	Mallocs           uint64 `json:"mallocs"`
+}
+
+// The runtime/metrics the worker side reads at start and stop.
+var runtimeSamples = []string{"/sched/goroutines-created:goroutines", "/gc/heap/allocs:objects"}
+
+// runtimeCounts returns the goroutines started and the heap objects
+// allocated so far by this process.
+func runtimeCounts() (goroutines, mallocs uint64) {
+	s := make([]metrics.Sample, len(runtimeSamples))
+	for i, name := range runtimeSamples {
+		s[i].Name = name
+	}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		goroutines = s[0].Value.Uint64()
+	}
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		mallocs = s[1].Value.Uint64()
+	}
+	return goroutines, mallocs
 }
 
 // counter counts handled events and records their latency.
@@ -93,6 +124,8 @@ type counter struct {
 	ctl      *nats.Conn
 	progress string
 	total    atomic.Int64
+	base     atomic.Int64 // total at start
+	firstNs  atomic.Int64
 	lastNs   atomic.Int64
 	hist     atomic.Pointer[atomicHist]
 }
@@ -107,7 +140,11 @@ func (c *counter) handled(data []byte, stamp bool) {
 		}
 	}
 	c.lastNs.Store(now)
-	if n := c.total.Add(1); n%progressEvery == 0 {
+	n := c.total.Add(1)
+	if n == c.base.Load()+1 {
+		c.firstNs.Store(now)
+	}
+	if n%progressEvery == 0 {
 		_ = c.ctl.Publish(c.progress, strconv.AppendInt(nil, n, 10))
 	}
 }
@@ -149,21 +186,24 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		return err
 	}
 
-	stop, err := setup(ctx, *url, *side, *mode, *fns, *lua, *decisionLog, c)
+	ms, err := setup(ctx, *url, *side, *mode, *fns, *lua, *decisionLog, c)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, stop()) }()
+	defer func() { err = errors.Join(err, ms.stop()) }()
 	say("ready")
 
 	var base int64
 	var cpu0 float64
+	var gor0, mal0 uint64
 	lines := bufio.NewScanner(stdin)
 	for lines.Scan() {
 		switch lines.Text() {
 		case "start":
 			c.hist.Store(new(atomicHist))
 			base = c.total.Load()
+			c.base.Store(base)
+			c.firstNs.Store(0)
 			if *cpuprofile != "" {
 				f, err := os.Create(*cpuprofile)
 				if err != nil {
@@ -175,20 +215,30 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 				}
 			}
 			cpu0 = cpuSeconds()
+			gor0, mal0 = runtimeCounts()
+			if ms.begin != nil {
+				if err := ms.begin(); err != nil {
+					return err
+				}
+			}
 			say("started")
 		case "stop":
 			cpu := cpuSeconds() - cpu0
+			gor, mal := runtimeCounts()
 			if *cpuprofile != "" {
 				pprof.StopCPUProfile()
 			}
 			st := childStats{
-				Events:     c.total.Load() - base,
-				CPUSeconds: cpu,
-				PeakRSSKB:  procStatusKB("VmHWM"),
-				RSSKB:      procStatusKB("VmRSS"),
-				LastNs:     c.lastNs.Load(),
-				Latency:    c.hist.Load().snapshot().sparse(),
-				Goroutines: runtime.NumGoroutine(),
+				Events:            c.total.Load() - base,
+				CPUSeconds:        cpu,
+				PeakRSSKB:         procStatusKB("VmHWM"),
+				RSSKB:             procStatusKB("VmRSS"),
+				FirstNs:           c.firstNs.Load(),
+				LastNs:            c.lastNs.Load(),
+				Latency:           c.hist.Load().snapshot().sparse(),
+				Goroutines:        runtime.NumGoroutine(),
+				GoroutinesCreated: gor - gor0,
+				Mallocs:           mal - mal0,
 			}
 			data, err := json.Marshal(st)
 			if err != nil {
@@ -201,16 +251,42 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	return errors.New("stdin closed before stop")
 }
 
-// setup starts the measured side and returns its stop function.
-func setup(ctx context.Context, url, side, mode string, fns int, lua, decisionLog bool, c *counter) (func() error, error) {
+// measuredSide is the worker side of a run: stop shuts it down; begin, when
+// not nil, is called at "start" (after the counters are read), for modes
+// that take no events before the measured phase.
+type measuredSide struct {
+	stop  func() error
+	begin func() error
+}
+
+// setupFunc starts the measured side of a mode registered with addMode.
+type setupFunc func(ctx context.Context, url, prefix string, c *counter) (measuredSide, error)
+
+// modes holds the worker sides of modes that live in files of their own
+// (addMode), by mode and side.
+var modes = map[string]setupFunc{}
+
+// addMode registers the worker side of a mode for one side (sideRaw or
+// sideOurs); called from init in the mode's file.
+func addMode(mode, side string, f setupFunc) { modes[mode+"/"+side] = f }
+
+// setup starts the measured side.
+func setup(ctx context.Context, url, side, mode string, fns int, lua, decisionLog bool, c *counter) (measuredSide, error) {
 	prefix := prefixOf(mode, side)
-	if side == sideRaw {
-		return setupRaw(ctx, url, mode, prefix, c)
+	if f, ok := modes[mode+"/"+side]; ok {
+		return f(ctx, url, prefix, c)
 	}
-	if side != sideOurs {
-		return nil, fmt.Errorf("unknown side %q", side)
+	var stop func() error
+	var err error
+	switch side {
+	case sideRaw:
+		stop, err = setupRaw(ctx, url, mode, prefix, c)
+	case sideOurs:
+		stop, err = setupOurs(ctx, url, mode, prefix, fns, lua, decisionLog, c)
+	default:
+		return measuredSide{}, fmt.Errorf("unknown side %q", side)
 	}
-	return setupOurs(ctx, url, mode, prefix, fns, lua, decisionLog, c)
+	return measuredSide{stop: stop}, err
 }
 
 // setupRaw starts the raw NATS baseline: a queue subscriber (POST core), a
@@ -255,7 +331,7 @@ func setupRaw(ctx context.Context, url, mode, prefix string, c *counter) (func()
 			nc.Close()
 			return nil, err
 		}
-		cons, err := rawDurableConsumer(ctx, js, prefix)
+		cons, err := rawDurableConsumer(ctx, js, rawDurStream, prefix)
 		if err != nil {
 			nc.Close()
 			return nil, err
@@ -281,23 +357,23 @@ func setupRaw(ctx context.Context, url, mode, prefix string, c *counter) (func()
 // rawDurableConsumer creates the raw stream and consumer with the settings
 // the worker uses for its own (durable.go): interest retention, file
 // storage, the same de-duplication window and ack settings.
-func rawDurableConsumer(ctx context.Context, js jetstream.JetStream, prefix string) (jetstream.Consumer, error) {
+func rawDurableConsumer(ctx context.Context, js jetstream.JetStream, stream, prefix string) (jetstream.Consumer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       rawDurStream,
+		Name:       stream,
 		Subjects:   []string{prefix + ".POST_CREATE.*"},
 		Retention:  jetstream.InterestPolicy,
 		MaxAge:     worker.DefaultStreamMaxAge,
 		MaxBytes:   worker.DefaultStreamMaxBytes,
 		Duplicates: worker.DefaultDuplicateWindow,
 		Storage:    jetstream.FileStorage,
-		Discard:    jetstream.DiscardOld,
+		Discard:    jetstream.DiscardNew,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("raw stream: %w", err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, rawDurStream, jetstream.ConsumerConfig{
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable:        rawQueue,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        worker.DefaultAckWait,

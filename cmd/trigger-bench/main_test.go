@@ -33,13 +33,49 @@ func TestQuick(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out, errs bytes.Buffer
-	err := run(ctx, []string{"--quick", "--duration", "100ms", "--warmup", "20ms", "--idle-wait", "10ms", "--scale", "10,50"}, nil, &out, &errs)
+	err := run(ctx, []string{"--quick", "--duration", "100ms", "--warmup", "20ms", "--idle-wait", "10ms", "--scale", "10,50", "--drain-events", "500"}, nil, &out, &errs)
 	if err != nil {
 		t.Fatalf("trigger-bench --quick: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errs.String())
 	}
-	for _, want := range []string{"POST core", "POST durable", "PRE sequential", "PRE concurrent", "PRE Lua", "matcher scale", "idle worker"} {
+	for _, want := range []string{"POST core", "POST durable", "POST durable drain", "PRE sequential", "PRE concurrent", "PRE Lua", "matcher scale", "idle worker"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output has no %q row:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestDocListsFlagsAndScenarios ties docs/benchmarks.md to the command:
+// every flag has a row in its flag table, and the --scenarios row names
+// every scenario.
+func TestDocListsFlagsAndScenarios(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/benchmarks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usage bytes.Buffer
+	if _, err := parseOptions([]string{"-h"}, &usage); err == nil {
+		t.Fatal("-h parsed without the help error")
+	}
+	var flags int
+	for line := range strings.Lines(usage.String()) {
+		name, ok := strings.CutPrefix(line, "  -")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(strings.TrimSpace(name), " ")
+		flags++
+		if !strings.Contains(string(doc), "| `--"+name+"` |") {
+			t.Errorf("docs/benchmarks.md has no row for --%s", name)
+		}
+	}
+	if flags == 0 {
+		t.Fatalf("no flags in the usage:\n%s", usage.String())
+	}
+	_, row, _ := strings.Cut(string(doc), "| `--scenarios` |")
+	row, _, _ = strings.Cut(row, "\n")
+	for _, s := range scenarioNames {
+		if !strings.Contains(row, s) {
+			t.Errorf("the --scenarios row of docs/benchmarks.md does not name %q: %s", s, row)
 		}
 	}
 }

@@ -61,6 +61,11 @@ type sample struct {
 	Lost             int64   `json:"lost,omitempty"`
 	FirstError       string  `json:"firstError,omitempty"`
 	Goroutines       int     `json:"workerGoroutines"`
+	// GoroutinesPerEvent and AllocsPerEvent are the goroutines started and
+	// heap objects allocated by the worker-side process in the measured
+	// phase, per event (the harness's own counting included, on both sides).
+	GoroutinesPerEvent float64 `json:"workerGoroutinesPerEvent"`
+	AllocsPerEvent     float64 `json:"workerAllocsPerEvent"`
 }
 
 // stat is the median and range of a figure over the runs.
@@ -94,6 +99,9 @@ type ratios struct {
 	P99 stat `json:"p99"`
 	// DeltaP50Us is the p50 latency minus the baseline's, in µs.
 	DeltaP50Us stat `json:"deltaP50Us"`
+	// CPU is the worker side's CPU per event over the baseline's: < 1 is
+	// better.
+	CPU stat `json:"workerCpu"`
 }
 
 type variantResult struct {
@@ -106,6 +114,8 @@ type variantResult struct {
 	CPUPer100k   stat      `json:"workerCpuSecondsPer100k"`
 	PeakRSSMiB   stat      `json:"workerPeakRssMiB"`
 	ServerCPU    stat      `json:"serverCpuSecondsPer100k"`
+	GorPerEvent  stat      `json:"workerGoroutinesPerEvent"`
+	AllocsPerEv  stat      `json:"workerAllocsPerEvent"`
 	VsBaseline   *ratios   `json:"vsBaseline,omitempty"`
 }
 
@@ -150,10 +160,12 @@ func (row *rowResult) summarize(sc *scenario) {
 		v.CPUPer100k = statOf(pick(v, func(s *sample) float64 { return s.WorkerCPUPer100k }))
 		v.PeakRSSMiB = statOf(pick(v, func(s *sample) float64 { return s.WorkerPeakRSSMiB }))
 		v.ServerCPU = statOf(pick(v, func(s *sample) float64 { return s.ServerCPUPer100k }))
+		v.GorPerEvent = statOf(pick(v, func(s *sample) float64 { return s.GoroutinesPerEvent }))
+		v.AllocsPerEv = statOf(pick(v, func(s *sample) float64 { return s.AllocsPerEvent }))
 	}
 	base := row.Variants[0]
 	for _, v := range row.Variants[1:] {
-		var thr, p50, p99, d50 []float64
+		var thr, p50, p99, d50, cpu []float64
 		for i, s := range v.Samples {
 			if s == nil || i >= len(base.Samples) || base.Samples[i] == nil {
 				continue
@@ -163,8 +175,9 @@ func (row *rowResult) summarize(sc *scenario) {
 			p50 = append(p50, s.P50Us/b.P50Us)
 			p99 = append(p99, s.P99Us/b.P99Us)
 			d50 = append(d50, s.P50Us-b.P50Us)
+			cpu = append(cpu, s.WorkerCPUPer100k/b.WorkerCPUPer100k)
 		}
-		v.VsBaseline = &ratios{Throughput: statOf(thr), P50: statOf(p50), P99: statOf(p99), DeltaP50Us: statOf(d50)}
+		v.VsBaseline = &ratios{Throughput: statOf(thr), P50: statOf(p50), P99: statOf(p99), DeltaP50Us: statOf(d50), CPU: statOf(cpu)}
 	}
 	if last := row.Variants[len(row.Variants)-1].VsBaseline; last != nil && last.Throughput.N > 0 && sc.met != nil {
 		met := sc.met(last)
@@ -184,7 +197,7 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "topology: %s\n\n", r.Topology)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tside\tevents/s [min-max]\tp50 µs [min-max]\tp90 µs\tp99 µs [min-max]\tworker CPU s/100k\tworker peak RSS MiB\tvs baseline, median [min-max]\ttarget")
+	fmt.Fprintln(tw, "scenario\tside\tevents/s [min-max]\tp50 µs [min-max]\tp90 µs\tp99 µs [min-max]\tworker CPU s/100k\tworker peak RSS MiB\tgoroutines/event\tallocs/event\tvs baseline, median [min-max]\ttarget")
 	for _, row := range r.Rows {
 		for i, v := range row.Variants {
 			title := ""
@@ -206,9 +219,10 @@ func (r *report) print(w io.Writer) {
 					target += ": MISSED"
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", title, v.Name,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", title, v.Name,
 				withRange(v.EventsPerSec, rate), withRange(v.P50Us, micros), median(v.P90Us, micros), withRange(v.P99Us, micros),
-				median(v.CPUPer100k, fixed3), median(v.PeakRSSMiB, fixed1), cmp, target)
+				median(v.CPUPer100k, fixed3), median(v.PeakRSSMiB, fixed1), median(v.GorPerEvent, fixed3), median(v.AllocsPerEv, fixed1),
+				cmp, target)
 		}
 	}
 	_ = tw.Flush()
@@ -234,6 +248,7 @@ func (r *report) print(w io.Writer) {
 			r.Idle.RSSMiB, r.Idle.Wait, r.Idle.PeakRSSMiB, r.Idle.Goroutines, r.Idle.Target, met)
 	}
 	fmt.Fprintln(w, "\nvs baseline: ours/raw (PRE Lua: lua vs go; matcher: vs the smallest set), run by run; thr > 1x is better, latency < 1x is better.")
+	fmt.Fprintln(w, "cpu: worker-side CPU per event over the baseline's (< 1x is better); goroutines/event and allocs/event: started and allocated by the worker-side process in the measured phase, per event.")
 	fmt.Fprintln(w, "POST latency is send to function under full load (at most --window events in flight), so it includes queueing; PRE latency is the request round trip.")
 	if len(r.Failures) > 0 {
 		fmt.Fprintf(w, "\nFAILED runs:\n  %s\n", strings.Join(r.Failures, "\n  "))
@@ -245,7 +260,7 @@ func (row *rowResult) compare(r *ratios) string {
 	if r == nil || r.Throughput.N == 0 {
 		return "n/a"
 	}
-	thr := "thr " + ratioRange(r.Throughput)
+	thr := "thr " + ratioRange(r.Throughput) + "; cpu " + ratioRange(r.CPU)
 	switch {
 	case row.delta:
 		d := fmt.Sprintf("p50 %+.1f µs", r.DeltaP50Us.Median)

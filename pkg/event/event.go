@@ -66,10 +66,19 @@ func Decode(data []byte, subj subjects.Subject, lim Limits) (*Event, error) {
 	}
 	e := &Event{}
 	if len(bytes.TrimSpace(data)) > 0 {
-		if err := checkDepth(data, maxDepth); err != nil {
-			return nil, err
+		var typ string
+		if subj.Type != nil {
+			typ = subj.Type.Name
 		}
-		if err := e.UnmarshalJSON(data); err != nil {
+		valid, err := e.decode(data, min(maxDepth, maxNesting), typ, subj.Option)
+		if !valid {
+			// Not JSON or too deep: the checks one at a time say which.
+			if err := checkDepth(data, maxDepth); err != nil {
+				return nil, err
+			}
+			err = notJSON(data)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
@@ -137,73 +146,135 @@ func fieldIndex(name string) int {
 // User, Input and Extra's values) hold the exact bytes of their values, in one
 // copy of data.
 //
-// It validates data once, then walks the object's members without decoding
-// them; only the contract's scalar fields are decoded.
+// It validates data and finds the object's members in one pass, without
+// decoding them; only the contract's scalar fields are decoded.
 func (e *Event) UnmarshalJSON(data []byte) error {
-	if !json.Valid(data) {
-		var v struct{}
-		err := json.Unmarshal(data, &v) // the *json.SyntaxError, which says where
-		if err == nil {
-			err = errors.New("invalid JSON")
-		}
-		return fmt.Errorf("not JSON: %w", err)
+	valid, err := e.decode(data, maxNesting, "", "")
+	if !valid {
+		return notJSON(data)
 	}
-	// data is one valid JSON value: the walk below needs no checks.
+	return err
+}
+
+// notJSON returns the error of data, which is not valid JSON: encoding/json's
+// *json.SyntaxError, which says where.
+func notJSON(data []byte) error {
+	var v struct{}
+	err := json.Unmarshal(data, &v)
+	if err == nil {
+		err = errors.New("invalid JSON")
+	}
+	return fmt.Errorf("not JSON: %w", err)
+}
+
+// decode is UnmarshalJSON in one pass over data, with objects and arrays
+// nested at most maxDepth deep. valid is false when data is not one valid
+// JSON value within that depth (e is then left in any state); otherwise
+// err says why the value is not an event. typ and option, when the
+// triggerType and triggerOption given equal them, are used without a copy.
+func (e *Event) decode(data []byte, maxDepth int, typ, option string) (valid bool, err error) {
 	i := skipSpace(data, 0)
-	switch data[i] {
-	case '{':
-	case 'n':
-		return errors.New("the event is JSON null, not an object")
-	case '[':
-		return errors.New("the event is a JSON array, not an object")
-	case '"':
-		return errors.New("the event is a JSON string, not an object")
-	case 't', 'f':
-		return errors.New("the event is a JSON bool, not an object")
-	default:
-		return errors.New("the event is a JSON number, not an object")
+	if i >= len(data) {
+		return false, nil
+	}
+	if data[i] != '{' {
+		end := scanValue(data, i, 0, maxDepth)
+		if end < 0 || skipSpace(data, end) != len(data) {
+			return false, nil
+		}
+		switch data[i] {
+		case 'n':
+			return true, errors.New("the event is JSON null, not an object")
+		case '[':
+			return true, errors.New("the event is a JSON array, not an object")
+		case '"':
+			return true, errors.New("the event is a JSON string, not an object")
+		case 't', 'f':
+			return true, errors.New("the event is a JSON bool, not an object")
+		}
+		return true, errors.New("the event is a JSON number, not an object")
+	}
+	if maxDepth < 1 {
+		return false, nil
 	}
 
 	*e = Event{}
 	type span struct{ start, end int }
 	var (
-		own    []byte          // the copy of data the raw fields are cut from
 		fields [numFields]span // the last value of each contract field; end 0 when absent
+		extra  []span          // the other members: key, then value
 	)
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(data) || data[i] != '"' {
+				return false, nil
+			}
+			keyStart := i
+			keyEnd := scanString(data, i)
+			if keyEnd < 0 {
+				return false, nil
+			}
+			if i = skipSpace(data, keyEnd); i >= len(data) || data[i] != ':' {
+				return false, nil
+			}
+			vStart := skipSpace(data, i+1)
+			vEnd := scanValue(data, vStart, 1, maxDepth)
+			if vEnd < 0 {
+				return false, nil
+			}
+			key := data[keyStart+1 : keyEnd-1]
+			f := -1
+			if plainASCII(key) {
+				f = fieldIndex(string(key)) // no allocation
+			} else {
+				f = fieldIndex(unquote(data[keyStart:keyEnd]))
+			}
+			if f >= 0 {
+				fields[f] = span{vStart, vEnd}
+			} else {
+				extra = append(extra, span{keyStart, keyEnd}, span{vStart, vEnd})
+			}
+			if i = skipSpace(data, vEnd); i >= len(data) {
+				return false, nil
+			}
+			if data[i] == '}' {
+				i++
+				break
+			}
+			if data[i] != ',' {
+				return false, nil
+			}
+			i = skipSpace(data, i+1)
+		}
+	}
+	if skipSpace(data, i) != len(data) {
+		return false, nil
+	}
+
+	var own []byte // the copy of data the raw fields are cut from
 	raw := func(v span) json.RawMessage {
 		if own == nil {
 			own = bytes.Clone(data)
 		}
 		return own[v.start:v.end:v.end]
 	}
-	for i = skipSpace(data, i+1); data[i] != '}'; {
-		keyStart, keyEnd := i, skipString(data, i)
-		i = skipSpace(data, skipSpace(data, keyEnd)+1) // past the colon
-		v := span{i, skipValue(data, i)}
-		if i = skipSpace(data, v.end); data[i] == ',' {
-			i = skipSpace(data, i+1)
-		}
-
-		var name string
-		f := -1
-		if key := data[keyStart+1 : keyEnd-1]; plainASCII(key) {
-			if f = fieldIndex(string(key)); f < 0 { // no allocation for a contract field
+	if len(extra) > 0 {
+		e.Extra = make(map[string]json.RawMessage, len(extra)/2)
+		for j := 0; j < len(extra); j += 2 {
+			k, v := extra[j], extra[j+1]
+			key := data[k.start+1 : k.end-1]
+			var name string
+			if plainASCII(key) {
 				name = string(key)
+			} else {
+				name = unquote(data[k.start:k.end])
 			}
-		} else {
-			name = unquote(data[keyStart:keyEnd])
-			f = fieldIndex(name)
+			e.Extra[name] = raw(v)
 		}
-		if f >= 0 {
-			fields[f] = v
-			continue
-		}
-		if e.Extra == nil {
-			e.Extra = make(map[string]json.RawMessage)
-		}
-		e.Extra[name] = raw(v)
 	}
-
 	for f, v := range fields {
 		val := data[v.start:v.end]
 		if v.end == 0 || string(val) == "null" {
@@ -214,9 +285,13 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 		case fieldID:
 			err = decodeString(val, &e.ID, f)
 		case fieldTriggerType:
-			err = decodeString(val, &e.TriggerType, f)
+			if !known(val, typ, &e.TriggerType) {
+				err = decodeString(val, &e.TriggerType, f)
+			}
 		case fieldTriggerOption:
-			err = decodeString(val, &e.TriggerOption, f)
+			if !known(val, option, &e.TriggerOption) {
+				err = decodeString(val, &e.TriggerOption, f)
+			}
 		case fieldBEUUID:
 			err = decodeString(val, &e.BEUUID, f)
 		case fieldTimeStamp:
@@ -233,10 +308,20 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 			e.Input = raw(v)
 		}
 		if err != nil {
-			return err
+			return true, err
 		}
 	}
-	return nil
+	return true, nil
+}
+
+// known sets *dst to s when val is the JSON string of s without escapes, and
+// reports whether it did.
+func known(val []byte, s string, dst *string) bool {
+	if s == "" || len(val) != len(s)+2 || val[0] != '"' || string(val[1:len(val)-1]) != s {
+		return false
+	}
+	*dst = s
+	return true
 }
 
 // decodeString decodes the JSON value val of contract field f into dst.
@@ -321,48 +406,6 @@ func skipSpace(data []byte, i int) int {
 	return i
 }
 
-// skipString returns the index just past the valid JSON string at data[i].
-func skipString(data []byte, i int) int {
-	for i++; ; i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-}
-
-// skipValue returns the index just past the valid JSON value at data[i].
-func skipValue(data []byte, i int) int {
-	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch data[i] {
-			case '"':
-				i = skipString(data, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	}
-	for i < len(data) { // a number, true, false or null
-		switch data[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
 // MarshalJSON encodes the event with its Extra fields. A field of Extra never
 // overrides a contract field.
 func (e *Event) MarshalJSON() ([]byte, error) {
@@ -432,7 +475,7 @@ type origin struct {
 // a trigger function, with the Trigger-Origin value to stamp on everything it
 // sends. The publisher SDK reads it.
 func WithOrigin(ctx context.Context, value string) context.Context {
-	return context.WithValue(ctx, originKey{}, origin{value: value})
+	return &originCtx{Context: ctx, o: origin{value: value}}
 }
 
 // WithOriginStamp is [WithOrigin] for a worker that signs its loop flags:
@@ -440,21 +483,38 @@ func WithOrigin(ctx context.Context, value string) context.Context {
 // environments), and stamp returns the value for one message it sends on
 // the bus, bound to its subject and body.
 func WithOriginStamp(ctx context.Context, value string, stamp func(subject string, data []byte) string) context.Context {
-	return context.WithValue(ctx, originKey{}, origin{value: value, stamp: stamp})
+	return &originCtx{Context: ctx, o: origin{value: value, stamp: stamp}}
+}
+
+// originCtx carries an origin: one allocation, where context.WithValue
+// would box the origin in a second.
+type originCtx struct {
+	context.Context
+	o origin
+}
+
+func (c *originCtx) Value(key any) any {
+	if _, ok := key.(originKey); ok {
+		return &c.o
+	}
+	return c.Context.Value(key)
 }
 
 // OriginFrom returns the Trigger-Origin value of ctx to show outside the
 // bus, if the work done under ctx is caused by a trigger function.
 func OriginFrom(ctx context.Context) (string, bool) {
-	o, ok := ctx.Value(originKey{}).(origin)
-	return o.value, ok && o.value != ""
+	o, ok := ctx.Value(originKey{}).(*origin)
+	if !ok {
+		return "", false
+	}
+	return o.value, o.value != ""
 }
 
 // OriginFor returns the Trigger-Origin value of ctx for a message with
 // subject and data, if the work done under ctx is caused by a trigger
 // function.
 func OriginFor(ctx context.Context, subject string, data []byte) (string, bool) {
-	o, ok := ctx.Value(originKey{}).(origin)
+	o, ok := ctx.Value(originKey{}).(*origin)
 	if !ok {
 		return "", false
 	}

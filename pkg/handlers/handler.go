@@ -120,12 +120,28 @@ func WithCall(ctx context.Context, c Call) context.Context {
 	if c.Origin != "" || c.Stamp != nil {
 		ctx = event.WithOriginStamp(ctx, c.Origin, c.Stamp)
 	}
-	return context.WithValue(ctx, callKey{}, c)
+	return &callCtx{Context: ctx, call: c}
+}
+
+// callCtx carries a [Call]: one allocation, where context.WithValue would
+// box the Call in a second.
+type callCtx struct {
+	context.Context
+	call Call
+}
+
+func (c *callCtx) Value(key any) any {
+	if _, ok := key.(callKey); ok {
+		return &c.call
+	}
+	return c.Context.Value(key)
 }
 
 // CallFrom returns the call of ctx; ok is false outside a worker's call.
 func CallFrom(ctx context.Context) (c Call, ok bool) {
-	c, ok = ctx.Value(callKey{}).(Call)
+	if p, isCall := ctx.Value(callKey{}).(*Call); isCall {
+		c, ok = *p, true
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -205,11 +221,12 @@ func Timeout(d time.Duration) Middleware {
 	return func(next Handler) Handler {
 		return Func(func(ctx context.Context, ev *event.Event) (Result, error) {
 			if dl, ok := ctx.Deadline(); d > 0 && (!ok || time.Until(dl) > d) {
-				// A timer of its own only when d ends before the caller's
-				// deadline (a PRE chain usually has the latter).
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, d)
-				defer cancel()
+				// A deadline of its own only when d ends before the caller's
+				// (a PRE chain usually has the latter); its timer starts
+				// only if the function waits on the context.
+				lazy := withLazyDeadline(ctx, time.Now().Add(d))
+				defer lazy.release()
+				ctx = lazy
 			}
 			res, err := next.Handle(ctx, ev)
 			if IsTimeout(ctx.Err()) {

@@ -3,11 +3,14 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/pkg/client"
@@ -120,13 +123,10 @@ func waitHandled(b *testing.B, handled *atomic.Int64, signal <-chan struct{}, wa
 	}
 }
 
-// BenchmarkDispatchPost is one POST event published with pkg/client (core)
-// and run by a worker's no-op Go function, pipelined with postWindow events
-// in flight.
-func BenchmarkDispatchPost(b *testing.B) {
-	var handled atomic.Int64
-	signal := make(chan struct{}, 1) // a wake-up; one pending is enough
-	nc := benchStartWorker(b, worker.Function{Ref: "noop", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
+// countingPost is a no-op POST_CREATE SERVER function that counts the events
+// it runs in handled and wakes signal.
+func countingPost(handled *atomic.Int64, signal chan<- struct{}) worker.Function {
+	return worker.Function{Ref: "noop", TriggerType: "POST_CREATE", Options: []string{"SERVER"},
 		Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) {
 			handled.Add(1)
 			select {
@@ -134,7 +134,16 @@ func BenchmarkDispatchPost(b *testing.B) {
 			default:
 			}
 			return handlers.Result{}, nil
-		})})
+		})}
+}
+
+// BenchmarkDispatchPost is one POST event published with pkg/client (core)
+// and run by a worker's no-op Go function, pipelined with postWindow events
+// in flight.
+func BenchmarkDispatchPost(b *testing.B) {
+	var handled atomic.Int64
+	signal := make(chan struct{}, 1) // a wake-up; one pending is enough
+	nc := benchStartWorker(b, countingPost(&handled, signal))
 	c, err := client.New(nc, client.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -188,4 +197,53 @@ func BenchmarkRawQueuePost(b *testing.B) {
 		}
 	}
 	waitHandled(b, &handled, signal, sent)
+}
+
+// BenchmarkDrainDurable is one durable POST event drained by a worker's
+// no-op Go function and acked: b.N events are stored in the stream before
+// the timer starts, then the worker takes them (its consumer follows the
+// active revision, so it takes none before). Allocation counts are the
+// worker's alone (and the server's, in the same process).
+func BenchmarkDrainDurable(b *testing.B) {
+	s := natstest.RunServer(b, natstest.WithJetStream())
+	var handled atomic.Int64
+	signal := make(chan struct{}, 1) // a wake-up; one pending is enough
+	fn := countingPost(&handled, signal)
+	ctx := context.Background()
+	// A short AckWait: a pull the client gave up on (a busy machine
+	// misses heartbeats) is delivered again within waitHandled's patience.
+	w, err := worker.New(natstest.Connect(b, s), worker.Config{Durable: &worker.DurableConfig{FollowActive: true, AckWait: 2 * time.Second}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = w.Stop(context.Background()) })
+	if err := w.ReplaceRevision(ctx, 1, fn); err != nil {
+		b.Fatal(err)
+	}
+	js, err := jetstream.New(natstest.Connect(b, s), jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range b.N {
+		m := nats.NewMsg("trigger.POST_CREATE.SERVER")
+		m.Data = []byte(strings.Replace(benchRawEvent, "PRE_CREATE", "POST_CREATE", 1))
+		m.Header.Set("Nats-Msg-Id", strconv.Itoa(i))
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("events not stored within a minute")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := w.SetActive(ctx, 1); err != nil {
+		b.Fatal(err)
+	}
+	waitHandled(b, &handled, signal, int64(b.N))
 }

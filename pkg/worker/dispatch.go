@@ -93,7 +93,7 @@ func (w *Worker) loopedHeader(subject string, data []byte, h nats.Header, t *sub
 // failure (entry and error), for durable delivery to act on.
 func (w *Worker) runPost(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event) (failed *matcher.Entry, ferr error) {
 	for _, e := range entries {
-		if _, _, err := w.call(ctx, st, e, ev); err != nil && failed == nil {
+		if _, _, err := w.call(ctx, st, e, ev, 0); err != nil && failed == nil {
 			failed, ferr = e, err
 		}
 	}
@@ -132,9 +132,10 @@ func checkResult(next handlers.Handler) handlers.Handler {
 }
 
 // call runs one function through its call path with the [handlers.Call] of
-// this event, logs a failure, and returns its result, its outcome (an
+// this event (attempt is the delivery attempt of a durable event, 0 for
+// others), logs a failure, and returns its result, its outcome (an
 // event.Outcome* value) and its error.
-func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event) (handlers.Result, string, error) {
+func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event, attempt int) (handlers.Result, string, error) {
 	f := st.fns[e]
 	stamp := callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
 	log := handlers.CallLogger(w.log, e.Ref, ev)
@@ -144,7 +145,7 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 		Stamp:   stamp,
 		Bus:     &originBus{nc: w.nc, stamp: stamp},
 		Logger:  log,
-		Attempt: attemptFrom(ctx),
+		Attempt: attempt,
 	})
 	debug := w.log.Enabled(ctx, slog.LevelDebug)
 	var start time.Time
@@ -269,7 +270,7 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *
 		call := *ev
 		call.Input = input
 		began := time.Now()
-		res, outcome, err := w.call(ctx, st, e, &call)
+		res, outcome, err := w.call(ctx, st, e, &call, 0)
 		fr := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(time.Since(began).Microseconds()) / 1000}
 		if err != nil {
 			fr.Error = err.Error()

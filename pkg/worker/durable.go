@@ -394,13 +394,9 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		}
 		return
 	}
-	ctx, cancel := context.WithCancel(withAttempt(context.Background(), attempts))
-	defer cancel()
-	w.inflight.Add(1)
-	go func() {
-		defer w.inflight.Done()
-		w.keepAlive(ctx, m, d.cfg.AckWait)
-	}()
+	ctx := context.Background()
+	w.progress.add(m)
+	defer w.progress.done(m)
 
 	var skip map[string]bool
 	if attempts > 1 && len(entries) > 1 {
@@ -416,7 +412,7 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		if hdr.Get(HeaderSchedule) != "" {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref).Inc()
 		}
-		if _, _, err := w.call(ctx, st, e, ev); err != nil {
+		if _, _, err := w.call(ctx, st, e, ev, attempts); err != nil {
 			if failed == nil {
 				failed, ferr = e, err
 			}
@@ -443,21 +439,6 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 	}
 }
 
-type attemptKey struct{}
-
-// withAttempt records the delivery attempt of a durable event in ctx, for
-// [handlers.Call].Attempt.
-func withAttempt(ctx context.Context, n int) context.Context {
-	return context.WithValue(ctx, attemptKey{}, n)
-}
-
-// attemptFrom returns the delivery attempt recorded by withAttempt, 0 for
-// none.
-func attemptFrom(ctx context.Context) int {
-	n, _ := ctx.Value(attemptKey{}).(int)
-	return n
-}
-
 func onlyRef(entries []*matcher.Entry, ref string) []*matcher.Entry {
 	for _, e := range entries {
 		if e.Ref == ref {
@@ -465,21 +446,6 @@ func onlyRef(entries []*matcher.Entry, ref string) []*matcher.Entry {
 		}
 	}
 	return nil
-}
-
-// keepAlive tells the server the event is still being worked on, so a long
-// function is not redelivered to another worker while it runs.
-func (w *Worker) keepAlive(ctx context.Context, m jetstream.Msg, ackWait time.Duration) {
-	t := time.NewTicker(max(ackWait/5, 50*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = m.InProgress()
-		}
-	}
 }
 
 func doneKey(id, ref string) string {

@@ -387,24 +387,28 @@ func TestDurableSkipsDoneFunctions(t *testing.T) {
 	}
 }
 
+// slowFunction records each call in got, then works for three times
+// ackWait.
+func slowFunction(got *durableCalls, ackWait time.Duration) worker.Function {
+	return worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: 30 * time.Second,
+		Handler: handlers.Func(func(ctx context.Context, e *event.Event) (handlers.Result, error) {
+			got.record(ctx, e)
+			select {
+			case <-time.After(3 * ackWait):
+			case <-ctx.Done():
+				return handlers.Result{}, ctx.Err()
+			}
+			return handlers.Result{}, nil
+		})}
+}
+
 // TestDurableLongFunctionNotRedelivered: a function that runs longer than
 // AckWait keeps its event (progress acks): it is delivered once.
 func TestDurableLongFunctionNotRedelivered(t *testing.T) {
 	r := newDurableRig(t)
 	const ackWait = time.Second
 	got := newDurableCalls()
-	r.start(t, &worker.DurableConfig{AckWait: ackWait, Backoff: []time.Duration{50 * time.Millisecond}},
-		worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: 30 * time.Second,
-			Handler: handlers.Func(func(ctx context.Context, e *event.Event) (handlers.Result, error) {
-				got.record(ctx, e)
-				// The function's own work: three times the ack wait.
-				select {
-				case <-time.After(3 * ackWait):
-				case <-ctx.Done():
-					return handlers.Result{}, ctx.Err()
-				}
-				return handlers.Result{}, nil
-			})})
+	r.start(t, &worker.DurableConfig{AckWait: ackWait, Backoff: []time.Duration{50 * time.Millisecond}}, slowFunction(got, ackWait))
 	r.publish(t, "POST_CREATE", "SERVER", `{}`)
 	natstest.ChanRecv(t, got.ch, 5*time.Second)
 	waitDurableSettled(t, r.js, 20*time.Second)
@@ -485,5 +489,34 @@ func TestDurableInvalidEvent(t *testing.T) {
 	}
 	if n := got.count(); n != 0 {
 		t.Errorf("function ran %d times, want 0", n)
+	}
+}
+
+// TestDurableLongFunctionsShareProgress: several events whose functions run
+// longer than AckWait at the same time are all kept by the one progress
+// ticker: each is delivered once.
+func TestDurableLongFunctionsShareProgress(t *testing.T) {
+	r := newDurableRig(t)
+	const ackWait = time.Second
+	const events = 3
+	got := newDurableCalls()
+	r.start(t, &worker.DurableConfig{AckWait: ackWait, Backoff: []time.Duration{50 * time.Millisecond}}, slowFunction(got, ackWait))
+	for _, opt := range []string{"SERVER", "DISK", "NIC"}[:events] {
+		r.publish(t, "POST_CREATE", opt, `{}`)
+	}
+	for range events {
+		natstest.ChanRecv(t, got.ch, 5*time.Second)
+	}
+	waitDurableSettled(t, r.js, 20*time.Second)
+	if cs := got.all(); len(cs) != events {
+		t.Errorf("function ran %d times, want %d: %+v", len(cs), events, cs)
+	}
+	for _, c := range got.all() {
+		if c.attempt != 1 {
+			t.Errorf("call %+v at attempt %d, want 1", c, c.attempt)
+		}
+	}
+	if info := durableConsumerInfo(t, r.js); info.NumRedelivered != 0 {
+		t.Errorf("consumer redelivered %d events, want 0", info.NumRedelivered)
 	}
 }

@@ -168,7 +168,13 @@ type Worker struct {
 	dispatchers atomic.Int32
 	poolMu      sync.Mutex
 	poolClosed  bool
-	inflight    sync.WaitGroup // handed-off work (PRE watchdog replies, async callbacks)
+	inflight    sync.WaitGroup // handed-off work (PRE watchdog replies, async callbacks, progress signals)
+
+	// progress signals progress for the durable events running, until
+	// progressStop is closed once the dispatchers have finished; nil
+	// without durable delivery.
+	progress     *progressAcks
+	progressStop chan struct{}
 
 	mu         sync.Mutex
 	subs       map[string]*nats.Subscription
@@ -249,6 +255,8 @@ func New(nc *nats.Conn, cfg Config, fns ...Function) (*Worker, error) {
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 		subs:     make(map[string]*nats.Subscription),
+
+		progressStop: make(chan struct{}),
 	}
 	w.state.Store(w.newState(set))
 	if w.dlog, err = w.newDecisionLog(); err != nil {
@@ -260,6 +268,7 @@ func New(nc *nats.Conn, cfg Config, fns ...Function) (*Worker, error) {
 			return nil, fmt.Errorf("worker: %w", err)
 		}
 		w.durable = &durable{cfg: *cfg.Durable, js: js}
+		w.progress = newProgressAcks(cfg.Durable.AckWait)
 	} else if hasScheduled(set) {
 		return nil, ErrScheduleNeedsJetStream
 	}
@@ -317,6 +326,11 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.registry = newRegistry(w.nc, w.scheme, w.cfg.Instance, w.log)
 	}
 	if w.durable != nil {
+		w.inflight.Add(1)
+		go func() {
+			defer w.inflight.Done()
+			w.progress.run(w.progressStop)
+		}()
 		if err := w.setupStreams(ctx); err != nil {
 			return err
 		}
@@ -592,6 +606,7 @@ func (w *Worker) finishStop(ctx context.Context, errs []error) error {
 	finished := make(chan struct{})
 	go func() {
 		w.wg.Wait()
+		close(w.progressStop) // no durable event runs any more
 		w.inflight.Wait()
 		close(finished)
 	}()
@@ -670,7 +685,7 @@ func (w *Worker) submit(j job) bool {
 		return true
 	default:
 	}
-	if w.startDispatcher(&j) {
+	if w.startDispatcher(j) {
 		return true
 	}
 	select {
@@ -683,7 +698,8 @@ func (w *Worker) submit(j job) bool {
 
 // startDispatcher starts one more dispatcher with first as its first
 // message, if fewer than MaxInFlight run and the worker is not stopping.
-func (w *Worker) startDispatcher(first *job) bool {
+// (first is a copy: the caller's job stays on its stack.)
+func (w *Worker) startDispatcher(first job) bool {
 	w.poolMu.Lock()
 	defer w.poolMu.Unlock()
 	if w.poolClosed || int(w.dispatchers.Load()) >= w.cfg.MaxInFlight {
@@ -691,7 +707,7 @@ func (w *Worker) startDispatcher(first *job) bool {
 	}
 	w.dispatchers.Add(1)
 	w.wg.Add(1)
-	go w.dispatcher(first, false)
+	go w.dispatcher(&first, false)
 	return true
 }
 
