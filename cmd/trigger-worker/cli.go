@@ -58,6 +58,8 @@ commands:
            print the PRE decisions of the decision log
   registry ls|prune: list the PRE registry's registrations by worker instance, remove those of gone instances
   functions push|ls|show|diff|activate|pull|keygen: the fleet's functions as one versioned, signed bundle
+  test     [PATH ...] [-o text|json] [--junit FILE]: run the offline tests (*_test.yaml) of trigger functions
+  eval     TYPE OPTION EVENT|@file|- [-o text|json]: run the configured functions on one event without NATS
   version  print the version
 
 Run 'trigger-worker COMMAND -h' for the flags of a command.
@@ -84,6 +86,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRegistry(ctx, args, stdout, stderr)
 	case "functions":
 		return runFunctions(ctx, args, stdout, stderr)
+	case "test":
+		return runTest(ctx, args, stdout, stderr)
+	case "eval":
+		return runEval(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "trigger-worker %s (%s)\n", version, revision)
 		return nil
