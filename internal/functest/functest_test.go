@@ -218,3 +218,42 @@ func TestJSONAndJUnit(t *testing.T) {
 		t.Fatalf("junit:\n%s", x.String())
 	}
 }
+
+// A POST function's case that expects a PRE decision fails, saying so;
+// its publishes are compared, and dataStore keeps a map per case.
+func TestPostCase(t *testing.T) {
+	dir := t.TempDir()
+	proctest.WriteFile(t, dir, "count.lua", `
+function register() return { "count" } end
+function count(p)
+  if p == nil then return { ref = "count", triggerType = "POST_CREATE", triggerOptions = { "SERVER" } } end
+  local data = dataStore:getPrivateDataMap()
+  local runs = (data:get("runs") or 0) + 1
+  data:put("runs", runs)
+  dataStore:resetPrivateDataMap(data)
+  trigger.publish("counted", { runs = runs })
+  return { exitState = "SUCCESS" }
+end
+`)
+	path := proctest.WriteFile(t, dir, "count_test.yaml", `
+cases:
+  - name: first run
+    expect:
+      outcome: SUCCESS
+      publishes: [{subject: counted, data: {runs: 1}}]
+  - name: a map of its own
+    expect:
+      publishes: [{subject: counted, data: {runs: 1}}]
+  - name: not a decision
+    expect:
+      allowed: true
+      publishes: [{subject: counted, data: {runs: 1}}]
+`)
+	rep, err := Run(context.Background(), testConfig(), []string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Passed != 2 || rep.Failed != 1 || !strings.Contains(rep.Cases[2].Problems[0], "expect.allowed is a PRE decision's, and POST_CREATE is a POST trigger type") {
+		t.Fatalf("%+v", rep)
+	}
+}
