@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -51,5 +52,33 @@ func TestDocExample(t *testing.T) {
 	WriteText(&out, rep)
 	if rep.Failed != 0 || rep.Passed != 5 {
 		t.Fatalf("want 5 passed, 0 failed:\n%s", out.String())
+	}
+}
+
+// TestDocNamesEveryKey checks that docs/testing.md names every key a test
+// file may have, and every key of the JSON report.
+func TestDocNamesEveryKey(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(proctest.ModuleRoot(t), "docs", "testing.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	check := func(v any, tag string) {
+		rt := reflect.TypeOf(v)
+		for i := range rt.NumField() {
+			name, _, _ := strings.Cut(rt.Field(i).Tag.Get(tag), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if !strings.Contains(doc, "`"+name+"`") && !strings.Contains(doc, `"`+name+`"`) {
+				t.Errorf("docs/testing.md does not name the %s key %q of %s", tag, name, rt.Name())
+			}
+		}
+	}
+	for _, v := range []any{File{}, Case{}, Request{}, HTTPAnswer{}, Expect{}, Publish{}, Mail{}} {
+		check(v, "yaml")
+	}
+	for _, v := range []any{Report{}, Result{}} {
+		check(v, "json")
 	}
 }

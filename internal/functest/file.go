@@ -28,8 +28,9 @@ type File struct {
 	// Script is the script under test, relative to the file; "" means the
 	// file's name without _test.yaml, with .lua.
 	Script string `yaml:"script"`
-	// Function is the ref of the function the cases call unless they name
-	// one; "" means the script's only function.
+	// Function is the function the cases call unless they name one, by
+	// its ref or the name of its entry point; "" means the script's only
+	// function.
 	Function string `yaml:"function"`
 	// Cases are the file's cases, run in order.
 	Cases []Case `yaml:"cases"`
@@ -41,7 +42,8 @@ type Case struct {
 	Name string `yaml:"name"`
 	// Line is where the case starts in its file.
 	Line int `yaml:"-"`
-	// Function is the ref of the function under test; "" means the file's.
+	// Function is the function under test, by its ref or the name of its
+	// entry point; "" means the file's.
 	Function string `yaml:"function"`
 	// Type and Option are the event's trigger type and option; "" means
 	// the function's trigger type and its first option.

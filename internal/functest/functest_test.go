@@ -220,12 +220,13 @@ func TestJSONAndJUnit(t *testing.T) {
 }
 
 // A POST function's case that expects a PRE decision fails, saying so;
-// its publishes are compared, and dataStore keeps a map per case.
+// its publishes are compared, dataStore keeps a map per case, and a case
+// names its function by ref or by entry point.
 func TestPostCase(t *testing.T) {
 	dir := t.TempDir()
 	proctest.WriteFile(t, dir, "count.lua", `
-function register() return { "count" } end
-function count(p)
+function register() return { "count_entry" } end
+function count_entry(p)
   if p == nil then return { ref = "count", triggerType = "POST_CREATE", triggerOptions = { "SERVER" } } end
   local data = dataStore:getPrivateDataMap()
   local runs = (data:get("runs") or 0) + 1
@@ -238,10 +239,12 @@ end
 	path := proctest.WriteFile(t, dir, "count_test.yaml", `
 cases:
   - name: first run
+    function: count_entry
     expect:
       outcome: SUCCESS
       publishes: [{subject: counted, data: {runs: 1}}]
   - name: a map of its own
+    function: count
     expect:
       publishes: [{subject: counted, data: {runs: 1}}]
   - name: not a decision

@@ -130,12 +130,17 @@ func runFile(ctx context.Context, cfg Config, f *File) []Result {
 	if err != nil {
 		return failAll(fmt.Sprintf("script %s: %v", script, err))
 	}
+	// A case may name a function by its entry point too.
+	entries := map[string]string{}
+	for _, sf := range sfs {
+		entries[sf.Entry] = sf.Ref
+	}
 	out := make([]Result, 0, len(f.Cases))
 	for i := range f.Cases {
 		c := &f.Cases[i]
 		logBuf.Reset()
 		began := time.Now()
-		r := runCase(ctx, off, h, fns, f, c)
+		r := runCase(ctx, off, h, fns, entries, f, c)
 		r.Ms = float64(time.Since(began).Microseconds()) / 1000
 		if !r.Pass {
 			r.Log = logBuf.String()
@@ -146,13 +151,13 @@ func runFile(ctx context.Context, cfg Config, f *File) []Result {
 }
 
 // runCase runs one case.
-func runCase(ctx context.Context, off *worker.Offline, h *harness, fns []worker.Function, f *File, c *Case) Result {
+func runCase(ctx context.Context, off *worker.Offline, h *harness, fns []worker.Function, entries map[string]string, f *File, c *Case) Result {
 	r := Result{File: f.Path, Line: c.Line, Name: c.Name}
 	fail := func(format string, args ...any) Result {
 		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
 		return r
 	}
-	fn, err := pick(fns, c.Function, f.Function)
+	fn, err := pick(fns, entries, c.Function, f.Function)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -243,8 +248,9 @@ func runCase(ctx context.Context, off *worker.Offline, h *harness, fns []worker.
 	return r
 }
 
-// pick returns the function a case calls.
-func pick(fns []worker.Function, refs ...string) (worker.Function, error) {
+// pick returns the function a case calls: the first of refs given, by its
+// ref or its entry point's name.
+func pick(fns []worker.Function, entries map[string]string, refs ...string) (worker.Function, error) {
 	names := make([]string, len(fns))
 	for i, f := range fns {
 		names[i] = f.Ref
@@ -254,7 +260,7 @@ func pick(fns []worker.Function, refs ...string) (worker.Function, error) {
 			continue
 		}
 		for _, f := range fns {
-			if f.Ref == ref {
+			if f.Ref == ref || f.Ref == entries[ref] {
 				return f, nil
 			}
 		}
