@@ -59,6 +59,8 @@ commands:
   registry ls|prune: list the PRE registry's registrations by worker instance, remove those of gone instances
   functions push|ls|show|diff|activate|pull|keygen: the fleet's functions as one versioned, signed bundle
   schema   asyncapi|json [event|decision]|all [--out DIR]: write the wire contract (AsyncAPI 3.0, JSON Schemas)
+  test     [PATH ...] [-o text|json] [--junit FILE]: run the offline tests (*_test.yaml) of trigger functions
+  eval     TYPE OPTION EVENT|@file|- [-o text|json]: run the configured functions on one event without NATS
   version  print the version
 
 Run 'trigger-worker COMMAND -h' for the flags of a command.
@@ -87,6 +89,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runFunctions(ctx, args, stdout, stderr)
 	case "schema":
 		return runSchema(ctx, args, stdout, stderr)
+	case "test":
+		return runTest(ctx, args, stdout, stderr)
+	case "eval":
+		return runEval(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "trigger-worker %s (%s)\n", version, revision)
 		return nil

@@ -128,17 +128,10 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 		for _, sf := range sfs {
 			l.kinds[sf.Ref] = "lua"
 			l.closers = append(l.closers, sf.Handler)
-			fn := scriptFunction(sf)
-			if sf.Schedule != nil {
-				sc, err := schedule.ParseFDL(sf.Schedule)
-				if err == nil {
-					sc, err = sc.WithOwner(sf.Owner)
-				}
-				if err != nil {
-					l.problems = append(l.problems, fmt.Errorf("function %q (%s): schedule: %w", sf.Ref, fn.Source, err))
-					continue
-				}
-				fn.Schedule = sc
+			fn, err := scriptFunction(sf)
+			if err != nil {
+				l.problems = append(l.problems, err)
+				continue
 			}
 			fns = append(fns, fn)
 		}
@@ -195,12 +188,14 @@ func writeProblems(w io.Writer, problems []error) {
 // serve.
 const noFunctionsWarning = "no functions: nothing is subscribed; set scripts.dir or functions"
 
-func scriptFunction(sf lua.ScriptFunction) worker.Function {
+// scriptFunction is the function of a script's entry point, with the
+// schedule it describes.
+func scriptFunction(sf lua.ScriptFunction) (worker.Function, error) {
 	src := sf.File
 	if sf.Line > 0 {
 		src = fmt.Sprintf("%s:%d", sf.File, sf.Line)
 	}
-	return worker.Function{
+	fn := worker.Function{
 		Ref:         sf.Ref,
 		TriggerType: sf.TriggerType,
 		Options:     sf.TriggerOptions,
@@ -208,6 +203,33 @@ func scriptFunction(sf lua.ScriptFunction) worker.Function {
 		Source:      src,
 		Handler:     sf.Handler,
 	}
+	if sf.Schedule != nil {
+		sc, err := schedule.ParseFDL(sf.Schedule)
+		if err == nil {
+			sc, err = sc.WithOwner(sf.Owner)
+		}
+		if err != nil {
+			return fn, fmt.Errorf("function %q (%s): schedule: %w", sf.Ref, src, err)
+		}
+		fn.Schedule = sc
+	}
+	return fn, nil
+}
+
+// scriptFunctions is scriptFunction of each entry point, for
+// `trigger-worker test`.
+func scriptFunctions(sfs []lua.ScriptFunction) ([]worker.Function, error) {
+	fns := make([]worker.Function, 0, len(sfs))
+	var errs []error
+	for _, sf := range sfs {
+		fn, err := scriptFunction(sf)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fns = append(fns, fn)
+	}
+	return fns, errors.Join(errs...)
 }
 
 // splitJoined lists the errors of an errors.Join.

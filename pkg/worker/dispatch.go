@@ -139,11 +139,15 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 	f := st.fns[e]
 	stamp := callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
 	log := handlers.CallLogger(w.log, e.Ref, ev)
+	var bus handlers.Bus = &originBus{nc: w.nc, stamp: stamp}
+	if w.bus != nil {
+		bus = w.bus
+	}
 	cctx := handlers.WithCall(ctx, handlers.Call{
 		Ref:     e.Ref,
 		Origin:  w.origin.Identify(e.Ref, ev.ID),
 		Stamp:   stamp,
-		Bus:     &originBus{nc: w.nc, stamp: stamp},
+		Bus:     bus,
 		Logger:  log,
 		Attempt: attempt,
 	})
@@ -261,6 +265,17 @@ type progress struct {
 // through it (see handlePre); guard(nil, p) announces the function about to
 // run, with the results so far.
 func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, *progress) bool) {
+	d := w.chain(ctx, st, entries, ev, guard)
+	if guard != nil {
+		guard(d, nil)
+		return
+	}
+	w.reply(msg, start, d, t)
+}
+
+// chain runs the PRE functions of entries in order on ev and returns the
+// decision; guard(nil, p), when given, announces each function about to run.
+func (w *Worker) chain(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, *progress) bool) *event.Decision {
 	d := &event.Decision{ID: ev.ID, Allowed: true, Functions: make([]event.FunctionResult, 0, len(entries)), Revision: st.rev}
 	input := ev.Input
 	for _, e := range entries {
@@ -311,9 +326,5 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *
 	if d.Modified {
 		d.Input = input
 	}
-	if guard != nil {
-		guard(d, nil)
-		return
-	}
-	w.reply(msg, start, d, t)
+	return d
 }

@@ -34,6 +34,8 @@
 // middleware chain instrument, checkResult, [handlers.Recover] and
 // [handlers.Timeout]. Every PRE answer goes through reply (reply.go), which
 // then hands the decision to the decision log ([Config.DecisionLog],
-// decisionlog.go) off the caller's path. See examples/embed for a whole
-// program.
+// decisionlog.go) off the caller's path. [Offline] (offline.go) runs
+// functions on events through the same intake, call path and PRE chain with
+// no NATS, for `trigger-worker test` and `eval`. See examples/embed for a
+// whole program.
 package worker

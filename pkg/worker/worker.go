@@ -20,6 +20,7 @@ import (
 
 	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -153,6 +154,9 @@ type Worker struct {
 	metrics *Metrics
 	log     *slog.Logger
 	limits  event.Limits
+	// bus, when set, is the bus of every call instead of one on nc: an
+	// [Offline] worker's.
+	bus handlers.Bus
 
 	// state is the current function set with its per-function metrics.
 	state atomic.Pointer[runState]

@@ -10,7 +10,6 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
-	"github.com/triggerbus/triggerbus/internal/mailer"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -55,6 +54,11 @@ type HTTPOptions struct {
 	DenyPrivateNetworks bool
 	// Disabled makes every request fail, as if no network were reachable.
 	Disabled bool
+	// Transport, when not nil, makes the requests instead of simplehttp's
+	// own client (which then neither dials nor applies
+	// DenyPrivateNetworks): `trigger-worker test` answers them from a test
+	// file. nil means the network.
+	Transport http.RoundTripper
 }
 
 // Defaults of [HTTPOptions], the webhook kind's.
@@ -82,7 +86,7 @@ type sharedState struct {
 	client     *http.Client
 	maxBytes   int
 	dataStore  DataStore
-	mail       *mailer.Mailer
+	mail       Mailer
 	messages   map[string]string
 }
 

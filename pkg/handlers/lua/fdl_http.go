@@ -68,6 +68,12 @@ var managedHeaders = []string{"Content-Length", "Host", "Connection", "Transfer-
 // httpClient returns the client of simplehttp. It keeps no idle
 // connection, so it holds nothing to release.
 func httpClient(o HTTPOptions) *http.Client {
+	if o.Transport != nil {
+		return &http.Client{
+			Transport:     o.Transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
 	dialer := &net.Dialer{KeepAlive: -1}
 	if o.DenyPrivateNetworks {
 		dialer.Control = netguard.Control

@@ -90,9 +90,10 @@ type Options struct {
 	// layer's dataStore reads and replaces; nil makes dataStore calls fail
 	// with an error that says so.
 	DataStore DataStore
-	// Mail sends the messages of the FDL layer's FDLEmailHelper; nil makes
-	// them fail with an error that says no SMTP relay is configured.
-	Mail *mailer.Mailer
+	// Mail sends the messages of the FDL layer's FDLEmailHelper (the
+	// worker's is an internal/mailer relay); nil makes them fail with an
+	// error that says no SMTP relay is configured.
+	Mail Mailer
 	// Messages is the catalogue of the FDL layer's translate.string: text
 	// by key. A key it lacks translates to itself.
 	Messages map[string]string
@@ -100,6 +101,12 @@ type Options struct {
 	// extensions add globals to every call's environment. setDefaults adds
 	// the FDL compatibility layer (fdl.go).
 	extensions []extension
+}
+
+// Mailer sends the mail of FDLEmailHelper. *mailer.Mailer, the worker's
+// SMTP relay, is one; `trigger-worker test` records the mail instead.
+type Mailer interface {
+	Send(ctx context.Context, m mailer.Message) error
 }
 
 // extension adds to the environment scripts run in. The FDL
