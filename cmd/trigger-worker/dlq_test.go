@@ -258,7 +258,7 @@ func TestDLQReplayAllAndPurge(t *testing.T) {
 	r.failing.Store(true)
 	r.deadLetter(t, `{"n":3}`, 1)
 	r.deadLetter(t, `{"n":4}`, 2)
-	if out := r.mustDLQ(t, "purge"); !strings.Contains(out, "purged 2 dead letters from TRIGGER_DLQ") {
+	if out := r.mustDLQ(t, "purge", "--force"); !strings.Contains(out, "purged 2 dead letters from TRIGGER_DLQ") {
 		t.Errorf("dlq purge:\n%s", out)
 	}
 	if n := r.dlqMsgs(t); n != 0 {
@@ -281,7 +281,8 @@ func TestDLQUsage(t *testing.T) {
 		{"replay nothing", []string{"dlq", "replay"}, "dlq replay takes one SEQ or --all"},
 		{"replay SEQ and all", []string{"dlq", "replay", "3", "--all"}, "dlq replay takes one SEQ or --all"},
 		{"ls with an argument", []string{"dlq", "ls", "1"}, "dlq ls takes no arguments"},
-		{"purge with all", []string{"dlq", "purge", "--all"}, "dlq purge takes no arguments"},
+		{"purge with all", []string{"dlq", "purge", "--all"}, "unknown flag: --all"},
+		{"purge without a terminal", []string{"dlq", "purge"}, "stdin is not a terminal to confirm on, so it needs --force"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

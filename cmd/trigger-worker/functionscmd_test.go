@@ -56,7 +56,11 @@ functions:
 
 func (r *functionsRig) functions(args ...string) (string, string, error) {
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), append(append([]string{"functions"}, args...), "-c", r.config), &out, &errOut)
+	args = append([]string{"functions"}, args...)
+	if len(args) < 2 || args[1] != "keygen" { // keygen reads no config
+		args = append(args, "-c", r.config)
+	}
+	err := run(context.Background(), args, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
