@@ -25,7 +25,6 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.`,
 		Version:       version + " (" + revision + ")",
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args:          cobra.NoArgs,
 	}
 	root.SetVersionTemplate("trigger-worker {{.Version}}\n")
 	root.SetOut(stdout)
