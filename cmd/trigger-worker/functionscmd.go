@@ -39,7 +39,7 @@ func newFunctionsCmd() *cobra.Command {
 		`Checks the functions as check does and stores them as a new revision, then
 makes it active (--no-activate: only stores it). The functions are those of the
 config (-c FILE), or of DIR/functions.yaml (the layout pull writes). Any problem:
-nothing is stored, exit 2. Prints the revision.`, "at most one DIR", cobra.MaximumNArgs(1), 0)
+nothing is stored, exit 2. Prints the revision.`, "at most one DIR", cobra.MaximumNArgs(1), 0, "scripts-dir")
 	var p pusher
 	push.cmd.Flags().StringVarP(&p.message, "message", "m", "", "why this revision (shown by ls)")
 	push.cmd.Flags().StringVar(&p.author, "author", defaultAuthor(), "who pushes")
@@ -159,9 +159,9 @@ type functionsSub struct {
 	store func(ctx context.Context, st *bundle.Store, cfg config.Config, revs []uint64, args []string, out io.Writer) error
 }
 
-func functionsCmd(use, short, long, argsText string, args cobra.PositionalArgs, nrevs int) *functionsSub {
+func functionsCmd(use, short, long, argsText string, args cobra.PositionalArgs, nrevs int, overrides ...string) *functionsSub {
 	s := &functionsSub{cmd: &cobra.Command{Use: use, Short: short, Long: long, Args: argsError(argsText, args)}, nrevs: nrevs}
-	s.flags.cf = addCommonFlags(s.cmd, true, "prefix", "scripts-dir", "embedded-listen")
+	s.flags.cf = addCommonFlags(s.cmd, true, append([]string{"prefix", "embedded-listen"}, overrides...)...)
 	s.cmd.Flags().DurationVar(&s.flags.timeout, "timeout", 30*time.Second, "bound of each JetStream request")
 	return s
 }

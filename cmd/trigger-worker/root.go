@@ -40,6 +40,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.`,
 		newFunctionsCmd(),
 		newVersionCmd(),
 	)
+	root.InitDefaultCompletionCmd() // here rather than at Execute, so that the tree is whole
 	return root
 }
 
