@@ -31,17 +31,21 @@ var (
 // errQuiet marks an error whose message was already printed.
 var errQuiet = errors.New("reported")
 
-// usageError is bad usage or bad configuration: exit code 2. hint, when
-// set, is the one line that says where the usage is ("Run 'trigger-worker
-// dlq ls --help' for usage.").
-type usageError struct {
-	err    error
-	hint   string
-	config bool // a problem of the configuration, not of the command line: no hint
-}
+// usageError is bad usage or bad configuration: exit code 2.
+type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
+
+// hintError is a usage error with the one line that says where the usage
+// is ("Run 'trigger-worker dlq ls --help' for usage.").
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error {
 	return &usageError{err: fmt.Errorf(format, args...)}
@@ -61,9 +65,9 @@ func report(w io.Writer, err error) {
 	if !errors.Is(err, errQuiet) {
 		fmt.Fprintln(w, "trigger-worker:", err)
 	}
-	var ue *usageError
-	if errors.As(err, &ue) && ue.hint != "" {
-		fmt.Fprintln(w, ue.hint)
+	var he *hintError
+	if errors.As(err, &he) {
+		fmt.Fprintln(w, he.hint)
 	}
 }
 

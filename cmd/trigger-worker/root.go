@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/triggerbus/triggerbus/config"
 )
 
 // newRootCmd builds the command tree. Every command is registered here,
@@ -47,21 +49,30 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.`,
 // run is the whole program: it runs the command args name. With no
 // command, or flags only, the command is run.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	root := newRootCmd(stdout, stderr)
+	return execute(ctx, newRootCmd(stdout, stderr), args)
+}
+
+// execute runs the command of root that args name, and makes its error
+// one that main reports with the right exit code.
+func execute(ctx context.Context, root *cobra.Command, args []string) error {
 	root.SetArgs(defaultCommand(args))
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, errHelp) {
+		return nil // a command that parses its own flags printed its usage
+	}
 	var ue *usageError
 	if !errors.As(err, &ue) && !started(cmd) {
 		// Cobra's own errors (an unknown command, a wrong number of
 		// arguments) come before the command starts: bad usage.
-		ue = &usageError{err: err}
-		err = ue
+		err = &usageError{err: err}
 	}
-	if ue != nil && ue.hint == "" && !ue.config && !errors.Is(err, errQuiet) && cmd != nil {
-		ue.hint = fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
+	// Bad usage gets the line that says where the usage is; problems of
+	// the configuration, already listed or joined, do not.
+	if errors.As(err, &ue) && !errors.Is(err, errQuiet) && !errors.Is(err, config.ErrInvalid) && cmd != nil {
+		err = &hintError{err: err, hint: fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())}
 	}
 	return err
 }
