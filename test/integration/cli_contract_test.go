@@ -205,6 +205,17 @@ func TestCLIServerPrecedence(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the context's credentials", func(t *testing.T) {
+		creds := filepath.Join(t.TempDir(), "absent.creds")
+		data := fmt.Sprintf(`{"url": %q, "creds": %q}`, a.ClientURL(), creds)
+		if err := os.WriteFile(filepath.Join(ctxDir, "with-creds.json"), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := proctest.RunWith(t, proctest.Options{Env: base}, bin, "emit", "POST_CREATE", "SERVER", "--context", "with-creds")
+		if code == 0 || !strings.Contains(stderr, creds) {
+			t.Fatalf("--context with-creds: exit %d, want a failure naming %s\n%s", code, creds, stderr)
+		}
+	})
 	t.Run("unknown context", func(t *testing.T) {
 		code, _, stderr := proctest.RunWith(t, proctest.Options{Env: base}, bin, "emit", "POST_CREATE", "SERVER", "--context", "nope")
 		if code != 2 || !strings.Contains(stderr, `nats context "nope"`) {
@@ -301,8 +312,10 @@ functions:
 metrics:
   listn: 127.0.0.1:0
 `)
-	for _, cmd := range []string{"check", "run"} {
-		code, _, stderr := proctest.Run(t, bin, cmd, "-c", cfg)
+	// With no command the command is run.
+	for _, args := range [][]string{{"check", "-c", cfg}, {"run", "-c", cfg}, {"-c", cfg}} {
+		cmd := strings.Join(args, " ")
+		code, _, stderr := proctest.Run(t, bin, args...)
 		for _, want := range []string{
 			cfg + `:2: delivery.mode: "fast" is not one of auto, core, durable`,
 			cfg + `:3: delivery.max_deliver: cannot use "lots" as int`,
