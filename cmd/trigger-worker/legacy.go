@@ -49,10 +49,24 @@ func newCommonFlags(name string, stderr io.Writer) *commonFlags {
 // ones are then c.fs.Args()). Single-dash long flags (-timeout 5s) and
 // one-letter flags declared by name (String("o", ...)) are read as the
 // standard flag package reads them.
+//
+// -h or --help prints the usage (c.fs.Usage, else the flags) and returns
+// errHelp; a bad flag is a usage error that prints no usage page.
 func (c *commonFlags) parse(args []string) error {
+	usage, out := c.fs.Usage, c.fs.Output()
+	c.fs.Usage = func() {}
+	c.fs.SetOutput(io.Discard) // pflag prints bad flags itself
 	err := c.fs.Parse(goFlagArgs(c.fs, args))
+	c.fs.Usage = usage
+	c.fs.SetOutput(out)
 	switch {
 	case errors.Is(err, pflag.ErrHelp):
+		if usage != nil {
+			usage()
+		} else {
+			fmt.Fprintf(out, "usage of %s:\n", c.fs.Name())
+			c.fs.PrintDefaults()
+		}
 		return errHelp
 	case err != nil:
 		return &usageError{err: err}

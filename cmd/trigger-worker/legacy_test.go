@@ -48,7 +48,12 @@ func TestLegacyCmd(t *testing.T) {
 	if _, errOut, err := exec("sample", "-h"); err != nil || !strings.Contains(errOut, "--timeout") {
 		t.Errorf("sample -h: %v, want exit 0 and the flags\n%s", err, errOut)
 	}
-	if _, _, err := exec("sample", "--nope"); exitCode(err) != 2 || !strings.Contains(err.Error(), "unknown flag: --nope") {
-		t.Errorf("sample --nope: %v, want a usage error", err)
+	if _, errOut, err := exec("sample", "--nope"); exitCode(err) != 2 || !strings.Contains(err.Error(), "unknown flag: --nope") || errOut != "" {
+		t.Errorf("sample --nope: %v, want a usage error and no usage page\n%s", err, errOut)
+	}
+	var errOut2 bytes.Buffer
+	report(&errOut2, func() error { _, _, err := exec("sample", "--nope"); return err }())
+	if got := errOut2.String(); got != "trigger-worker: unknown flag: --nope\nRun 'trigger-worker sample --help' for usage.\n" {
+		t.Errorf("sample --nope reported as %q", got)
 	}
 }
