@@ -28,6 +28,11 @@ type Error struct {
 	// File is the file the value was read from; "" if it came from
 	// elsewhere or is unknown.
 	File string
+	// Line is the line of Key in File; 0 if not known.
+	Line int
+	// Suggest is, for an unknown key, the nearest known key; "" if none is
+	// near.
+	Suggest string
 	// Env is the environment variable the value came from, if it did.
 	Env string
 	// Key is the dotted path of the key, e.g. "delivery.mode",
@@ -49,11 +54,16 @@ func (e *Error) Error() string {
 	switch {
 	case e.Env != "":
 		b.WriteString("env " + e.Env + ": ")
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
 	case e.File != "":
 		b.WriteString(e.File + ": ")
 	}
 	if errors.Is(e.Err, ErrUnknownKey) {
 		fmt.Fprintf(&b, "unknown key %q", e.Key)
+		if e.Suggest != "" {
+			fmt.Fprintf(&b, " (did you mean %q?)", e.Suggest)
+		}
 		return b.String()
 	}
 	if e.Key != "" {

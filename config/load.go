@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
@@ -33,19 +34,22 @@ func FindDefault() string {
 // environment and overrides only), then the environment variables
 // TRIGGER_<SECTION>_<KEY> (e.g. TRIGGER_NATS_URL, TRIGGER_DELIVERY_MAX_DELIVER,
 // TRIGGER_SUBJECTS_PREFIX), then overrides (dotted keys such as "nats.url",
-// typically set from command-line flags), and validates the result.
+// typically set from command-line flags) and the flags bound to keys that
+// were set on the command line, and validates the result.
 //
-// Problems with keys and values come back together, joined, each an
-// [*Error] matching [ErrInvalid]. When only [Config.Validate] fails, Load
+// Problems with keys and values come back together in one pass (unknown
+// keys, values that do not decode, invalid values), joined, each an
+// [*Error] matching [ErrInvalid], with the line of the key in the file and,
+// for an unknown key, the nearest known one (triggerType: trigger_type). When only [Config.Validate] fails, Load
 // also returns the decoded Config so that a caller can still show it; on
 // any other error it returns the zero Config. A file that cannot be read or
 // parsed gives an error naming the file.
-func Load(path string, overrides map[string]any) (Config, error) {
-	return load(path, overrides, true)
+func Load(path string, overrides map[string]any, flags ...FlagBinding) (Config, error) {
+	return load(path, overrides, true, flags...)
 }
 
 // load is Load, with the environment read only when env is true.
-func load(path string, overrides map[string]any, env bool) (Config, error) {
+func load(path string, overrides map[string]any, env bool, flags ...FlagBinding) (Config, error) {
 	defaults := flatten(Default())
 	v := viper.New()
 	v.SetConfigType("yaml")
@@ -58,6 +62,10 @@ func load(path string, overrides map[string]any, env bool) (Config, error) {
 		v.SetDefault(key, value)
 	}
 
+	// Every problem is reported in one pass: unknown keys (of the file and
+	// of the overrides), values that do not decode, and values that decode
+	// but are not valid.
+	var errs []error
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -70,13 +78,10 @@ func load(path string, overrides map[string]any, env bool) (Config, error) {
 			}
 			return Config{}, fmt.Errorf("%s: %w", path, err)
 		}
-		if errs := emptyUnknownKeys(path, data, defaults); len(errs) > 0 {
-			return Config{}, errors.Join(errs...)
-		}
+		errs = append(errs, emptyUnknownKeys(path, data, defaults)...)
 	}
 
 	src := sources{file: path, overrides: map[string]bool{}}
-	var errs []error
 	for _, key := range slices.Sorted(maps.Keys(overrides)) {
 		lower := strings.ToLower(key)
 		if _, ok := defaults[lower]; !ok {
@@ -86,24 +91,105 @@ func load(path string, overrides map[string]any, env bool) (Config, error) {
 		v.Set(lower, overrides[key])
 		src.overrides[lower] = true
 	}
-	if len(errs) > 0 {
-		return Config{}, errors.Join(errs...)
+	for _, b := range flags {
+		if _, ok := defaults[b.Key]; !ok || b.Flag == nil {
+			errs = append(errs, &Error{Key: b.Key, Msg: "unknown key", Err: ErrUnknownKey})
+			continue
+		}
+		if err := v.BindPFlag(b.Key, b.Flag); err != nil {
+			return Config{}, err
+		}
+		if b.Flag.Changed {
+			src.overrides[b.Key] = true
+		}
 	}
 
 	var cfg Config
 	hook := viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(stringToSliceHook, durationHook))
+	decoded := true
 	if err := v.UnmarshalExact(&cfg, hook); err != nil {
-		return Config{}, src.decodeErrors(err)
+		decoded = false
+		errs = append(errs, leaves(src.decodeErrors(err))...)
 	}
 	cfg.File = path
 	if len(cfg.Functions) == 0 {
 		cfg.Functions = nil
 	}
-
-	if err := cfg.Validate(); err != nil {
-		return cfg, src.attribute(err)
+	// A value that did not decode was left at its zero value: its
+	// validation would report it twice.
+	bad := map[string]bool{}
+	for _, e := range errs {
+		if ce, ok := e.(*Error); ok {
+			bad[ce.Key] = true
+			if errors.Is(ce.Err, ErrUnknownKey) {
+				// A misspelt key leaves the one meant unset.
+				if s := suggestKey(ce.Key); s != "" {
+					bad[s] = true
+				}
+			}
+		}
 	}
-	return cfg, nil
+	for _, e := range leaves(src.attribute(cfg.Validate())) {
+		if ce, ok := e.(*Error); !ok || !covered(bad, ce.Key) {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) == 0 {
+		return cfg, nil
+	}
+	annotate(path, errs)
+	if !decoded {
+		return Config{}, errors.Join(errs...)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// covered reports whether key or a key under it is in bad.
+func covered(bad map[string]bool, key string) bool {
+	for b := range bad {
+		if b == key || strings.HasPrefix(b, key+".") || strings.HasPrefix(b, key+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// FlagBinding binds a command-line flag to a key: when the flag is set on
+// the command line its value overrides the environment and the file.
+type FlagBinding struct {
+	Key  string // dotted lower-case key, e.g. "metrics.listen"
+	Flag *pflag.Flag
+}
+
+// annotate adds to the errors of the file at path the line of their key,
+// and to unknown keys the nearest known key.
+func annotate(path string, errs []error) {
+	lines := KeyLines(path)
+	for _, e := range errs {
+		ce, ok := e.(*Error)
+		if !ok {
+			continue
+		}
+		if errors.Is(ce.Err, ErrUnknownKey) {
+			if s := suggestKey(ce.Key); s != strings.ToLower(ce.Key) {
+				ce.Suggest = s
+			}
+		}
+		if ce.File != "" && ce.File == path {
+			key := strings.ToLower(ce.Key)
+			for key != "" {
+				if n, ok := lines[key]; ok {
+					ce.Line = n
+					break
+				}
+				i := strings.LastIndexAny(key, ".[")
+				if i < 0 {
+					break
+				}
+				key = key[:i]
+			}
+		}
+	}
 }
 
 // DefinitionsFile is the file of a bundle directory that defines its

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shows trigger-worker discovery with the NATS CLI: starts two workers, one
-# with an embedded NATS server and one connected to it with --nats-url, then
+# with an embedded NATS server and one connected to it with --server, then
 # runs
 #   nats micro ls
 #   nats micro info triggerbus          (the first instance to answer)
@@ -105,8 +105,8 @@ for i in $(seq 1 100); do
   sleep 0.2
 done
 
-echo "== starting worker 2 (--nats-url $url)"
-"$tmp/trigger-worker" run -c "$tmp/trigger-worker.yaml" --nats-url "$url" >"$tmp/worker2.log" 2>&1 &
+echo "== starting worker 2 (--server $url)"
+"$tmp/trigger-worker" run -c "$tmp/trigger-worker.yaml" --server "$url" >"$tmp/worker2.log" 2>&1 &
 pids+=($!)
 
 # Wait (at most 30s) until both answer $SRV.PING.triggerbus.

@@ -1,18 +1,20 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/internal/natsconn"
@@ -35,8 +37,18 @@ type usageError struct{ err error }
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
+// hintError is a usage error with the one line that says where the usage
+// is ("Run 'trigger-worker dlq ls --help' for usage.").
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
 func usagef(format string, args ...any) error {
-	return &usageError{fmt.Errorf(format, args...)}
+	return &usageError{err: fmt.Errorf(format, args...)}
 }
 
 func exitCode(err error) int {
@@ -47,74 +59,21 @@ func exitCode(err error) int {
 	return 1
 }
 
-const usage = `usage: trigger-worker [command] [flags]
-
-commands:
-  run      run the worker (the default)
-  check    load the config and scripts, print the functions and their subjects, exit 2 on any problem
-  emit     TYPE OPTION [JSON|@file]: publish a POST event or ask for a PRE decision and print the reply
-  dlq      ls|show SEQ|replay SEQ|replay --all|purge: list, inspect, replay or purge the dead letters
-  decisions [--denied] [--type T] [--option O] [--code C] [--since 1h] [--until T] [--follow] [-o table|json]:
-           print the PRE decisions of the decision log
-  registry ls|prune: list the PRE registry's registrations by worker instance, remove those of gone instances
-  functions push|ls|show|diff|activate|pull|keygen: the fleet's functions as one versioned, signed bundle
-  schema   asyncapi|json [event|decision]|all [--out DIR]: write the wire contract (AsyncAPI 3.0, JSON Schemas)
-  test     [PATH ...] [-o text|json] [--junit FILE]: run the offline tests (*_test.yaml) of trigger functions
-  eval     TYPE OPTION EVENT|@file|- [-o text|json]: run the configured functions on one event without NATS
-  version  print the version
-
-Run 'trigger-worker COMMAND -h' for the flags of a command.
-`
-
-// run is the whole program: it parses args and runs a command.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+// report prints err as main does: the error, then for bad usage the line
+// that says where the usage is.
+func report(w io.Writer, err error) {
+	if !errors.Is(err, errQuiet) {
+		fmt.Fprintln(w, "trigger-worker:", err)
 	}
-	switch cmd {
-	case "run":
-		return runWorker(ctx, args, stdout, stderr)
-	case "check":
-		return runCheck(ctx, args, stdout, stderr)
-	case "emit":
-		return runEmit(ctx, args, stdout, stderr)
-	case "dlq":
-		return runDLQ(ctx, args, stdout, stderr)
-	case "decisions":
-		return runDecisions(ctx, args, stdout, stderr)
-	case "registry":
-		return runRegistry(ctx, args, stdout, stderr)
-	case "functions":
-		return runFunctions(ctx, args, stdout, stderr)
-	case "schema":
-		return runSchema(ctx, args, stdout, stderr)
-	case "test":
-		return runTest(ctx, args, stdout, stderr)
-	case "eval":
-		return runEval(ctx, args, stdout, stderr)
-	case "version":
-		fmt.Fprintf(stdout, "trigger-worker %s (%s)\n", version, revision)
-		return nil
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return nil
+	var he *hintError
+	if errors.As(err, &he) {
+		fmt.Fprintln(w, he.hint)
 	}
-	fmt.Fprint(stderr, usage)
-	return usagef("unknown command %q", cmd)
 }
 
-// commonFlags are the flags every command takes: the config file and
-// overrides of the most used keys.
-type commonFlags struct {
-	fs         *flag.FlagSet
-	configPath string
-	overrides  map[string]*string
-}
-
+// overrideFlags are the flags that set a config key, each declared only on
+// the commands that use the key.
 var overrideFlags = []struct{ name, key, help string }{
-	{"nats-url", "nats.url", "NATS server URL(s), comma-separated; empty starts the embedded server"},
-	{"nats-creds", "nats.creds", "NATS credentials file"},
 	{"prefix", "subjects.prefix", "subject prefix"},
 	{"queue", "subjects.queue", "queue group of the workers"},
 	{"scripts-dir", "scripts.dir", "directory of FDL (*.lua) scripts"},
@@ -126,28 +85,78 @@ var overrideFlags = []struct{ name, key, help string }{
 	{"embedded-store-dir", "nats.embedded.store_dir", "JetStream directory of the embedded NATS server"},
 }
 
-func newCommonFlags(name string, stderr io.Writer) *commonFlags {
-	c := &commonFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), overrides: map[string]*string{}}
-	c.fs.SetOutput(stderr)
-	c.fs.StringVar(&c.configPath, "c", "", "config file (default "+config.DefaultPath+" if present)")
-	c.fs.StringVar(&c.configPath, "config", "", "config file (same as -c)")
+// natsFlags are the connection flags, named as the nats CLI names them,
+// and the keys they set.
+var natsFlags = []struct{ name, short, key, help string }{
+	{"server", "s", "nats.url", "NATS server URL(s), comma-separated (default $NATS_URL, else the config's nats.url; none: the embedded server)"},
+	{"creds", "", "nats.creds", "NATS credentials file (JWT and nkey seed)"},
+	{"nkey", "", "nats.nkey", "NATS nkey seed file"},
+	{"tlsca", "", "nats.tls.ca", "file of CA certificates to trust for the NATS server"},
+	{"tlscert", "", "nats.tls.cert", "client certificate for NATS (with --tlskey)"},
+	{"tlskey", "", "nats.tls.key", "client key for NATS (with --tlscert)"},
+}
+
+// natsAliases are the former names of connection flags: accepted, hidden.
+var natsAliases = map[string]string{"nats-url": "server", "nats-creds": "creds"}
+
+// commonFlags are the flags of a command that reads the configuration: the
+// config file, the overrides of the keys the command uses, and with
+// connect the NATS connection flags.
+type commonFlags struct {
+	fs          *pflag.FlagSet
+	configPath  string
+	natsContext string
+	keys        map[string]string // flag name -> key
+}
+
+// addCommonFlags declares on cmd the config file flag, the override flags
+// named (by flag name, "all" for every one) and, with connect, the
+// connection flags.
+func addCommonFlags(cmd *cobra.Command, connect bool, names ...string) *commonFlags {
+	c := &commonFlags{fs: cmd.Flags(), keys: map[string]string{}}
+	c.fs.StringVarP(&c.configPath, "config", "c", "", "config file (default "+config.DefaultPath+" if present)")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
 	for _, f := range overrideFlags {
-		c.overrides[f.key] = c.fs.String(f.name, "", f.help+" (config "+f.key+")")
+		if slices.Contains(names, "all") || slices.Contains(names, f.name) {
+			c.fs.String(f.name, "", f.help+" (config "+f.key+")")
+			c.keys[f.name] = f.key
+		}
 	}
+	if !connect {
+		return c
+	}
+	for _, f := range natsFlags {
+		c.fs.StringP(f.name, f.short, "", f.help)
+		c.keys[f.name] = f.key
+	}
+	for alias, name := range natsAliases {
+		c.fs.String(alias, "", "same as --"+name)
+		_ = c.fs.MarkHidden(alias)
+		c.keys[alias] = c.keys[name]
+	}
+	c.fs.StringVar(&c.natsContext, "context", os.Getenv("NATS_CONTEXT"), "nats CLI context to connect with (nats context save; default $NATS_CONTEXT)")
+	_ = cmd.RegisterFlagCompletionFunc("context", completeContexts)
 	return c
 }
 
-func (c *commonFlags) parse(args []string) error {
-	if err := c.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errQuiet
-		}
-		return &usageError{errQuiet}
+// completeContexts completes --context with the saved nats CLI contexts.
+func completeContexts(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	dir, err := natsconn.ContextDir()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	return nil
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = strings.TrimSuffix(filepath.Base(f), ".json")
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
-// load reads the configuration the flags name.
+// load reads the configuration the flags name. A key's value comes, first
+// found, from: its flag (--server, --creds, --prefix, ...), its TRIGGER_*
+// variable, NATS_URL (nats.url only), the --context (the nats.* keys it
+// has), the config file, the defaults.
 func (c *commonFlags) load() (config.Config, error) {
 	path := c.configPath
 	if path == "" {
@@ -155,39 +164,47 @@ func (c *commonFlags) load() (config.Config, error) {
 	} else if _, err := os.Stat(path); err != nil {
 		return config.Config{}, usagef("config file: %w", err)
 	}
-	ov := map[string]any{}
-	c.fs.Visit(func(f *flag.Flag) {
-		for _, o := range overrideFlags {
-			if o.name == f.Name {
-				ov[o.key] = f.Value.String()
-			}
+	var binds []config.FlagBinding
+	set := map[string]bool{} // keys set by a flag
+	for name, key := range c.keys {
+		if f := c.fs.Lookup(name); f != nil && f.Changed {
+			binds = append(binds, config.FlagBinding{Key: key, Flag: f})
+			set[key] = true
 		}
-	})
-	cfg, err := config.Load(path, ov)
+	}
+	slices.SortFunc(binds, func(a, b config.FlagBinding) int { return strings.Compare(a.Flag.Name, b.Flag.Name) })
+	ov := map[string]any{}
+	// below sets key from a source below its flag and its TRIGGER_* variable;
+	// a later call wins.
+	below := func(key, value string) {
+		env := "TRIGGER_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		if value != "" && !set[key] && os.Getenv(env) == "" {
+			ov[key] = value
+		}
+	}
+	if c.natsContext != "" {
+		nc, err := natsconn.LoadContext(c.natsContext)
+		if err != nil {
+			return config.Config{}, &usageError{err: err}
+		}
+		below("nats.url", nc.URL)
+		below("nats.creds", nc.Creds)
+		below("nats.nkey", nc.NKey)
+		below("nats.user", nc.User)
+		below("nats.password", nc.Password)
+		below("nats.token", nc.Token)
+		below("nats.tls.ca", nc.CA)
+		below("nats.tls.cert", nc.Cert)
+		below("nats.tls.key", nc.Key)
+	}
+	if _, connects := c.keys["server"]; connects {
+		below("nats.url", os.Getenv("NATS_URL"))
+	}
+	cfg, err := config.Load(path, ov, binds...)
 	if err != nil {
-		return cfg, &usageError{err}
+		return cfg, &usageError{err: err}
 	}
 	return cfg, nil
-}
-
-// subcommand sets the usage text of a tool command (dlq, registry,
-// functions), parses its flags wherever they stand, and returns its
-// subcommand and the arguments after it; commands lists the subcommands
-// for the error when none is given.
-func subcommand(cf *commonFlags, usage, commands string, args []string, stderr io.Writer) (string, []string, error) {
-	cf.fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		cf.fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(cf, args)
-	if err != nil {
-		return "", nil, err
-	}
-	if len(pos) == 0 {
-		cf.fs.Usage()
-		return "", nil, usagef("%s takes a command: %s", cf.fs.Name(), commands)
-	}
-	return pos[0], pos[1:], nil
 }
 
 // newLogger builds the process logger from the log section.
@@ -228,7 +245,7 @@ func toolJetStream(cf *commonFlags, name string, timeout time.Duration) (subject
 	}
 	scheme, err := subjects.NewScheme(cfg.Subjects.Prefix)
 	if err != nil {
-		return subjects.Scheme{}, nil, nil, &usageError{err}
+		return subjects.Scheme{}, nil, nil, &usageError{err: err}
 	}
 	nc, err := connectTool(cfg.NATS, name)
 	if err != nil {
@@ -253,7 +270,7 @@ func connectTool(cfg config.NATS, name string) (*nats.Conn, error) {
 	}
 	opts, err := natsconn.Options(connectConfig(cfg, url, name), natsconn.Events{})
 	if err != nil {
-		return nil, &usageError{err}
+		return nil, &usageError{err: err}
 	}
 	opts = append(opts, nats.RetryOnFailedConnect(false), nats.MaxReconnects(0))
 	nc, err := nats.Connect(url, opts...)

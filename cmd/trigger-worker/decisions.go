@@ -14,19 +14,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/spf13/cobra"
+
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
-
-const decisionsUsage = `usage: trigger-worker decisions [flags]
-
-Prints the PRE decisions of the decision log, the stream <PREFIX>_DECISIONS,
-oldest first: with -o table (the default) one line each (time, subject,
-decision, code, function, duration, event id); with -o json one record per
-line as the workers wrote it.
-
-flags:
-`
 
 // decisionsMessageWidth is how much of a decision's message the table shows.
 const decisionsMessageWidth = 60
@@ -48,32 +40,46 @@ func (f decisionFilter) keep(r *worker.DecisionRecord) bool {
 		(f.until.IsZero() || !r.At.After(f.until))
 }
 
+func newDecisionsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "decisions",
+		Short: "Print the PRE decisions of the decision log, oldest first",
+		Long: `Prints the PRE decisions of the decision log, the stream <PREFIX>_DECISIONS,
+oldest first: with -o table (the default) one line each (time, subject,
+decision, code, function, duration, event id); with -o json one record per
+line as the workers wrote it; with -o yaml one document per record.`,
+		Args: argsError("no arguments", cobra.NoArgs),
+	}
+	cf := addCommonFlags(cmd, true, "prefix", "embedded-listen")
+	f := cmd.Flags()
+	var o decisionsOptions
+	f.BoolVar(&o.denied, "denied", false, "only refusals")
+	f.StringVar(&o.typ, "type", "", "only this trigger type")
+	f.StringVar(&o.option, "option", "", "only this option (with --type)")
+	f.StringVar(&o.code, "code", "", "only decisions with this code")
+	f.StringVar(&o.since, "since", "1h", "from this long ago (a duration) or this time (RFC 3339)")
+	f.StringVar(&o.until, "until", "", "up to this long ago (a duration) or this time (RFC 3339); default now")
+	f.BoolVar(&o.follow, "follow", false, "then wait for new decisions and print them as they come")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound of each JetStream request")
+	output := addOutputFlag(cmd)
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		o.output = *output
+		return runDecisions(cmd.Context(), cf, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	return cmd
+}
+
+// decisionsOptions are the flags of decisions.
+type decisionsOptions struct {
+	denied, follow                  bool
+	typ, option, code, since, until string
+	output                          outputFormat
+	timeout                         time.Duration
+}
+
 // runDecisions is the decisions command: it reads the decision log.
-func runDecisions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cf := newCommonFlags("decisions", stderr)
-	denied := cf.fs.Bool("denied", false, "only refusals")
-	typ := cf.fs.String("type", "", "only this trigger type")
-	option := cf.fs.String("option", "", "only this option (with --type)")
-	code := cf.fs.String("code", "", "only decisions with this code")
-	since := cf.fs.String("since", "1h", "from this long ago (a duration) or this time (RFC 3339)")
-	until := cf.fs.String("until", "", "up to this long ago (a duration) or this time (RFC 3339); default now")
-	follow := cf.fs.Bool("follow", false, "then wait for new decisions and print them as they come")
-	output := cf.fs.String("o", "table", "output: table or json (one record per line)")
-	timeout := cf.fs.Duration("timeout", 10*time.Second, "bound of each JetStream request")
-	cf.fs.Usage = func() {
-		fmt.Fprint(stderr, decisionsUsage)
-		cf.fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(cf, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("decisions takes no arguments")
-	}
-	if *output != "table" && *output != "json" {
-		return usagef("decisions -o %q: want table or json", *output)
-	}
+func runDecisions(ctx context.Context, cf *commonFlags, o decisionsOptions, stdout, stderr io.Writer) error {
+	denied, typ, option, code, since, until, follow, timeout := &o.denied, &o.typ, &o.option, &o.code, &o.since, &o.until, &o.follow, &o.timeout
 	if *option != "" && *typ == "" {
 		return usagef("decisions --option needs --type")
 	}
@@ -119,7 +125,7 @@ func runDecisions(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("read %s: %w", scheme.DecisionStream(), err)
 	}
-	out := newDecisionPrinter(stdout, *output, *follow)
+	out := newDecisionPrinter(stdout, o.output, *follow)
 	defer out.flush()
 	info, err := cons.Info(ctx)
 	if err != nil {
@@ -177,13 +183,14 @@ func pointInTime(now time.Time, s string) (time.Time, error) {
 // decisionPrinter prints records as a table or as JSON lines.
 type decisionPrinter struct {
 	w      io.Writer
-	tw     *tabwriter.Writer // nil for json
+	tw     *tabwriter.Writer // nil for json and yaml
+	yaml   bool              // one YAML document per record
 	header bool
 	follow bool // flush every line
 }
 
-func newDecisionPrinter(w io.Writer, format string, follow bool) *decisionPrinter {
-	p := &decisionPrinter{w: w, follow: follow}
+func newDecisionPrinter(w io.Writer, format outputFormat, follow bool) *decisionPrinter {
+	p := &decisionPrinter{w: w, follow: follow, yaml: format == "yaml"}
 	if format == "table" {
 		p.tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	}
@@ -191,6 +198,12 @@ func newDecisionPrinter(w io.Writer, format string, follow bool) *decisionPrinte
 }
 
 func (p *decisionPrinter) print(r *worker.DecisionRecord, raw []byte) error {
+	if p.yaml {
+		if _, err := fmt.Fprintln(p.w, "---"); err != nil {
+			return err
+		}
+		return writeYAML(p.w, raw)
+	}
 	if p.tw == nil {
 		_, err := fmt.Fprintf(p.w, "%s\n", raw)
 		return err

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/pkg/client"
@@ -109,6 +113,28 @@ func TestDecisionsCommand(t *testing.T) {
 	}
 
 	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"decisions", "--denied", "-o", "yaml", "--nats-url", s.ClientURL()}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	docs := yaml.NewDecoder(&out)
+	for i := 0; ; i++ {
+		var doc map[string]any
+		err := docs.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			if i != len(got) {
+				t.Errorf("decisions -o yaml printed %d documents, want %d", i, len(got))
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("decisions -o yaml: document %d: %v", i, err)
+		}
+		if doc["allowed"] != false || doc["code"] != "QUOTA" || doc["function"] != "quota" {
+			t.Errorf("decisions -o yaml document %d = %v", i, doc)
+		}
+	}
+
+	out.Reset()
 	if err := run(context.Background(), []string{"decisions", "--nats-url", s.ClientURL()}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}

@@ -16,30 +16,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
-
-const dlqUsage = `usage: trigger-worker dlq COMMAND [flags]
-
-Dead letters are the durable events that failed every delivery, kept in the
-stream <PREFIX>_DLQ with the reason.
-
-commands:
-  ls             list the dead letters: sequence, time, original subject, function, attempts,
-                 event id, error
-  show SEQ       print a dead letter's headers and its event
-  replay SEQ     publish the event again to its original subject (through JetStream, with the
-                 message id <event id>.replay.SEQ), then delete the dead letter; a dead letter
-                 whose event was cut to fit (Trigger-Body-Truncated) cannot be replayed
-  replay --all   replay every dead letter
-                 (replay marks the event Trigger-Replay: <event id>; with --function REF only
-                 that function runs it, e.g. the one that failed, not those that had succeeded)
-  purge          delete every dead letter
-
-flags:
-`
 
 // dlqHeaders are the headers the worker adds to a dead letter; a replay
 // leaves them out.
@@ -53,88 +34,99 @@ var dlqHeaders = []string{
 // dlqErrorWidth is how much of a dead letter's error ls shows.
 const dlqErrorWidth = 60
 
-// runDLQ is the dlq command: it lists, shows, replays and purges the dead
-// letters of durable delivery.
-func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cf := newCommonFlags("dlq", stderr)
-	all := cf.fs.Bool("all", false, "replay: every dead letter")
-	function := cf.fs.String("function", "", "replay: run the event with this function only (by ref)")
-	timeout := cf.fs.Duration("timeout", 10*time.Second, "bound of each JetStream request")
-	cmd, rest, err := subcommand(cf, dlqUsage, "ls, show, replay or purge", args, stderr)
-	if err != nil {
-		return err
-	}
-	var seq uint64
-	if *function != "" && cmd != "replay" {
-		return usagef("dlq %s takes no --function", cmd)
-	}
-	switch cmd {
-	case "ls", "purge":
-		if len(rest) > 0 || *all {
-			return usagef("dlq %s takes no arguments", cmd)
-		}
-	case "show":
-		if len(rest) != 1 || *all {
-			return usagef("dlq show takes one SEQ")
-		}
-	case "replay":
-		if *all == (len(rest) == 1) || len(rest) > 1 {
-			return usagef("dlq replay takes one SEQ or --all")
-		}
-	default:
-		cf.fs.Usage()
-		return usagef("unknown dlq command %q", cmd)
-	}
-	if len(rest) == 1 {
-		if seq, err = strconv.ParseUint(rest[0], 10, 64); err != nil || seq == 0 {
-			return usagef("dlq %s: SEQ %q is not a sequence number (see dlq ls)", cmd, rest[0])
-		}
-	}
-	scheme, nc, js, err := toolJetStream(cf, "trigger-worker dlq", *timeout)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	d := &deadLetters{js: js, scheme: scheme, out: stdout, function: *function}
-	if d.stream, err = js.Stream(ctx, scheme.DeadLetterStream()); err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("no dead-letter stream %s: no worker with durable delivery has run with prefix %q on this NATS", scheme.DeadLetterStream(), scheme.Prefix())
-		}
-		return fmt.Errorf("dead-letter stream %s: %w", scheme.DeadLetterStream(), err)
-	}
-	switch cmd {
-	case "ls":
-		return d.list(ctx)
-	case "show":
-		return d.show(ctx, seq)
-	case "replay":
-		if *all {
-			return d.replayAll(ctx)
-		}
-		return d.replay(ctx, seq)
-	}
-	return d.purge(ctx)
+const dlqLong = `Dead letters are the durable events that failed every delivery, kept in the
+stream <PREFIX>_DLQ with the reason.`
+
+func newDLQCmd() *cobra.Command {
+	return groupCmd("dlq", "See, replay and purge the dead letters of durable delivery", dlqLong,
+		dlqCmd("ls", "List the dead letters: sequence, time, original subject, function, attempts, event id, error",
+			"", cobra.NoArgs, "no arguments", func(o *dlqOptions, cmd *cobra.Command) { o.output = addOutputFlag(cmd) },
+			func(ctx context.Context, d *deadLetters, o *dlqOptions, _ []string) error {
+				return d.list(ctx, *o.output)
+			}),
+		dlqCmd("show SEQ", "Print a dead letter's headers and its event",
+			"", cobra.ExactArgs(1), "one SEQ", func(o *dlqOptions, cmd *cobra.Command) { o.output = addOutputFlag(cmd) },
+			func(ctx context.Context, d *deadLetters, o *dlqOptions, args []string) error {
+				return d.show(ctx, o.seq, *o.output)
+			}),
+		dlqCmd("replay [SEQ]", "Publish a dead letter's event again to its original subject, then delete the dead letter",
+			`Publishes the event of dead letter SEQ (or of every one with --all) again to its
+original subject, through JetStream with the message id <event id>.replay.SEQ,
+then deletes the dead letter. The event is marked Trigger-Replay: <event id>;
+with --function REF only that function runs it (e.g. the one that failed, not
+those that had succeeded). A dead letter whose event was cut to fit
+(Trigger-Body-Truncated) cannot be replayed.`, cobra.MaximumNArgs(1), "one SEQ or --all",
+			func(o *dlqOptions, cmd *cobra.Command) {
+				cmd.Flags().BoolVar(&o.all, "all", false, "replay every dead letter")
+				cmd.Flags().StringVar(&o.function, "function", "", "run the event with this function only (by ref)")
+			},
+			func(ctx context.Context, d *deadLetters, o *dlqOptions, _ []string) error {
+				if o.all {
+					return d.replayAll(ctx)
+				}
+				return d.replay(ctx, o.seq)
+			}),
+		dlqCmd("purge", "Delete every dead letter (asks on a terminal; --force without one)",
+			"", cobra.NoArgs, "no arguments",
+			func(o *dlqOptions, cmd *cobra.Command) {
+				cmd.Flags().BoolVar(&o.force, "force", false, "delete without asking (needed when stdin is not a terminal)")
+			},
+			func(ctx context.Context, d *deadLetters, o *dlqOptions, _ []string) error {
+				return d.purge(ctx, o.force)
+			}),
+	)
 }
 
-// parseInterspersed parses flags before, between and after the positional
-// arguments (the flag package stops at the first of those), and returns the
-// positional ones. Everything after "--" is positional.
-func parseInterspersed(cf *commonFlags, args []string) ([]string, error) {
-	var tail []string
-	if i := slices.Index(args, "--"); i >= 0 {
-		args, tail = args[:i], args[i+1:]
-	}
-	var pos []string
-	for {
-		if err := cf.parse(args); err != nil {
-			return nil, err
+// dlqOptions are the flags and the SEQ argument of the dlq commands.
+type dlqOptions struct {
+	timeout    time.Duration
+	output     *outputFormat
+	all, force bool
+	function   string
+	seq        uint64
+}
+
+// dlqCmd builds one dlq command: flags declares its own flags, do runs it
+// on the dead-letter stream.
+func dlqCmd(use, short, long string, args cobra.PositionalArgs, argsText string, flags func(*dlqOptions, *cobra.Command),
+	do func(context.Context, *deadLetters, *dlqOptions, []string) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Args: argsError(argsText, args)}
+	o := &dlqOptions{}
+	cf := addCommonFlags(cmd, true, "prefix", "embedded-listen")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "bound of each JetStream request")
+	flags(o, cmd)
+	cmd.RunE = runE(func(cmd *cobra.Command, args []string) error {
+		name := cmd.Name()
+		if name == "replay" && o.all == (len(args) == 1) {
+			return usagef("dlq replay takes one SEQ or --all")
 		}
-		args = cf.fs.Args()
-		if len(args) == 0 {
-			return append(pos, tail...), nil
+		if len(args) == 1 {
+			seq, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil || seq == 0 {
+				return usagef("dlq %s: SEQ %q is not a sequence number (see dlq ls)", name, args[0])
+			}
+			o.seq = seq
 		}
-		pos, args = append(pos, args[0]), args[1:]
-	}
+		if name == "purge" {
+			if err := needForce("dlq purge", o.force); err != nil {
+				return err
+			}
+		}
+		scheme, nc, js, err := toolJetStream(cf, "trigger-worker dlq", o.timeout)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		d := &deadLetters{js: js, scheme: scheme, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), function: o.function}
+		if d.stream, err = js.Stream(cmd.Context(), scheme.DeadLetterStream()); err != nil {
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return fmt.Errorf("no dead-letter stream %s: no worker with durable delivery has run with prefix %q on this NATS", scheme.DeadLetterStream(), scheme.Prefix())
+			}
+			return fmt.Errorf("dead-letter stream %s: %w", scheme.DeadLetterStream(), err)
+		}
+		return do(cmd.Context(), d, o, args)
+	})
+	return cmd
 }
 
 // deadLetters works on the dead-letter stream.
@@ -143,7 +135,8 @@ type deadLetters struct {
 	stream   jetstream.Stream
 	scheme   subjects.Scheme
 	out      io.Writer
-	function string // replay: the one function to run the events; "" for all
+	errOut   io.Writer // the confirmation question of purge
+	function string    // replay: the one function to run the events; "" for all
 }
 
 // each calls f for every dead letter up to the sequence last (0: the
@@ -176,7 +169,46 @@ func (d *deadLetters) each(ctx context.Context, last uint64, f func(*jetstream.R
 	return nil
 }
 
-func (d *deadLetters) list(ctx context.Context) error {
+// deadLetter is a dead letter as dlq ls and dlq show print it with -o json
+// or yaml (docs/cli.md).
+type deadLetter struct {
+	Seq       uint64    `json:"seq"`
+	FailedAt  time.Time `json:"failed_at"`
+	StoredAt  time.Time `json:"stored_at"`
+	Subject   string    `json:"subject"` // the event's original subject
+	Function  string    `json:"function"`
+	Attempts  int       `json:"attempts"`
+	ID        string    `json:"id"`
+	Error     string    `json:"error"`
+	EventSize int       `json:"event_size,omitempty"` // the event's size when the dead letter holds only part of it
+	// show only:
+	Headers   map[string][]string `json:"headers,omitempty"`
+	Event     json.RawMessage     `json:"event,omitempty"`      // the event, when it is JSON
+	EventText string              `json:"event_text,omitempty"` // the event (or the part kept), when it is not JSON or was cut
+}
+
+func newDeadLetter(m *jetstream.RawStreamMsg) deadLetter {
+	l := deadLetter{Seq: m.Sequence, FailedAt: failedAt(m), StoredAt: m.Time.UTC(), Subject: m.Header.Get(worker.HeaderSubject),
+		Function: m.Header.Get(worker.HeaderFailedFunction), ID: letterID(m), Error: m.Header.Get(worker.HeaderError)}
+	l.Attempts, _ = strconv.Atoi(m.Header.Get(worker.HeaderAttempts))
+	if cut, ok := bodyTruncated(m); ok {
+		l.EventSize, _ = strconv.Atoi(cut)
+	}
+	return l
+}
+
+func (d *deadLetters) list(ctx context.Context, format outputFormat) error {
+	if format != "table" {
+		letters := []deadLetter{}
+		err := d.each(ctx, 0, func(m *jetstream.RawStreamMsg) error {
+			letters = append(letters, newDeadLetter(m))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return encode(d.out, format, letters)
+	}
 	tw := tabwriter.NewWriter(d.out, 0, 8, 2, ' ', 0)
 	n := 0
 	err := d.each(ctx, 0, func(m *jetstream.RawStreamMsg) error {
@@ -203,10 +235,21 @@ func (d *deadLetters) list(ctx context.Context) error {
 	return err
 }
 
-func (d *deadLetters) show(ctx context.Context, seq uint64) error {
+func (d *deadLetters) show(ctx context.Context, seq uint64, format outputFormat) error {
 	m, err := d.get(ctx, seq)
 	if err != nil {
 		return err
+	}
+	if format != "table" {
+		l := newDeadLetter(m)
+		l.Headers = map[string][]string(m.Header)
+		_, cut := bodyTruncated(m)
+		if !cut && json.Valid(m.Data) {
+			l.Event = m.Data
+		} else {
+			l.EventText = string(m.Data)
+		}
+		return encode(d.out, format, l)
 	}
 	fmt.Fprintf(d.out, "seq:       %d\n", m.Sequence)
 	fmt.Fprintf(d.out, "stored at: %s\n", m.Time.UTC().Format(time.RFC3339Nano))
@@ -330,10 +373,17 @@ func (d *deadLetters) replayMsg(ctx context.Context, m *jetstream.RawStreamMsg) 
 	return nil
 }
 
-func (d *deadLetters) purge(ctx context.Context) error {
+func (d *deadLetters) purge(ctx context.Context, force bool) error {
 	info, err := d.stream.Info(ctx)
 	if err != nil {
 		return err
+	}
+	if info.State.Msgs == 0 {
+		fmt.Fprintf(d.out, "no dead letters in %s\n", d.scheme.DeadLetterStream())
+		return nil
+	}
+	if !force && !confirm(d.errOut, fmt.Sprintf("Delete the %d dead letters of %s?", info.State.Msgs, d.scheme.DeadLetterStream())) {
+		return fmt.Errorf("dlq purge: not confirmed: nothing deleted")
 	}
 	if err := d.stream.Purge(ctx); err != nil {
 		return fmt.Errorf("purge %s: %w", d.scheme.DeadLetterStream(), err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/pkg/client"
@@ -205,6 +207,38 @@ func TestDLQListShowReplay(t *testing.T) {
 		}
 	}
 
+	// -o json: the documented fields, parsed back.
+	var letters []deadLetter
+	if err := json.Unmarshal([]byte(r.mustDLQ(t, "ls", "-o", "json")), &letters); err != nil {
+		t.Fatalf("dlq ls -o json: %v", err)
+	}
+	if len(letters) != 1 || letters[0].Seq != 1 || letters[0].Subject != "trigger.POST_CREATE.SERVER" || letters[0].Function != "provision_dns" ||
+		letters[0].Attempts != 2 || letters[0].ID != id || !strings.HasPrefix(letters[0].Error, "dns api: 503") || letters[0].FailedAt.IsZero() {
+		t.Errorf("dlq ls -o json = %+v", letters)
+	}
+	var shown struct {
+		Seq     uint64              `json:"seq"`
+		ID      string              `json:"id"`
+		Headers map[string][]string `json:"headers"`
+		Event   struct {
+			ID    string `json:"id"`
+			Input struct {
+				ResourceName string `json:"resourceName"`
+			} `json:"input"`
+		} `json:"event"`
+	}
+	if err := json.Unmarshal([]byte(r.mustDLQ(t, "show", "1", "-o", "json")), &shown); err != nil {
+		t.Fatalf("dlq show -o json: %v", err)
+	}
+	if shown.Seq != 1 || shown.ID != id || shown.Event.ID != id || shown.Event.Input.ResourceName != "web-1" ||
+		!slices.Equal(shown.Headers[worker.HeaderFailedFunction], []string{"provision_dns"}) {
+		t.Errorf("dlq show 1 -o json = %+v", shown)
+	}
+	var fromYAML []map[string]any
+	if err := yaml.Unmarshal([]byte(r.mustDLQ(t, "ls", "-o", "yaml")), &fromYAML); err != nil || len(fromYAML) != 1 || fromYAML[0]["id"] != id || fromYAML[0]["attempts"] != 2 {
+		t.Errorf("dlq ls -o yaml = %v (%v)", fromYAML, err)
+	}
+
 	// The function works again: a replay runs it, and the dead letter goes.
 	r.failing.Store(false)
 	out = r.mustDLQ(t, "replay", "1")
@@ -258,7 +292,7 @@ func TestDLQReplayAllAndPurge(t *testing.T) {
 	r.failing.Store(true)
 	r.deadLetter(t, `{"n":3}`, 1)
 	r.deadLetter(t, `{"n":4}`, 2)
-	if out := r.mustDLQ(t, "purge"); !strings.Contains(out, "purged 2 dead letters from TRIGGER_DLQ") {
+	if out := r.mustDLQ(t, "purge", "--force"); !strings.Contains(out, "purged 2 dead letters from TRIGGER_DLQ") {
 		t.Errorf("dlq purge:\n%s", out)
 	}
 	if n := r.dlqMsgs(t); n != 0 {
@@ -281,7 +315,8 @@ func TestDLQUsage(t *testing.T) {
 		{"replay nothing", []string{"dlq", "replay"}, "dlq replay takes one SEQ or --all"},
 		{"replay SEQ and all", []string{"dlq", "replay", "3", "--all"}, "dlq replay takes one SEQ or --all"},
 		{"ls with an argument", []string{"dlq", "ls", "1"}, "dlq ls takes no arguments"},
-		{"purge with all", []string{"dlq", "purge", "--all"}, "dlq purge takes no arguments"},
+		{"purge with all", []string{"dlq", "purge", "--all"}, "unknown flag: --all"},
+		{"purge without a terminal", []string{"dlq", "purge"}, "stdin is not a terminal to confirm on, so it needs --force"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -171,7 +171,7 @@ func loadConfig(cf *commonFlags, stderr io.Writer) (config.Config, error) {
 	var ue *usageError
 	if err != nil && errors.As(err, &ue) && !errors.Is(err, errQuiet) {
 		writeProblems(stderr, splitJoined(ue.err))
-		return cfg, &usageError{errQuiet}
+		return cfg, &usageError{err: errQuiet}
 	}
 	return cfg, err
 }

@@ -17,114 +17,68 @@ import (
 
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/nats-io/nkeys"
+	"github.com/spf13/cobra"
 
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/internal/bundle"
 )
 
-const functionsUsage = `usage: trigger-worker functions COMMAND [flags]
-
-The fleet's functions as one versioned bundle: the functions list and the
+const functionsLong = `The fleet's functions as one versioned bundle: the functions list and the
 scripts.dir scripts, with every file they reference, stored by revision in
 the JetStream object store <PREFIX>_FUNCTIONS; the key-value bucket
 <PREFIX>_FUNCTIONS_HEAD names the active revision. Exec commands are paths
 on each worker's host: they are listed, not copied. Workers with
 bundle.source: bundle serve the active revision.
 
-commands:
-  push [DIR]       check the functions as check does and store them as a new revision,
-                   then make it active (--no-activate: only store it). The functions are
-                   those of the config (-c FILE), or of DIR/functions.yaml (the layout pull
-                   writes). Any problem: nothing is stored, exit 2. Prints the revision.
-  ls               list the revisions: revision, time, author, signer, functions, message;
-                   * marks the active one
-  show REV [FILE]  print a revision's manifest (functions, files and their sha256, commands),
-                   or one of its files
-  diff A B         what changed from revision A to B: functions, files, and a diff of each file
-  activate REV     make REV the active revision: roll back or forward
-  pull REV DIR     write revision REV into the new directory DIR
-  keygen [FILE]    make an ed25519 nkey for signing: the seed goes to FILE (created, mode
-                   0600) or stdout, the public key (for bundle.trusted_keys) to stdout
-
 With bundle.trusted_keys set, push must be signed (--sign) by one of them, and
 activate and pull refuse revisions that are not signed by one or whose files
-do not match the signed hashes.
+do not match the signed hashes.`
 
-flags:
-`
-
-// runFunctions is the functions command: it pushes, lists, shows, diffs,
-// activates and pulls the revisions of the function bundle.
-func runFunctions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cf := newCommonFlags("functions", stderr)
-	var message string
-	cf.fs.StringVar(&message, "m", "", "push: why this revision (shown by ls)")
-	cf.fs.StringVar(&message, "message", "", "push: same as -m")
-	author := cf.fs.String("author", defaultAuthor(), "push: who pushes")
-	signWith := cf.fs.String("sign", "", "push: sign with the nkey seed in this file (functions keygen)")
-	noActivate := cf.fs.Bool("no-activate", false, "push: store the revision without making it active")
-	dryRun := cf.fs.Bool("dry-run", false, "push: check and show the bundle, store nothing")
-	timeout := cf.fs.Duration("timeout", 30*time.Second, "bound of each JetStream request")
-	cmd, rest, err := subcommand(cf, functionsUsage, "push, ls, show, diff, activate, pull or keygen", args, stderr)
-	if err != nil {
-		return err
-	}
-	want := map[string][2]int{"push": {0, 1}, "ls": {0, 0}, "show": {1, 2}, "diff": {2, 2}, "activate": {1, 1}, "pull": {2, 2}, "keygen": {0, 1}}
-	n, ok := want[cmd]
-	if !ok {
-		cf.fs.Usage()
-		return usagef("unknown functions command %q", cmd)
-	}
-	if len(rest) < n[0] || len(rest) > n[1] {
-		return usagef("functions %s: wrong number of arguments (see functions -h)", cmd)
-	}
-	if cmd == "keygen" {
-		return keygen(rest, stdout)
-	}
-	// The revision arguments: the first of show, activate and pull, both of diff.
-	var revs []uint64
-	for i, a := range rest {
-		if cmd == "push" || (i == 1 && cmd != "diff") {
-			break
-		}
-		rev, err := strconv.ParseUint(a, 10, 64)
-		if err != nil || rev == 0 {
-			return usagef("functions %s: %q is not a revision number (see functions ls)", cmd, a)
-		}
-		revs = append(revs, rev)
-	}
-	if cmd != "push" && (message != "" || *signWith != "" || *noActivate || *dryRun) {
-		return usagef("functions %s takes none of -m, --sign, --no-activate, --dry-run", cmd)
-	}
-	if cmd == "push" {
-		p := pusher{message: message, author: *author, signWith: *signWith, activate: !*noActivate, dryRun: *dryRun, timeout: *timeout}
-		return p.run(ctx, cf, rest, stdout, stderr)
+func newFunctionsCmd() *cobra.Command {
+	push := functionsCmd("push [DIR]", "Check the functions as check does, store them as a new revision and make it active",
+		`Checks the functions as check does and stores them as a new revision, then
+makes it active (--no-activate: only stores it). The functions are those of the
+config (-c FILE), or of DIR/functions.yaml (the layout pull writes). Any problem:
+nothing is stored, exit 2. Prints the revision.`, "at most one DIR", cobra.MaximumNArgs(1), 0, "scripts-dir")
+	var p pusher
+	push.cmd.Flags().StringVarP(&p.message, "message", "m", "", "why this revision (shown by ls)")
+	push.cmd.Flags().StringVar(&p.author, "author", defaultAuthor(), "who pushes")
+	push.cmd.Flags().StringVar(&p.signWith, "sign", "", "sign with the nkey seed in this file (functions keygen)")
+	noActivate := push.cmd.Flags().Bool("no-activate", false, "store the revision without making it active")
+	push.cmd.Flags().BoolVar(&p.dryRun, "dry-run", false, "check and show the bundle, store nothing")
+	push.run = func(ctx context.Context, f *functionsCmdFlags, args []string, stdout, stderr io.Writer) error {
+		p.activate, p.timeout = !*noActivate, f.timeout
+		return p.run(ctx, f.cf, args, stdout, stderr)
 	}
 
-	st, cfg, done, err := openStore(ctx, cf, *timeout, false)
-	if err != nil {
-		return err
+	ls := functionsCmd("ls", "List the revisions: revision, time, author, signer, functions, message; * marks the active one",
+		"", "no arguments", cobra.NoArgs, 0)
+	lsOut := addOutputFlag(ls.cmd)
+	ls.store = func(ctx context.Context, st *bundle.Store, _ config.Config, _ []uint64, _ []string, out io.Writer) error {
+		return listRevisions(ctx, st, *lsOut, out)
 	}
-	defer done()
-	trusted := cfg.Bundle.TrustedKeys
-	switch cmd {
-	case "ls":
-		return listRevisions(ctx, st, stdout)
-	case "show":
+
+	show := functionsCmd("show REV [FILE]", "Print a revision's manifest (functions, files and their sha256, commands), or one of its files",
+		"", "REV [FILE]", cobra.RangeArgs(1, 2), 1)
+	showOut := addOutputFlag(show.cmd)
+	show.store = func(ctx context.Context, st *bundle.Store, cfg config.Config, revs []uint64, args []string, out io.Writer) error {
 		b, err := st.Fetch(ctx, revs[0])
 		if err != nil {
 			return err
 		}
-		if len(rest) == 2 {
-			return showFile(b, rest[1], stdout)
+		if len(args) == 2 {
+			return showFile(b, args[1], out)
 		}
 		active, err := st.Active(ctx)
 		if err != nil {
 			return err
 		}
-		showManifest(b, active, trusted, stdout)
-		return nil
-	case "diff":
+		return showManifest(b, active, cfg.Bundle.TrustedKeys, *showOut, out)
+	}
+
+	diff := functionsCmd("diff A B", "What changed from revision A to B: functions, files, and a diff of each file",
+		"", "two revisions A B", cobra.ExactArgs(2), 2)
+	diff.store = func(ctx context.Context, st *bundle.Store, _ config.Config, revs []uint64, _ []string, out io.Writer) error {
 		a, err := st.Fetch(ctx, revs[0])
 		if err != nil {
 			return err
@@ -133,10 +87,13 @@ func runFunctions(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		diffBundles(a, b, stdout)
+		diffBundles(a, b, out)
 		return nil
-	case "activate":
-		if len(trusted) > 0 {
+	}
+
+	activate := functionsCmd("activate REV", "Make REV the active revision: roll back or forward", "", "one REV", cobra.ExactArgs(1), 1)
+	activate.store = func(ctx context.Context, st *bundle.Store, cfg config.Config, revs []uint64, _ []string, out io.Writer) error {
+		if trusted := cfg.Bundle.TrustedKeys; len(trusted) > 0 {
 			if _, err := verified(ctx, st, revs[0], trusted); err != nil {
 				return err
 			}
@@ -146,27 +103,91 @@ func runFunctions(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		if prev == revs[0] {
-			fmt.Fprintf(stdout, "revision %d was already active\n", revs[0])
+			fmt.Fprintf(out, "revision %d was already active\n", revs[0])
 		} else {
-			fmt.Fprintf(stdout, "revision %d is active (was %s)\n", revs[0], revName(prev))
+			fmt.Fprintf(out, "revision %d is active (was %s)\n", revs[0], revName(prev))
 		}
 		return nil
 	}
-	// pull
-	b, err := st.Fetch(ctx, revs[0])
-	if err != nil {
-		return err
-	}
-	if len(trusted) > 0 {
-		if b, err = verified(ctx, st, revs[0], trusted); err != nil {
+
+	pull := functionsCmd("pull REV DIR", "Write revision REV into the new directory DIR", "", "REV DIR", cobra.ExactArgs(2), 1)
+	pull.store = func(ctx context.Context, st *bundle.Store, cfg config.Config, revs []uint64, args []string, out io.Writer) error {
+		trusted := cfg.Bundle.TrustedKeys
+		b, err := st.Fetch(ctx, revs[0])
+		if err != nil {
 			return err
 		}
+		if len(trusted) > 0 {
+			if b, err = verified(ctx, st, revs[0], trusted); err != nil {
+				return err
+			}
+		}
+		if err := b.WriteDir(args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "revision %d written to %s: %d files, %s, %s\n", revs[0], args[1], len(b.Files), bundle.ManifestFile, signedText(b, trusted))
+		return nil
 	}
-	if err := b.WriteDir(rest[1]); err != nil {
-		return err
+
+	keygen := &cobra.Command{
+		Use:   "keygen [FILE]",
+		Short: "Make an ed25519 nkey for signing: the seed to FILE (created, mode 0600) or stdout, the public key to stdout",
+		Args:  argsError("at most one FILE", cobra.MaximumNArgs(1)),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			return keygen(args, cmd.OutOrStdout())
+		}),
 	}
-	fmt.Fprintf(stdout, "revision %d written to %s: %d files, %s, %s\n", revs[0], rest[1], len(b.Files), bundle.ManifestFile, signedText(b, trusted))
-	return nil
+	return groupCmd("functions", "The fleet's functions as one versioned, signed bundle", functionsLong,
+		push.build(), ls.build(), show.build(), diff.build(), activate.build(), pull.build(), keygen)
+}
+
+// functionsCmdFlags are the flags every functions command that connects
+// takes.
+type functionsCmdFlags struct {
+	cf      *commonFlags
+	timeout time.Duration
+}
+
+// functionsSub is a functions command under construction: run runs it
+// whole (push); store runs it on the opened function store, with its
+// revision arguments (the first nrevs arguments) parsed.
+type functionsSub struct {
+	cmd   *cobra.Command
+	flags functionsCmdFlags
+	nrevs int
+	run   func(ctx context.Context, f *functionsCmdFlags, args []string, stdout, stderr io.Writer) error
+	store func(ctx context.Context, st *bundle.Store, cfg config.Config, revs []uint64, args []string, out io.Writer) error
+}
+
+func functionsCmd(use, short, long, argsText string, args cobra.PositionalArgs, nrevs int, overrides ...string) *functionsSub {
+	s := &functionsSub{cmd: &cobra.Command{Use: use, Short: short, Long: long, Args: argsError(argsText, args)}, nrevs: nrevs}
+	s.flags.cf = addCommonFlags(s.cmd, true, append([]string{"prefix", "embedded-listen"}, overrides...)...)
+	s.cmd.Flags().DurationVar(&s.flags.timeout, "timeout", 30*time.Second, "bound of each JetStream request")
+	return s
+}
+
+func (s *functionsSub) build() *cobra.Command {
+	s.cmd.RunE = runE(func(cmd *cobra.Command, args []string) error {
+		ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+		if s.run != nil {
+			return s.run(ctx, &s.flags, args, stdout, cmd.ErrOrStderr())
+		}
+		var revs []uint64
+		for _, a := range args[:s.nrevs] {
+			rev, err := strconv.ParseUint(a, 10, 64)
+			if err != nil || rev == 0 {
+				return usagef("functions %s: %q is not a revision number (see functions ls)", cmd.Name(), a)
+			}
+			revs = append(revs, rev)
+		}
+		st, cfg, done, err := openStore(ctx, s.flags.cf, s.flags.timeout, false)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return s.store(ctx, st, cfg, revs, args, stdout)
+	})
+	return s.cmd
 }
 
 // verified fetches rev and verifies it against trusted.
@@ -231,7 +252,7 @@ func (p pusher) run(ctx context.Context, cf *commonFlags, dir []string, stdout, 
 		var problems []error
 		if src, problems = definitionsConfig(cfg, dir[0]); len(problems) > 0 {
 			writeProblems(stderr, problems)
-			return &usageError{errQuiet}
+			return &usageError{err: errQuiet}
 		}
 	}
 	// The one validation of functions, as check and run do it.
@@ -240,14 +261,14 @@ func (p pusher) run(ctx context.Context, cf *commonFlags, dir []string, stdout, 
 	if len(l.problems) > 0 {
 		writeProblems(stderr, l.problems)
 		fmt.Fprintln(stderr, "\nnothing pushed")
-		return &usageError{errQuiet}
+		return &usageError{err: errQuiet}
 	}
 	if l.set.Len() == 0 {
 		return usagef("functions push: %s", noFunctionsWarning)
 	}
 	b, err := bundle.FromConfig(src)
 	if err != nil {
-		return &usageError{err}
+		return &usageError{err: err}
 	}
 	if b.Manifest.Functions, err = bundleFunctions(cfg, b); err != nil {
 		return err
@@ -258,7 +279,7 @@ func (p pusher) run(ctx context.Context, cf *commonFlags, dir []string, stdout, 
 	trusted := cfg.Bundle.TrustedKeys
 	if p.signWith != "" {
 		if key, err = bundle.ReadKey(p.signWith); err != nil {
-			return &usageError{err}
+			return &usageError{err: err}
 		}
 		pub, _ := key.PublicKey()
 		if len(trusted) > 0 && !slices.Contains(trusted, pub) {
@@ -337,7 +358,7 @@ func bundleFunctions(cfg config.Config, b *bundle.Bundle) ([]bundle.Function, er
 		problems = l.problems
 	}
 	if len(problems) > 0 {
-		return nil, &usageError{fmt.Errorf("the bundle does not load on its own: %w", errors.Join(problems...))}
+		return nil, &usageError{err: fmt.Errorf("the bundle does not load on its own: %w", errors.Join(problems...))}
 	}
 	var fns []bundle.Function
 	for _, e := range l.set.Entries() {
@@ -367,7 +388,7 @@ func keygen(file []string, stdout io.Writer) error {
 	}
 	f, err := os.OpenFile(file[0], os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return &usageError{err}
+		return &usageError{err: err}
 	}
 	_, werr := fmt.Fprintf(f, "%s\n", seed)
 	if err := errors.Join(werr, f.Close()); err != nil {
@@ -408,7 +429,20 @@ func signedText(b *bundle.Bundle, trusted []string) string {
 	return s
 }
 
-func listRevisions(ctx context.Context, st *bundle.Store, out io.Writer) error {
+// revisionInfo is a revision as functions ls prints it with -o json or
+// yaml (docs/cli.md).
+type revisionInfo struct {
+	Revision  uint64    `json:"revision"`
+	Active    bool      `json:"active"`
+	Created   time.Time `json:"created"`
+	Author    string    `json:"author"`
+	Signer    string    `json:"signer,omitempty"` // the signing key; absent when not signed
+	Functions []string  `json:"functions"`
+	Message   string    `json:"message,omitempty"`
+	Error     string    `json:"error,omitempty"` // the revision could not be read
+}
+
+func listRevisions(ctx context.Context, st *bundle.Store, format outputFormat, out io.Writer) error {
 	revs, err := st.Revisions(ctx)
 	if err != nil {
 		return err
@@ -416,6 +450,28 @@ func listRevisions(ctx context.Context, st *bundle.Store, out io.Writer) error {
 	active, err := st.Active(ctx)
 	if err != nil {
 		return err
+	}
+	if format != "table" {
+		list := []revisionInfo{}
+		for _, rev := range slices.Backward(revs) {
+			r := revisionInfo{Revision: rev, Active: rev == active, Functions: []string{}}
+			b, err := st.Fetch(ctx, rev)
+			if err != nil {
+				r.Error = err.Error()
+				list = append(list, r)
+				continue
+			}
+			m := b.Manifest
+			r.Created, r.Author, r.Message = m.Created.UTC(), m.Author, m.Message
+			if b.Signature != nil {
+				r.Signer = b.Signature.Key
+			}
+			for _, f := range m.Functions {
+				r.Functions = append(r.Functions, f.Ref)
+			}
+			list = append(list, r)
+		}
+		return encode(out, format, list)
 	}
 	if len(revs) == 0 {
 		fmt.Fprintln(out, "no revisions")
@@ -464,8 +520,25 @@ func printFunctions(b *bundle.Bundle, out io.Writer) {
 	_ = tw.Flush() // the writers of out report their own errors
 }
 
-func showManifest(b *bundle.Bundle, active uint64, trusted []string, out io.Writer) {
+// revisionShown is a revision as functions show prints it with -o json or
+// yaml (docs/cli.md): its manifest as stored, and its state here.
+type revisionShown struct {
+	Active    bool              `json:"active"`
+	Signature *bundle.Signature `json:"signature,omitempty"`
+	Trusted   *bool             `json:"trusted,omitempty"` // with bundle.trusted_keys: whether they accept it
+	Manifest  bundle.Manifest   `json:"manifest"`
+}
+
+func showManifest(b *bundle.Bundle, active uint64, trusted []string, format outputFormat, out io.Writer) error {
 	m := b.Manifest
+	if format != "table" {
+		r := revisionShown{Active: m.Revision == active, Signature: b.Signature, Manifest: m}
+		if len(trusted) > 0 {
+			ok := bundle.Verify(b, trusted) == nil
+			r.Trusted = &ok
+		}
+		return encode(out, format, r)
+	}
 	state := ""
 	if m.Revision == active {
 		state = " (active)"
@@ -485,6 +558,7 @@ func showManifest(b *bundle.Bundle, active uint64, trusted []string, out io.Writ
 			fmt.Fprintf(out, "  %s\n", c)
 		}
 	}
+	return nil
 }
 
 func showFile(b *bundle.Bundle, name string, out io.Writer) error {

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,7 +58,11 @@ functions:
 
 func (r *functionsRig) functions(args ...string) (string, string, error) {
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), append(append([]string{"functions"}, args...), "-c", r.config), &out, &errOut)
+	args = append([]string{"functions"}, args...)
+	if len(args) < 2 || args[1] != "keygen" { // keygen reads no config
+		args = append(args, "-c", r.config)
+	}
+	err := run(context.Background(), args, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
@@ -92,6 +98,24 @@ func TestFunctionsPushAndRead(t *testing.T) {
 	if len(lines) != 3 || !regexp.MustCompile(`^2\s+\*\s+\S+Z\s+ops\s+-\s+audit,deny_big\s+quota 8$`).MatchString(lines[1]) ||
 		!regexp.MustCompile(`^1\s+\S+Z\s+ops\s+-\s+archive,audit,deny_big\s+first$`).MatchString(lines[2]) {
 		t.Fatalf("ls:\n%s", ls)
+	}
+
+	var revs []revisionInfo
+	if err := json.Unmarshal([]byte(r.must(t, "ls", "-o", "json")), &revs); err != nil {
+		t.Fatalf("ls -o json: %v", err)
+	}
+	if len(revs) != 2 || revs[0].Revision != 2 || !revs[0].Active || revs[0].Author != "ops" || revs[0].Message != "quota 8" ||
+		!slices.Equal(revs[0].Functions, []string{"audit", "deny_big"}) || revs[1].Revision != 1 || revs[1].Active || revs[1].Created.IsZero() {
+		t.Errorf("ls -o json = %+v", revs)
+	}
+	var shown revisionShown
+	if err := json.Unmarshal([]byte(r.must(t, "show", "1", "-o", "json")), &shown); err != nil {
+		t.Fatalf("show 1 -o json: %v", err)
+	}
+	if shown.Active || shown.Signature != nil || shown.Manifest.Revision != 1 || len(shown.Manifest.Functions) != 3 ||
+		shown.Manifest.Functions[2].Ref != "deny_big" || shown.Manifest.Functions[2].Policy != "fail/enforce" ||
+		!slices.Equal(shown.Manifest.Commands, []string{"/bin/true"}) {
+		t.Errorf("show 1 -o json = %+v", shown)
 	}
 
 	show := r.must(t, "show", "1")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,9 +12,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, errQuiet) {
-			fmt.Fprintln(os.Stderr, "trigger-worker:", err)
-		}
+		report(os.Stderr, err)
 		os.Exit(exitCode(err))
 	}
 }

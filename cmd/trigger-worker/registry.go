@@ -6,71 +6,95 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
-const registryUsage = `usage: trigger-worker registry COMMAND [flags]
-
-The PRE registry is the JetStream key-value bucket <PREFIX>_REGISTRY in which
+const registryLong = `The PRE registry is the JetStream key-value bucket <PREFIX>_REGISTRY in which
 every worker records, under its instance name, the PRE subjects it has
 functions for. When no worker answers a PRE request, the SDK reads it: a
 subject with a registration is refused (NO_WORKER), one without is allowed
 (NO_TRIGGER). Registrations never expire and stay when workers stop; running
-workers rewrite their last-seen time every registry.refresh.
+workers rewrite their last-seen time every registry.refresh.`
 
-commands:
-  ls      list the registrations: subject, instance, functions, last seen, and whether
-          the instance answers NATS service discovery now
-  prune   remove registrations: --older-than D (last seen more than D ago), --instance NAME,
-          or both. The last registration of a subject stays unless --force, so that a
-          prune never turns a refusal into an allow. --dry-run shows what would go.
-
-flags:
-`
-
-// runRegistry is the registry command: it lists and prunes the PRE
-// registry's registrations.
-func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cf := newCommonFlags("registry", stderr)
-	olderThan := cf.fs.Duration("older-than", 0, "prune: registrations last seen more than this long ago")
-	instance := cf.fs.String("instance", "", "prune: the registrations of this instance ("+worker.LegacyInstance+" for those of workers without instance names)")
-	force := cf.fs.Bool("force", false, "prune: also remove the last registration of a subject (it then answers NO_TRIGGER, allowed, when no worker answers)")
-	dryRun := cf.fs.Bool("dry-run", false, "prune: print what would be removed, change nothing")
-	discover := cf.fs.Duration("discover", time.Second, "ls: how long to wait for workers answering service discovery ($SRV.PING); 0 skips it")
-	service := cf.fs.String("service", worker.DefaultServiceName, "ls: the workers' NATS service name")
-	timeout := cf.fs.Duration("timeout", 10*time.Second, "bound of each JetStream request")
-	cmd, rest, err := subcommand(cf, registryUsage, "ls or prune", args, stderr)
-	if err != nil {
-		return err
+func newRegistryCmd() *cobra.Command {
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List the registrations: subject, instance, functions, last seen, and whether the instance answers now",
+		Args:  argsError("no arguments", cobra.NoArgs),
 	}
-	if len(rest) > 0 {
-		return usagef("registry %s takes no arguments", cmd)
+	lsCF := addCommonFlags(ls, true, "prefix", "embedded-listen")
+	lsTimeout := ls.Flags().Duration("timeout", 10*time.Second, "bound of each JetStream request")
+	discover := ls.Flags().Duration("discover", time.Second, "how long to wait for workers answering service discovery ($SRV.PING); 0 skips it")
+	service := ls.Flags().String("service", worker.DefaultServiceName, "the workers' NATS service name")
+	output := addOutputFlag(ls)
+	ls.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		return withRegistry(cmd.Context(), lsCF, *lsTimeout, func(kv jetstream.KeyValue, nc *nats.Conn, scheme subjects.Scheme) error {
+			return listRegistry(cmd.Context(), kv, nc, scheme, *service, *discover, *output, cmd.OutOrStdout())
+		})
+	})
+
+	prune := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove the registrations of gone instances (--older-than D, --instance NAME, or both)",
+		Long: `Removes registrations: --older-than D (last seen more than D ago), --instance NAME,
+or both. The last registration of a subject stays unless --force, so that a
+prune never turns a refusal into an allow; with --force, which does, it shows
+what would go and asks for confirmation on a terminal. --dry-run shows what
+would go and changes nothing.`,
+		Args: argsError("no arguments", cobra.NoArgs),
 	}
-	switch cmd {
-	case "ls":
-		if *olderThan != 0 || *instance != "" || *force || *dryRun {
-			return usagef("registry ls takes none of --older-than, --instance, --force, --dry-run")
-		}
-	case "prune":
+	pruneCF := addCommonFlags(prune, true, "prefix", "embedded-listen")
+	pruneTimeout := prune.Flags().Duration("timeout", 10*time.Second, "bound of each JetStream request")
+	olderThan := prune.Flags().Duration("older-than", 0, "registrations last seen more than this long ago")
+	instance := prune.Flags().String("instance", "", "the registrations of this instance ("+worker.LegacyInstance+" for those of workers without instance names)")
+	force := prune.Flags().Bool("force", false, "also remove the last registration of a subject (it then answers NO_TRIGGER, allowed, when no worker answers)")
+	dryRun := prune.Flags().Bool("dry-run", false, "print what would be removed, change nothing")
+	prune.RunE = runE(func(cmd *cobra.Command, _ []string) error {
 		if *olderThan < 0 {
 			return usagef("registry prune: --older-than %v is negative", *olderThan)
 		}
 		if *olderThan == 0 && *instance == "" {
 			return usagef("registry prune needs --older-than, --instance or both")
 		}
-	default:
-		cf.fs.Usage()
-		return usagef("unknown registry command %q", cmd)
-	}
-	scheme, nc, js, err := toolJetStream(cf, "trigger-worker registry", *timeout)
+		return withRegistry(cmd.Context(), pruneCF, *pruneTimeout, func(kv jetstream.KeyValue, _ *nats.Conn, scheme subjects.Scheme) error {
+			var before time.Time
+			if *olderThan > 0 {
+				before = time.Now().Add(-*olderThan)
+			}
+			opts := worker.PruneOptions{Instance: *instance, Before: before, Force: *force, DryRun: *dryRun}
+			if *force && !*dryRun && isTerminal(os.Stdin) {
+				dry := opts
+				dry.DryRun = true
+				res, err := worker.PruneRegistry(cmd.Context(), kv, dry)
+				printPrune(cmd.OutOrStdout(), scheme, res, true)
+				if err != nil {
+					return err
+				}
+				if !confirm(cmd.ErrOrStderr(), "Remove these registrations, the last of their subjects included?") {
+					return fmt.Errorf("registry prune: not confirmed: nothing removed")
+				}
+			}
+			res, err := worker.PruneRegistry(cmd.Context(), kv, opts)
+			printPrune(cmd.OutOrStdout(), scheme, res, *dryRun)
+			return err
+		})
+	})
+	return groupCmd("registry", "List the PRE registry's registrations by worker instance, remove those of gone instances", registryLong, ls, prune)
+}
+
+// withRegistry connects as cf says and calls f with the registry bucket.
+func withRegistry(ctx context.Context, cf *commonFlags, timeout time.Duration, f func(jetstream.KeyValue, *nats.Conn, subjects.Scheme) error) error {
+	scheme, nc, js, err := toolJetStream(cf, "trigger-worker registry", timeout)
 	if err != nil {
 		return err
 	}
@@ -82,16 +106,7 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("registry bucket %s: %w", scheme.RegistryBucket(), err)
 	}
-	if cmd == "ls" {
-		return listRegistry(ctx, kv, nc, scheme, *service, *discover, stdout)
-	}
-	var before time.Time
-	if *olderThan > 0 {
-		before = time.Now().Add(-*olderThan)
-	}
-	res, err := worker.PruneRegistry(ctx, kv, worker.PruneOptions{Instance: *instance, Before: before, Force: *force, DryRun: *dryRun})
-	printPrune(stdout, scheme, res, *dryRun)
-	return err
+	return f(kv, nc, scheme)
 }
 
 // registrySubject is the subject a registry key stands for, such as
@@ -109,16 +124,31 @@ func lastSeen(t, now time.Time) string {
 	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), now.Sub(t).Round(time.Second))
 }
 
-func listRegistry(ctx context.Context, kv jetstream.KeyValue, nc *nats.Conn, scheme subjects.Scheme, service string, wait time.Duration, out io.Writer) error {
+func listRegistry(ctx context.Context, kv jetstream.KeyValue, nc *nats.Conn, scheme subjects.Scheme, service string, wait time.Duration, format outputFormat, out io.Writer) error {
 	regs, err := worker.ListRegistry(ctx, kv)
 	if err != nil {
 		return err
 	}
-	if len(regs) == 0 {
+	if len(regs) == 0 && format == "table" {
 		fmt.Fprintf(out, "no registrations in %s: every PRE subject answers NO_TRIGGER (allowed) when no worker answers\n", kv.Bucket())
 		return nil
 	}
 	live, derr := answering(nc, service, scheme.Prefix(), wait)
+	if format != "table" {
+		list := []registration{}
+		for _, r := range regs {
+			reg := registration{Subject: registrySubject(scheme, r.Key), Key: r.Key, Instance: r.Instance, Functions: r.Functions, LastSeen: r.LastSeen.UTC()}
+			if reg.Functions == nil {
+				reg.Functions = []string{}
+			}
+			if r.Instance != worker.LegacyInstance && live != nil {
+				answers := live[r.Instance]
+				reg.Answering = &answers
+			}
+			list = append(list, reg)
+		}
+		return encode(out, format, list)
+	}
 	now := time.Now()
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "SUBJECT\tINSTANCE\tFUNCTIONS\tLAST SEEN\tANSWERING")
@@ -148,6 +178,20 @@ func listRegistry(ctx context.Context, kv jetstream.KeyValue, nc *nats.Conn, sch
 		fmt.Fprintln(out, "ANSWERING unknown: service discovery skipped (--discover 0)")
 	}
 	return nil
+}
+
+// registration is a registration as registry ls prints it with -o json
+// or yaml (docs/cli.md).
+type registration struct {
+	Subject   string    `json:"subject"`
+	Key       string    `json:"key"`
+	Instance  string    `json:"instance"`
+	Functions []string  `json:"functions"`
+	LastSeen  time.Time `json:"last_seen"`
+	// Answering is whether the instance answers service discovery now;
+	// absent when unknown (discovery skipped or failed, or a registration
+	// of a worker without an instance name).
+	Answering *bool `json:"answering,omitempty"`
 }
 
 // answering returns the instance names of the workers of prefix that

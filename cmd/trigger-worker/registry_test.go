@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +119,28 @@ func TestRegistryList(t *testing.T) {
 	)
 	if !strings.Contains(out, "5 registrations of 4 instances for 3 subjects in TRIGGER_REGISTRY") {
 		t.Errorf("registry ls summary missing:\n%s", out)
+	}
+
+	var regs []registration
+	if err := json.Unmarshal([]byte(r.mustRegistry(t, "ls", "-o", "json")), &regs); err != nil {
+		t.Fatalf("registry ls -o json: %v", err)
+	}
+	answering := map[string]string{}
+	for _, g := range regs {
+		state := "unknown"
+		if g.Answering != nil {
+			state = strconv.FormatBool(*g.Answering)
+		}
+		answering[g.Subject+" "+g.Instance+" "+strings.Join(g.Functions, ",")] = state
+	}
+	if want := map[string]string{
+		"trigger.PRE_AUTH.* beta audit_auth":         "false",
+		"trigger.PRE_CREATE.NETWORK alpha deny_net":  "true",
+		"trigger.PRE_CREATE.NETWORK beta deny_net":   "false",
+		"trigger.PRE_CREATE.NETWORK gone-1 deny_net": "false",
+		"trigger.PRE_DELETE.DISK _legacy old_fn":     "unknown",
+	}; !maps.Equal(answering, want) {
+		t.Errorf("registry ls -o json = %v, want %v", answering, want)
 	}
 
 	out = r.mustRegistry(t, "ls", "--discover", "0")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/spf13/cobra"
 	"io"
 	"log/slog"
 	"net"
@@ -28,20 +29,33 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
+func newRunCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the worker (the default command)",
+		Long: `Run the worker until SIGTERM or SIGINT (which drain), reloading the functions on SIGHUP.
+With no NATS URL (--server, NATS_URL, --context, nats.url) it starts an embedded NATS server.
+Loading is all or nothing: with any problem check would report it prints them and exits 2,
+unless --allow-partial.`,
+		Args: argsError("no arguments", cobra.NoArgs),
+	}
+	cf := addCommonFlags(cmd, true, "all")
+	allowPartial := cmd.Flags().Bool("allow-partial", false,
+		"serve the functions that load when others have problems, warning at every load (config loading.allow_partial)")
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		return runWorker(cmd.Context(), cf, *allowPartial, cmd.ErrOrStderr())
+	})
+	return cmd
+}
+
 // runWorker is the run command: it serves until ctx is done (SIGTERM or
 // SIGINT), reloading functions on SIGHUP.
-func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
-	cf := newCommonFlags("run", stderr)
-	allowPartialFlag := cf.fs.Bool("allow-partial", false,
-		"serve the functions that load when others have problems, warning at every load (config loading.allow_partial)")
-	if err := cf.parse(args); err != nil {
-		return err
-	}
+func runWorker(ctx context.Context, cf *commonFlags, allowPartialFlag bool, stderr io.Writer) error {
 	cfg, err := loadConfig(cf, stderr)
 	if err != nil {
 		return err
 	}
-	allowPartial := func(cfg config.Config) bool { return *allowPartialFlag || cfg.Loading.AllowPartial }
+	allowPartial := func(cfg config.Config) bool { return allowPartialFlag || cfg.Loading.AllowPartial }
 	log := newLogger(cfg.Log, stderr)
 	log.Info("trigger-worker starting", "version", version, "config", cfg.File)
 
@@ -117,7 +131,7 @@ func loadForStart(cfg config.Config, allowPartial bool, store lua.DataStore, log
 		log.Error("not starting: the functions have problems (trigger-worker check lists them; --allow-partial serves the rest)",
 			"problems", len(l.problems))
 		writeProblems(stderr, l.problems)
-		return nil, errors.Join(&usageError{errQuiet}, l.close())
+		return nil, errors.Join(&usageError{err: errQuiet}, l.close())
 	}
 	if l.set.Len() == 0 {
 		log.Warn(noFunctionsWarning)
@@ -167,7 +181,7 @@ func lockStoreDir(cfg config.Embedded) (dir string, unlock func(), err error) {
 	dir = cfg.StoreDir
 	if dir == "" {
 		if dir, err = natsconn.DefaultStoreDir(); err != nil {
-			return "", nil, &usageError{err}
+			return "", nil, &usageError{err: err}
 		}
 	}
 	unlock, err = natsconn.LockStore(dir)
@@ -184,7 +198,7 @@ func connectNATS(ctx context.Context, cfg config.NATS, metrics *worker.Metrics, 
 	opts, err := natsconn.Options(connectConfig(cfg, cfg.URL, cfg.Name),
 		natsconn.Events{Logger: log, Connected: metrics.NATSConnected, SlowConsumers: metrics.SlowConsumers})
 	if err != nil {
-		return nil, nil, &usageError{err}
+		return nil, nil, &usageError{err: err}
 	}
 	stopServer := func() {}
 	if cfg.URL == "" {
@@ -267,7 +281,7 @@ func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded,
 	case errors.Is(err, worker.ErrBadInstance):
 		return nil, usagef("registry.instance: %w", err)
 	case err != nil:
-		return nil, &usageError{err}
+		return nil, &usageError{err: err}
 	}
 	return w, nil
 }

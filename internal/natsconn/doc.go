@@ -2,7 +2,8 @@
 // [Options] turns the connection settings of the configuration into nats.go
 // options (reconnect forever, state changes logged and counted), and
 // [StartEmbedded] starts the in-process NATS server a worker runs when no
-// server URL is configured.
+// server URL is configured. [LoadContext] reads the connection contexts the
+// nats CLI saves (nats context save), for the --context flag.
 //
 // Both live here, outside pkg/worker, so that a Go program embedding a
 // worker links nats-server only if it starts one itself. The connection

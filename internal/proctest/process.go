@@ -20,12 +20,12 @@ import (
 const exitTimeout = 60 * time.Second
 
 // Env returns the environment of a child process: the test's, without the
-// TRIGGER_ variables that would change trigger-worker's configuration,
-// followed by extra ("NAME=value" each).
+// variables that would change trigger-worker's configuration (TRIGGER_*,
+// NATS_URL, NATS_CONTEXT), followed by extra ("NAME=value" each).
 func Env(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TRIGGER_") {
+		if !strings.HasPrefix(kv, "TRIGGER_") && !strings.HasPrefix(kv, "NATS_URL=") && !strings.HasPrefix(kv, "NATS_CONTEXT=") {
 			env = append(env, kv)
 		}
 	}

@@ -155,7 +155,7 @@ type ServiceStats struct {
 	Errors      uint64 `json:"errors"`
 	Failed      uint64 `json:"failed"`
 	// PreAllowed and PreDenied count the PRE decisions answered; PreFailOpen
-	// the PRE function errors let through by failurePolicy ignore.
+	// the PRE function errors let through by failure_policy ignore.
 	PreAllowed  uint64 `json:"pre_allowed"`
 	PreDenied   uint64 `json:"pre_denied"`
 	PreFailOpen uint64 `json:"pre_fail_open"`

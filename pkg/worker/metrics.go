@@ -106,7 +106,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"trigger_type", "decision"}),
 		PreFailOpen: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trigger_pre_fail_open_total",
-			Help: "PRE function errors or timeouts let through by failurePolicy ignore.",
+			Help: "PRE function errors or timeouts let through by failure_policy ignore.",
 		}, []string{"function"}),
 		FunctionsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "trigger_functions_in_flight",

@@ -195,7 +195,7 @@ end
 		// Not a function problem: the config file does not load.
 		name:  "unknown config key",
 		state: loadState{extra: "loop:\n  ttll: 5m\n"},
-		want:  []string{`{dir}/trigger-worker.yaml: unknown key "loop.ttll"`},
+		want:  []string{`{dir}/trigger-worker.yaml:8: unknown key "loop.ttll" (did you mean "loop.ttl"?)`},
 	},
 }
 

@@ -149,7 +149,7 @@ func hang(ctx context.Context, _ *event.Event) (handlers.Result, error) {
 }
 
 // TestPreTimeoutPolicies: a function that times out refuses the action
-// under failurePolicy fail and lets it through, counted as failed open,
+// under failure_policy fail and lets it through, counted as failed open,
 // under ignore.
 func TestPreTimeoutPolicies(t *testing.T) {
 	t.Parallel()
