@@ -413,6 +413,12 @@ func (w *Worker) resubscribeLocked(ctx context.Context) error {
 		}
 		post = nil
 	}
+	if w.registry != nil {
+		// Before subscribing: see registry.register.
+		if err := w.registry.register(ctx, set); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	want := make(map[string]bool, len(pre)+len(post))
 	for _, s := range slices.Concat(pre, post) {
 		want[s] = true
@@ -444,7 +450,8 @@ func (w *Worker) resubscribeLocked(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("worker: flush subscriptions: %w", err))
 	}
 	if w.registry != nil {
-		if err := w.registry.update(ctx, set); err != nil {
+		// After the subscriptions no longer needed are drained.
+		if err := w.registry.unregisterStale(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
