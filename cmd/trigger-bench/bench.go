@@ -22,7 +22,7 @@ import (
 )
 
 // Scenario names, for --scenarios, in the order they run.
-var scenarioNames = []string{"post-core", "post-durable", "pre-seq", "pre-conc", "pre-lua", "pre-dlog", "matcher", "idle"}
+var scenarioNames = []string{"post-core", "post-durable", "pre-seq", "pre-conc", "pre-lua", "pre-dlog", "pre-none", "matcher", "idle"}
 
 // options are the command line of the bench.
 type options struct {
@@ -200,6 +200,8 @@ func (b *bench) scenario(name string) *scenario {
 				{name: "log on", side: sideOurs, mode: modePre, args: []string{"--decision-log"}, drive: preDrive(1)},
 			},
 			target: "p50 <= 1.1x log off", met: func(r *ratios) bool { return r.P50.Median <= 1.1 }}
+	case "pre-none":
+		return preNoneScenario()
 	case "matcher":
 		sc := &scenario{name: name, title: "matcher scale (PRE seq)", pre: true,
 			target: fmt.Sprintf("p50 at %d <= 1.1x at %d", b.opt.scale[len(b.opt.scale)-1], b.opt.scale[0]),
