@@ -270,12 +270,19 @@ func (w *Worker) newState(set *matcher.Set) *runState {
 	st := &runState{set: set, fns: make(map[*matcher.Entry]*function, set.Len())}
 	counts := make(map[string]int)
 	for _, e := range set.Entries() {
-		st.fns[e] = w.function(e)
+		f := w.function(e)
+		st.fns[e] = f
 		counts[e.Type.Name]++
+		// The per-function series alerts count from zero exist from the
+		// start where they can occur; the others come on first use
+		// (fnMetrics).
 		if e.Schedule != nil {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref)
 		}
-		if !e.Type.IsPre() {
+		if e.Type.IsPre() && e.FailurePolicy == FailOpen {
+			f.failOpenCounter()
+		}
+		if !e.Type.IsPre() && w.cfg.Durable != nil {
 			w.metrics.DeadLetters.WithLabelValues(e.Ref)
 			w.metrics.DeadLettersCut.WithLabelValues(e.Ref)
 		}
