@@ -150,19 +150,52 @@ func (p *decisionDecoder) object(depth int, field func(key []byte) error) error 
 		if err := field(key); err != nil {
 			return err
 		}
+		if more, err := p.more('}', "after object key:value pair"); !more {
+			return err
+		}
+	}
+}
+
+// more passes what follows a member or an element: true after a comma,
+// false (and a nil error) after the closing byte end.
+func (p *decisionDecoder) more(end byte, what string) (bool, error) {
+	p.space()
+	if p.i >= len(p.data) {
+		return false, p.syntaxErr("")
+	}
+	switch p.data[p.i] {
+	case ',':
+		p.i++
 		p.space()
+		return true, nil
+	case end:
+		p.i++
+		return false, nil
+	}
+	return false, p.syntaxErr(what)
+}
+
+// array reads an array whose first byte is at p.i, calling elem for each
+// element with p.i at it; elem must read the element.
+func (p *decisionDecoder) array(depth int, elem func() error) error {
+	if depth > maxDecisionDepth {
+		return errors.New("exceeded max depth")
+	}
+	p.i++ // '['
+	p.space()
+	if p.i < len(p.data) && p.data[p.i] == ']' {
+		p.i++
+		return nil
+	}
+	for {
 		if p.i >= len(p.data) {
 			return p.syntaxErr("")
 		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case '}':
-			p.i++
-			return nil
-		default:
-			return p.syntaxErr("after object key:value pair")
+		if err := elem(); err != nil {
+			return err
+		}
+		if more, err := p.more(']', "after array element"); !more {
+			return err
 		}
 	}
 }
@@ -220,19 +253,9 @@ func (p *decisionDecoder) functions(d *Decision) error {
 		}
 		return typeErr(kind, "functions")
 	}
-	p.i++ // '['
 	fns := d.Functions
 	n := 0
-	p.space()
-	if p.i < len(p.data) && p.data[p.i] == ']' {
-		p.i++
-		d.Functions = []FunctionResult{}
-		return nil
-	}
-	for {
-		if p.i >= len(p.data) {
-			return p.syntaxErr("")
-		}
+	err := p.array(2, func() error {
 		if n >= cap(fns) {
 			// A larger capacity than encoding/json's growth changes no
 			// result: an element past the length is stale (left by an
@@ -245,26 +268,18 @@ func (p *decisionDecoder) functions(d *Decision) error {
 		} else if n >= len(fns) {
 			fns = fns[:n+1]
 		}
-		if err := p.result(&fns[n]); err != nil {
-			return err
-		}
 		n++
-		p.space()
-		if p.i >= len(p.data) {
-			return p.syntaxErr("")
-		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case ']':
-			p.i++
-			d.Functions = fns[:n]
-			return nil
-		default:
-			return p.syntaxErr("after array element")
-		}
+		return p.result(&fns[n-1])
+	})
+	if err != nil {
+		return err
 	}
+	if n == 0 {
+		d.Functions = []FunctionResult{}
+	} else {
+		d.Functions = fns[:n]
+	}
+	return nil
 }
 
 func (p *decisionDecoder) result(r *FunctionResult) error {
@@ -634,34 +649,7 @@ func (p *decisionDecoder) skip(depth int) error {
 	case c == '{':
 		return p.object(depth, func([]byte) error { return p.skip(depth + 1) })
 	case c == '[':
-		if depth > maxDecisionDepth {
-			return errors.New("exceeded max depth")
-		}
-		p.i++
-		p.space()
-		if p.i < len(p.data) && p.data[p.i] == ']' {
-			p.i++
-			return nil
-		}
-		for {
-			if err := p.skip(depth + 1); err != nil {
-				return err
-			}
-			p.space()
-			if p.i >= len(p.data) {
-				return p.syntaxErr("")
-			}
-			switch p.data[p.i] {
-			case ',':
-				p.i++
-				p.space()
-			case ']':
-				p.i++
-				return nil
-			default:
-				return p.syntaxErr("after array element")
-			}
-		}
+		return p.array(depth, func() error { return p.skip(depth + 1) })
 	case c == 't':
 		return p.literal("true")
 	case c == 'f':
