@@ -329,11 +329,7 @@ func (p *decisionDecoder) stringField(dst *string, name string) error {
 	case 'n':
 		return p.literal("null")
 	}
-	kind := p.kind()
-	if err := p.skip(4); err != nil {
-		return err
-	}
-	return typeErr(kind, name)
+	return p.wrongType(name)
 }
 
 // internField is stringField for the fields whose values are mostly the
@@ -386,27 +382,24 @@ func (p *decisionDecoder) boolField(dst *bool, name string) error {
 	case 'n':
 		return p.literal("null")
 	}
-	kind := p.kind()
-	if err := p.skip(4); err != nil {
-		return err
+	return p.wrongType(name)
+}
+
+// numberField reads a number field's value: its bytes, or nil for null.
+func (p *decisionDecoder) numberField(name string) ([]byte, error) {
+	c := p.data[p.i]
+	if c == 'n' {
+		return nil, p.literal("null")
 	}
-	return typeErr(kind, name)
+	if c != '-' && (c < '0' || c > '9') {
+		return nil, p.wrongType(name)
+	}
+	return p.number()
 }
 
 func (p *decisionDecoder) uintField(dst *uint64, name string) error {
-	c := p.data[p.i]
-	if c == 'n' {
-		return p.literal("null")
-	}
-	if c != '-' && (c < '0' || c > '9') {
-		kind := p.kind()
-		if err := p.skip(4); err != nil {
-			return err
-		}
-		return typeErr(kind, name)
-	}
-	num, err := p.number()
-	if err != nil {
+	num, err := p.numberField(name)
+	if num == nil {
 		return err
 	}
 	v, err := strconv.ParseUint(string(num), 10, 64)
@@ -418,19 +411,8 @@ func (p *decisionDecoder) uintField(dst *uint64, name string) error {
 }
 
 func (p *decisionDecoder) floatField(dst *float64, name string) error {
-	c := p.data[p.i]
-	if c == 'n' {
-		return p.literal("null")
-	}
-	if c != '-' && (c < '0' || c > '9') {
-		kind := p.kind()
-		if err := p.skip(4); err != nil {
-			return err
-		}
-		return typeErr(kind, name)
-	}
-	num, err := p.number()
-	if err != nil {
+	num, err := p.numberField(name)
+	if num == nil {
 		return err
 	}
 	v, err := strconv.ParseFloat(string(num), 64)
@@ -439,6 +421,16 @@ func (p *decisionDecoder) floatField(dst *float64, name string) error {
 	}
 	*dst = v
 	return nil
+}
+
+// wrongType checks and passes a value of the wrong type for the field name,
+// and returns the type error.
+func (p *decisionDecoder) wrongType(name string) error {
+	kind := p.kind()
+	if err := p.skip(4); err != nil {
+		return err
+	}
+	return typeErr(kind, name)
 }
 
 func (p *decisionDecoder) literal(lit string) error {
