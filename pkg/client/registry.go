@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,6 +41,7 @@ type registryWatch struct {
 	reconnects uint64              // the connection's reconnect count when the watch started
 	started    bool
 	stopped    bool
+	begun      atomic.Bool // start has been called
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -49,8 +51,12 @@ func newRegistryWatch(nc *nats.Conn, js jetstream.JetStream, bucket string) *reg
 	return &registryWatch{nc: nc, js: js, bucket: bucket, done: make(chan struct{})}
 }
 
-// start starts the watch once; later calls do nothing.
+// start starts the watch once; later calls do nothing (and take no lock).
 func (w *registryWatch) start() {
+	if w.begun.Load() {
+		return
+	}
+	w.begun.Store(true)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.started || w.stopped {
