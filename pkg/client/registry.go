@@ -18,18 +18,31 @@ const (
 	watchRetryMax = 10 * time.Second
 )
 
+// How the watch is checked against the bucket: every watchCheck the
+// bucket's last revision is read (one stream info request), and the copy is
+// trusted until watchTrust after the last check that found the watch had
+// delivered every revision the previous check saw. A JetStream that stops
+// answering, or a watch that stalls, thus stops the shortcut within
+// watchTrust, while the connection stays up.
+const (
+	watchCheck = 2 * time.Second
+	watchTrust = 5 * time.Second
+)
+
 // registryWatch keeps a copy of the keys of the PRE registry bucket (see
 // pkg/worker registry.go), fed by a watch on the bucket, so that Decide can
 // answer NO_TRIGGER for a subject no worker registered without sending the
 // request.
 //
 // The copy is used only while it is known to be current: the watch has
-// delivered the bucket's keys as they were when it started, and has run
-// since without a break. The connection losing its server (a disconnect,
-// a reconnect, the connection closed) or the watch ending makes the copy
+// delivered the bucket's keys as they were when it started, has run since
+// without a break, and has kept up with the bucket (checked every
+// watchCheck). The connection losing its server (a disconnect, a
+// reconnect, the connection closed) or the watch ending makes the copy
 // unknown at once, checked on every lookup, and a new watch is started;
 // until its first values arrive, Decide sends its requests as without the
-// copy.
+// copy. A bucket that JetStream stops serving, or a watch that falls
+// behind, makes it unknown within watchTrust.
 type registryWatch struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -41,7 +54,8 @@ type registryWatch struct {
 	reconnects uint64              // the connection's reconnect count when the watch started
 	started    bool
 	stopped    bool
-	begun      atomic.Bool // start has been called
+	begun      atomic.Bool  // start has been called
+	trustUntil atomic.Int64 // Unix nanoseconds until which a current copy is trusted
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -93,7 +107,7 @@ func (w *registryWatch) lookup(typ, option string) (known, registered bool) {
 	reconnects := w.nc.Stats().Reconnects
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	if !w.current || reconnects != w.reconnects {
+	if !w.current || reconnects != w.reconnects || time.Now().UnixNano() > w.trustUntil.Load() {
 		return false, false
 	}
 	if _, ok := w.keys[subjects.RegistryKey(typ, option)]; ok {
@@ -150,6 +164,10 @@ func (w *registryWatch) watch(ctx context.Context, status <-chan nats.Status) bo
 		// permission: Decide sends its requests.
 		return false
 	}
+	_, created, err := w.lastRevision(ctx)
+	if err != nil {
+		return false
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	kw, err := kv.WatchAll(wctx, jetstream.MetaOnly())
@@ -157,14 +175,30 @@ func (w *registryWatch) watch(ctx context.Context, status <-chan nats.Status) bo
 		return false
 	}
 	defer func() { _ = kw.Stop() }()
+	check := time.NewTicker(watchCheck)
+	defer check.Stop()
 	keys := map[string]struct{}{}
 	became := false
+	var delivered, seen uint64 // the last revision delivered; the last one a check saw
 	for {
 		select {
 		case <-ctx.Done():
 			return became
 		case <-status:
 			return became
+		case <-check.C:
+			last, made, err := w.lastRevision(ctx)
+			switch {
+			case err != nil:
+				// The trust runs out unless a later check succeeds.
+				continue
+			case !made.Equal(created) || last < delivered:
+				// The bucket was deleted and made again: read it anew.
+				return became
+			case became && delivered >= seen:
+				w.trust()
+			}
+			seen = last
 		case e, ok := <-kw.Updates():
 			if !ok {
 				return became
@@ -174,9 +208,11 @@ func (w *registryWatch) watch(ctx context.Context, status <-chan nats.Status) bo
 				w.mu.Lock()
 				w.keys, w.current, w.reconnects = keys, true, reconnects
 				w.mu.Unlock()
+				w.trust()
 				became = true
 				continue
 			}
+			delivered = max(delivered, e.Revision())
 			if became {
 				w.mu.Lock()
 			}
@@ -191,6 +227,24 @@ func (w *registryWatch) watch(ctx context.Context, status <-chan nats.Status) bo
 			}
 		}
 	}
+}
+
+// trust trusts the copy for watchTrust from now.
+func (w *registryWatch) trust() {
+	w.trustUntil.Store(time.Now().Add(watchTrust).UnixNano())
+}
+
+// lastRevision reads the last revision stored in the bucket, and when its
+// stream was made.
+func (w *registryWatch) lastRevision(ctx context.Context) (uint64, time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, watchCheck)
+	defer cancel()
+	st, err := w.js.Stream(ctx, "KV_"+w.bucket)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	info := st.CachedInfo()
+	return info.State.LastSeq, info.Created, nil
 }
 
 func (w *registryWatch) setStale() {

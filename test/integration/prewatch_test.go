@@ -255,6 +255,44 @@ func TestDecideWatchLost(t *testing.T) {
 	}
 }
 
+// TestDecideBucketMadeAgain: when the registry bucket is deleted under a
+// watching client, its copy stops being trusted (Decide sends requests), and
+// once a worker makes the bucket again the client reads the new bucket: the
+// new worker's function is asked.
+func TestDecideBucketMadeAgain(t *testing.T) {
+	t.Parallel()
+	s := natstest.RunServer(t, natstest.WithJetStream())
+	startWorker(t, natstest.Connect(t, s), worker.Config{Registry: true},
+		fn("deny_servers", "PRE_CREATE", []string{"SERVER"}, 0, deny(new(atomic.Int64), "NO", "no servers")))
+	c, nc := watchedClient(t, s, client.Options{})
+	ctx := context.Background()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteKeyValue(ctx, "TRIGGER_REGISTRY"); err != nil {
+		t.Fatalf("delete the bucket: %v", err)
+	}
+	natstest.CheckFor(t, waitLong, poll, func() error {
+		if c.RegistryWatched() {
+			return errors.New("the copy of the deleted bucket is still trusted")
+		}
+		return nil
+	})
+
+	startWorker(t, natstest.Connect(t, s), worker.Config{Registry: true},
+		fn("keep_disks", "PRE_DELETE", []string{"DISK"}, 0, deny(new(atomic.Int64), "KEEP", "disks stay")))
+	natstest.CheckFor(t, waitLong, poll, func() error {
+		if !c.RegistryWatched() {
+			return errors.New("the new bucket is not watched yet")
+		}
+		return nil
+	})
+	if d := decide(t, ctx, c, "PRE_DELETE", "DISK", nil); d.Code != "KEEP" {
+		t.Errorf("the new worker's subject: %+v, want its KEEP", d)
+	}
+}
+
 // TestRegistrationBeforeSubscription: a worker writes the registration of
 // a PRE subject before it subscribes to it, so a function that is called
 // always finds its key in the registry (the SDK never skips a subject a
