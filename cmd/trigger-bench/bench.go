@@ -23,7 +23,7 @@ import (
 
 // Scenario names, for --scenarios, in the order they run; rows added with
 // addRow come before "idle".
-var scenarioNames = []string{"post-core", "post-durable", "pre-seq", "pre-conc", "pre-lua", "pre-dlog", "matcher", "idle"}
+var scenarioNames = []string{"post-core", "post-durable", "pre-seq", "pre-conc", "pre-lua", "pre-dlog", "pre-none", "matcher", "idle"}
 
 // extraRows are the rows defined in files of their own, by scenario name.
 var extraRows = map[string]func(b *bench) *scenario{}
@@ -219,6 +219,8 @@ func (b *bench) scenario(name string) *scenario {
 				{name: "log on", side: sideOurs, mode: modePre, args: []string{"--decision-log"}, drive: preDrive(1)},
 			},
 			target: "p50 <= 1.1x log off", met: func(r *ratios) bool { return r.P50.Median <= 1.1 }}
+	case "pre-none":
+		return preNoneScenario()
 	case "matcher":
 		sc := &scenario{name: name, title: "matcher scale (PRE seq)", pre: true,
 			target: fmt.Sprintf("p50 at %d <= 1.1x at %d", b.opt.scale[len(b.opt.scale)-1], b.opt.scale[0]),

@@ -54,7 +54,7 @@ const (
 // Subject prefixes: every mode and side has its own, so that the durable
 // streams capture only their own scenario's events.
 func prefixOf(mode, side string) string {
-	p, ok := map[string]string{modePostCore: "core", modePostDurable: "dur", modePre: "pre", modeIdle: "idle"}[mode]
+	p, ok := map[string]string{modePostCore: "core", modePostDurable: "dur", modePre: "pre", modePreRegistry: "prereg", modeIdle: "idle"}[mode]
 	if !ok {
 		p = strings.ReplaceAll(mode, "-", "")
 	}
@@ -408,7 +408,7 @@ func setupOurs(ctx context.Context, url, mode, prefix string, n int, lua, decisi
 		c.handled(nil, false)
 		return handlers.Result{}, nil
 	})
-	cfg := worker.Config{Prefix: prefix}
+	cfg := worker.Config{Prefix: prefix, Registry: mode == modePreRegistry}
 	if decisionLog {
 		cfg.DecisionLog = &worker.DecisionLogConfig{}
 	}
@@ -420,7 +420,7 @@ func setupOurs(ctx context.Context, url, mode, prefix string, n int, lua, decisi
 		if mode == modePostDurable {
 			cfg.Durable = &worker.DurableConfig{}
 		}
-	case modePre:
+	case modePre, modePreRegistry:
 		if lua {
 			f, closer, err := luaFunction()
 			if err != nil {

@@ -280,6 +280,11 @@ func (b *bench) drivePre(ctx context.Context, r *runEnv, conc int) (*measured, e
 	if err != nil {
 		return nil, err
 	}
+	return b.drivePreWith(ctx, r, conc, req)
+}
+
+// drivePreWith is drivePre with the requester req.
+func (b *bench) drivePreWith(ctx context.Context, r *runEnv, conc int, req requester) (*measured, error) {
 	var errs atomic.Int64
 	var firstErr atomic.Pointer[string]
 	phase := func(d time.Duration) (n int64, h *hist, seconds float64) {

@@ -37,7 +37,7 @@ func TestQuick(t *testing.T) {
 	if err != nil {
 		t.Fatalf("trigger-bench --quick: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errs.String())
 	}
-	for _, want := range []string{"POST core", "POST durable", "POST durable drain", "PRE sequential", "PRE concurrent", "PRE Lua", "matcher scale", "idle worker"} {
+	for _, want := range []string{"POST core", "POST durable", "POST durable drain", "PRE sequential", "PRE concurrent", "PRE Lua", "PRE no function", "matcher scale", "idle worker"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output has no %q row:\n%s", want, out.String())
 		}

@@ -54,6 +54,14 @@ type Options struct {
 	NoWorker Policy
 	// OnTimeout is the answer when the request times out.
 	OnTimeout Policy
+	// NoRegistryWatch turns off the watched copy of the PRE registry: every
+	// Decide sends its request. By default the first Decide starts a watch
+	// on the registry bucket, and from then on, while the copy is known
+	// current, Decide answers NO_TRIGGER at once for a subject with no
+	// registration, without a round trip (see the package documentation for
+	// the guarantee). Turn it off for a fleet whose workers do not keep the
+	// registry.
+	NoRegistryWatch bool
 }
 
 // Client publishes trigger events. It is safe for concurrent use; it does
@@ -63,6 +71,7 @@ type Client struct {
 	js     jetstream.JetStream
 	scheme subjects.Scheme
 	opts   Options
+	reg    *registryWatch // nil with Options.NoRegistryWatch
 }
 
 // New returns a client that publishes on nc.
@@ -87,7 +96,29 @@ func New(nc *nats.Conn, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Client{nc: nc, js: js, scheme: scheme, opts: opts}, nil
+	c := &Client{nc: nc, js: js, scheme: scheme, opts: opts}
+	if !opts.NoRegistryWatch {
+		c.reg = newRegistryWatch(nc, js, scheme.RegistryBucket())
+	}
+	return c, nil
+}
+
+// Close stops the client's watch of the PRE registry, if one runs; it
+// does not close the connection. The watch also ends when the connection
+// closes. After Close, Decide sends every request.
+func (c *Client) Close() error {
+	if c.reg != nil {
+		c.reg.stop()
+	}
+	return nil
+}
+
+// RegistryWatched reports whether Decide answers from the watched copy of
+// the PRE registry right now: the watch started by the first Decide has
+// delivered the registry and runs on a connected connection. When false,
+// Decide sends every request.
+func (c *Client) RegistryWatched() bool {
+	return c.reg != nil && c.reg.isCurrent()
 }
 
 // prepare validates the type and option, fills the event's id, timestamp,
@@ -195,6 +226,12 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 	if m.Header.Get(subjects.HeaderOrigin) != "" {
 		return &event.Decision{ID: e.ID, Allowed: true, Code: event.CodeTriggerOriginated, Functions: []event.FunctionResult{}}, nil
 	}
+	if c.reg != nil {
+		c.reg.start()
+		if known, registered := c.reg.lookup(typ, option); known && !registered {
+			return noTrigger(e.ID, typ, option), nil
+		}
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.DecideTimeout)
@@ -240,7 +277,7 @@ func (c *Client) noResponders(ctx context.Context, typ, option, id string) *even
 			"no worker answered and the trigger registry cannot be read: "+err.Error())
 	}
 	if !registered {
-		return &event.Decision{ID: id, Allowed: true, Code: event.CodeNoTrigger, Message: "no trigger function is registered for " + typ + "." + option, Functions: []event.FunctionResult{}}
+		return noTrigger(id, typ, option)
 	}
 	return c.policy(c.opts.NoWorker, id, event.CodeNoWorker, "trigger functions are registered for "+typ+"."+option+" but no worker answered")
 }
@@ -270,6 +307,11 @@ func (c *Client) registered(ctx context.Context, typ, option string) (bool, erro
 		}
 	}
 	return false, nil
+}
+
+// noTrigger is the decision for a subject no worker registered.
+func noTrigger(id, typ, option string) *event.Decision {
+	return &event.Decision{ID: id, Allowed: true, Code: event.CodeNoTrigger, Message: "no trigger function is registered for " + typ + "." + option, Functions: []event.FunctionResult{}}
 }
 
 // refused is a refusal the SDK makes itself, whatever the policies.

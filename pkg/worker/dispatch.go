@@ -300,7 +300,7 @@ func (w *Worker) chain(ctx context.Context, st *runState, entries []*matcher.Ent
 			// A bad result is an answer that cannot be read, not a
 			// failure to answer: it refuses whatever the policy.
 			if e.FailurePolicy == FailOpen && !errors.Is(err, handlers.ErrBadResult) {
-				st.fns[e].failOpen.Inc()
+				st.fns[e].failOpenCounter().Inc()
 				continue
 			}
 			d.Allowed, d.Function, d.Message = false, e.Ref, err.Error()

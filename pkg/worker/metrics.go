@@ -211,23 +211,82 @@ func (m *Metrics) receivedCounter(t *subjects.TriggerType, option string) promet
 	return c
 }
 
-// fnMetrics are the series of one registered function, resolved once.
+// fnMetrics are the series of one registered function. They are created on
+// first use, not at registration: a worker with 10 000 functions keeps
+// series (and memory: 48 bytes a function until its first call) only for
+// the functions that run, and for each only the results it had. The series
+// of a function are bounded: five results, one histogram, one fail-open
+// counter. The series alerts count from zero (pre_fail_open, dead_letters)
+// are created at registration instead, where they can occur (see
+// [Worker.newState]).
 type fnMetrics struct {
-	results  map[string]prometheus.Counter // by outcome (event.Outcome*)
-	duration prometheus.Observer
-	failOpen prometheus.Counter
+	m        *Metrics
+	ref, typ string
+	s        atomic.Pointer[fnSeries] // nil until the first use
+}
+
+// fnSeries are a function's series, each set on its first use. Creating a
+// series twice (two first uses at once) is harmless: the vector returns
+// the same one.
+type fnSeries struct {
+	results  [len(outcomes)]atomic.Pointer[prometheus.Counter] // by outcomes' index
+	duration atomic.Pointer[prometheus.Observer]
+	failOpen atomic.Pointer[prometheus.Counter]
+}
+
+// outcomes are the outcomes of a call ([handlers.Outcome]), in the order of
+// fnSeries.results.
+var outcomes = [...]string{event.OutcomeSuccess, event.OutcomeContinue, event.OutcomeFailed, event.OutcomeError, event.OutcomeTimeout}
+
+func outcomeIndex(outcome string) int {
+	for i, o := range outcomes {
+		if o == outcome {
+			return i
+		}
+	}
+	return 3 // not reached (handlers.Outcome gives the outcomes only): an error
 }
 
 func (m *Metrics) function(ref, typ string) *fnMetrics {
-	f := &fnMetrics{
-		results:  make(map[string]prometheus.Counter, len(resultLabels)),
-		duration: m.FunctionDuration.WithLabelValues(ref, typ),
-		failOpen: m.PreFailOpen.WithLabelValues(ref),
+	return &fnMetrics{m: m, ref: ref, typ: typ}
+}
+
+func (f *fnMetrics) series() *fnSeries {
+	if s := f.s.Load(); s != nil {
+		return s
 	}
-	for outcome, label := range resultLabels {
-		f.results[outcome] = m.FunctionInvocations.WithLabelValues(ref, typ, label)
+	f.s.CompareAndSwap(nil, new(fnSeries))
+	return f.s.Load()
+}
+
+// lazySeries returns the series in slot, creating it with create first.
+func lazySeries[T any](slot *atomic.Pointer[T], create func() T) T {
+	if p := slot.Load(); p != nil {
+		return *p
 	}
-	return f
+	v := create()
+	slot.Store(&v)
+	return v
+}
+
+// countResult counts a call's outcome.
+func (f *fnMetrics) countResult(outcome string) {
+	i := outcomeIndex(outcome)
+	lazySeries(&f.series().results[i], func() prometheus.Counter {
+		return f.m.FunctionInvocations.WithLabelValues(f.ref, f.typ, resultLabels[outcomes[i]])
+	}).Inc()
+}
+
+// observe records a call's duration.
+func (f *fnMetrics) observe(d time.Duration) {
+	lazySeries(&f.series().duration, func() prometheus.Observer {
+		return f.m.FunctionDuration.WithLabelValues(f.ref, f.typ)
+	}).Observe(d.Seconds())
+}
+
+// failOpenCounter is the function's trigger_pre_fail_open_total series.
+func (f *fnMetrics) failOpenCounter() prometheus.Counter {
+	return lazySeries(&f.series().failOpen, func() prometheus.Counter { return f.m.PreFailOpen.WithLabelValues(f.ref) })
 }
 
 // instrument is the metrics middleware of a function's call path: the call
@@ -241,8 +300,8 @@ func (f *fnMetrics) instrument(inFlight prometheus.Gauge) handlers.Middleware {
 			res, err := next.Handle(ctx, ev)
 			elapsed := time.Since(start)
 			inFlight.Dec()
-			f.duration.Observe(elapsed.Seconds())
-			f.results[handlers.Outcome(res, err)].Inc()
+			f.observe(elapsed)
+			f.countResult(handlers.Outcome(res, err))
 			return res, err
 		})
 	}

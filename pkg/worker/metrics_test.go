@@ -164,20 +164,25 @@ func TestMetricsLint(t *testing.T) {
 
 func TestMetricsSeriesBeforeEvents(t *testing.T) {
 	_, m, _ := newMetricsWorker(t)
-	fns := workloadFunctions()
-	results := []string{worker.ResultSuccess, worker.ResultContinue, worker.ResultFailed, worker.ResultError, worker.ResultTimeout}
-	if got, want := testutil.CollectAndCount(m.FunctionInvocations), len(fns)*len(results); got != want {
-		t.Errorf("trigger_function_invocations_total has %d series before any event, want %d (functions × results)", got, want)
+	// A function's call series come with its first call: a worker with
+	// thousands of functions keeps series only for those that run.
+	if got := testutil.CollectAndCount(m.FunctionInvocations); got != 0 {
+		t.Errorf("trigger_function_invocations_total has %d series before any event, want 0", got)
 	}
-	for _, f := range fns {
-		for _, r := range results {
-			if v := testutil.ToFloat64(m.FunctionInvocations.WithLabelValues(f.Ref, f.TriggerType, r)); v != 0 {
-				t.Errorf("invocations{%s,%s} = %v before any event, want 0", f.Ref, r, v)
-			}
-		}
+	if got := testutil.CollectAndCount(m.FunctionDuration); got != 0 {
+		t.Errorf("trigger_function_duration_seconds has %d series before any call, want 0", got)
 	}
-	if got, want := testutil.CollectAndCount(m.FunctionDuration), len(fns); got != want {
-		t.Errorf("trigger_function_duration_seconds has %d series, want %d (one per function)", got, want)
+	// The series alerts count from zero exist where they can occur: the
+	// fail-open counter of the one fail-open PRE function; no dead letters
+	// without durable delivery.
+	if got := testutil.CollectAndCount(m.PreFailOpen); got != 1 {
+		t.Errorf("trigger_pre_fail_open_total has %d series, want 1 (pre_flaky)", got)
+	}
+	if v := testutil.ToFloat64(m.PreFailOpen.WithLabelValues("pre_flaky")); v != 0 {
+		t.Errorf("pre_fail_open{pre_flaky} = %v before any event, want 0", v)
+	}
+	if got := testutil.CollectAndCount(m.DeadLetters) + testutil.CollectAndCount(m.DeadLettersCut); got != 0 {
+		t.Errorf("dead-letter counters have %d series without durable delivery, want 0", got)
 	}
 	if got, want := testutil.CollectAndCount(m.FunctionsRegistered), len(subjects.Types()); got != want {
 		t.Errorf("trigger_functions_registered has %d series, want %d (one per trigger type)", got, want)
@@ -188,6 +193,40 @@ func TestMetricsSeriesBeforeEvents(t *testing.T) {
 	// Every trigger type × reason reads 0, so rate() works from the start.
 	if got, want := testutil.CollectAndCount(m.EventsDropped), 3*len(subjects.Types()); got != want {
 		t.Errorf("trigger_events_dropped_total has %d series, want %d", got, want)
+	}
+}
+
+// TestMetricsSeriesOnFirstUse: after the workload, the call series are
+// exactly the function × result pairs that happened, and one histogram per
+// function that ran.
+func TestMetricsSeriesOnFirstUse(t *testing.T) {
+	_, m, nc := newMetricsWorker(t)
+	runWorkload(t, nc, m)
+	ch := make(chan prometheus.Metric, 1024)
+	m.FunctionInvocations.Collect(ch)
+	close(ch)
+	ran := map[string]bool{}
+	n := 0
+	for metric := range ch {
+		var pb dto.Metric
+		if err := metric.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		if pb.GetCounter().GetValue() == 0 {
+			t.Errorf("series %v reads 0: created before its first use", pb.GetLabel())
+		}
+		for _, l := range pb.GetLabel() {
+			if l.GetName() == "function" {
+				ran[l.GetValue()] = true
+			}
+		}
+		n++
+	}
+	if n == 0 || n > len(workloadFunctions())*5 {
+		t.Errorf("trigger_function_invocations_total has %d series, want between 1 and functions × results", n)
+	}
+	if got := testutil.CollectAndCount(m.FunctionDuration); got != len(ran) {
+		t.Errorf("trigger_function_duration_seconds has %d series, want %d (the functions that ran)", got, len(ran))
 	}
 }
 

@@ -295,11 +295,17 @@ func (r *registry) bucketLocked(ctx context.Context) (jetstream.KeyValue, error)
 	return kv, nil
 }
 
-// update makes this instance's registrations those of the PRE functions of
-// set: it adds or refreshes the keys set has, and removes this instance
-// (only) from every other key. Registrations of other instances are never
-// touched.
-func (r *registry) update(ctx context.Context, set *matcher.Set) error {
+// register makes this instance's registrations those of the PRE functions
+// of set: it adds or refreshes the keys set has, and notes every other key
+// this instance is in for [registry.unregisterStale]. Registrations of
+// other instances are never touched.
+//
+// The worker registers before it subscribes, and unregisters after it has
+// unsubscribed: a key is in the bucket for as long as a subscription of
+// this worker may answer its subject. The SDK, which skips the request for
+// a subject without a key (pkg/client), therefore skips no worker that was
+// subscribed before it saw the key.
+func (r *registry) register(ctx context.Context, set *matcher.Set) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	r.mu.Lock()
@@ -330,7 +336,32 @@ func (r *registry) update(ctx context.Context, set *matcher.Set) error {
 	for k := range want {
 		delete(r.drop, k)
 	}
-	return r.syncLocked(ctx, kv)
+	err = r.writeLocked(ctx, kv)
+	if err != nil {
+		r.kv = nil // opened again next time, in case the bucket went
+	}
+	return err
+}
+
+// unregisterStale removes this instance from the keys [registry.register]
+// found it no longer has.
+func (r *registry) unregisterStale(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.drop) == 0 {
+		return nil
+	}
+	kv, err := r.bucketLocked(ctx)
+	if err != nil {
+		return err
+	}
+	err = r.dropLocked(ctx, kv)
+	if err != nil {
+		r.kv = nil
+	}
+	return err
 }
 
 // refresh rewrites this instance's registrations with a new last-seen
@@ -348,6 +379,15 @@ func (r *registry) refresh(ctx context.Context) error {
 // syncLocked writes r.want and removes this instance from the keys of
 // r.drop.
 func (r *registry) syncLocked(ctx context.Context, kv jetstream.KeyValue) error {
+	err := errors.Join(r.writeLocked(ctx, kv), r.dropLocked(ctx, kv))
+	if err != nil {
+		r.kv = nil // opened again next time, in case the bucket went
+	}
+	return err
+}
+
+// writeLocked writes this instance's registration in every key of r.want.
+func (r *registry) writeLocked(ctx context.Context, kv jetstream.KeyValue) error {
 	now := time.Now().UnixMilli()
 	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(r.want)) {
@@ -360,6 +400,12 @@ func (r *registry) syncLocked(ctx context.Context, kv jetstream.KeyValue) error 
 			errs = append(errs, fmt.Errorf("worker: registry: %w", err))
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// dropLocked removes this instance's registration from every key of r.drop.
+func (r *registry) dropLocked(ctx context.Context, kv jetstream.KeyValue) error {
+	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(r.drop)) {
 		err := modifyEntry(ctx, kv, k, func(e *RegistryEntry) bool {
 			if _, ok := e.Instances[r.instance]; !ok {
@@ -373,9 +419,6 @@ func (r *registry) syncLocked(ctx context.Context, kv jetstream.KeyValue) error 
 			continue
 		}
 		delete(r.drop, k)
-	}
-	if len(errs) > 0 {
-		r.kv = nil // opened again next time, in case the bucket went
 	}
 	return errors.Join(errs...)
 }

@@ -283,12 +283,19 @@ func (w *Worker) newState(set *matcher.Set) *runState {
 	st := &runState{set: set, fns: make(map[*matcher.Entry]*function, set.Len())}
 	counts := make(map[string]int)
 	for _, e := range set.Entries() {
-		st.fns[e] = w.function(e)
+		f := w.function(e)
+		st.fns[e] = f
 		counts[e.Type.Name]++
+		// The per-function series alerts count from zero exist from the
+		// start where they can occur; the others come on first use
+		// (fnMetrics).
 		if e.Schedule != nil {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref)
 		}
-		if !e.Type.IsPre() {
+		if e.Type.IsPre() && e.FailurePolicy == FailOpen {
+			f.failOpenCounter()
+		}
+		if !e.Type.IsPre() && w.cfg.Durable != nil {
 			w.metrics.DeadLetters.WithLabelValues(e.Ref)
 			w.metrics.DeadLettersCut.WithLabelValues(e.Ref)
 		}
@@ -431,6 +438,12 @@ func (w *Worker) resubscribeLocked(ctx context.Context) error {
 		}
 		post = nil
 	}
+	if w.registry != nil {
+		// Before subscribing: see registry.register.
+		if err := w.registry.register(ctx, set); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	want := make(map[string]bool, len(pre)+len(post))
 	for _, s := range slices.Concat(pre, post) {
 		want[s] = true
@@ -462,7 +475,8 @@ func (w *Worker) resubscribeLocked(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("worker: flush subscriptions: %w", err))
 	}
 	if w.registry != nil {
-		if err := w.registry.update(ctx, set); err != nil {
+		// After the subscriptions no longer needed are drained.
+		if err := w.registry.unregisterStale(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -312,6 +312,17 @@ func TestDeployConfigImpostor(t *testing.T) {
 			t.Fatalf("Decide = %+v, %v, want the worker's QUOTA_EXCEEDED", d, err)
 		}
 	}
+	// The orchestrator may watch the registry: Decide then skips subjects
+	// without functions.
+	natstest.CheckFor(t, waitShort, 10*time.Millisecond, func() error {
+		if !c.RegistryWatched() {
+			return errors.New("the orchestrator's registry watch is not current")
+		}
+		return nil
+	})
+	if d, err := c.Decide(context.Background(), "PRE_DELETE", "DISK", nil); err != nil || !d.Allowed || d.Code != event.CodeNoTrigger {
+		t.Fatalf("Decide(PRE_DELETE, DISK) = %+v, %v, want NO_TRIGGER", d, err)
+	}
 	if err := sys.Flush(); err != nil {
 		t.Fatal(err)
 	}
