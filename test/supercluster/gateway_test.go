@@ -53,18 +53,8 @@ func TestClusterUnreachable(t *testing.T) {
 	}
 
 	ca := newClient(t, callerA, client.Options{Durable: true})
-	ask := func() *event.Decision {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		d, err := ca.Decide(ctx, "PRE_CREATE", "SERVER", &event.Event{Input: json.RawMessage(`{}`)})
-		if err != nil {
-			t.Fatalf("Decide: %v", err)
-		}
-		return d
-	}
 	for range 10 {
-		if d := ask(); !d.Allowed || !strings.HasPrefix(answeredBy(d), "A") {
+		if d := decide(t, ca, "PRE_CREATE", 10*time.Second); !d.Allowed || !strings.HasPrefix(answeredBy(d), "A") {
 			t.Fatalf("with cluster B gone: decision %+v, want an allow from a worker of cluster A", d)
 		}
 	}
@@ -80,7 +70,7 @@ func TestClusterUnreachable(t *testing.T) {
 	ncA1.Close()
 	ncA2.Close()
 	natstest.WaitNoInterest(t, a, subject, waitLong)
-	d := ask()
+	d := decide(t, ca, "PRE_CREATE", 10*time.Second)
 	if d.Allowed || d.Code != event.CodeNoWorker {
 		t.Fatalf("with no worker and the registry unreachable: decision %+v, want refused with %s", d, event.CodeNoWorker)
 	}

@@ -2,6 +2,7 @@ package supercluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/client"
+	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -52,6 +54,18 @@ func newClient(t *testing.T, nc *nats.Conn, opts client.Options) *client.Client 
 		t.Fatalf("client.New: %v", err)
 	}
 	return c
+}
+
+// decide asks c for a decision on typ.SERVER, within timeout.
+func decide(t *testing.T, c *client.Client, typ string, timeout time.Duration) *event.Decision {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	d, err := c.Decide(ctx, typ, "SERVER", &event.Event{Input: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatalf("Decide(%s): %v", typ, err)
+	}
+	return d
 }
 
 // streamCluster returns the name of the cluster that holds stream, read

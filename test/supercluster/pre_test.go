@@ -2,7 +2,6 @@ package supercluster_test
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -78,22 +77,12 @@ func TestPreLocalFirstAndFailover(t *testing.T) {
 
 	ca := newClient(t, callerA, client.Options{})
 	cb := newClient(t, connect(t, b[1]), client.Options{})
-	ask := func(c *client.Client, typ string) *event.Decision {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), waitLong)
-		defer cancel()
-		d, err := c.Decide(ctx, typ, "SERVER", &event.Event{Input: json.RawMessage(`{}`)})
-		if err != nil {
-			t.Fatalf("Decide(%s): %v", typ, err)
-		}
-		return d
-	}
 	const n = 20
 	answeredIn := func(c *client.Client, cluster string) []string {
 		t.Helper()
 		var by []string
 		for range n {
-			d := ask(c, "PRE_CREATE")
+			d := decide(t, c, "PRE_CREATE", waitLong)
 			w := answeredBy(d)
 			if !d.Allowed || !strings.HasPrefix(w, cluster) {
 				t.Fatalf("decision %+v: answered by %q, want an allow from a worker of cluster %s", d, w, cluster)
@@ -119,10 +108,10 @@ func TestPreLocalFirstAndFailover(t *testing.T) {
 	ncB2.Close()
 	natstest.WaitNoInterest(t, b, subject, waitLong)
 	natstest.WaitNoGatewayQueueInterest(t, a, "B", subject, subjects.DefaultQueue, waitLong)
-	if d := ask(ca, "PRE_CREATE"); d.Allowed || d.Code != event.CodeNoWorker {
+	if d := decide(t, ca, "PRE_CREATE", waitLong); d.Allowed || d.Code != event.CodeNoWorker {
 		t.Fatalf("with no worker left: decision %+v, want refused with %s", d, event.CodeNoWorker)
 	}
-	if d := ask(ca, "PRE_DELETE"); !d.Allowed || d.Code != event.CodeNoTrigger {
+	if d := decide(t, ca, "PRE_DELETE", waitLong); !d.Allowed || d.Code != event.CodeNoTrigger {
 		t.Fatalf("for a subject with no function: decision %+v, want allowed with %s", d, event.CodeNoTrigger)
 	}
 }
