@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -72,6 +73,15 @@ func TestRunSupercluster(t *testing.T) {
 			t.Fatalf("answered by cluster %s after cluster A's member left", got)
 		}
 	}
+
+	// A restarted node keeps its gateway port and joins the supercluster
+	// again: it learns B's interest through its gateway.
+	port := sc[0][1].GatewayAddr().Port
+	restarted := natstest.Restart(t, sc[0][1])
+	if got := restarted.GatewayAddr().Port; got != port {
+		t.Errorf("restarted node's gateway port %d, want %d", got, port)
+	}
+	natstest.WaitGatewayQueueInterest(t, []*server.Server{restarted}, "B", subject, queue, 30*time.Second)
 }
 
 // TestRunSuperclusterJetStream: one meta group spans both clusters; a
