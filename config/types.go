@@ -130,7 +130,9 @@ type Delivery struct {
 	// knows; StreamDiscardOld deletes the oldest events, delivered or not,
 	// without telling anyone.
 	StreamDiscard string `mapstructure:"stream_discard"`
-	// Replicas is the stream's replication factor (1 to 5); default 1.
+	// Replicas is the replication factor (1 to 5) of the streams and buckets
+	// the worker creates or updates (events, dead letters, decision log),
+	// and of the PRE registry bucket when a worker creates it; default 1.
 	Replicas int `mapstructure:"replicas"`
 	// DuplicateWindow is how long the stream remembers event ids to drop
 	// duplicates; default 2m.

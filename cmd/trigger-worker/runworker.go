@@ -274,6 +274,9 @@ func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded,
 		Version:         version,
 		Logger:          log,
 		Metrics:         metrics,
+
+		// A registry bucket the worker creates is replicated as its streams.
+		RegistryReplicas: cfg.Delivery.Replicas,
 	}, l.functions()...)
 	switch {
 	case errors.Is(err, worker.ErrScheduleNeedsJetStream):

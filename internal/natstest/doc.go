@@ -9,7 +9,11 @@
 //
 // [RunCluster] starts a cluster of servers on loopback and returns once the
 // routes form a full mesh (and, with JetStream, once the meta leader is
-// elected). [Restart] replaces a server with a new one on the same port and
+// elected). [RunSupercluster] starts clusters "A", "B", ... joined by
+// gateways, with one JetStream meta group across them; [WaitInterest],
+// [WaitNoInterest], [WaitGatewayQueueInterest] and
+// [WaitNoGatewayQueueInterest] wait until subscriptions have propagated
+// within a cluster and across the gateways. [Restart] replaces a server with a new one on the same port and
 // JetStream store directory, to test reconnection.
 //
 // Tests never sleep to synchronise: poll with [CheckFor] or receive with

@@ -37,12 +37,23 @@ type serverConfig struct {
 	clusterName string
 	clusterPort int // <= 0: random
 	routes      []*url.URL
+
+	// Set by RunSupercluster only: the gateway is named clusterName.
+	gatewayPort int // 0: no gateway; < 0: random
+	gateways    []gatewayRemote
+}
+
+// gatewayRemote is a gateway to another cluster of a supercluster.
+type gatewayRemote struct {
+	name string
+	url  *url.URL
 }
 
 func (c *serverConfig) clone() *serverConfig {
 	cp := *c
 	cp.tweaks = slices.Clone(c.tweaks)
 	cp.routes = slices.Clone(c.routes)
+	cp.gateways = slices.Clone(c.gateways)
 	return &cp
 }
 
@@ -97,9 +108,10 @@ func RunServer(t testing.TB, opts ...Option) *server.Server {
 }
 
 // Restart shuts s down (if it is still running) and starts a new server with
-// the same options, client port, cluster port and JetStream store directory,
-// so that clients reconnect to it and find their streams again. s must have
-// been started by [RunServer], [RunCluster] or Restart. The new server is shut
+// the same options, client, cluster and gateway ports and JetStream store
+// directory, so that clients reconnect to it and find their streams again. s
+// must have been started by [RunServer], [RunCluster], [RunSupercluster] or
+// Restart. The new server is shut
 // down when t ends.
 //
 // The port is free between the two servers; on a busy machine another
@@ -154,6 +166,9 @@ func start(t testing.TB, cfg *serverConfig) *server.Server {
 	if addr := s.ClusterAddr(); addr != nil {
 		resolved.clusterPort = addr.Port
 	}
+	if addr := s.GatewayAddr(); addr != nil {
+		resolved.gatewayPort = addr.Port
+	}
 	running.Store(s, resolved)
 	return s
 }
@@ -181,6 +196,17 @@ func buildOptions(cfg *serverConfig) *server.Options {
 		for _, r := range cfg.routes {
 			u := *r
 			o.Routes = append(o.Routes, &u)
+		}
+	}
+	if cfg.gatewayPort != 0 || len(cfg.gateways) > 0 {
+		gport := cfg.gatewayPort
+		if gport <= 0 {
+			gport = -1
+		}
+		o.Gateway = server.GatewayOpts{Name: cfg.clusterName, Host: "127.0.0.1", Port: gport}
+		for _, g := range cfg.gateways {
+			u := *g.url
+			o.Gateway.Gateways = append(o.Gateway.Gateways, &server.RemoteGatewayOpts{Name: g.name, URLs: []*url.URL{&u}})
 		}
 	}
 	for _, f := range cfg.tweaks {

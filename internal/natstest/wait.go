@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -77,6 +78,48 @@ func WaitSettled(t testing.TB, js jetstream.JetStream, stream, consumer string, 
 		}
 		if si.State.Msgs != 0 {
 			return fmt.Errorf("stream %s holds %d messages", stream, si.State.Msgs)
+		}
+		return nil
+	})
+}
+
+// WaitInterest waits until every server of servers has a subscriber to
+// subject in the global account within its own cluster (a client of its
+// own, or of a server it has a route to; interest across gateways is not
+// counted), and fails the test if that has not happened within total. In a
+// supercluster a server prefers those subscribers to the other clusters'
+// members of a queue group, so after it a request from any of servers is
+// answered in their cluster.
+func WaitInterest(t testing.TB, servers []*server.Server, subject string, total time.Duration) {
+	t.Helper()
+	waitInterest(t, servers, subject, true, total)
+}
+
+// WaitNoInterest waits until no server of servers has a subscriber to
+// subject in the global account within its own cluster, as [WaitInterest]
+// counts them, and fails the test if that has not happened within total.
+// After the subscribers of a cluster have gone, a request then leaves that
+// cluster for any other that has a subscriber, rather than go to a server
+// that has none any more.
+func WaitNoInterest(t testing.TB, servers []*server.Server, subject string, total time.Duration) {
+	t.Helper()
+	waitInterest(t, servers, subject, false, total)
+}
+
+func waitInterest(t testing.TB, servers []*server.Server, subject string, want bool, total time.Duration) {
+	t.Helper()
+	CheckFor(t, total, 20*time.Millisecond, func() error {
+		for _, s := range servers {
+			acc, err := s.LookupAccount(GlobalAccount)
+			if err != nil {
+				return fmt.Errorf("server %s: %w", s.Name(), err)
+			}
+			switch n := acc.Interest(subject); {
+			case want && n == 0:
+				return fmt.Errorf("server %s has no subscriber to %s in its cluster", s.Name(), subject)
+			case !want && n > 0:
+				return fmt.Errorf("server %s still has %d subscribers to %s in its cluster", s.Name(), n, subject)
+			}
 		}
 		return nil
 	})

@@ -240,6 +240,7 @@ type registry struct {
 	scheme   subjects.Scheme
 	instance string
 	host     string
+	replicas int // of a bucket this worker creates; <= 0 means 1
 	log      *slog.Logger
 
 	mu   sync.Mutex          // held by update and refresh for their whole run
@@ -248,9 +249,9 @@ type registry struct {
 	drop map[string]bool     // keys this instance's registration is still to be removed from
 }
 
-func newRegistry(nc *nats.Conn, scheme subjects.Scheme, instance string, log *slog.Logger) *registry {
+func newRegistry(nc *nats.Conn, scheme subjects.Scheme, instance string, replicas int, log *slog.Logger) *registry {
 	host, _ := os.Hostname()
-	return &registry{nc: nc, scheme: scheme, instance: instance, host: host, log: log,
+	return &registry{nc: nc, scheme: scheme, instance: instance, host: host, replicas: max(replicas, 1), log: log,
 		want: map[string][]string{}, drop: map[string]bool{}}
 }
 
@@ -274,7 +275,10 @@ func preKeys(set *matcher.Set) map[string][]string {
 	return want
 }
 
-// bucketLocked opens the registry bucket, creating it if needed.
+// bucketLocked opens the registry bucket, creating it if needed. An
+// existing bucket is not updated: an update carries replicas and no
+// placement, and would scale down a bucket an operator made with more
+// replicas than this worker's (it keeps its placement either way).
 func (r *registry) bucketLocked(ctx context.Context) (jetstream.KeyValue, error) {
 	if r.kv != nil {
 		return r.kv, nil
@@ -283,11 +287,20 @@ func (r *registry) bucketLocked(ctx context.Context) (jetstream.KeyValue, error)
 	if err != nil {
 		return nil, fmt.Errorf("worker: registry: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      r.scheme.RegistryBucket(),
-		Description: "triggerbus: PRE subjects that have trigger functions, by worker instance",
-		History:     1,
-	})
+	bucket := r.scheme.RegistryBucket()
+	kv, err := js.KeyValue(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      bucket,
+			Description: "triggerbus: PRE subjects that have trigger functions, by worker instance",
+			History:     1,
+			Replicas:    r.replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			// Another worker created it meanwhile, with other replicas.
+			kv, err = js.KeyValue(ctx, bucket)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("worker: registry bucket %s: %w", r.scheme.RegistryBucket(), err)
 	}

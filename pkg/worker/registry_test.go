@@ -454,3 +454,44 @@ func TestPruneRegistry(t *testing.T) {
 		t.Errorf("Decide(PRE_CREATE, SERVER) after the forced prune = %s, want %s", code, event.CodeNoTrigger)
 	}
 }
+
+// TestRegistryBucketReplicas: the first worker creates the registry bucket
+// with RegistryReplicas; a worker started later with fewer uses the bucket
+// as it is, rather than scale it down as an update would.
+func TestRegistryBucketReplicas(t *testing.T) {
+	t.Parallel()
+	servers := natstest.RunCluster(t, 3, natstest.WithJetStream())
+	start := func(s *server.Server, instance string, replicas int) {
+		t.Helper()
+		proctest.StartWorkerWith(t, proctest.WorkerOptions{StartTimeout: 2 * time.Minute}, natstest.Connect(t, s),
+			worker.Config{Registry: true, Instance: instance, RegistryReplicas: replicas}, denyFn("deny", "PRE_CREATE", "SERVER"))
+	}
+	js, err := jetstream.New(natstest.Connect(t, servers[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := func() int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		st, err := js.Stream(ctx, "KV_TRIGGER_REGISTRY")
+		if err != nil {
+			t.Fatalf("registry stream: %v", err)
+		}
+		return st.CachedInfo().Config.Replicas
+	}
+
+	start(servers[0], "first", 3)
+	if got := replicas(); got != 3 {
+		t.Fatalf("registry bucket created with %d replicas, want 3", got)
+	}
+	start(servers[1], "second", 0)
+	if got := replicas(); got != 3 {
+		t.Fatalf("after a worker with 1 replica started: registry bucket has %d replicas, want 3 still", got)
+	}
+	kv := registryKV(t, servers[2])
+	want := map[string]map[string][]string{"PRE_CREATE.SERVER": {"first": {"deny"}, "second": {"deny"}}}
+	if got := registered(t, kv); !sameRegistry(got, want) {
+		t.Fatalf("registry = %v, want %v", got, want)
+	}
+}

@@ -87,6 +87,11 @@ type Config struct {
 	// DefaultRegistryRefresh, negative never. Registrations never expire:
 	// the time only tells operators live instances from gone ones.
 	RegistryRefresh time.Duration
+	// RegistryReplicas is the replication factor the registry bucket is
+	// created with; 0 means 1. A bucket that exists is used as it is: its
+	// replicas and its placement (the cluster of a supercluster that holds
+	// it) stay what the worker that created it, or the operator, chose.
+	RegistryReplicas int
 	// Durable, when set, delivers POST and SCHEDULED events through a
 	// JetStream stream and durable consumer (at least once), and runs the
 	// scheduler; nil delivers them through queue subscriptions (at most once)
@@ -334,7 +339,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		go w.dispatcher(nil, true)
 	}
 	if w.cfg.Registry {
-		w.registry = newRegistry(w.nc, w.scheme, w.cfg.Instance, w.log)
+		w.registry = newRegistry(w.nc, w.scheme, w.cfg.Instance, w.cfg.RegistryReplicas, w.log)
 	}
 	if w.durable != nil {
 		w.inflight.Add(1)
