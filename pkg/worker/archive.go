@@ -1,0 +1,124 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of [ArchiveConfig].
+const (
+	DefaultArchiveMaxAge   = 7 * 24 * time.Hour
+	DefaultArchiveMaxBytes = 1 << 30
+	// DefaultArchiveSourceWait bounds how long Start waits for the archive's
+	// source to reach the event stream.
+	DefaultArchiveSourceWait = 30 * time.Second
+)
+
+// archiveSourceMeta is the metadata key the NATS server puts on the
+// consumer a sourcing stream creates on its origin: the sourcing stream's
+// name.
+const archiveSourceMeta = "_nats.src.stream"
+
+// ArchiveConfig turns on the event archive: the stream <PREFIX>_ARCHIVE,
+// with limits retention, sources the event stream, so that every POST and
+// SCHEDULED event stored there stays after it was handled (the event stream
+// retains by interest and drops it once acked). `trigger-worker replay`
+// publishes archived events again. It needs durable delivery.
+//
+// The source is a consumer the server creates on the event stream; it
+// counts as interest there, so an event is removed only once the workers'
+// consumer acked it and the source copied it. Start waits (up to
+// SourceWait) for that consumer before the workers' consumer takes events:
+// an event acked before the source exists is never archived.
+type ArchiveConfig struct {
+	// MaxAge (-1 unlimited) and MaxBytes (-1 unlimited) bound the archive,
+	// the oldest events going first; 0 means the defaults (7 days, 1 GiB).
+	MaxAge   time.Duration
+	MaxBytes int64
+	// Replicas of the stream; 0 means those of the event stream.
+	Replicas int
+	// SourceWait bounds the wait for the source at Start; 0 means
+	// DefaultArchiveSourceWait. Past it the worker starts anyway and logs
+	// an error: events acked before the source exists are not archived.
+	SourceWait time.Duration
+}
+
+func (c *ArchiveConfig) setDefaults(eventReplicas int) {
+	if c.MaxAge == 0 {
+		c.MaxAge = DefaultArchiveMaxAge
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultArchiveMaxBytes
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = eventReplicas
+	}
+	if c.SourceWait <= 0 {
+		c.SourceWait = DefaultArchiveSourceWait
+	}
+}
+
+// setupArchive creates or updates the archive stream and waits until its
+// source consumer exists on the event stream.
+func (w *Worker) setupArchive(ctx context.Context) error {
+	d := w.durable
+	a := d.cfg.Archive
+	name := w.scheme.ArchiveStream()
+	_, err := d.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: "triggerbus: every POST and SCHEDULED event of the event stream, kept after it was handled",
+		Sources:     []*jetstream.StreamSource{{Name: w.scheme.EventStream()}},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      max(a.MaxAge, 0),
+		MaxBytes:    a.MaxBytes,
+		Replicas:    a.Replicas,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("worker: stream %s: %w", name, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, a.SourceWait)
+	defer cancel()
+	events, err := d.js.Stream(wctx, w.scheme.EventStream())
+	if err != nil {
+		return fmt.Errorf("worker: stream %s: %w", w.scheme.EventStream(), err)
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		ok, err := sourceConsumerExists(wctx, events, name)
+		if ok {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			if err == nil {
+				err = wctx.Err()
+			}
+			return fmt.Errorf("worker: the source of %s did not reach %s within %v: %w",
+				name, w.scheme.EventStream(), a.SourceWait, err)
+		case <-t.C:
+		}
+	}
+}
+
+// sourceConsumerExists reports whether the event stream has the consumer
+// of the stream named archive's source.
+func sourceConsumerExists(ctx context.Context, events jetstream.Stream, archive string) (bool, error) {
+	l := events.ListConsumers(ctx)
+	found := false
+	for ci := range l.Info() {
+		if ci.Config.Metadata[archiveSourceMeta] == archive {
+			found = true
+		}
+	}
+	if err := l.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+		return found, err
+	}
+	return found, nil
+}
