@@ -56,6 +56,8 @@ commands:
   dlq      ls|show SEQ|replay SEQ|replay --all|purge: list, inspect, replay or purge the dead letters
   decisions [--denied] [--type T] [--option O] [--code C] [--since 1h] [--until T] [--follow] [-o table|json]:
            print the PRE decisions of the decision log
+  replay   --since 2h [--until T] [--type T] [--option O] [--function REF] [--dry-run] [--rate N/s]:
+           publish the archived events of a time window again (archive.enabled)
   registry ls|prune: list the PRE registry's registrations by worker instance, remove those of gone instances
   functions push|ls|show|diff|activate|pull|keygen: the fleet's functions as one versioned, signed bundle
   version  print the version
@@ -80,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDLQ(ctx, args, stdout, stderr)
 	case "decisions":
 		return runDecisions(ctx, args, stdout, stderr)
+	case "replay":
+		return runReplay(ctx, args, stdout, stderr)
 	case "registry":
 		return runRegistry(ctx, args, stdout, stderr)
 	case "functions":
