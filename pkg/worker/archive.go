@@ -29,11 +29,13 @@ const archiveSourceMeta = "_nats.src.stream"
 // retains by interest and drops it once acked). `trigger-worker replay`
 // publishes archived events again. It needs durable delivery.
 //
-// The source is a consumer the server creates on the event stream; it
-// counts as interest there, so an event is removed only once the workers'
-// consumer acked it and the source copied it. Start waits (up to
-// SourceWait) for that consumer before the workers' consumer takes events:
-// an event acked before the source exists is never archived.
+// The source is a consumer the server creates on the event stream; as that
+// stream retains by interest, the server makes it durable, acked as the
+// archive answers its flow control. It counts as interest there, so an
+// event is removed only once the workers' consumer acked it and the archive
+// stored it. Start waits (up to SourceWait) for that consumer before the
+// workers' consumer takes events: an event acked before the source exists
+// is never archived.
 type ArchiveConfig struct {
 	// MaxAge (-1 unlimited) and MaxBytes (-1 unlimited) bound the archive,
 	// the oldest events going first; 0 means the defaults (7 days, 1 GiB).
@@ -105,6 +107,43 @@ func (w *Worker) setupArchive(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// dropOrphanSource deletes, from the event stream, a consumer of the
+// archive's source whose archive stream no longer exists. The server makes
+// that consumer durable (the event stream retains by interest) and deletes
+// it with the archive in a single try; one left behind would keep every
+// event in the event stream until it is full.
+func (w *Worker) dropOrphanSource(ctx context.Context) error {
+	d := w.durable
+	name := w.scheme.ArchiveStream()
+	events, err := d.js.Stream(ctx, w.scheme.EventStream())
+	if err != nil {
+		return err
+	}
+	var orphans []string
+	l := events.ListConsumers(ctx)
+	for ci := range l.Info() {
+		if ci.Config.Metadata[archiveSourceMeta] == name {
+			orphans = append(orphans, ci.Name)
+		}
+	}
+	if err := l.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+		return err
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	if _, err := d.js.Stream(ctx, name); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return err // the archive exists (another worker's): its source is no orphan
+	}
+	for _, c := range orphans {
+		if err := events.DeleteConsumer(ctx, c); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return err
+		}
+		w.log.Warn("deleted the consumer of a deleted archive's source, which held the events", "stream", w.scheme.EventStream(), "consumer", c, "archive", name)
+	}
+	return nil
 }
 
 // sourceConsumerExists reports whether the event stream has the consumer

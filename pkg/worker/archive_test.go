@@ -125,3 +125,79 @@ func TestArchiveOffCreatesNoStream(t *testing.T) {
 		t.Fatalf("trigger_archive_stream_messages = %v without an archive", v)
 	}
 }
+
+// sourceConsumers lists the event stream's consumers of the archive's
+// source.
+func sourceConsumers(t *testing.T, js jetstream.JetStream) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, durableStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	l := s.ListConsumers(ctx)
+	for ci := range l.Info() {
+		if ci.Config.Metadata["_nats.src.stream"] == durableArchive {
+			names = append(names, ci.Name)
+		}
+	}
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestArchiveOrphanSource: a worker without the archive leaves the source
+// of an existing archive alone (another worker's), and deletes a source
+// consumer whose archive is gone, which would hold every event.
+func TestArchiveOrphanSource(t *testing.T) {
+	r := newDurableRig(t)
+	dc := durableTestConfig()
+	dc.Archive = &worker.ArchiveConfig{}
+	r.start(t, dc, okFn("on_create", "POST_CREATE"))
+	src := sourceConsumers(t, r.js)
+	if len(src) != 1 {
+		t.Fatalf("source consumers %v, want one", src)
+	}
+	r.start(t, durableTestConfig(), okFn("on_create", "POST_CREATE"))
+	if got := sourceConsumers(t, r.js); !slices.Equal(got, src) {
+		t.Fatalf("after a worker without the archive started: source consumers %v, want %v", got, src)
+	}
+
+	// The archive goes, its source consumer stays behind (the server's
+	// delete of it failed).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.js.DeleteStream(ctx, durableArchive); err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := r.js.CreateOrUpdateConsumer(ctx, durableStream, jetstream.ConsumerConfig{
+		Durable: "JS_SRC_left", AckPolicy: jetstream.AckExplicitPolicy,
+		Metadata: map[string]string{"_nats.src.stream": durableArchive},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.publish(t, "POST_CREATE", "DISK", `{}`)
+	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if ci := durableConsumerInfo(t, r.js); ci.NumPending != 0 || ci.NumAckPending != 0 || ci.AckFloor.Stream == 0 {
+			return fmt.Errorf("workers' consumer: %d pending, %d unacked, ack floor %d", ci.NumPending, ci.NumAckPending, ci.AckFloor.Stream)
+		}
+		return nil
+	})
+	if info := streamInfo(t, r.js, durableStream); info.State.Msgs != 1 {
+		t.Fatalf("event stream holds %d events with an orphan source consumer, want 1 (held for it)", info.State.Msgs)
+	}
+	r.start(t, durableTestConfig(), okFn("on_create", "POST_CREATE"))
+	if _, err := orphan.Info(ctx); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("orphan source consumer: %v, want deleted", err)
+	}
+	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if info := streamInfo(t, r.js, durableStream); info.State.Msgs != 0 {
+			return fmt.Errorf("event stream holds %d events", info.State.Msgs)
+		}
+		return nil
+	})
+}
