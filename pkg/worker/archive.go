@@ -93,8 +93,8 @@ func (w *Worker) setupArchive(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		ok, err := sourceConsumerExists(wctx, events, name)
-		if ok {
+		found, err := sourceConsumers(wctx, events, name)
+		if len(found) > 0 {
 			return nil
 		}
 		select {
@@ -121,18 +121,9 @@ func (w *Worker) dropOrphanSource(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var orphans []string
-	l := events.ListConsumers(ctx)
-	for ci := range l.Info() {
-		if ci.Config.Metadata[archiveSourceMeta] == name {
-			orphans = append(orphans, ci.Name)
-		}
-	}
-	if err := l.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+	orphans, err := sourceConsumers(ctx, events, name)
+	if err != nil || len(orphans) == 0 {
 		return err
-	}
-	if len(orphans) == 0 {
-		return nil
 	}
 	if _, err := d.js.Stream(ctx, name); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return err // the archive exists (another worker's): its source is no orphan
@@ -146,18 +137,18 @@ func (w *Worker) dropOrphanSource(ctx context.Context) error {
 	return nil
 }
 
-// sourceConsumerExists reports whether the event stream has the consumer
-// of the stream named archive's source.
-func sourceConsumerExists(ctx context.Context, events jetstream.Stream, archive string) (bool, error) {
+// sourceConsumers returns the consumers of the stream named archive's
+// source on the event stream.
+func sourceConsumers(ctx context.Context, events jetstream.Stream, archive string) ([]string, error) {
+	var names []string
 	l := events.ListConsumers(ctx)
-	found := false
 	for ci := range l.Info() {
 		if ci.Config.Metadata[archiveSourceMeta] == archive {
-			found = true
+			names = append(names, ci.Name)
 		}
 	}
 	if err := l.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
-		return found, err
+		return names, err
 	}
-	return found, nil
+	return names, nil
 }
