@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -17,11 +16,6 @@ const (
 	// source to reach the event stream.
 	DefaultArchiveSourceWait = 30 * time.Second
 )
-
-// archiveSourceMeta is the metadata key the NATS server puts on the
-// consumer a sourcing stream creates on its origin: the sourcing stream's
-// name.
-const archiveSourceMeta = "_nats.src.stream"
 
 // ArchiveConfig turns on the event archive: the stream <PREFIX>_ARCHIVE,
 // with limits retention, sources the event stream, so that every POST and
@@ -43,9 +37,10 @@ type ArchiveConfig struct {
 	MaxBytes int64
 	// Replicas of the stream; 0 means those of the event stream.
 	Replicas int
-	// SourceWait bounds the wait for the source at Start; 0 means
-	// DefaultArchiveSourceWait. Past it the worker starts anyway and logs
-	// an error: events acked before the source exists are not archived.
+	// SourceWait bounds the set-up of the archive at Start, the wait for
+	// its source included; 0 means DefaultArchiveSourceWait. Past it the
+	// worker starts anyway and logs an error: events acked before the
+	// source exists are not archived.
 	SourceWait time.Duration
 }
 
@@ -70,6 +65,10 @@ func (w *Worker) setupArchive(ctx context.Context) error {
 	d := w.durable
 	a := d.cfg.Archive
 	name := w.scheme.ArchiveStream()
+	// SourceWait bounds the whole set-up: a request the server does not
+	// answer (no permission) must not use up the worker's start.
+	ctx, cancel := context.WithTimeout(ctx, a.SourceWait)
+	defer cancel()
 	_, err := d.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        name,
 		Description: "triggerbus: every POST and SCHEDULED event of the event stream, kept after it was handled",
@@ -84,23 +83,17 @@ func (w *Worker) setupArchive(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: stream %s: %w", name, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, a.SourceWait)
-	defer cancel()
-	events, err := d.js.Stream(wctx, w.scheme.EventStream())
-	if err != nil {
-		return fmt.Errorf("worker: stream %s: %w", w.scheme.EventStream(), err)
-	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		found, err := sourceConsumers(wctx, events, name)
-		if len(found) > 0 {
+		ok, err := w.archiveSourceActive(ctx)
+		if ok {
 			return nil
 		}
 		select {
-		case <-wctx.Done():
+		case <-ctx.Done():
 			if err == nil {
-				err = wctx.Err()
+				err = ctx.Err()
 			}
 			return fmt.Errorf("worker: the source of %s did not reach %s within %v: %w",
 				name, w.scheme.EventStream(), a.SourceWait, err)
@@ -109,46 +102,20 @@ func (w *Worker) setupArchive(ctx context.Context) error {
 	}
 }
 
-// dropOrphanSource deletes, from the event stream, a consumer of the
-// archive's source whose archive stream no longer exists. The server makes
-// that consumer durable (the event stream retains by interest) and deletes
-// it with the archive in a single try; one left behind would keep every
-// event in the event stream until it is full.
-func (w *Worker) dropOrphanSource(ctx context.Context) error {
-	d := w.durable
-	name := w.scheme.ArchiveStream()
-	events, err := d.js.Stream(ctx, w.scheme.EventStream())
+// archiveSourceActive reports whether the archive's source has its consumer
+// on the event stream: the archive's server has heard from it (the
+// source's Active is -1 until then). It reads the archive's stream info
+// only, so that a worker needs no right on the event stream's consumers
+// beside its own.
+func (w *Worker) archiveSourceActive(ctx context.Context) (bool, error) {
+	_, info, err := streamInfo(ctx, w.durable.js, w.scheme.ArchiveStream())
 	if err != nil {
-		return err
+		return false, err
 	}
-	orphans, err := sourceConsumers(ctx, events, name)
-	if err != nil || len(orphans) == 0 {
-		return err
-	}
-	if _, err := d.js.Stream(ctx, name); !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return err // the archive exists (another worker's): its source is no orphan
-	}
-	for _, c := range orphans {
-		if err := events.DeleteConsumer(ctx, c); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return err
-		}
-		w.log.Warn("deleted the consumer of a deleted archive's source, which held the events", "stream", w.scheme.EventStream(), "consumer", c, "archive", name)
-	}
-	return nil
-}
-
-// sourceConsumers returns the consumers of the stream named archive's
-// source on the event stream.
-func sourceConsumers(ctx context.Context, events jetstream.Stream, archive string) ([]string, error) {
-	var names []string
-	l := events.ListConsumers(ctx)
-	for ci := range l.Info() {
-		if ci.Config.Metadata[archiveSourceMeta] == archive {
-			names = append(names, ci.Name)
+	for _, si := range info.Sources {
+		if si != nil && si.Name == w.scheme.EventStream() && si.Active >= 0 {
+			return true, nil
 		}
 	}
-	if err := l.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
-		return names, err
-	}
-	return names, nil
+	return false, nil
 }

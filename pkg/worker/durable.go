@@ -241,8 +241,6 @@ func (w *Worker) setupStreams(ctx context.Context) error {
 			// source exists are not archived.
 			w.log.Error("event archive not set up; events are handled but may not be archived", "err", err)
 		}
-	} else if err := w.dropOrphanSource(ctx); err != nil {
-		w.log.Warn("look for a deleted archive's source", "err", err)
 	}
 	return nil
 }
