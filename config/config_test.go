@@ -630,6 +630,17 @@ func TestValidateErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "archive",
+			modify: func(c *config.Config) {
+				c.Archive = config.Archive{Enabled: true, MaxAge: -time.Hour, MaxBytes: -2, Replicas: 6}
+			},
+			want: []string{
+				`archive.max_age: is -1h0m0s, must be positive (or 0 for unlimited)`,
+				`archive.max_bytes: is -2, must be positive or -1 (unlimited)`,
+				`archive.replicas: is 6, must be 0 (those of delivery.replicas) to 5`,
+			},
+		},
+		{
 			name:   "scripts data store max bytes",
 			modify: func(c *config.Config) { c.Scripts.DataStoreMaxBytes = 0 },
 			want:   []string{`scripts.data_store_max_bytes: is 0, must be positive`},

@@ -43,5 +43,6 @@ func Default() Config {
 		Bundle:   Bundle{Source: SourceFiles, History: DefaultBundleHistory},
 		DecisionLog: DecisionLog{Enabled: true, SampleAllowed: 1, Input: DecisionInputHash,
 			MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30},
+		Archive: Archive{MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30},
 	}
 }

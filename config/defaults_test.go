@@ -41,6 +41,8 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		{"registry.refresh", d.Registry.Refresh, worker.DefaultRegistryRefresh},
 		{"decision_log.max_age", d.DecisionLog.MaxAge, worker.DefaultDecisionLogAge},
 		{"decision_log.input", d.DecisionLog.Input, worker.InputHash},
+		{"archive.max_age", d.Archive.MaxAge, worker.DefaultArchiveMaxAge},
+		{"archive.max_bytes", d.Archive.MaxBytes, int64(worker.DefaultArchiveMaxBytes)},
 		{"scripts.api_prefix", d.Scripts.APIPrefix, lua.DefaultAPIPrefix},
 		{"scripts.data_store_max_bytes", d.Scripts.DataStoreMaxBytes, datastore.DefaultMaxBytes},
 		{"email.tls", d.Email.TLS, mailer.TLSStartTLS},

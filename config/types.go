@@ -24,6 +24,8 @@ type Config struct {
 	Bundle    Bundle     `mapstructure:"bundle"`
 	// DecisionLog configures the log of PRE decisions.
 	DecisionLog DecisionLog `mapstructure:"decision_log"`
+	// Archive configures the event archive, for replay.
+	Archive Archive `mapstructure:"archive"`
 
 	// File is the file the configuration was loaded from, "" if none. Load
 	// sets it; it is not a key.
@@ -269,6 +271,24 @@ type DecisionLog struct {
 	// MaxBytes bounds the stream, the oldest records going first; default
 	// 1 GiB, -1 is unlimited.
 	MaxBytes int64 `mapstructure:"max_bytes"`
+}
+
+// Archive configures the event archive: the JetStream stream
+// <PREFIX>_ARCHIVE sources the event stream, so that POST and SCHEDULED
+// events stay after they were handled, for `trigger-worker replay`. It
+// needs durable delivery: events delivered in core mode are not archived.
+type Archive struct {
+	// Enabled turns the archive on; default false.
+	Enabled bool `mapstructure:"enabled"`
+	// MaxAge is how long events are kept; default 168h (7 days), 0 is
+	// unlimited.
+	MaxAge time.Duration `mapstructure:"max_age"`
+	// MaxBytes bounds the archive, the oldest events going first; default
+	// 1 GiB, -1 is unlimited.
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// Replicas is the stream's replication factor (1 to 5); 0 (the
+	// default) means delivery.replicas.
+	Replicas int `mapstructure:"replicas"`
 }
 
 // Loading configures what trigger-worker does with functions that do not

@@ -31,6 +31,7 @@ func (c Config) Validate() error {
 	c.Loop.validate(p)
 	c.Registry.validate(p)
 	c.DecisionLog.validate(p)
+	c.Archive.validate(p)
 	c.Bundle.validate(p)
 	validateFunctions(p, c.Functions)
 	return errors.Join(p.errs...)
@@ -253,6 +254,18 @@ func (d DecisionLog) validate(p *problems) {
 	}
 	if d.MaxBytes == 0 || d.MaxBytes < -1 {
 		p.add("decision_log.max_bytes", "is %d, must be positive or -1 (unlimited)", d.MaxBytes)
+	}
+}
+
+func (a Archive) validate(p *problems) {
+	if a.MaxAge < 0 {
+		p.add("archive.max_age", "is %v, must be positive (or 0 for unlimited)", a.MaxAge)
+	}
+	if a.MaxBytes == 0 || a.MaxBytes < -1 {
+		p.add("archive.max_bytes", "is %d, must be positive or -1 (unlimited)", a.MaxBytes)
+	}
+	if a.Replicas < 0 || a.Replicas > 5 {
+		p.add("archive.replicas", "is %d, must be 0 (those of delivery.replicas) to 5", a.Replicas)
 	}
 }
 

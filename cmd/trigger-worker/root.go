@@ -43,6 +43,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.`,
 		newVersionCmd(),
 		newSchemaCmd(),
 		legacyCmd("test [flags] [PATH ...]", "Run the offline tests (*_test.yaml) of trigger functions", runTest),
+		legacyCmd("replay --since T [flags]", "Republish archived POST and SCHEDULED events through the durable path", runReplay),
 		legacyCmd("eval [flags] TYPE OPTION EVENT|@file|-", "Run the configured functions on one event without NATS", runEval),
 	)
 	root.InitDefaultCompletionCmd() // here rather than at Execute, so that the tree is whole

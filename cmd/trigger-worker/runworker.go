@@ -257,7 +257,13 @@ func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded,
 		// durable events only while it serves the active revision.
 		durable.FollowActive = true
 	}
-	log.Info("delivery", "mode", deliveryMode, "jetstream", hasJS)
+	switch {
+	case durable != nil && cfg.Archive.Enabled:
+		durable.Archive = archiveConfig(cfg.Archive)
+	case cfg.Archive.Enabled:
+		log.Warn("archive.enabled needs durable delivery: events delivered in core mode are not archived")
+	}
+	log.Info("delivery", "mode", deliveryMode, "jetstream", hasJS, "archive", durable != nil && durable.Archive != nil)
 	w, err := worker.New(nc, worker.Config{
 		Prefix:          cfg.Subjects.Prefix,
 		Queue:           cfg.Subjects.Queue,
@@ -313,6 +319,15 @@ func durableConfig(d config.Delivery, hasJS bool) (*worker.DurableConfig, error)
 		}, nil
 	}
 	return nil, nil
+}
+
+// archiveConfig is the worker's archive of the archive section.
+func archiveConfig(a config.Archive) *worker.ArchiveConfig {
+	maxAge := a.MaxAge
+	if maxAge == 0 {
+		maxAge = -1 // the configuration's unlimited
+	}
+	return &worker.ArchiveConfig{MaxAge: maxAge, MaxBytes: a.MaxBytes, Replicas: a.Replicas}
 }
 
 // decisionLogConfig turns the decision log on when the configuration

@@ -260,6 +260,10 @@ func (s Scheme) EventStream() string { return s.streamBase() + "_EVENTS" }
 // e.g. TRIGGER_DLQ.
 func (s Scheme) DeadLetterStream() string { return s.streamBase() + "_DLQ" }
 
+// ArchiveStream is the stream that keeps the events of the event stream
+// after they were handled, for replay, e.g. TRIGGER_ARCHIVE.
+func (s Scheme) ArchiveStream() string { return s.streamBase() + "_ARCHIVE" }
+
 // DecisionStream is the stream of the decision log, one record per PRE
 // decision, e.g. TRIGGER_DECISIONS.
 func (s Scheme) DecisionStream() string { return s.streamBase() + "_DECISIONS" }

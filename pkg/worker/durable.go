@@ -113,6 +113,9 @@ type DurableConfig struct {
 	// function for. false: the filter is the POST subjects of the worker's
 	// functions.
 	FollowActive bool
+	// Archive, when set, keeps every event of the event stream in the
+	// archive stream after it was handled (see [ArchiveConfig]).
+	Archive *ArchiveConfig
 }
 
 // switchRedelivery is how long an event that reached a worker not on the
@@ -149,6 +152,11 @@ func (c *DurableConfig) setDefaults() {
 	}
 	if c.DoneTTL <= 0 {
 		c.DoneTTL = DefaultDoneTTL
+	}
+	if c.Archive != nil {
+		a := *c.Archive
+		a.setDefaults(c.Replicas)
+		c.Archive = &a
 	}
 }
 
@@ -226,6 +234,13 @@ func (w *Worker) setupStreams(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("worker: bucket %s: %w", w.doneBucket(), err)
+	}
+	if d.cfg.Archive != nil {
+		if err := w.setupArchive(ctx); err != nil {
+			// Events are handled all the same; those acked before the
+			// source exists are not archived.
+			w.log.Error("event archive not set up; events are handled but may not be archived", "err", err)
+		}
 	}
 	return nil
 }

@@ -13,15 +13,19 @@ import (
 // read from the server every [DurableConfig.StatsInterval]: they are the
 // fleet's, the same on every worker.
 type StreamGauges struct {
-	EventMessages    prometheus.Gauge
-	EventBytes       prometheus.Gauge
-	EventLimitBytes  prometheus.Gauge
-	Pending          prometheus.Gauge
-	AckPending       prometheus.Gauge
-	Redelivered      prometheus.Gauge
-	DeadLetterMsgs   prometheus.Gauge
-	DeadLetterBytes  prometheus.Gauge
-	LastRefreshEpoch prometheus.Gauge
+	EventMessages   prometheus.Gauge
+	EventBytes      prometheus.Gauge
+	EventLimitBytes prometheus.Gauge
+	Pending         prometheus.Gauge
+	AckPending      prometheus.Gauge
+	Redelivered     prometheus.Gauge
+	DeadLetterMsgs  prometheus.Gauge
+	DeadLetterBytes prometheus.Gauge
+	// The archive's, with [DurableConfig.Archive]; zero without.
+	ArchiveMessages   prometheus.Gauge
+	ArchiveBytes      prometheus.Gauge
+	ArchiveLimitBytes prometheus.Gauge
+	LastRefreshEpoch  prometheus.Gauge
 }
 
 func newStreamGauges() StreamGauges {
@@ -29,27 +33,31 @@ func newStreamGauges() StreamGauges {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
 	}
 	return StreamGauges{
-		EventMessages:    g("trigger_event_stream_messages", "Events stored in the event stream (durable delivery), not yet consumed by every interested consumer."),
-		EventBytes:       g("trigger_event_stream_bytes", "Bytes stored in the event stream."),
-		EventLimitBytes:  g("trigger_event_stream_limit_bytes", "The event stream's max bytes; 0 when unlimited."),
-		Pending:          g("trigger_consumer_pending", "Events in the stream the workers' consumer has not delivered yet (num_pending)."),
-		AckPending:       g("trigger_consumer_ack_pending", "Events delivered to workers and not acknowledged yet (num_ack_pending)."),
-		Redelivered:      g("trigger_consumer_redelivered", "Events delivered more than once and not acknowledged yet (num_redelivered)."),
-		DeadLetterMsgs:   g("trigger_dead_letter_stream_messages", "Dead letters stored in the dead-letter stream."),
-		DeadLetterBytes:  g("trigger_dead_letter_stream_bytes", "Bytes stored in the dead-letter stream."),
-		LastRefreshEpoch: g("trigger_stream_stats_last_refresh_timestamp_seconds", "When the worker last read the stream gauges from JetStream (Unix time)."),
+		EventMessages:     g("trigger_event_stream_messages", "Events stored in the event stream (durable delivery), not yet consumed by every interested consumer."),
+		EventBytes:        g("trigger_event_stream_bytes", "Bytes stored in the event stream."),
+		EventLimitBytes:   g("trigger_event_stream_limit_bytes", "The event stream's max bytes; 0 when unlimited."),
+		Pending:           g("trigger_consumer_pending", "Events in the stream the workers' consumer has not delivered yet (num_pending)."),
+		AckPending:        g("trigger_consumer_ack_pending", "Events delivered to workers and not acknowledged yet (num_ack_pending)."),
+		Redelivered:       g("trigger_consumer_redelivered", "Events delivered more than once and not acknowledged yet (num_redelivered)."),
+		DeadLetterMsgs:    g("trigger_dead_letter_stream_messages", "Dead letters stored in the dead-letter stream."),
+		DeadLetterBytes:   g("trigger_dead_letter_stream_bytes", "Bytes stored in the dead-letter stream."),
+		ArchiveMessages:   g("trigger_archive_stream_messages", "Events kept in the event archive (archive.enabled); 0 without an archive."),
+		ArchiveBytes:      g("trigger_archive_stream_bytes", "Bytes stored in the event archive."),
+		ArchiveLimitBytes: g("trigger_archive_stream_limit_bytes", "The event archive's max bytes (the oldest events go first past it); 0 when unlimited or without an archive."),
+		LastRefreshEpoch:  g("trigger_stream_stats_last_refresh_timestamp_seconds", "When the worker last read the stream gauges from JetStream (Unix time)."),
 	}
 }
 
 func (g StreamGauges) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		g.EventMessages, g.EventBytes, g.EventLimitBytes, g.Pending, g.AckPending,
-		g.Redelivered, g.DeadLetterMsgs, g.DeadLetterBytes, g.LastRefreshEpoch,
+		g.Redelivered, g.DeadLetterMsgs, g.DeadLetterBytes,
+		g.ArchiveMessages, g.ArchiveBytes, g.ArchiveLimitBytes, g.LastRefreshEpoch,
 	}
 }
 
-// RefreshStreamStats reads the event stream, the workers' consumer and the
-// dead-letter stream once and sets the stream gauges. A worker with durable
+// RefreshStreamStats reads the event stream, the workers' consumer, the
+// dead-letter stream and the archive (when on) once and sets the stream gauges. A worker with durable
 // delivery does it every [DurableConfig.StatsInterval]; without durable
 // delivery it does nothing. A consumer that does not exist yet (no POST
 // function in the fleet) reads as zero.
@@ -89,6 +97,15 @@ func (w *Worker) RefreshStreamStats(ctx context.Context) error {
 	} else {
 		g.DeadLetterMsgs.Set(float64(info.State.Msgs))
 		g.DeadLetterBytes.Set(float64(info.State.Bytes))
+	}
+	if d.cfg.Archive != nil {
+		if _, info, err := streamInfo(ctx, d.js, w.scheme.ArchiveStream()); err != nil {
+			errs = append(errs, err)
+		} else {
+			g.ArchiveMessages.Set(float64(info.State.Msgs))
+			g.ArchiveBytes.Set(float64(info.State.Bytes))
+			g.ArchiveLimitBytes.Set(float64(max(info.Config.MaxBytes, 0)))
+		}
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
