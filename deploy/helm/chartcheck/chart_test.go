@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/triggerbus/triggerbus/config"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
 const fullName = releaseName + "-triggerbus"
@@ -55,7 +56,10 @@ config:
 autoscaling:
   keda: {enabled: true, minReplicas: 1, maxReplicas: 20, lagThreshold: 50, account: APPS, useHttps: true}
 `,
-		check: func(t *testing.T, objs objects, _ config.Config) {
+		check: func(t *testing.T, objs objects, cfg config.Config) {
+			if cfg.Subjects.Prefix != "fco.eu1.trigger" || cfg.Subjects.Queue != "eu1-workers" {
+				t.Fatalf("subjects = %+v, want the values' prefix and queue", cfg.Subjects)
+			}
 			if r := deployment(t, objs).Spec.Replicas; r != nil {
 				t.Errorf("replicas = %d with KEDA, want none (the autoscaler owns it)", *r)
 			}
@@ -71,11 +75,17 @@ autoscaling:
 			if *so.Spec.MinReplicaCount != 1 || *so.Spec.MaxReplicaCount != 20 {
 				t.Errorf("replicas %d..%d, want 1..20", *so.Spec.MinReplicaCount, *so.Spec.MaxReplicaCount)
 			}
+			// The stream the workers create and their durable consumer,
+			// named by the worker's code from subjects.prefix and queue.
+			scheme, err := subjects.NewScheme(cfg.Subjects.Prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
 			want := map[string]string{
 				"natsServerMonitoringEndpoint": "nats.nats.svc.cluster.local:8222",
 				"account":                      "APPS",
-				"stream":                       "FCO_EU1_TRIGGER_EVENTS", // subjects.Scheme.EventStream
-				"consumer":                     "eu1-workers",            // the durable consumer: subjects.queue
+				"stream":                       scheme.EventStream(),
+				"consumer":                     cfg.Subjects.Queue,
 				"lagThreshold":                 "50",
 				"activationLagThreshold":       "0",
 				"useHttps":                     "true",
