@@ -18,6 +18,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
@@ -64,10 +65,7 @@ autoscaling:
 				t.Errorf("replicas = %d with KEDA, want none (the autoscaler owns it)", *r)
 			}
 			noObject(t, objs, "HorizontalPodAutoscaler/"+fullName)
-			so, ok := objs.get("ScaledObject", fullName).(*scaledObject)
-			if !ok {
-				t.Fatalf("no ScaledObject %s; rendered %v", fullName, objs.kinds())
-			}
+			so := object[*scaledObject](t, objs, "ScaledObject", fullName)
 			ref := so.Spec.ScaleTargetRef
 			if ref.APIVersion != "apps/v1" || ref.Kind != "Deployment" || ref.Name != fullName {
 				t.Errorf("scaleTargetRef = %+v, want the Deployment %s", ref, fullName)
@@ -106,10 +104,7 @@ autoscaling:
 				t.Errorf("replicas = %d with an HPA, want none", *r)
 			}
 			noObject(t, objs, "ScaledObject/"+fullName)
-			h, ok := objs.get("HorizontalPodAutoscaler", fullName).(*autoscalingv2.HorizontalPodAutoscaler)
-			if !ok {
-				t.Fatalf("no HorizontalPodAutoscaler; rendered %v", objs.kinds())
-			}
+			h := object[*autoscalingv2.HorizontalPodAutoscaler](t, objs, "HorizontalPodAutoscaler", fullName)
 			if ref := h.Spec.ScaleTargetRef; ref.Kind != "Deployment" || ref.Name != fullName || ref.APIVersion != "apps/v1" {
 				t.Errorf("scaleTargetRef = %+v, want the Deployment", ref)
 			}
@@ -129,10 +124,7 @@ serviceMonitor: {enabled: true, interval: 15s, labels: {release: kube-prometheus
 metrics: {port: 9100}
 `,
 		check: func(t *testing.T, objs objects, cfg config.Config) {
-			sm, ok := objs.get("ServiceMonitor", fullName).(*monitoringv1.ServiceMonitor)
-			if !ok {
-				t.Fatalf("no ServiceMonitor; rendered %v", objs.kinds())
-			}
+			sm := object[*monitoringv1.ServiceMonitor](t, objs, "ServiceMonitor", fullName)
 			svc := metricsService(t, objs)
 			sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
 			if err != nil {
@@ -439,10 +431,7 @@ func checkCommon(t *testing.T, objs objects) config.Config {
 	}
 
 	// The PodDisruptionBudget covers exactly these pods.
-	pdb, ok := objs.get("PodDisruptionBudget", fullName).(*policyv1.PodDisruptionBudget)
-	if !ok {
-		t.Fatalf("no PodDisruptionBudget; rendered %v", objs.kinds())
-	}
+	pdb := object[*policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget", fullName)
 	psel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
 	if err != nil || !psel.Matches(podLabels) {
 		t.Errorf("PodDisruptionBudget selector %v (%v) does not match the pod labels %v", psel, err, podLabels)
@@ -475,31 +464,29 @@ func loadWorkerConfig(t *testing.T, text string) config.Config {
 	return cfg
 }
 
+// object returns the rendered object kind/name as a T, or fails the test.
+func object[T runtime.Object](t *testing.T, objs objects, kind, name string) T {
+	t.Helper()
+	o, ok := objs.get(kind, name).(T)
+	if !ok {
+		t.Fatalf("no %s %s; rendered %v", kind, name, objs.kinds())
+	}
+	return o
+}
+
 func deployment(t *testing.T, objs objects) *appsv1.Deployment {
 	t.Helper()
-	d, ok := objs.get("Deployment", fullName).(*appsv1.Deployment)
-	if !ok {
-		t.Fatalf("no Deployment %s; rendered %v", fullName, objs.kinds())
-	}
-	return d
+	return object[*appsv1.Deployment](t, objs, "Deployment", fullName)
 }
 
 func configMap(t *testing.T, objs objects) *corev1.ConfigMap {
 	t.Helper()
-	cm, ok := objs.get("ConfigMap", fullName).(*corev1.ConfigMap)
-	if !ok {
-		t.Fatalf("no ConfigMap %s; rendered %v", fullName, objs.kinds())
-	}
-	return cm
+	return object[*corev1.ConfigMap](t, objs, "ConfigMap", fullName)
 }
 
 func metricsService(t *testing.T, objs objects) *corev1.Service {
 	t.Helper()
-	svc, ok := objs.get("Service", fullName+"-metrics").(*corev1.Service)
-	if !ok {
-		t.Fatalf("no Service %s-metrics; rendered %v", fullName, objs.kinds())
-	}
-	return svc
+	return object[*corev1.Service](t, objs, "Service", fullName+"-metrics")
 }
 
 func configVolume(t *testing.T, d *appsv1.Deployment) *corev1.Volume {
