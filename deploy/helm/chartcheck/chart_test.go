@@ -287,6 +287,26 @@ func TestRenderRefuses(t *testing.T) {
 	}
 }
 
+// A long release name still gives valid object names (decodeAll checks
+// them), the metrics Service's within 63 characters.
+func TestLongReleaseName(t *testing.T) {
+	name := strings.Repeat("r", 53)
+	manifest, err := renderAs(t, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decodeAll(t, manifest)
+	var svc string
+	for id := range objs {
+		if after, ok := strings.CutPrefix(id, "Service/"); ok {
+			svc = after
+		}
+	}
+	if len(svc) > 63 || !strings.HasSuffix(svc, "-metrics") {
+		t.Errorf("metrics Service name %q, want at most 63 characters ending in -metrics", svc)
+	}
+}
+
 // A change of the worker's config or scripts changes the pod template, so
 // that helm upgrade rolls the pods (the worker reloads only on SIGHUP).
 func TestConfigChangeRollsPods(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -58,9 +59,15 @@ func parseValues(t *testing.T, text string) map[string]any {
 // run of an install, no cluster) and returns the manifest.
 func render(t *testing.T, vals map[string]any) (string, error) {
 	t.Helper()
+	return renderAs(t, releaseName, vals)
+}
+
+// renderAs renders the chart as release name.
+func renderAs(t *testing.T, name string, vals map[string]any) (string, error) {
+	t.Helper()
 	inst := action.NewInstall(action.NewConfiguration())
 	inst.DryRunStrategy = action.DryRunClient
-	inst.ReleaseName = releaseName
+	inst.ReleaseName = name
 	inst.Namespace = namespace
 	inst.Replace = true
 	rel, err := inst.Run(loadChart(t), vals)
@@ -148,6 +155,13 @@ func decodeAll(t *testing.T, manifest string) objects {
 				t.Fatalf("%s %s: %v\n%s", head.Kind, head.Metadata.Name, err, doc)
 			}
 			obj = o
+		}
+		nameErrs := validation.IsDNS1123Subdomain(head.Metadata.Name)
+		if head.Kind == "Service" {
+			nameErrs = validation.IsDNS1035Label(head.Metadata.Name)
+		}
+		if len(nameErrs) > 0 {
+			t.Errorf("%s name %q: %v", head.Kind, head.Metadata.Name, nameErrs)
 		}
 		id := head.Kind + "/" + head.Metadata.Name
 		if _, dup := out[id]; dup {

@@ -12,6 +12,12 @@
 {{- end -}}
 {{- end -}}
 
+{{/* Name of the metrics Service: the full name shortened to leave room for
+the suffix within 63 characters. */}}
+{{- define "triggerbus.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "triggerbus.fullname" . | trunc 55 | trimSuffix "-") -}}
+{{- end -}}
+
 {{/* Labels that select the pods: never change them across upgrades. */}}
 {{- define "triggerbus.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "triggerbus.name" . }}
