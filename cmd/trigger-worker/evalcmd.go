@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,8 +66,14 @@ func runEval(ctx context.Context, cf *commonFlags, timeout time.Duration, out ou
 	var rev uint64
 	if cfg.Bundle.Source == config.SourceBundle {
 		var dir string
-		if l, dir, rev, err = activeRevision(ctx, cf, cfg, timeout, log); err != nil {
+		var problems []error
+		if l, dir, rev, problems, err = activeRevision(ctx, cf, cfg, timeout, log); err != nil {
 			return err
+		}
+		if len(problems) > 0 {
+			// Refused here as a worker would refuse it: a runtime failure.
+			writeProblems(stderr, problems)
+			return fmt.Errorf("bundle revision %d does not load on this host (the problems above): a worker would refuse it too", rev)
 		}
 		defer os.RemoveAll(dir)
 		fmt.Fprintf(stderr, "eval: the functions of bundle revision %d (bundle.source: bundle)\n", rev)
@@ -104,26 +111,21 @@ func runEval(ctx context.Context, cf *commonFlags, timeout time.Duration, out ou
 
 // activeRevision loads the functions of the fleet's active revision, as a
 // worker with bundle.source: bundle would: it connects only to read the
-// revision. The caller removes dir, where the revision's files are.
-func activeRevision(ctx context.Context, cf *commonFlags, cfg config.Config, timeout time.Duration, log *slog.Logger) (*loaded, string, uint64, error) {
+// revision. problems are those of a revision that does not load here
+// (nothing loaded); else the caller closes the functions and removes dir,
+// where the revision's files are.
+func activeRevision(ctx context.Context, cf *commonFlags, cfg config.Config, timeout time.Duration, log *slog.Logger) (l *loaded, dir string, rev uint64, problems []error, err error) {
 	st, _, done, err := openStore(ctx, cf, timeout, false)
 	if err != nil {
-		return nil, "", 0, err
+		return nil, "", 0, nil, err
 	}
 	defer done()
-	rev, err := st.Active(ctx)
-	if err != nil {
-		return nil, "", 0, err
+	if rev, err = st.Active(ctx); err != nil {
+		return nil, "", 0, nil, err
 	}
 	if rev == 0 {
-		return nil, "", 0, fmt.Errorf("bundle.source is bundle and no revision of the function bundle is active (trigger-worker functions push, activate)")
+		return nil, "", 0, nil, errors.New("bundle.source is bundle and no revision of the function bundle is active (trigger-worker functions push, activate)")
 	}
-	l, dir, problems := loadRevision(ctx, st, rev, cfg, log, nil)
-	if len(problems) > 0 {
-		for i, p := range problems {
-			problems[i] = fmt.Errorf("revision %d: %w", rev, p)
-		}
-		return &loaded{problems: problems}, "", rev, nil
-	}
-	return l, dir, rev, nil
+	l, dir, problems = loadRevision(ctx, st, rev, cfg, log, nil)
+	return l, dir, rev, problems, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/triggerbus/triggerbus/internal/bundle"
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
 	"github.com/triggerbus/triggerbus/pkg/event"
@@ -191,6 +192,19 @@ func TestEvalBundleMode(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "the functions of bundle revision 1 (bundle.source: bundle)") {
 		t.Errorf("eval in bundle mode does not say which revision it runs:\n%s", stderr)
+	}
+
+	// A revision this host refuses (unsigned, with bundle.trusted_keys
+	// set): exit 1 with the problem, as a worker refuses it.
+	_, pub, err := bundle.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusting := proctest.WriteWorkerConfig(t, t.TempDir(), s.ClientURL(), own, map[string]any{"bundle.source": "bundle", "bundle.trusted_keys": []string{pub}})
+	code, stdout, stderr = proctest.Run(t, bin, "eval", "-c", trusting, "PRE_CREATE", "SERVER", `{}`)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "  - revision 1 is refused by bundle.trusted_keys") ||
+		!strings.Contains(stderr, "bundle revision 1 does not load on this host") {
+		t.Errorf("eval of a revision the trusted keys refuse: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 
 	// No NATS to read the revision from: exit 1, naming the address.
