@@ -159,6 +159,12 @@ func TestCLICompletion(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "PRE_CREATE\n") {
 		t.Errorf("__complete emit PRE_C: exit %d\n%s", code, stdout)
 	}
+	for _, args := range [][]string{{"eval", "POST_C"}, {"replay", "--type", "POST_C"}} {
+		code, stdout, _ := proctest.Run(t, bin, append([]string{"__complete"}, args...)...)
+		if code != 0 || !strings.Contains(stdout, "POST_CREATE\n") {
+			t.Errorf("__complete %s: exit %d\n%s", strings.Join(args, " "), code, stdout)
+		}
+	}
 	code, stdout, _ = proctest.Run(t, bin, "__complete", "dlq", "")
 	for _, sub := range []string{"ls", "show", "replay", "purge"} {
 		if code != 0 || !strings.Contains(stdout, sub+"\t") {
