@@ -206,12 +206,21 @@ func (b *bundleSource) apply(ctx context.Context, st *bundle.Store, rev uint64, 
 func (b *bundleSource) load(ctx context.Context, st *bundle.Store, rev uint64) (*loaded, string, []error) {
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	return loadRevision(fctx, st, rev, b.cfg, b.log, b.store)
+}
+
+// loadRevision fetches revision rev, verifies it against the
+// bundle.trusted_keys of cfg, writes its files to a new directory and
+// loads its functions from there with the rest of cfg, all or nothing:
+// the functions and the directory (the caller removes it), or the
+// problems and nothing.
+func loadRevision(ctx context.Context, st *bundle.Store, rev uint64, cfg config.Config, log *slog.Logger, store lua.DataStore) (*loaded, string, []error) {
 	var bd *bundle.Bundle
 	var err error
-	if len(b.cfg.Bundle.TrustedKeys) > 0 {
-		bd, err = verified(fctx, st, rev, b.cfg.Bundle.TrustedKeys)
+	if len(cfg.Bundle.TrustedKeys) > 0 {
+		bd, err = verified(ctx, st, rev, cfg.Bundle.TrustedKeys)
 	} else {
-		bd, err = st.Fetch(fctx, rev) // the files match the manifest
+		bd, err = st.Fetch(ctx, rev) // the files match the manifest
 	}
 	if err != nil {
 		return nil, "", []error{err}
@@ -224,15 +233,15 @@ func (b *bundleSource) load(ctx context.Context, st *bundle.Store, rev uint64) (
 		os.RemoveAll(dir)
 		return nil, "", []error{err}
 	}
-	src, problems := definitionsConfig(b.cfg, dir)
+	src, problems := definitionsConfig(cfg, dir)
 	if len(problems) > 0 {
 		os.RemoveAll(dir)
 		return nil, "", problems
 	}
-	next := loadFunctions(src, b.log, b.store)
+	next := loadFunctions(src, log, store)
 	if len(next.problems) > 0 {
 		// All or nothing: loading.allow_partial is not for bundles.
-		closeLoaded(next, "close the handlers of the refused revision", b.log)
+		closeLoaded(next, "close the handlers of the refused revision", log)
 		os.RemoveAll(dir)
 		return nil, "", next.problems
 	}

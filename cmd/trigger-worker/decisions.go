@@ -83,17 +83,11 @@ func runDecisions(ctx context.Context, cf *commonFlags, o decisionsOptions, stdo
 	if *option != "" && *typ == "" {
 		return usagef("decisions --option needs --type")
 	}
-	now := time.Now()
-	from, err := pointInTime(now, *since)
+	from, to, err := timeWindow("decisions", time.Now(), *since, *until)
 	if err != nil {
-		return usagef("decisions --since: %w", err)
+		return err
 	}
-	f := decisionFilter{denied: *denied, code: *code}
-	if *until != "" {
-		if f.until, err = pointInTime(now, *until); err != nil {
-			return usagef("decisions --until: %w", err)
-		}
-	}
+	f := decisionFilter{denied: *denied, code: *code, until: to}
 	scheme, nc, js, err := toolJetStream(cf, "trigger-worker decisions", *timeout)
 	if err != nil {
 		return err
@@ -163,6 +157,26 @@ func runDecisions(ctx context.Context, cf *commonFlags, o decisionsOptions, stdo
 		}
 	}
 	return nil
+}
+
+// timeWindow reads the --since and --until of command cmd (decisions,
+// replay): each a duration before now or an RFC 3339 time; until "" is
+// the zero time (no end). A bad value, or an end before the start, is a
+// usage error naming the flag.
+func timeWindow(cmd string, now time.Time, since, until string) (from, to time.Time, err error) {
+	if from, err = pointInTime(now, since); err != nil {
+		return from, to, usagef("%s --since: %w", cmd, err)
+	}
+	if until == "" {
+		return from, to, nil
+	}
+	if to, err = pointInTime(now, until); err != nil {
+		return from, to, usagef("%s --until: %w", cmd, err)
+	}
+	if to.Before(from) {
+		return from, to, usagef("%s --until %s is before --since %s", cmd, until, since)
+	}
+	return from, to, nil
 }
 
 // pointInTime reads s as a duration before now or an RFC 3339 time.

@@ -142,3 +142,28 @@ func TestDecisionsCommand(t *testing.T) {
 		t.Errorf("table has %d lines, want a header and %d:\n%s", lines, n, out.String())
 	}
 }
+
+// TestTimeWindow: --since and --until of decisions and replay read a
+// duration ago or an RFC 3339 time; a bad value or an end before the
+// start is a usage error naming the command and the flag.
+func TestTimeWindow(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	from, to, err := timeWindow("replay", now, "2h", "2026-12-05T11:30:00Z")
+	if err != nil || !from.Equal(now.Add(-2*time.Hour)) || !to.Equal(now.Add(-30*time.Minute)) {
+		t.Errorf("timeWindow(2h, 11:30) = %v, %v, %v", from, to, err)
+	}
+	if _, to, err := timeWindow("decisions", now, "1h", ""); err != nil || !to.IsZero() {
+		t.Errorf("no --until: %v, %v; want the zero time", to, err)
+	}
+	for _, tc := range []struct{ since, until, want string }{
+		{"yesterday", "", `decisions --since: "yesterday" is neither`},
+		{"-1h", "", `decisions --since: "-1h" is negative`},
+		{"1h", "soon", `decisions --until: "soon" is neither`},
+		{"1h", "2h", "decisions --until 2h is before --since 1h"},
+	} {
+		_, _, err := timeWindow("decisions", now, tc.since, tc.until)
+		if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("timeWindow(%q, %q): %v, want a usage error with %q", tc.since, tc.until, err, tc.want)
+		}
+	}
+}

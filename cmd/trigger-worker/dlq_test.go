@@ -58,23 +58,9 @@ func newDLQRig(t *testing.T, opts ...natstest.Option) *dlqRig {
 			return handlers.Result{ExitState: handlers.Success}, nil
 		}),
 	}}
-	w, err := worker.New(natstest.Connect(t, s), worker.Config{
+	r.client, r.js = startWorker(t, s, worker.Config{
 		Durable: &worker.DurableConfig{MaxDeliver: 2, Backoff: []time.Duration{20 * time.Millisecond}},
 	}, set...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
-	nc := natstest.Connect(t, s)
-	if r.client, err = client.New(nc, client.Options{Durable: true}); err != nil {
-		t.Fatal(err)
-	}
-	if r.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
 	return r
 }
 
@@ -111,9 +97,7 @@ func (r *dlqRig) dlqMsgs(t *testing.T) uint64 {
 
 // dlq runs trigger-worker dlq with args and the rig's server.
 func (r *dlqRig) dlq(args ...string) (string, string, error) {
-	var out, errOut bytes.Buffer
-	err := run(context.Background(), append(append([]string{"dlq"}, args...), "--nats-url", r.url), &out, &errOut)
-	return out.String(), errOut.String(), err
+	return runTool(r.url, append([]string{"dlq"}, args...)...)
 }
 
 func (r *dlqRig) mustDLQ(t *testing.T, args ...string) string {

@@ -15,6 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/triggerbus/triggerbus/internal/functest"
+	"github.com/triggerbus/triggerbus/pkg/event"
 )
 
 var update = flag.Bool("update", false, "rewrite README.md's command reference from the command tree")
@@ -119,6 +122,8 @@ func TestCLIDocsJSONFields(t *testing.T) {
 	for name, v := range map[string]any{
 		"check": checkReport{}, "check function": checkFunction{}, "check subscriptions": checkSubscriptions{}, "check catalogue": checkType{},
 		"dlq": deadLetter{}, "registry ls": registration{}, "functions ls": revisionInfo{}, "functions show": revisionShown{},
+		"replay": replayCounts{}, "test": functest.Report{}, "test case": functest.Result{},
+		"eval": functest.Evaluation{}, "eval decision": event.Decision{}, "eval function": event.FunctionResult{},
 	} {
 		rt := reflect.TypeOf(v)
 		for i := range rt.NumField() {

@@ -13,15 +13,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
-const replayUsage = `usage: trigger-worker replay --since T [flags]
-
-Publish again the events of the archive (archive.enabled: the stream
+const replayLong = `Publishes again the events of the archive (archive.enabled: the stream
 <PREFIX>_ARCHIVE) stored in a time window, through JetStream to their
 original subjects: the workers run them as new durable events. Each is
 marked Trigger-Replay: <original event id>; with --function only that
@@ -33,10 +32,44 @@ Not replayed (counted skipped): events that were replays themselves
 for), and with --function the SCHEDULED ticks of another function.
 
 On a terminal a progress bar goes to stderr; the counts (matched,
-published, skipped, failed) end the output.
+published, skipped, failed) end the output: one line with -o table, one
+document with -o json or yaml.`
 
-flags:
-`
+func newReplayCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "replay --since T",
+		Short: "Republish archived POST and SCHEDULED events through the durable path",
+		Long:  replayLong,
+		Args:  argsError("no arguments", cobra.NoArgs),
+	}
+	cf := addCommonFlags(cmd, true, "prefix", "embedded-listen")
+	f := cmd.Flags()
+	var o replayFlags
+	f.StringVar(&o.since, "since", "", "from this long ago (a duration, e.g. 2h) or this time (RFC 3339); required")
+	f.StringVar(&o.until, "until", "", "up to this long ago (a duration) or this time (RFC 3339); default the archive's end now")
+	f.StringVar(&o.opts.Type, "type", "", "only events of this trigger type")
+	f.StringVar(&o.opts.Option, "option", "", "only events of this option")
+	f.StringVar(&o.opts.Function, "function", "", "run the events with this function only (by ref)")
+	f.BoolVar(&o.opts.DryRun, "dry-run", false, "count the events to replay, publish none")
+	f.StringVar(&o.rate, "rate", "", "at most this many events a second, e.g. 100 or 100/s; default unbounded")
+	f.BoolVar(&o.opts.IncludeReplays, "include-replays", false, "replay events that were replays themselves too")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound of each JetStream request")
+	output := addOutputFlag(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("type", completeTypes)
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		o.output = *output
+		return runReplay(cmd.Context(), cf, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	return cmd
+}
+
+// replayFlags are the flags of replay, as given.
+type replayFlags struct {
+	opts               replayOptions // Type, Option, Function, DryRun, IncludeReplays
+	since, until, rate string
+	timeout            time.Duration
+	output             outputFormat
+}
 
 // replayOptions are what replay republishes and how.
 type replayOptions struct {
@@ -54,52 +87,25 @@ type replayOptions struct {
 	IncludeReplays bool
 }
 
-// replayCounts are the outcome of a replay.
+// replayCounts are the outcome of a replay: with -o json or yaml, this
+// document (docs/cli.md).
 type replayCounts struct {
-	Matched   int // archived events in the window and of the type and option
-	Published int // published again (with DryRun: that would be)
-	Skipped   int // matched but not to replay (see replayUsage)
-	Failed    int // the publish failed
+	Matched   int  `json:"matched"`   // archived events in the window and of the type and option
+	Published int  `json:"published"` // published again (with DryRun: that would be)
+	Skipped   int  `json:"skipped"`   // matched but not to replay (see replayLong)
+	Failed    int  `json:"failed"`    // the publish failed
+	DryRun    bool `json:"dry_run"`   // nothing was published
 }
 
 // runReplay is the replay command.
-func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cf := newCommonFlags("replay", stderr)
-	since := cf.fs.String("since", "", "from this long ago (a duration, e.g. 2h) or this time (RFC 3339); required")
-	until := cf.fs.String("until", "", "up to this long ago (a duration) or this time (RFC 3339); default the archive's end now")
-	typ := cf.fs.String("type", "", "only events of this trigger type")
-	option := cf.fs.String("option", "", "only events of this option")
-	function := cf.fs.String("function", "", "run the events with this function only (by ref)")
-	dryRun := cf.fs.Bool("dry-run", false, "count the events to replay, publish none")
-	rateFlag := cf.fs.String("rate", "", "at most this many events a second, e.g. 100 or 100/s; default unbounded")
-	includeReplays := cf.fs.Bool("include-replays", false, "replay events that were replays themselves too")
-	timeout := cf.fs.Duration("timeout", 10*time.Second, "bound of each JetStream request")
-	cf.fs.Usage = func() {
-		fmt.Fprint(stderr, replayUsage)
-		cf.fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(cf, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("replay takes no arguments")
-	}
-	opts := replayOptions{Type: *typ, Option: *option, Function: *function, DryRun: *dryRun, IncludeReplays: *includeReplays}
-	if *since == "" {
+func runReplay(ctx context.Context, cf *commonFlags, o replayFlags, stdout, stderr io.Writer) error {
+	opts := o.opts
+	if o.since == "" {
 		return usagef("replay needs --since (e.g. --since 2h)")
 	}
-	now := time.Now()
-	if opts.Since, err = pointInTime(now, *since); err != nil {
-		return usagef("replay --since: %w", err)
-	}
-	if *until != "" {
-		if opts.Until, err = pointInTime(now, *until); err != nil {
-			return usagef("replay --until: %w", err)
-		}
-		if opts.Until.Before(opts.Since) {
-			return usagef("replay --until %s is before --since %s", *until, *since)
-		}
+	var err error
+	if opts.Since, opts.Until, err = timeWindow("replay", time.Now(), o.since, o.until); err != nil {
+		return err
 	}
 	if opts.Type != "" {
 		t, err := subjects.Lookup(opts.Type)
@@ -115,10 +121,10 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return usagef("replay --option: %w", err)
 		}
 	}
-	if opts.Rate, err = parseRate(*rateFlag); err != nil {
+	if opts.Rate, err = parseRate(o.rate); err != nil {
 		return usagef("replay --rate: %w", err)
 	}
-	scheme, nc, js, err := toolJetStream(cf, "trigger-worker replay", *timeout)
+	scheme, nc, js, err := toolJetStream(cf, "trigger-worker replay", o.timeout)
 	if err != nil {
 		return err
 	}
@@ -128,6 +134,16 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		progress = stderr
 	}
 	counts, err := replayEvents(ctx, js, scheme, opts, progress)
+	if err != nil && counts == (replayCounts{}) {
+		return err // nothing read: no counts to print (no archive, say)
+	}
+	counts.DryRun = opts.DryRun
+	if o.output != "table" {
+		if perr := encode(stdout, o.output, counts); perr != nil && err == nil {
+			err = perr
+		}
+		return err
+	}
 	verb := "published"
 	if opts.DryRun {
 		verb = "would publish"

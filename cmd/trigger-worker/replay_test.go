@@ -69,23 +69,9 @@ func newReplayRig(t *testing.T) *replayRig {
 	t.Helper()
 	s := natstest.RunServer(t, natstest.WithJetStream())
 	r := &replayRig{url: s.ClientURL()}
-	w, err := worker.New(natstest.Connect(t, s), worker.Config{
+	r.client, r.js = startWorker(t, s, worker.Config{
 		Durable: &worker.DurableConfig{Archive: &worker.ArchiveConfig{}},
 	}, r.target.fn("target", "POST_CREATE"), r.other.fn("other", "POST_CREATE"), r.deleted.fn("deleted", "POST_DELETE"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
-	nc := natstest.Connect(t, s)
-	if r.client, err = client.New(nc, client.Options{Durable: true}); err != nil {
-		t.Fatal(err)
-	}
-	if r.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
 	return r
 }
 
@@ -126,9 +112,7 @@ func (r *replayRig) waitArchived(t *testing.T, n uint64) {
 
 // replay runs trigger-worker replay with args and the rig's server.
 func (r *replayRig) replay(args ...string) (string, string, error) {
-	var out, errOut bytes.Buffer
-	err := run(context.Background(), append(append([]string{"replay"}, args...), "--nats-url", r.url), &out, &errOut)
-	return out.String(), errOut.String(), err
+	return runTool(r.url, append([]string{"replay"}, args...)...)
 }
 
 func (r *replayRig) mustReplay(t *testing.T, want string, args ...string) {
@@ -261,6 +245,16 @@ func TestReplayFilters(t *testing.T) {
 	}
 	r.waitArchived(t, 10)
 	r.mustReplay(t, "matched 1, published 0, skipped 1, failed 0", "--since", "1h", "--type", "POST_MODIFY")
+
+	// The counts as a document.
+	out, _, err := r.replay("--since", "1h", "--type", "POST_CREATE", "--dry-run", "-o", "json")
+	var got replayCounts
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil {
+		t.Fatalf("replay -o json: %v\n%s", err, out)
+	}
+	if want := (replayCounts{Matched: 7, Published: 5, Skipped: 2, DryRun: true}); got != want {
+		t.Errorf("replay -o json = %+v, want %+v", got, want)
+	}
 }
 
 // TestReplayUsage: bad flags are usage errors (exit 2) naming the flag,
@@ -281,14 +275,12 @@ func TestReplayUsage(t *testing.T) {
 		{[]string{"--since", "1h", "--rate", "-3/s"}, "replay --rate"},
 		{[]string{"--since", "1h", "extra"}, "no arguments"},
 	} {
-		var out, errOut bytes.Buffer
-		err := run(context.Background(), append(append([]string{"replay"}, tc.args...), "--nats-url", s.ClientURL()), &out, &errOut)
+		_, _, err := runTool(s.ClientURL(), append([]string{"replay"}, tc.args...)...)
 		if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("replay %v: %v (exit %d), want a usage error with %q", tc.args, err, exitCode(err), tc.want)
 		}
 	}
-	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"replay", "--since", "1h", "--nats-url", s.ClientURL()}, &out, &errOut)
+	_, _, err := runTool(s.ClientURL(), "replay", "--since", "1h")
 	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "no archive stream TRIGGER_ARCHIVE") {
 		t.Errorf("replay without an archive: %v", err)
 	}

@@ -42,9 +42,9 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.`,
 		newFunctionsCmd(),
 		newVersionCmd(),
 		newSchemaCmd(),
-		legacyCmd("test [flags] [PATH ...]", "Run the offline tests (*_test.yaml) of trigger functions", runTest),
-		legacyCmd("replay --since T [flags]", "Republish archived POST and SCHEDULED events through the durable path", runReplay),
-		legacyCmd("eval [flags] TYPE OPTION EVENT|@file|-", "Run the configured functions on one event without NATS", runEval),
+		newTestCmd(),
+		newReplayCmd(),
+		newEvalCmd(),
 	)
 	root.InitDefaultCompletionCmd() // here rather than at Execute, so that the tree is whole
 	return root
@@ -63,9 +63,6 @@ func execute(ctx context.Context, root *cobra.Command, args []string) error {
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return nil
-	}
-	if errors.Is(err, errHelp) {
-		return nil // a command that parses its own flags printed its usage
 	}
 	var ue *usageError
 	if !errors.As(err, &ue) && !started(cmd) {

@@ -7,28 +7,38 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/internal/functest"
 )
 
+const testLong = `Runs the offline tests of trigger functions, no NATS needed: the *_test.yaml
+files of each PATH (a file or a directory; default scripts.dir, else
+config/scripts). Prints PASS or FAIL per case, with a diff for each failure
+(-o table), or the report as one document (-o json or yaml); --junit also
+writes it as JUnit XML. Exit 1 when a case fails, 2 for a bad test file.`
+
+func newTestCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "test [PATH ...]",
+		Short: "Run the offline tests (*_test.yaml) of trigger functions",
+		Long:  testLong,
+		Args:  cobra.ArbitraryArgs,
+	}
+	cf := addCommonFlags(cmd, false, "prefix", "scripts-dir")
+	junit := cmd.Flags().String("junit", "", "also write the report as JUnit XML to `FILE`")
+	out := addOutputFlag(cmd)
+	cmd.RunE = runE(func(cmd *cobra.Command, paths []string) error {
+		return runTest(cmd.Context(), cf, *out, *junit, paths, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	return cmd
+}
+
 // runTest runs the offline tests of trigger functions: the *_test.yaml
 // files of the paths (default: scripts.dir, else config/scripts). Exit 1
 // when a case fails, 2 when a test file is bad.
-func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cf := newCommonFlags("test", stderr)
-	output := cf.fs.String("o", "text", "output: text or json")
-	junit := cf.fs.String("junit", "", "also write the report as JUnit XML to `FILE`")
-	cf.fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: trigger-worker test [flags] [PATH ...]\n\nRuns the *_test.yaml files of each PATH (a file or a directory; default scripts.dir, else config/scripts).")
-		cf.fs.PrintDefaults()
-	}
-	paths, err := parseInterspersed(cf, args)
-	if err != nil {
-		return err
-	}
-	if *output != "text" && *output != "json" {
-		return usagef("-o %q: want text or json", *output)
-	}
+func runTest(ctx context.Context, cf *commonFlags, out outputFormat, junit string, paths []string, stdout, stderr io.Writer) error {
 	cfg, err := cf.load()
 	if err != nil {
 		return err
@@ -57,16 +67,19 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		writeProblems(stderr, splitJoined(err))
 		return &usageError{errQuiet}
 	}
-	if *output == "json" {
+	switch out {
+	case "json":
 		err = functest.WriteJSON(stdout, rep)
-	} else {
+	case "yaml":
+		err = encode(stdout, out, rep)
+	default:
 		err = functest.WriteText(stdout, rep)
 	}
 	if err != nil {
 		return err
 	}
-	if *junit != "" {
-		f, err := os.Create(*junit)
+	if junit != "" {
+		f, err := os.Create(junit)
 		if err != nil {
 			return err
 		}

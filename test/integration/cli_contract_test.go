@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
@@ -26,6 +25,7 @@ var cliCommands = [][]string{
 	{"registry"}, {"registry", "ls"}, {"registry", "prune"},
 	{"functions"}, {"functions", "push"}, {"functions", "ls"}, {"functions", "show"}, {"functions", "diff"},
 	{"functions", "activate"}, {"functions", "pull"}, {"functions", "keygen"}, {"schema"},
+	{"replay"}, {"test"}, {"eval"},
 }
 
 // TestCLIHelpExitsZero: -h and --help print the usage of every command on
@@ -69,12 +69,21 @@ func TestCLIUsageErrors(t *testing.T) {
 	}{
 		{[]string{"emit", "POST_CREATE", "SERVER", "--metrics-listen", "x"}, "unknown flag: --metrics-listen", "emit"},
 		{[]string{"check", "--server", "nats://127.0.0.1:1"}, "unknown flag: --server", "check"},
-		{[]string{"emit", "POST_CREATE"}, "emit takes TYPE OPTION [JSON|@file] (got 1 argument(s))", "emit"},
+		{[]string{"emit", "POST_CREATE"}, "emit takes TYPE OPTION [JSON|@file|-] (got 1 argument(s))", "emit"},
 		{[]string{"dlq", "show", "one"}, `dlq show: SEQ "one" is not a sequence number`, "dlq show"},
 		{[]string{"dlq", "drop"}, `unknown dlq command "drop"`, "dlq"},
 		{[]string{"nope"}, `unknown command "nope"`, "trigger-worker"},
 		{[]string{"decisions", "-o", "xml"}, `invalid argument "xml" for "-o, --output" flag: want table, json, yaml`, "decisions"},
 		{[]string{"run", "--timeout", "1s"}, "unknown flag: --timeout", "run"},
+		{[]string{"replay"}, "replay needs --since", "replay"},
+		{[]string{"replay", "--since", "1h", "extra"}, "replay takes no arguments (got 1 argument(s))", "replay"},
+		{[]string{"replay", "--since", "1h", "--until", "2h"}, "replay --until 2h is before --since 1h", "replay"},
+		{[]string{"replay", "--since", "1h", "--junit", "x"}, "unknown flag: --junit", "replay"},
+		{[]string{"test", "--server", "nats://127.0.0.1:1"}, "unknown flag: --server", "test"},
+		{[]string{"test", "-o", "xml"}, `invalid argument "xml" for "-o, --output" flag`, "test"},
+		{[]string{"eval", "PRE_CREATE", "SERVER"}, "eval takes TYPE OPTION EVENT (got 2 argument(s))", "eval"},
+		{[]string{"eval", "PRE_CREATE", "SERVER", "{}", "--since", "1h"}, "unknown flag: --since", "eval"},
+		{[]string{"eval", "PRE_CREATE", "SERVER", "@/nonexistent/event.json"}, "event file: open /nonexistent/event.json", "eval"},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := proctest.Run(t, bin, tt.args...)
@@ -89,10 +98,19 @@ func TestCLIUsageErrors(t *testing.T) {
 	_, emitHelp, _ := proctest.Run(t, bin, "emit", "--help")
 	_, runHelp, _ := proctest.Run(t, bin, "run", "--help")
 	_, checkHelp, _ := proctest.Run(t, bin, "check", "--help")
+	_, replayHelp, _ := proctest.Run(t, bin, "replay", "--help")
+	_, testHelp, _ := proctest.Run(t, bin, "test", "--help")
+	_, evalHelp, _ := proctest.Run(t, bin, "eval", "--help")
 	for _, c := range []struct {
 		help, flag string
 		want       bool
 	}{
+		{replayHelp, "--since", true}, {replayHelp, "--server", true}, {replayHelp, "--context", true}, {replayHelp, "--output", true},
+		{replayHelp, "--scripts-dir", false}, {replayHelp, "--metrics-listen", false},
+		{testHelp, "--junit", true}, {testHelp, "--output", true}, {testHelp, "--scripts-dir", true},
+		{testHelp, "--server", false}, {testHelp, "--timeout", false}, {testHelp, "--metrics-listen", false},
+		{evalHelp, "--output", true}, {evalHelp, "--timeout", true}, {evalHelp, "bundle.source: bundle", true},
+		{evalHelp, "--junit", false}, {evalHelp, "--since", false}, {evalHelp, "--metrics-listen", false},
 		{runHelp, "--metrics-listen", true}, {emitHelp, "--metrics-listen", false},
 		{emitHelp, "--timeout", true}, {runHelp, "--timeout", false},
 		{emitHelp, "--server", true}, {checkHelp, "--server", false},
@@ -140,6 +158,12 @@ func TestCLICompletion(t *testing.T) {
 	code, stdout, _ := proctest.Run(t, bin, "__complete", "emit", "PRE_C")
 	if code != 0 || !strings.Contains(stdout, "PRE_CREATE\n") {
 		t.Errorf("__complete emit PRE_C: exit %d\n%s", code, stdout)
+	}
+	for _, args := range [][]string{{"eval", "POST_C"}, {"replay", "--type", "POST_C"}} {
+		code, stdout, _ := proctest.Run(t, bin, append([]string{"__complete"}, args...)...)
+		if code != 0 || !strings.Contains(stdout, "POST_CREATE\n") {
+			t.Errorf("__complete %s: exit %d\n%s", strings.Join(args, " "), code, stdout)
+		}
 	}
 	code, stdout, _ = proctest.Run(t, bin, "__complete", "dlq", "")
 	for _, sub := range []string{"ls", "show", "replay", "purge"} {
@@ -338,18 +362,8 @@ metrics:
 func TestCLIPurgeNeedsTerminalOrForce(t *testing.T) {
 	bin := proctest.Build(t, triggerWorkerPkg)
 	s := natstest.RunServer(t, natstest.WithJetStream())
-	js, err := jetstream.New(natstest.Connect(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := filledStream(t, s, "TRIGGER_DLQ", "trigger.dlq.>", "trigger.dlq.POST_CREATE.SERVER", `{"id":"e1"}`)
 	ctx := context.Background()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TRIGGER_DLQ", Subjects: []string{"trigger.dlq.>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(ctx, "trigger.dlq.POST_CREATE.SERVER", []byte(`{"id":"e1"}`)); err != nil {
-		t.Fatal(err)
-	}
 	msgs := func() uint64 {
 		info, err := stream.Info(ctx)
 		if err != nil {
