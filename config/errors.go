@@ -118,6 +118,10 @@ func (s sources) attribute(err error) error {
 	return err
 }
 
+// rootName is the name mapstructure gives the root of a decode (the
+// Config) in its errors.
+var rootName = reflect.TypeFor[Config]().String()
+
 // decodeErrors turns the errors of mapstructure into one *Error per key,
 // splitting "has invalid keys: a, b" into one unknown-key error each.
 func (s sources) decodeErrors(err error) error {
@@ -133,8 +137,10 @@ func (s sources) decodeErrors(err error) error {
 		if msg := inner.Error(); strings.HasPrefix(msg, invalidKeys) {
 			for k := range strings.SplitSeq(strings.TrimPrefix(msg, invalidKeys), ", ") {
 				key := k
-				if de.Name() != "" {
-					key = de.Name() + "." + k
+				// mapstructure (v2.5) names the root by its type where it
+				// used to leave it empty.
+				if n := de.Name(); n != "" && n != rootName {
+					key = n + "." + k
 				}
 				errs = append(errs, &Error{File: s.file, Key: key, Msg: "unknown key", Err: ErrUnknownKey})
 			}

@@ -272,4 +272,10 @@ func TestAsyncAPIMessageSchemas(t *testing.T) {
 	if err := validate(headers, []byte(`{"Trigger-Deadline":"soon"}`)); err == nil {
 		t.Error("a Trigger-Deadline that is not Unix milliseconds validates")
 	}
+	if err := validate(headers, []byte(`{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","tracestate":"vendor=opaque"}`)); err != nil {
+		t.Errorf("PRE headers with trace context: %v", err)
+	}
+	if err := validate(headers, []byte(`{"traceparent":"4bf92f3577b34da6a3ce929d0e0e4736"}`)); err == nil {
+		t.Error("a traceparent that is not W3C trace context validates")
+	}
 }

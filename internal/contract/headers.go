@@ -52,6 +52,17 @@ var Headers = []Header{
 			"A publisher outside the bus never sets it.",
 	},
 	{
+		Name: subjects.HeaderTraceParent, On: OnPre | OnPost | OnScheduled, SetBy: "the publisher (pkg/client, with a tracer provider)",
+		Description: "W3C trace context: the publisher's span. A worker that traces (tracing.enabled) makes the event's " +
+			"span its child and carries the trace on to webhook requests and to the messages functions send; " +
+			"a worker that does not ignores it. Lower case, as W3C writes it (another case is read too).",
+		Pattern: `^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$`,
+	},
+	{
+		Name: subjects.HeaderTraceState, On: OnPre | OnPost | OnScheduled, SetBy: "the publisher, with traceparent",
+		Description: "W3C trace context: vendor-specific trace state, carried on with traceparent.",
+	},
+	{
 		Name: worker.HeaderSchedule, On: OnScheduled, SetBy: "the worker's scheduler",
 		Description: "The ref of the one SCHEDULED function a tick is for; a SCHEDULED event without it runs " +
 			"every SCHEDULED function.",

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
@@ -62,6 +64,14 @@ type Options struct {
 	// the guarantee). Turn it off for a fleet whose workers do not keep the
 	// registry.
 	NoRegistryWatch bool
+	// TracerProvider makes the spans of Publish and Decide (see trace.go);
+	// nil means the global one, otel.GetTracerProvider(), which makes none
+	// until a program sets it.
+	TracerProvider trace.TracerProvider
+	// Propagator writes the trace context (W3C traceparent and tracestate)
+	// into the headers of each event; nil means the global one,
+	// otel.GetTextMapPropagator(), which writes none until a program sets it.
+	Propagator propagation.TextMapPropagator
 }
 
 // Client publishes trigger events. It is safe for concurrent use; it does
@@ -72,6 +82,7 @@ type Client struct {
 	scheme subjects.Scheme
 	opts   Options
 	reg    *registryWatch // nil with Options.NoRegistryWatch
+	trace  tracing
 }
 
 // New returns a client that publishes on nc.
@@ -96,7 +107,7 @@ func New(nc *nats.Conn, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	c := &Client{nc: nc, js: js, scheme: scheme, opts: opts}
+	c := &Client{nc: nc, js: js, scheme: scheme, opts: opts, trace: newTracing(opts)}
 	if !opts.NoRegistryWatch {
 		c.reg = newRegistryWatch(nc, js, scheme.RegistryBucket())
 	}
@@ -169,11 +180,13 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 // event may be nil. With Options.Durable the stream's ack is awaited and
 // the publish retried with the same id; when ctx has a deadline, each
 // attempt gets an equal share of the time left.
-func (c *Client) Publish(ctx context.Context, typ, option string, ev *event.Event) (string, error) {
+func (c *Client) Publish(ctx context.Context, typ, option string, ev *event.Event) (id string, err error) {
 	m, e, err := c.prepare(ctx, typ, option, ev, false)
 	if err != nil {
 		return "", err
 	}
+	ctx, span := c.trace.start(ctx, trace.SpanKindProducer, m, e.ID)
+	defer func() { endPublish(span, err) }()
 	if !c.opts.Durable {
 		if err := c.nc.PublishMsg(m); err != nil {
 			return "", fmt.Errorf("client: publish: %w", err)
@@ -218,11 +231,13 @@ func attemptContext(ctx context.Context, left int) (context.Context, context.Can
 // deadline of ctx (or Options.DecideTimeout) is sent as Trigger-Deadline.
 // It returns an error only for a bad type, option or event; every other
 // outcome is a decision (see [Policy]).
-func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event) (*event.Decision, error) {
+func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event) (decision *event.Decision, err error) {
 	m, e, err := c.prepare(ctx, typ, option, ev, true)
 	if err != nil {
 		return nil, err
 	}
+	ctx, span := c.trace.start(ctx, trace.SpanKindClient, m, e.ID)
+	defer func() { endDecide(span, decision) }()
 	if m.Header.Get(subjects.HeaderOrigin) != "" {
 		return &event.Decision{ID: e.ID, Allowed: true, Code: event.CodeTriggerOriginated, Functions: []event.FunctionResult{}}, nil
 	}

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/triggerbus/triggerbus/pkg/event"
 )
 
@@ -89,6 +91,11 @@ type Call struct {
 	// delivery, more when the event is delivered again (after a failure or a
 	// lost worker). It is 0 when delivery is not durable (core POST, PRE).
 	Attempt int
+	// Propagator writes the call's trace context (the span of the call, in
+	// the handler's ctx) into what the function sends out: the webhook
+	// kind's request headers. nil when the worker does not trace: nothing is
+	// written.
+	Propagator propagation.TextMapPropagator
 }
 
 type callKey struct{}

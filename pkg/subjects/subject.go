@@ -30,6 +30,10 @@ const (
 	HeaderMsgID = "Nats-Msg-Id"
 	// HeaderDeadline is the absolute deadline of a PRE request, Unix milliseconds.
 	HeaderDeadline = "Trigger-Deadline"
+	// HeaderTraceParent and HeaderTraceState carry the W3C trace context of
+	// an event: the publisher's span, which a worker that traces continues.
+	HeaderTraceParent = "traceparent"
+	HeaderTraceState  = "tracestate"
 )
 
 // Errors of this package. Every error returned wraps one of them.

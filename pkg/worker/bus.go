@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/triggerbus/triggerbus/internal/natstrace"
 
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
@@ -19,14 +22,18 @@ const DefaultRequestTimeout = 5 * time.Second
 type originBus struct {
 	nc    *nats.Conn
 	stamp func(subject string, data []byte) string
+	prop  propagation.TextMapPropagator // writes the call's trace context; nil when the worker does not trace
 }
 
 var _ handlers.Bus = (*originBus)(nil)
 
-func (b *originBus) msg(subject string, data []byte) *nats.Msg {
+func (b *originBus) msg(ctx context.Context, subject string, data []byte) *nats.Msg {
 	m := nats.NewMsg(subject)
 	m.Data = data
 	m.Header.Set(subjects.HeaderOrigin, b.stamp(subject, data))
+	if b.prop != nil {
+		b.prop.Inject(ctx, natstrace.Header(m.Header))
+	}
 	return m
 }
 
@@ -45,7 +52,7 @@ func (b *originBus) Publish(ctx context.Context, subject string, data []byte) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return b.nc.PublishMsg(b.msg(subject, data))
+	return b.nc.PublishMsg(b.msg(ctx, subject, data))
 }
 
 // Request sends data to subject with the call's Trigger-Origin and waits
@@ -59,7 +66,7 @@ func (b *originBus) Request(ctx context.Context, subject string, data []byte, ti
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	reply, err := b.nc.RequestMsgWithContext(ctx, b.msg(subject, data))
+	reply, err := b.nc.RequestMsgWithContext(ctx, b.msg(ctx, subject, data))
 	if err != nil {
 		return nil, err
 	}

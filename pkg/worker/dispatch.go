@@ -32,22 +32,23 @@ func replyMargin(left time.Duration) time.Duration {
 	return min(max(left/10, minReplyMargin), maxReplyMargin)
 }
 
-// handle runs one message to the end: drop, POST run or PRE decision.
-func (w *Worker) handle(msg *nats.Msg) {
-	in := inbound{subject: msg.Subject, data: msg.Data, header: msg.Header, start: time.Now()}
+// handle runs one message to the end: drop, POST run or PRE decision. ctx
+// carries the event's span when the worker traces (trace.go).
+func (w *Worker) handle(ctx context.Context, msg *nats.Msg) {
+	in := inbound{subject: msg.Subject, data: msg.Data, header: msg.Header, start: time.Now(), span: w.eventSpan(ctx)}
 	start := in.start
 	if !w.parse(&in) {
 		if msg.Reply != "" {
-			w.reply(msg, start, &event.Decision{Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
+			w.reply(ctx, msg, start, &event.Decision{Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
 		}
 		return
 	}
 	if in.subj.Type.IsPre() {
-		w.handlePre(msg, &in)
+		w.handlePre(ctx, msg, &in)
 		return
 	}
 	if w.admit(&in, nil) == admitted {
-		w.runPost(context.Background(), in.st, in.entries, in.ev)
+		w.runPost(ctx, in.st, in.entries, in.ev)
 	}
 }
 
@@ -137,19 +138,21 @@ func checkResult(next handlers.Handler) handlers.Handler {
 // event.Outcome* value) and its error.
 func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event, attempt int) (handlers.Result, string, error) {
 	f := st.fns[e]
+	ctx, span := w.startFunction(ctx, e.Ref, attempt)
 	stamp := callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
 	log := handlers.CallLogger(w.log, e.Ref, ev)
-	var bus handlers.Bus = &originBus{nc: w.nc, stamp: stamp}
+	var bus handlers.Bus = &originBus{nc: w.nc, stamp: stamp, prop: w.prop}
 	if w.bus != nil {
 		bus = w.bus
 	}
 	cctx := handlers.WithCall(ctx, handlers.Call{
-		Ref:     e.Ref,
-		Origin:  w.origin.Identify(e.Ref, ev.ID),
-		Stamp:   stamp,
-		Bus:     bus,
-		Logger:  log,
-		Attempt: attempt,
+		Ref:        e.Ref,
+		Origin:     w.origin.Identify(e.Ref, ev.ID),
+		Stamp:      stamp,
+		Bus:        bus,
+		Logger:     log,
+		Attempt:    attempt,
+		Propagator: w.prop,
 	})
 	debug := w.log.Enabled(ctx, slog.LevelDebug)
 	var start time.Time
@@ -158,6 +161,9 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 	}
 	res, err := f.h.Handle(cctx, ev)
 	outcome := handlers.Outcome(res, err)
+	if span != nil {
+		endFunction(span, outcome, err)
+	}
 	if err != nil {
 		args := []any{"outcome", outcome, "err", err}
 		if pe := (*handlers.PanicError)(nil); errors.As(err, &pe) {
@@ -171,7 +177,7 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 }
 
 // handlePre answers a PRE request with exactly one decision.
-func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
+func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 	t, start := in.subj.Type, in.start
 	if msg.Reply == "" {
 		w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
@@ -188,33 +194,33 @@ func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
 		}
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			w.reply(msg, start, &event.Decision{Code: event.CodeBadRequest, Message: "Trigger-Deadline is not Unix milliseconds: " + strconv.Quote(cutText(v, maxQuotedText))}, t)
+			w.reply(ctx, msg, start, &event.Decision{Code: event.CodeBadRequest, Message: "Trigger-Deadline is not Unix milliseconds: " + strconv.Quote(cutText(v, maxQuotedText))}, t)
 			return false
 		}
 		deadline, hasDeadline = time.UnixMilli(ms), true
 		if time.Until(deadline) <= minReplyMargin {
 			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonExpired).Inc()
-			w.reply(msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, t)
+			w.reply(ctx, msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, t)
 			return false
 		}
 		return true
 	}
 	switch w.admit(in, readDeadline) {
 	case looped:
-		w.reply(msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Allowed: true, Code: event.CodeTriggerOriginated}, t)
+		w.reply(ctx, msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Allowed: true, Code: event.CodeTriggerOriginated}, t)
 		return
 	case gated:
 		return
 	case unmatched:
-		w.reply(msg, start, &event.Decision{Allowed: true, Code: event.CodeNoTrigger}, t)
+		w.reply(ctx, msg, start, &event.Decision{Allowed: true, Code: event.CodeNoTrigger}, t)
 		return
 	case invalid:
-		w.reply(msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, t)
+		w.reply(ctx, msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, t)
 		return
 	}
 	st, entries, ev := in.st, in.entries, in.ev
 	if !hasDeadline {
-		w.decide(context.Background(), msg, start, t, st, entries, ev, nil)
+		w.decide(ctx, msg, start, t, st, entries, ev, nil)
 		return
 	}
 	// A watchdog answers at the deadline if a function overruns it, so the
@@ -222,7 +228,7 @@ func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
 	// discarded.
 	var once sync.Once
 	var current atomic.Pointer[progress]
-	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-replyMargin(time.Until(deadline))))
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(-replyMargin(time.Until(deadline))))
 	defer cancel()
 	w.inflight.Add(1)
 	stopWatch := context.AfterFunc(ctx, func() {
@@ -234,7 +240,7 @@ func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
 				d.Message = "function " + p.ref + " did not finish before the request's deadline"
 				d.Functions = p.done
 			}
-			w.reply(msg, start, d, t)
+			w.reply(ctx, msg, start, d, t)
 		})
 	})
 	w.decide(ctx, msg, start, t, st, entries, ev, func(d *event.Decision, p *progress) bool {
@@ -245,7 +251,7 @@ func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
 		answered := false
 		once.Do(func() {
 			answered = true
-			w.reply(msg, start, d, t)
+			w.reply(ctx, msg, start, d, t)
 		})
 		return answered
 	})
@@ -270,7 +276,7 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *
 		guard(d, nil)
 		return
 	}
-	w.reply(msg, start, d, t)
+	w.reply(ctx, msg, start, d, t)
 }
 
 // chain runs the PRE functions of entries in order on ev and returns the

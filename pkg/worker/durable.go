@@ -349,14 +349,14 @@ func (w *Worker) onDurable(m jetstream.Msg) {
 // handleDurable runs the functions of a durable event and acks it when all
 // succeeded; a failure is redelivered after a backoff, and after MaxDeliver
 // attempts dead-lettered.
-func (w *Worker) handleDurable(m jetstream.Msg) {
+func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 	meta, err := m.Metadata()
 	if err != nil {
 		w.log.Warn("durable message without metadata", "subject", m.Subject(), "err", err)
 		_ = m.Term()
 		return
 	}
-	in := inbound{subject: m.Subject(), data: m.Data(), header: m.Headers()}
+	in := inbound{subject: m.Subject(), data: m.Data(), header: m.Headers(), span: w.eventSpan(ctx)}
 	if !w.parse(&in) {
 		_ = m.TermWithReason("invalid subject")
 		return
@@ -381,7 +381,8 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		_ = m.Ack()
 		return
 	case invalid:
-		_ = m.TermWithReason("invalid event")
+		span := w.startSettle(ctx, "term", nil)
+		endSpan(span, m.TermWithReason("invalid event"))
 		return
 	}
 	st, entries, ev := in.st, in.entries, in.ev
@@ -409,7 +410,6 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		}
 		return
 	}
-	ctx := context.Background()
 	w.progress.add(m)
 	defer w.progress.done(m)
 
@@ -436,7 +436,10 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		succeeded = append(succeeded, e.Ref)
 	}
 	if failed == nil {
-		if err := m.Ack(); err != nil {
+		span := w.startSettle(ctx, "ack", nil)
+		err := m.Ack()
+		endSpan(span, err)
+		if err != nil {
 			w.log.Warn("ack", "subject", m.Subject(), "event_id", ev.ID, "err", err)
 		}
 		return
@@ -449,7 +452,10 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		return
 	}
 	delay := d.cfg.Backoff[min(attempts-1, len(d.cfg.Backoff)-1)]
-	if err := m.NakWithDelay(delay); err != nil {
+	span := w.startSettle(ctx, "nak", nil)
+	err = m.NakWithDelay(delay)
+	endSpan(span, err)
+	if err != nil {
 		w.log.Warn("nak", "subject", m.Subject(), "event_id", ev.ID, "err", err)
 	}
 }

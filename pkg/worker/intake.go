@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/event"
@@ -18,8 +19,9 @@ type inbound struct {
 	subject string
 	data    []byte
 	header  nats.Header
-	only    string    // a scheduler tick: run only the function of this ref
-	start   time.Time // when a core message was taken up (a PRE decision's duration)
+	only    string     // a scheduler tick: run only the function of this ref
+	start   time.Time  // when a core message was taken up (a PRE decision's duration)
+	span    trace.Span // the event's span; nil when the worker does not trace
 
 	subj    subjects.Subject // set by parse
 	st      *runState        // set by admit: the functions, and those that match
@@ -78,10 +80,16 @@ func (w *Worker) admit(in *inbound, gate func() bool) step {
 	if in.only != "" {
 		in.entries = onlyRef(in.entries, in.only)
 	}
+	if in.span != nil {
+		traceMatch(in)
+	}
 	if len(in.entries) == 0 {
 		return unmatched
 	}
 	ev, err := event.Decode(in.data, in.subj, w.limits)
+	if in.span != nil {
+		traceDecode(in, ev, err)
+	}
 	if err != nil {
 		in.err = err
 		w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()

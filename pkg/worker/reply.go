@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -30,7 +31,7 @@ const (
 // Every PRE request gets an answer: a decision that cannot be encoded, or
 // whose encoding is larger than the connection's max payload (checked here,
 // or reported by the connection), is replaced by a refusal that fits.
-func (w *Worker) reply(msg *nats.Msg, start time.Time, d *event.Decision, t *subjects.TriggerType) {
+func (w *Worker) reply(ctx context.Context, msg *nats.Msg, start time.Time, d *event.Decision, t *subjects.TriggerType) {
 	data, err := d.Encode()
 	if err != nil {
 		w.log.Error("decision cannot be encoded, refusing instead", "subject", msg.Subject, "event_id", d.ID, "err", err)
@@ -49,6 +50,7 @@ func (w *Worker) reply(msg *nats.Msg, start time.Time, d *event.Decision, t *sub
 		}
 		w.metrics.PreDecisions.WithLabelValues(t.Name, label).Inc()
 	}
+	span := w.startSettle(ctx, "reply", d)
 	err = msg.Respond(data)
 	if errors.Is(err, nats.ErrMaxPayload) && d.Code != event.CodeDecisionTooLarge {
 		// The limit shrank after it was read (a reconnect to a server with
@@ -56,6 +58,7 @@ func (w *Worker) reply(msg *nats.Msg, start time.Time, d *event.Decision, t *sub
 		d, data = w.refuseTooLarge(msg, d, t, len(data), w.nc.MaxPayload())
 		err = msg.Respond(data)
 	}
+	endSpan(span, err)
 	if err != nil {
 		w.log.Warn("reply to PRE request", "subject", msg.Subject, "event_id", d.ID, "code", d.Code, "bytes", len(data), "err", err)
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/event"
@@ -113,6 +115,15 @@ type Config struct {
 	// by [ServiceVersion]; "" means this module's version in the binary's
 	// build info, else "0.0.0-dev".
 	Version string
+	// TracerProvider, when set, traces every event the worker takes in,
+	// continuing the trace its publisher started: the event, each function
+	// call, the reply or ack (see trace.go). nil traces nothing, at no cost
+	// on the path of an event.
+	TracerProvider trace.TracerProvider
+	// Propagator reads the trace context of events and writes it into what
+	// functions send (webhook requests, messages on their bus); nil means
+	// W3C trace context (traceparent, tracestate). Only with TracerProvider.
+	Propagator propagation.TextMapPropagator
 }
 
 func (c *Config) setDefaults() {
@@ -198,6 +209,10 @@ type Worker struct {
 	sched      *scheduler
 	disc       discovery // the $SRV discovery service (discovery.go)
 
+	// tracer and prop trace events (trace.go); both nil when tracing is off.
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+
 	// stopRefresh ends the registry's refresh loop; nil when none runs.
 	stopRefresh context.CancelFunc
 	// stopStats ends the stream gauges' refresh loop; nil when none runs.
@@ -267,6 +282,7 @@ func New(nc *nats.Conn, cfg Config, fns ...Function) (*Worker, error) {
 
 		progressStop: make(chan struct{}),
 	}
+	w.setTracing(cfg)
 	w.state.Store(w.newState(set))
 	if w.dlog, err = w.newDecisionLog(); err != nil {
 		return nil, err
@@ -691,10 +707,14 @@ func (w *Worker) dispatcher(first *job, core bool) {
 }
 
 func (w *Worker) run(j job) {
+	ctx, span := w.startEvent(context.Background(), j)
+	if span != nil {
+		defer span.End()
+	}
 	if j.js != nil {
-		w.handleDurable(j.js)
+		w.handleDurable(ctx, j.js)
 	} else {
-		w.handle(j.msg)
+		w.handle(ctx, j.msg)
 	}
 }
 

@@ -336,6 +336,7 @@ func (w *Handler) Handle(ctx context.Context, ev *event.Event) (handlers.Result,
 	if ok {
 		req.Header.Set("Trigger-Origin", origin)
 	}
+	injectTrace(ctx, req.Header)
 	if w.key != nil {
 		id := ev.ID
 		if id == "" {
