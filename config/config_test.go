@@ -98,6 +98,9 @@ func TestLoadFullExample(t *testing.T) {
 	if got := string(cfg.Email.Password); got != "change-me" || cfg.Email.From != "Triggers <triggers@example.com>" {
 		t.Errorf("email = %+v, password %q", cfg.Email, got)
 	}
+	if got := cfg.Tracing.Headers; !reflect.DeepEqual(got, map[string]config.Secret{"x-api-key": "change-me"}) {
+		t.Errorf("tracing.headers = %v", got)
+	}
 	if got := cfg.Functions[1].Webhook.Headers; !reflect.DeepEqual(got, map[string]string{"x-environment": "eu1"}) {
 		t.Errorf("functions[1].webhook.headers = %v", got)
 	}
@@ -372,6 +375,17 @@ func TestLoadErrors(t *testing.T) {
 				`testdata/mixed_problems.yaml:12: unknown key "functions[1].trigger-options" (did you mean "functions[1].trigger_options"?)`,
 				`testdata/mixed_problems.yaml:14: functions[1].timeout: invalid duration "soon" (write a number with a unit, such as 500ms, 30s or 1h)`,
 				`testdata/mixed_problems.yaml:16: unknown key "nonsense"`,
+			},
+		},
+		{
+			name: "bad tracing values",
+			path: "testdata/bad_tracing.yaml",
+			want: []string{
+				`testdata/bad_tracing.yaml:3: tracing.exporter: "jaeger" is not one of otlp-http, otlp-grpc`,
+				`testdata/bad_tracing.yaml:4: tracing.endpoint: "http://collector:4318" is not a host:port address (no scheme: tracing.insecure chooses TLS)`,
+				`testdata/bad_tracing.yaml:6: tracing.headers.x api key: is not a valid HTTP header name`,
+				`testdata/bad_tracing.yaml:7: tracing.sample_ratio: is 1.5, must be 0 to 1`,
+				`testdata/bad_tracing.yaml:8: tracing.service_name: is empty`,
 			},
 		},
 		{

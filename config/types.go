@@ -26,6 +26,8 @@ type Config struct {
 	DecisionLog DecisionLog `mapstructure:"decision_log"`
 	// Archive configures the event archive, for replay.
 	Archive Archive `mapstructure:"archive"`
+	// Tracing configures OpenTelemetry traces of the events handled.
+	Tracing Tracing `mapstructure:"tracing"`
 
 	// File is the file the configuration was loaded from, "" if none. Load
 	// sets it; it is not a key.
@@ -212,6 +214,40 @@ type Metrics struct {
 
 // Enabled reports whether the metrics endpoint is on.
 func (m Metrics) Enabled() bool { return m.Listen != "" && m.Listen != "off" }
+
+// Tracing exporters, the values of Tracing.Exporter.
+const (
+	TracingOTLPHTTP = "otlp-http"
+	TracingOTLPGRPC = "otlp-grpc"
+)
+
+// Tracing configures OpenTelemetry traces: a span for each event the worker
+// handles, continuing the trace of its publisher (W3C traceparent and
+// tracestate headers), a span for each function call and for the reply or
+// ack, exported over OTLP.
+type Tracing struct {
+	// Enabled turns tracing on; default false: the worker makes no span and
+	// sends no trace context on.
+	Enabled bool `mapstructure:"enabled"`
+	// Exporter is otlp-http (default, OTLP over HTTP with protobuf) or
+	// otlp-grpc.
+	Exporter string `mapstructure:"exporter"`
+	// Endpoint is the collector's host:port; "" means 127.0.0.1:4318 for
+	// otlp-http and 127.0.0.1:4317 for otlp-grpc.
+	Endpoint string `mapstructure:"endpoint"`
+	// Insecure exports without TLS (a collector on the host or in the pod);
+	// default false: TLS, verified with the system's roots.
+	Insecure bool `mapstructure:"insecure"`
+	// Headers are sent with every export (an API key of a tracing service).
+	// Their values are not logged.
+	Headers map[string]Secret `mapstructure:"headers"`
+	// SampleRatio is the share of the traces that start at the worker (an
+	// event without a traceparent) that are recorded, 0 to 1; default 1. An
+	// event with a traceparent follows its publisher's sampling decision.
+	SampleRatio float64 `mapstructure:"sample_ratio"`
+	// ServiceName is the service.name of the spans; default "trigger-worker".
+	ServiceName string `mapstructure:"service_name"`
+}
 
 // Log configures the worker's log.
 type Log struct {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/mail"
 	"net/url"
@@ -33,6 +34,7 @@ func (c Config) Validate() error {
 	c.DecisionLog.validate(p)
 	c.Archive.validate(p)
 	c.Bundle.validate(p)
+	c.Tracing.validate(p)
 	validateFunctions(p, c.Functions)
 	return errors.Join(p.errs...)
 }
@@ -267,6 +269,41 @@ func (a Archive) validate(p *problems) {
 	if a.Replicas < 0 || a.Replicas > 5 {
 		p.add("archive.replicas", "is %d, must be 0 (those of delivery.replicas) to 5", a.Replicas)
 	}
+}
+
+func (t Tracing) validate(p *problems) {
+	p.oneOf("tracing.exporter", t.Exporter, TracingOTLPHTTP, TracingOTLPGRPC)
+	if t.Endpoint != "" {
+		host, port, err := net.SplitHostPort(t.Endpoint)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			p.add("tracing.endpoint", "%q is not a host:port address (no scheme: tracing.insecure chooses TLS)", t.Endpoint)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(t.Headers)) {
+		if !validHeaderName(k) {
+			p.add("tracing.headers."+k, "is not a valid HTTP header name")
+		}
+	}
+	if t.SampleRatio < 0 || t.SampleRatio > 1 {
+		p.add("tracing.sample_ratio", "is %v, must be 0 to 1", t.SampleRatio)
+	}
+	if strings.TrimSpace(t.ServiceName) == "" {
+		p.add("tracing.service_name", "is empty")
+	}
+}
+
+// validHeaderName reports whether s is an HTTP header name (an RFC 9110
+// token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // MaxBundleHistory is the most revisions bundle.history may keep.

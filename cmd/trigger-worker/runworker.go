@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/internal/datastore"
@@ -88,7 +89,12 @@ func runWorker(ctx context.Context, cf *commonFlags, allowPartialFlag bool, stde
 	}
 	defer closeNATS()
 	bindDataStore(ctx, store, nc, log)
-	w, err := newWorker(ctx, nc, cfg, l, metrics, log)
+	tp, stopTracing, err := newTracing(ctx, cfg.Tracing, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // after the shutdown: the last spans are flushed
+	w, err := newWorker(ctx, nc, cfg, l, metrics, tp, log)
 	if err != nil {
 		return err
 	}
@@ -242,7 +248,7 @@ func connectNATS(ctx context.Context, cfg config.NATS, metrics *worker.Metrics, 
 // newWorker builds the worker of cfg serving the functions of l, with
 // durable delivery when the server has JetStream and the configuration
 // allows it.
-func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded, metrics *worker.Metrics, log *slog.Logger) (*worker.Worker, error) {
+func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded, metrics *worker.Metrics, tp trace.TracerProvider, log *slog.Logger) (*worker.Worker, error) {
 	hasJS := jetStreamAvailable(ctx, nc)
 	durable, err := durableConfig(cfg.Delivery, hasJS)
 	if err != nil {
@@ -280,6 +286,7 @@ func newWorker(ctx context.Context, nc *nats.Conn, cfg config.Config, l *loaded,
 		Version:         version,
 		Logger:          log,
 		Metrics:         metrics,
+		TracerProvider:  tp, // nil: tracing off
 
 		// A registry bucket the worker creates is replicated as its streams.
 		RegistryReplicas: cfg.Delivery.Replicas,
