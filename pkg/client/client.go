@@ -82,7 +82,7 @@ type Client struct {
 	scheme subjects.Scheme
 	opts   Options
 	reg    *registryWatch // nil with Options.NoRegistryWatch
-	trace  tracing
+	trace  *tracing
 }
 
 // New returns a client that publishes on nc.

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"reflect"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
@@ -21,6 +23,12 @@ import (
 // traceparent and tracestate with the default propagator), where a worker
 // continues the trace. Decide records the decision on its span
 // (trigger.decision.allowed, trigger.decision.code).
+//
+// Without Options.TracerProvider the global provider is used once a
+// program has set one (otel.SetTracerProvider); until then the client makes
+// no span at all, and only writes the trace context the caller's ctx
+// already carries (a span of the caller's own instrumentation), so that a
+// program that does not trace pays nothing.
 
 // instrumentation is the name of the SDK's tracer.
 const instrumentation = "github.com/triggerbus/triggerbus/pkg/client"
@@ -33,25 +41,62 @@ const (
 
 // tracing is how a client traces its events.
 type tracing struct {
-	tracer trace.Tracer
+	fixed  trace.Tracer                   // from Options.TracerProvider; nil: the global provider's
+	global atomic.Pointer[providerTracer] // the tracer of the global provider last seen
 	prop   propagation.TextMapPropagator
 }
 
-func newTracing(opts Options) tracing {
-	tp, prop := opts.TracerProvider, opts.Propagator
-	if tp == nil {
-		tp = otel.GetTracerProvider()
+// providerTracer is a tracer with the provider it came from.
+type providerTracer struct {
+	tp     trace.TracerProvider
+	tracer trace.Tracer
+}
+
+func newTracing(opts Options) *tracing {
+	t := &tracing{prop: opts.Propagator}
+	if t.prop == nil {
+		t.prop = otel.GetTextMapPropagator()
 	}
-	if prop == nil {
-		prop = otel.GetTextMapPropagator()
+	if opts.TracerProvider != nil {
+		t.fixed = opts.TracerProvider.Tracer(instrumentation)
 	}
-	return tracing{tracer: tp.Tracer(instrumentation), prop: prop}
+	return t
+}
+
+// globalDefault is the package of the global tracer provider before a
+// program sets one: it makes no recording span.
+const globalDefault = "go.opentelemetry.io/otel/internal/global"
+
+// tracer returns the tracer to use now; nil when there is none to record
+// with (no provider given, and the global one still the default).
+func (t *tracing) tracer() trace.Tracer {
+	if t.fixed != nil {
+		return t.fixed
+	}
+	tp := otel.GetTracerProvider()
+	if typ := reflect.TypeOf(tp); typ == nil || typ.Kind() == reflect.Pointer && typ.Elem().PkgPath() == globalDefault {
+		return nil
+	}
+	if pt := t.global.Load(); pt != nil && pt.tp == tp {
+		return pt.tracer
+	}
+	pt := &providerTracer{tp: tp, tracer: tp.Tracer(instrumentation)}
+	t.global.Store(pt)
+	return pt.tracer
 }
 
 // start starts the span of sending m (the event id) and writes its context
-// into m's headers.
-func (t tracing) start(ctx context.Context, kind trace.SpanKind, m *nats.Msg, id string) (context.Context, trace.Span) {
-	ctx, span := t.tracer.Start(ctx, natstrace.OpSend+" "+m.Subject, trace.WithSpanKind(kind))
+// into m's headers. With no tracer it starts none (the span is nil) and
+// writes the context ctx carries, if any.
+func (t *tracing) start(ctx context.Context, kind trace.SpanKind, m *nats.Msg, id string) (context.Context, trace.Span) {
+	tracer := t.tracer()
+	if tracer == nil {
+		if trace.SpanContextFromContext(ctx).IsValid() {
+			t.prop.Inject(ctx, natstrace.Header(m.Header))
+		}
+		return ctx, nil
+	}
+	ctx, span := tracer.Start(ctx, natstrace.OpSend+" "+m.Subject, trace.WithSpanKind(kind))
 	if span.IsRecording() {
 		span.SetAttributes(natstrace.Attributes(natstrace.OpSend, m.Subject, id)...)
 	}
@@ -59,16 +104,22 @@ func (t tracing) start(ctx context.Context, kind trace.SpanKind, m *nats.Msg, id
 	return ctx, span
 }
 
-// endPublish ends the span of a Publish that returned err.
+// endPublish ends the span of a Publish that returned err; nil: no span.
 func endPublish(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
 }
 
-// endDecide ends the span of a Decide that answered d.
+// endDecide ends the span of a Decide that answered d; nil: no span.
 func endDecide(span trace.Span, d *event.Decision) {
+	if span == nil {
+		return
+	}
 	if d != nil && span.IsRecording() {
 		span.SetAttributes(attrAllowed.Bool(d.Allowed), attrCode.String(d.Code))
 	}

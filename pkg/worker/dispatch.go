@@ -228,10 +228,10 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 	// discarded.
 	var once sync.Once
 	var current atomic.Pointer[progress]
-	ctx, cancel := context.WithDeadline(ctx, deadline.Add(-replyMargin(time.Until(deadline))))
+	dctx, cancel := context.WithDeadline(ctx, deadline.Add(-replyMargin(time.Until(deadline))))
 	defer cancel()
 	w.inflight.Add(1)
-	stopWatch := context.AfterFunc(ctx, func() {
+	stopWatch := context.AfterFunc(dctx, func() {
 		defer w.inflight.Done()
 		once.Do(func() {
 			d := &event.Decision{ID: ev.ID, Code: event.CodeTimeout, Message: "the request's deadline passed while functions ran", Revision: st.rev}
@@ -240,10 +240,10 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 				d.Message = "function " + p.ref + " did not finish before the request's deadline"
 				d.Functions = p.done
 			}
-			w.reply(ctx, msg, start, d, t)
+			w.reply(dctx, msg, start, d, t)
 		})
 	})
-	w.decide(ctx, msg, start, t, st, entries, ev, func(d *event.Decision, p *progress) bool {
+	w.decide(dctx, msg, start, t, st, entries, ev, func(d *event.Decision, p *progress) bool {
 		if p != nil {
 			current.Store(p)
 			return true
@@ -251,7 +251,7 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 		answered := false
 		once.Do(func() {
 			answered = true
-			w.reply(ctx, msg, start, d, t)
+			w.reply(dctx, msg, start, d, t)
 		})
 		return answered
 	})

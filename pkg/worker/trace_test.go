@@ -351,3 +351,33 @@ func TestTraceOff(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecidePreTraced is BenchmarkDecidePre with the worker tracing
+// every event (recorded, then dropped: no exporter): what tracing costs
+// when on. Off, BenchmarkDecidePre is the row to compare, unchanged by it.
+func BenchmarkDecidePreTraced(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	s := natstest.RunServer(b)
+	w, err := worker.New(natstest.Connect(b, s), worker.Config{TracerProvider: tp}, worker.Function{Ref: "noop", TriggerType: "PRE_CREATE", Options: []string{"SERVER"},
+		Handler: handlers.Func(func(context.Context, *event.Event) (handlers.Result, error) { return handlers.Result{}, nil })})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = w.Stop(context.Background()) })
+	c, err := client.New(natstest.Connect(b, s), client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	ev := benchEvent()
+	b.ReportAllocs()
+	for b.Loop() {
+		if d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", ev); err != nil || !d.Allowed {
+			b.Fatalf("Decide = %+v, %v", d, err)
+		}
+	}
+}
