@@ -76,3 +76,10 @@ func Attributes(op, subject, id string) []attribute.KeyValue {
 
 // MessageID is the messaging.message.id attribute: the event id.
 func MessageID(id string) attribute.KeyValue { return semconv.MessagingMessageID(id) }
+
+// The attributes of a PRE decision, on the publisher's Decide span and the
+// worker's reply span.
+const (
+	AttrAllowed = attribute.Key("trigger.decision.allowed")
+	AttrCode    = attribute.Key("trigger.decision.code")
+)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -32,12 +31,6 @@ import (
 
 // instrumentation is the name of the SDK's tracer.
 const instrumentation = "github.com/triggerbus/triggerbus/pkg/client"
-
-// The attributes of a decision on the Decide span.
-const (
-	attrAllowed = attribute.Key("trigger.decision.allowed")
-	attrCode    = attribute.Key("trigger.decision.code")
-)
 
 // tracing is how a client traces its events.
 type tracing struct {
@@ -121,7 +114,7 @@ func endDecide(span trace.Span, d *event.Decision) {
 		return
 	}
 	if d != nil && span.IsRecording() {
-		span.SetAttributes(attrAllowed.Bool(d.Allowed), attrCode.String(d.Code))
+		span.SetAttributes(natstrace.AttrAllowed.Bool(d.Allowed), natstrace.AttrCode.String(d.Code))
 	}
 	span.End()
 }

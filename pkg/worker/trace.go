@@ -39,8 +39,6 @@ const (
 	attrFunction  = attribute.Key("trigger.function")
 	attrOutcome   = attribute.Key("trigger.outcome")
 	attrAttempt   = attribute.Key("trigger.attempt")
-	attrAllowed   = attribute.Key("trigger.decision.allowed")
-	attrCode      = attribute.Key("trigger.decision.code")
 )
 
 // setTracing sets the worker's tracer and propagator from cfg; both stay nil
@@ -139,7 +137,7 @@ func (w *Worker) startSettle(ctx context.Context, op string, d *event.Decision) 
 	}
 	_, span := w.tracer.Start(ctx, op, trace.WithSpanKind(kind))
 	if d != nil {
-		span.SetAttributes(attrAllowed.Bool(d.Allowed), attrCode.String(d.Code))
+		span.SetAttributes(natstrace.AttrAllowed.Bool(d.Allowed), natstrace.AttrCode.String(d.Code))
 	}
 	return span
 }

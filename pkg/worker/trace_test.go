@@ -164,24 +164,39 @@ func hasEvent(s sdktrace.ReadOnlySpan, name string) bool {
 	return false
 }
 
+// startHops runs a worker (tracing with the rig's provider when traced) with
+// two PRE_CREATE.SERVER functions: api_call, a request through the call's
+// bus to the rig's API responder, then hook, a webhook to the rig's
+// receiver. It returns a client tracing with the rig's provider and the
+// channels of the headers the receivers got.
+func (r *traceRig) startHops(t *testing.T, traced bool) (*client.Client, <-chan http.Header, <-chan nats.Header) {
+	t.Helper()
+	s := natstest.RunServer(t)
+	hooks := make(chan http.Header, 1)
+	apis := make(chan nats.Header, 1)
+	srv := r.webhookReceiver(t, hooks)
+	r.apiResponder(t, natstest.Connect(t, s), "fco.api.admin.getServer", apis)
+	cfg := worker.Config{}
+	if traced {
+		cfg.TracerProvider = r.tp
+	}
+	startWorker(t, natstest.Connect(t, s), cfg,
+		worker.Function{Ref: "api_call", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Priority: 1, Handler: apiCaller("fco.api.admin.getServer")},
+		worker.Function{Ref: "hook", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Priority: 2, Handler: newWebhook(t, srv.URL)},
+	)
+	c, err := client.New(natstest.Connect(t, s), client.Options{TracerProvider: r.tp, Propagator: propagation.TraceContext{}, NoRegistryWatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, hooks, apis
+}
+
 // TestTraceDecideThroughWebhook: one trace from client.Decide through the
 // worker to a webhook receiver and an API responder, each span the child of
 // the hop before it.
 func TestTraceDecideThroughWebhook(t *testing.T) {
-	s := natstest.RunServer(t)
 	rig := newTraceRig(t)
-	hooks := make(chan http.Header, 1)
-	apis := make(chan nats.Header, 1)
-	srv := rig.webhookReceiver(t, hooks)
-	rig.apiResponder(t, natstest.Connect(t, s), "fco.api.admin.getServer", apis)
-	startWorker(t, natstest.Connect(t, s), worker.Config{TracerProvider: rig.tp},
-		worker.Function{Ref: "api_call", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Priority: 1, Handler: apiCaller("fco.api.admin.getServer")},
-		worker.Function{Ref: "hook", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Priority: 2, Handler: newWebhook(t, srv.URL)},
-	)
-	c, err := client.New(natstest.Connect(t, s), client.Options{TracerProvider: rig.tp, Propagator: propagation.TraceContext{}, NoRegistryWatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, hooks, apis := rig.startHops(t, true)
 	d, err := c.Decide(context.Background(), "PRE_CREATE", "SERVER", &event.Event{Input: json.RawMessage(`{"cpu":4}`)})
 	if err != nil || !d.Allowed || len(d.Functions) != 2 {
 		t.Fatalf("Decide = %+v, %v; want allowed by both functions", d, err)
@@ -317,20 +332,8 @@ func TestTraceFunctionFailure(t *testing.T) {
 // TestTraceOff: a worker without a TracerProvider makes no span and sends no
 // trace context on, even when the event carries one.
 func TestTraceOff(t *testing.T) {
-	s := natstest.RunServer(t)
 	rig := newTraceRig(t)
-	hooks := make(chan http.Header, 1)
-	apis := make(chan nats.Header, 1)
-	srv := rig.webhookReceiver(t, hooks)
-	rig.apiResponder(t, natstest.Connect(t, s), "fco.api.admin.getServer", apis)
-	startWorker(t, natstest.Connect(t, s), worker.Config{},
-		worker.Function{Ref: "api_call", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Priority: 1, Handler: apiCaller("fco.api.admin.getServer")},
-		worker.Function{Ref: "hook", TriggerType: "PRE_CREATE", Options: []string{"SERVER"}, Priority: 2, Handler: newWebhook(t, srv.URL)},
-	)
-	c, err := client.New(natstest.Connect(t, s), client.Options{TracerProvider: rig.tp, Propagator: propagation.TraceContext{}, NoRegistryWatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, hooks, apis := rig.startHops(t, false)
 	d, err := c.Decide(context.Background(), "PRE_CREATE", "SERVER", nil)
 	if err != nil || !d.Allowed {
 		t.Fatalf("Decide = %+v, %v; want allowed", d, err)
