@@ -10,6 +10,7 @@ import (
 
 	"github.com/triggerbus/triggerbus/internal/natstrace"
 	"github.com/triggerbus/triggerbus/pkg/event"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
 // Tracing (Config.TracerProvider). Each event the worker takes in gets a
@@ -70,7 +71,7 @@ func (w *Worker) startEvent(ctx context.Context, j job) (context.Context, trace.
 		}
 	}
 	ctx = w.prop.Extract(ctx, h)
-	attrs := natstrace.Attributes(natstrace.OpProcess, subject, h.Get("Nats-Msg-Id"))
+	attrs := natstrace.Attributes(natstrace.OpProcess, subject, h.Get(subjects.HeaderMsgID))
 	attrs = append(attrs, attribute.String("messaging.consumer.group.name", w.cfg.Queue))
 	return w.tracer.Start(ctx, natstrace.OpProcess+" "+subject, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
 }
