@@ -31,6 +31,9 @@ const (
 const (
 	DefaultDecideTimeout  = 5 * time.Second
 	DefaultPublishRetries = 3
+	// DefaultCloudEventsSource is the source of CloudEvents sent by a client
+	// whose Options.CloudEventsSource is empty.
+	DefaultCloudEventsSource = "/triggerbus/client"
 )
 
 // Options configure a [Client]. Zero values mean the defaults.
@@ -62,6 +65,17 @@ type Options struct {
 	// the guarantee). Turn it off for a fleet whose workers do not keep the
 	// registry.
 	NoRegistryWatch bool
+	// CloudEvents sends every event as a binary-mode CloudEvent (the
+	// CloudEvents NATS protocol binding): the event is the data, and ce-*
+	// headers carry specversion 1.0, id (the event id), source
+	// (CloudEventsSource), type (the subject, <prefix>.<TYPE>.<OPTION>), time
+	// (the event's timeStamp) and datacontenttype application/json. Workers
+	// decide and run it exactly as the plain event.
+	CloudEvents bool
+	// CloudEventsSource is the CloudEvents source of the events sent with
+	// CloudEvents, a URI-reference naming the publisher; "" means
+	// DefaultCloudEventsSource.
+	CloudEventsSource string
 }
 
 // Client publishes trigger events. It is safe for concurrent use; it does
@@ -87,6 +101,9 @@ func New(nc *nats.Conn, opts Options) (*Client, error) {
 	}
 	if opts.DecideTimeout <= 0 {
 		opts.DecideTimeout = DefaultDecideTimeout
+	}
+	if opts.CloudEventsSource == "" {
+		opts.CloudEventsSource = DefaultCloudEventsSource
 	}
 	scheme, err := subjects.NewScheme(opts.Prefix)
 	if err != nil {
@@ -159,6 +176,9 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 	m := nats.NewMsg(subject)
 	m.Data = data
 	m.Header.Set(subjects.HeaderMsgID, e.ID)
+	if c.opts.CloudEvents {
+		setCloudEvent(m.Header, subject, c.opts.CloudEventsSource, &e)
+	}
 	if origin, ok := event.OriginFor(ctx, subject, data); ok {
 		m.Header.Set(subjects.HeaderOrigin, origin)
 	}

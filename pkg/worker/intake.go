@@ -81,7 +81,7 @@ func (w *Worker) admit(in *inbound, gate func() bool) step {
 	if len(in.entries) == 0 {
 		return unmatched
 	}
-	ev, err := event.Decode(in.data, in.subj, w.limits)
+	ev, err := w.decode(in) // the plain event, or a CloudEvent (cloudevent.go)
 	if err != nil {
 		in.err = err
 		w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
