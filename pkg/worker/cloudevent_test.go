@@ -328,3 +328,47 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestDurableCloudEvents: on durable delivery, binary and structured
+// CloudEvents run with their id; one whose type is not its subject is
+// dropped, counted invalid and terminated, never redelivered.
+func TestDurableCloudEvents(t *testing.T) {
+	r := newDurableRig(t)
+	got := newDurableCalls()
+	r.start(t, durableTestConfig(), fn("count", "POST_CREATE", []string{"ANY"}, 0,
+		func(ctx context.Context, e *event.Event) (handlers.Result, error) {
+			got.record(ctx, e)
+			return handlers.Result{}, nil
+		}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	bad := binaryMsg("trigger.POST_CREATE.SERVER", "d-bad", `{"cpu":4}`)
+	bad.Header.Set("ce-type", "trigger.POST_DELETE.SERVER")
+	for _, m := range []*nats.Msg{
+		binaryMsg("trigger.POST_CREATE.SERVER", "d-binary", `{"cpu":4}`),
+		structuredMsg("trigger.POST_CREATE.SERVER", "d-structured", `{"cpu":4}`),
+		bad,
+	} {
+		if _, err := r.js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	invalid := r.metrics.EventsDropped.WithLabelValues("POST_CREATE", worker.ReasonInvalid)
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if v := testutil.ToFloat64(invalid); v != 1 || len(got.all()) != 2 {
+			return fmt.Errorf("dropped as invalid = %v, calls %v", v, got.all())
+		}
+		return nil
+	})
+	waitDurableSettled(t, r.js, 10*time.Second)
+	ids := map[string]bool{}
+	for _, c := range got.all() {
+		ids[c.id] = true
+	}
+	if !ids["d-binary"] || !ids["d-structured"] || len(ids) != 2 {
+		t.Errorf("ran for %v, want d-binary and d-structured", ids)
+	}
+	if info := durableConsumerInfo(t, r.js); info.NumRedelivered != 0 {
+		t.Errorf("consumer redelivered %d events, want 0", info.NumRedelivered)
+	}
+}
