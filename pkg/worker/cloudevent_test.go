@@ -334,12 +334,7 @@ func mustJSON(t *testing.T, v any) string {
 // dropped, counted invalid and terminated, never redelivered.
 func TestDurableCloudEvents(t *testing.T) {
 	r := newDurableRig(t)
-	got := newDurableCalls()
-	r.start(t, durableTestConfig(), fn("count", "POST_CREATE", []string{"ANY"}, 0,
-		func(ctx context.Context, e *event.Event) (handlers.Result, error) {
-			got.record(ctx, e)
-			return handlers.Result{}, nil
-		}))
+	got := r.startCounting(t, "POST_CREATE")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	bad := binaryMsg("trigger.POST_CREATE.SERVER", "d-bad", `{"cpu":4}`)
