@@ -414,6 +414,13 @@ func TestLoadErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "webhook format names the file and line",
+			path: "testdata/webhook_format.yaml",
+			want: []string{
+				`testdata/webhook_format.yaml:6: functions[0].webhook.format (ref "hook"): "cloudevent" is not one of json, cloudevents`,
+			},
+		},
+		{
 			name: "invalid value from env names the variable",
 			path: "testdata/precedence.yaml",
 			env:  map[string]string{"TRIGGER_LOG_LEVEL": "loud"},

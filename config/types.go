@@ -445,7 +445,17 @@ type WebhookFunc struct {
 	// DenyPrivateNetworks refuses to connect to loopback, private and
 	// link-local addresses.
 	DenyPrivateNetworks bool `mapstructure:"deny_private_networks"`
+	// Format is how the event is sent: WebhookFormatJSON (the event as the
+	// JSON body) or WebhookFormatCloudEvents (a binary-mode CloudEvent whose
+	// data is the event); "" means json.
+	Format string `mapstructure:"format"`
 }
+
+// The webhook formats (WebhookFunc.Format).
+const (
+	WebhookFormatJSON        = "json"
+	WebhookFormatCloudEvents = "cloudevents"
+)
 
 // ExecFunc is a function run as an external command.
 type ExecFunc struct {

@@ -478,6 +478,9 @@ func (w WebhookFunc) validate(p *problems, key string) {
 	if w.MaxBodyBytes < 0 {
 		p.add(key+".max_body_bytes", "is %d, must not be negative", w.MaxBodyBytes)
 	}
+	if w.Format != "" {
+		p.oneOf(key+".format", w.Format, WebhookFormatJSON, WebhookFormatCloudEvents)
+	}
 }
 
 func (e ExecFunc) validate(p *problems, key string) {

@@ -78,7 +78,7 @@ func loadFunctions(cfg config.Config, log *slog.Logger, store lua.DataStore) *lo
 	}
 	for i, f := range cfg.Functions {
 		where := at(fmt.Sprintf("functions[%d]", i))
-		h, kind, closer, err := buildHandler(f, luaOpts)
+		h, kind, closer, err := buildHandler(f, luaOpts, cfg.Subjects.Prefix)
 		if err != nil {
 			l.problems = append(l.problems, fmt.Errorf("function %q (%s): %w", f.Ref, where, err))
 			continue
@@ -275,8 +275,9 @@ func luaOptions(cfg config.Config, log *slog.Logger, store lua.DataStore) (lua.O
 }
 
 // buildHandler makes the handler of one configured function; luaOpts are
-// the options of every FDL script.
-func buildHandler(f config.Function, luaOpts lua.Options) (handlers.Handler, string, io.Closer, error) {
+// the options of every FDL script, prefix the subject prefix (a CloudEvents
+// webhook's type starts with it).
+func buildHandler(f config.Function, luaOpts lua.Options, prefix string) (handlers.Handler, string, io.Closer, error) {
 	switch {
 	case f.Lua != nil:
 		sfs, err := lua.LoadScript(f.Lua.File, luaOpts)
@@ -305,6 +306,8 @@ func buildHandler(f config.Function, luaOpts lua.Options) (handlers.Handler, str
 			CA:                  f.Webhook.CA,
 			MaxBodyBytes:        f.Webhook.MaxBodyBytes,
 			DenyPrivateNetworks: f.Webhook.DenyPrivateNetworks,
+			Format:              f.Webhook.Format,
+			Prefix:              prefix,
 		})
 		if err != nil {
 			return nil, "", nil, err

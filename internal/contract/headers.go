@@ -29,9 +29,8 @@ type Header struct {
 }
 
 // Headers are the NATS headers the workers and the SDK read or write on
-// trigger subjects. Headers that other features add (CloudEvents ce-*
-// attributes, W3C trace context) join this table with the code that
-// carries them.
+// trigger subjects. Headers that other features add (W3C trace context)
+// join this table with the code that carries them.
 var Headers = []Header{
 	{
 		Name: subjects.HeaderMsgID, On: OnPre | OnPost | OnScheduled, SetBy: "the publisher",
@@ -75,6 +74,42 @@ var Headers = []Header{
 		Name: worker.HeaderReplayFunction, On: OnPost | OnScheduled, SetBy: "trigger-worker dlq replay",
 		Description: "On a replayed event, the ref of the one function that runs it (the others matching " +
 			"its subject do not).",
+	},
+	{
+		Name: subjects.HeaderContentType, On: OnPre | OnPost | OnScheduled, SetBy: "a CloudEvents publisher",
+		Description: "application/cloudevents+json (parameters allowed) marks a structured-mode CloudEvent: " +
+			"the body is the CloudEvents JSON event format and its data is the event. Any other " +
+			"application/cloudevents media type (a batch, another format) is invalid.",
+	},
+	{
+		Name: subjects.HeaderCESpecVersion, On: OnPre | OnPost | OnScheduled, SetBy: "a CloudEvents publisher (the SDK with its CloudEvents option)",
+		Description: "Marks a binary-mode CloudEvent (the CloudEvents NATS protocol binding): its attributes are " +
+			"the ce-* headers, percent-encoded, and the body is its data, the event. Must be 1.0.",
+		Pattern: `^1\.0$`,
+	},
+	{
+		Name: subjects.HeaderCEID, On: OnPre | OnPost | OnScheduled, SetBy: "a CloudEvents publisher",
+		Description: "A binary-mode CloudEvent's id: it is the event's id (over any id in the data). Required.",
+	},
+	{
+		Name: subjects.HeaderCESource, On: OnPre | OnPost | OnScheduled, SetBy: "a CloudEvents publisher",
+		Description: "A binary-mode CloudEvent's source, a URI-reference naming the publisher. Required; " +
+			"not interpreted.",
+	},
+	{
+		Name: subjects.HeaderCEType, On: OnPre | OnPost | OnScheduled, SetBy: "a CloudEvents publisher",
+		Description: "A binary-mode CloudEvent's type: the subject it is published on, <prefix>.<TYPE>.<OPTION>. " +
+			"Another type is invalid (a PRE request is answered BAD_REQUEST, a POST event dropped as invalid).",
+	},
+	{
+		Name: subjects.HeaderCETime, On: OnPre | OnPost | OnScheduled, SetBy: "a CloudEvents publisher",
+		Description: "A binary-mode CloudEvent's time, RFC 3339: the event's timeStamp, in milliseconds (over any " +
+			"timeStamp in the data). Optional.",
+	},
+	{
+		Name: subjects.HeaderCEDataContentType, On: OnPre | OnPost | OnScheduled, SetBy: "a CloudEvents publisher",
+		Description: "The media type of a binary-mode CloudEvent's data; a JSON type (application/json, *+json) " +
+			"or absent. Other ce-* headers are extension attributes, accepted and not passed on.",
 	},
 }
 

@@ -33,6 +33,9 @@ const (
 const (
 	DefaultDecideTimeout  = 5 * time.Second
 	DefaultPublishRetries = 3
+	// DefaultCloudEventsSource is the source of CloudEvents sent by a client
+	// whose Options.CloudEventsSource is empty.
+	DefaultCloudEventsSource = "/triggerbus/client"
 )
 
 // Options configure a [Client]. Zero values mean the defaults.
@@ -72,6 +75,17 @@ type Options struct {
 	// into the headers of each event; nil means the global one,
 	// otel.GetTextMapPropagator(), which writes none until a program sets it.
 	Propagator propagation.TextMapPropagator
+	// CloudEvents sends every event as a binary-mode CloudEvent (the
+	// CloudEvents NATS protocol binding): the event is the data, and ce-*
+	// headers carry specversion 1.0, id (the event id), source
+	// (CloudEventsSource), type (the subject, <prefix>.<TYPE>.<OPTION>), time
+	// (the event's timeStamp) and datacontenttype application/json. Workers
+	// decide and run it exactly as the plain event.
+	CloudEvents bool
+	// CloudEventsSource is the CloudEvents source of the events sent with
+	// CloudEvents, a URI-reference naming the publisher; "" means
+	// DefaultCloudEventsSource.
+	CloudEventsSource string
 }
 
 // Client publishes trigger events. It is safe for concurrent use; it does
@@ -98,6 +112,9 @@ func New(nc *nats.Conn, opts Options) (*Client, error) {
 	}
 	if opts.DecideTimeout <= 0 {
 		opts.DecideTimeout = DefaultDecideTimeout
+	}
+	if opts.CloudEventsSource == "" {
+		opts.CloudEventsSource = DefaultCloudEventsSource
 	}
 	scheme, err := subjects.NewScheme(opts.Prefix)
 	if err != nil {
@@ -170,6 +187,9 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 	m := nats.NewMsg(subject)
 	m.Data = data
 	m.Header.Set(subjects.HeaderMsgID, e.ID)
+	if c.opts.CloudEvents {
+		setCloudEvent(m.Header, subject, c.opts.CloudEventsSource, &e)
+	}
 	if origin, ok := event.OriginFor(ctx, subject, data); ok {
 		m.Header.Set(subjects.HeaderOrigin, origin)
 	}

@@ -72,6 +72,9 @@ type Bus interface {
 type Call struct {
 	// Ref is the function's ref.
 	Ref string
+	// Worker is the instance name of the worker making the call (the
+	// CloudEvents source of a webhook names it); "" outside a worker.
+	Worker string
 	// Origin is the Trigger-Origin value the call shows outside the bus: the
 	// webhook header, the TRIGGER_ORIGIN of commands, simplehttp requests.
 	// When the fleet signs its loop flags, this value identifies the call but

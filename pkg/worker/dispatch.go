@@ -147,6 +147,7 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 	}
 	cctx := handlers.WithCall(ctx, handlers.Call{
 		Ref:        e.Ref,
+		Worker:     w.cfg.Instance,
 		Origin:     w.origin.Identify(e.Ref, ev.ID),
 		Stamp:      stamp,
 		Bus:        bus,

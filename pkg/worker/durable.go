@@ -386,9 +386,10 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	st, entries, ev := in.st, in.entries, in.ev
-	if !bytes.Contains(m.Data(), []byte(`"id"`)) {
-		// The publisher gave no id: use one that every delivery of this
-		// stream message shares, so done-records and loop flags carry over.
+	if !bytes.Contains(m.Data(), []byte(`"id"`)) && cloudEventMode(hdr) == notCloudEvent {
+		// The publisher gave no id (a CloudEvent always has one): use one
+		// that every delivery of this stream message shares, so
+		// done-records and loop flags carry over.
 		if id := hdr.Get(subjects.HeaderMsgID); id != "" {
 			ev.ID = id
 		} else {

@@ -128,6 +128,19 @@ type durableCalls struct {
 
 func newDurableCalls() *durableCalls { return &durableCalls{ch: make(chan durableCall, 100)} }
 
+// startCounting runs a durable worker with the test config and one function
+// "count" for every option of typ, which records its calls and continues.
+func (r *durableRig) startCounting(t *testing.T, typ string) *durableCalls {
+	t.Helper()
+	got := newDurableCalls()
+	r.start(t, durableTestConfig(), fn("count", typ, []string{"ANY"}, 0,
+		func(ctx context.Context, e *event.Event) (handlers.Result, error) {
+			got.record(ctx, e)
+			return handlers.Result{}, nil
+		}))
+	return got
+}
+
 func (c *durableCalls) record(ctx context.Context, ev *event.Event) {
 	hc, _ := handlers.CallFrom(ctx)
 	cl := durableCall{id: ev.ID, attempt: hc.Attempt, at: time.Now()}
@@ -458,12 +471,7 @@ func TestDurableLoopGuard(t *testing.T) {
 // and terminated: never redelivered.
 func TestDurableInvalidEvent(t *testing.T) {
 	r := newDurableRig(t)
-	got := newDurableCalls()
-	r.start(t, durableTestConfig(), fn("count", "POST_CREATE", []string{"ANY"}, 0,
-		func(ctx context.Context, e *event.Event) (handlers.Result, error) {
-			got.record(ctx, e)
-			return handlers.Result{}, nil
-		}))
+	got := r.startCounting(t, "POST_CREATE")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := r.js.Publish(ctx, "trigger.POST_CREATE.SERVER", []byte(`{"cpu": 4,`)); err != nil {

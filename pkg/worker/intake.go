@@ -86,7 +86,7 @@ func (w *Worker) admit(in *inbound, gate func() bool) step {
 	if len(in.entries) == 0 {
 		return unmatched
 	}
-	ev, err := event.Decode(in.data, in.subj, w.limits)
+	ev, err := w.decode(in) // the plain event, or a CloudEvent (cloudevent.go)
 	if in.span != nil {
 		traceDecode(in, ev, err)
 	}

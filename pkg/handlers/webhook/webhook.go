@@ -26,6 +26,7 @@ import (
 	"github.com/triggerbus/triggerbus/internal/netguard"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
 // ErrPrivateNetwork is wrapped by the error of a webhook that refuses a
@@ -71,6 +72,15 @@ type Config struct {
 	// after name resolution, so a name that resolves to such an address is
 	// refused too. An IP literal URL of that kind is refused by [New].
 	DenyPrivateNetworks bool
+	// Format is how the event is sent: [FormatJSON] (the event as the JSON
+	// body) or [FormatCloudEvents] (a binary-mode CloudEvent, see there);
+	// "" means FormatJSON. A reply that is a CloudEvent is read as one in
+	// either format (see [Handler.Handle]).
+	Format string
+	// Prefix is the subject prefix the CloudEvents type starts with
+	// (<prefix>.<TYPE>.<OPTION>, the event's subject); "" means
+	// subjects.DefaultPrefix.
+	Prefix string
 }
 
 // setDefaults fills the zero fields.
@@ -80,6 +90,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = defaultMaxBody
+	}
+	if c.Prefix == "" {
+		c.Prefix = subjects.DefaultPrefix
 	}
 }
 
@@ -136,6 +149,9 @@ func (c Config) Validate() error {
 	if _, err := signingKey(c.Secret); err != nil {
 		return err
 	}
+	if err := c.validFormat(); err != nil {
+		return err
+	}
 	for name, value := range c.Headers {
 		if !netguard.ValidHeaderName(name) {
 			return fmt.Errorf("%w: webhook header name %q is not a valid HTTP header name", handlers.ErrInvalidConfig, name)
@@ -174,6 +190,9 @@ func (c Config) LogValue() slog.Value {
 		attrs = append(attrs, slog.Int64("max_body_bytes", c.MaxBodyBytes))
 	}
 	attrs = append(attrs, slog.Bool("deny_private_networks", c.DenyPrivateNetworks))
+	if c.Format != "" {
+		attrs = append(attrs, slog.String("format", c.Format))
+	}
 	return slog.GroupValue(attrs...)
 }
 
@@ -210,6 +229,8 @@ type Handler struct {
 	timeout   time.Duration
 	maxBody   int64
 	key       []byte
+	format    string
+	prefix    string // the subject prefix, for the CloudEvents type
 	header    http.Header
 	transport *http.Transport
 	client    *http.Client
@@ -267,6 +288,8 @@ func New(cfg Config) (*Handler, error) {
 		timeout:   cfg.Timeout,
 		maxBody:   cfg.MaxBodyBytes,
 		key:       key,
+		format:    cfg.Format,
+		prefix:    cfg.Prefix,
 		header:    header,
 		transport: transport,
 		client: &http.Client{
@@ -306,7 +329,10 @@ func (w *Handler) GoString() string { return w.String() }
 
 // Handle POSTs the event and maps the response to a result: a 2xx response
 // with a JSON body is parsed with [handlers.ParseResult], an empty body (or
-// 204) is CONTINUE. Any other status, a redirect included, is an
+// 204) is CONTINUE. A 2xx response that is a CloudEvent (a Ce-Specversion
+// header, or Content-Type application/cloudevents+json) has its data parsed
+// so; a reply that is not a valid CloudEvent, or whose data is not JSON, is
+// an error wrapping [handlers.ErrBadResult]. Any other status, a redirect included, is an
 // *[HTTPError]; a body larger than the cap is an error; running out of time
 // is an error wrapping [handlers.ErrTimeout] and [context.DeadlineExceeded].
 func (w *Handler) Handle(ctx context.Context, ev *event.Event) (handlers.Result, error) {
@@ -335,6 +361,11 @@ func (w *Handler) Handle(ctx context.Context, ev *event.Event) (handlers.Result,
 	}
 	if ok {
 		req.Header.Set("Trigger-Origin", origin)
+	}
+	if w.format == FormatCloudEvents {
+		if err := w.setCloudEvent(ctx, req, ev, body); err != nil {
+			return handlers.Result{}, err
+		}
 	}
 	injectTrace(ctx, req.Header)
 	if w.key != nil {
@@ -375,7 +406,11 @@ func (w *Handler) Handle(ctx context.Context, ev *event.Event) (handlers.Result,
 	if int64(len(data)) > w.maxBody {
 		return handlers.Result{}, fmt.Errorf("handlers: webhook response body is larger than %d bytes", w.maxBody)
 	}
-	res, err := handlers.ParseResult(data)
+	parse := handlers.ParseResult
+	if isCloudEventReply(resp.Header) {
+		parse = func(data []byte) (handlers.Result, error) { return cloudEventResult(ctx, resp.Header, data) }
+	}
+	res, err := parse(data)
 	if err != nil {
 		return handlers.Result{}, fmt.Errorf("handlers: webhook response: %w", err)
 	}
