@@ -68,9 +68,14 @@ type Config struct {
 	// LoopTTL is how long a signed Trigger-Origin value is valid; 0 means
 	// DefaultOriginTTL. More than MaxOriginTTL is an error.
 	LoopTTL time.Duration
-	// PendingMsgs and PendingBytes are each subscription's pending limits;
-	// 0 means DefaultPendingMsgs and DefaultPendingBytes.
-	PendingMsgs  int
+	// PendingMsgs bounds the core messages waiting for a dispatcher, PRE
+	// requests and POST events each (all subjects of a kind share one
+	// queue); 0 means DefaultPendingMsgs. NATS drops what does not fit and
+	// reports a slow consumer.
+	PendingMsgs int
+	// PendingBytes is no longer applied: the subscriptions deliver into
+	// the worker's queues, which only count messages (each at most the
+	// server's max_payload). Kept so that configurations still compile.
 	PendingBytes int
 	// Registry, when true, records the PRE subjects that have functions in
 	// a JetStream key-value bucket, so that callers can tell "no trigger" from
@@ -166,15 +171,22 @@ type Worker struct {
 	// state is the current function set with its per-function metrics.
 	state atomic.Pointer[runState]
 
-	work     chan job       // unbuffered: a message is handed to an idle dispatcher or waits in the subscription
-	stopping chan struct{}  // closed when Stop begins
-	done     chan struct{}  // closed when Stop has finished
-	wg       sync.WaitGroup // dispatchers
+	// pre and post receive the messages of the PRE and the POST
+	// subscriptions straight from the connection's read loop
+	// (ChanQueueSubscribe), each bounded by PendingMsgs; the dispatchers
+	// read them. Two queues, so that a POST backlog never stands in front
+	// of a PRE request.
+	pre, post chan *nats.Msg
+	work      chan job       // unbuffered: a durable message is handed to an idle dispatcher
+	stopping  chan struct{}  // closed when Stop begins
+	done      chan struct{}  // closed when Stop has finished
+	wg        sync.WaitGroup // dispatchers
 
-	// dispatchers counts the running dispatchers; poolMu orders starting
-	// one against the stop (poolClosed), so that no WaitGroup.Add follows
-	// the final Wait.
+	// dispatchers counts the running dispatchers and idle those waiting
+	// for work; poolMu orders starting one against the stop (poolClosed),
+	// so that no WaitGroup.Add follows the final Wait.
 	dispatchers atomic.Int32
+	idle        atomic.Int32
 	poolMu      sync.Mutex
 	poolClosed  bool
 	inflight    sync.WaitGroup // handed-off work (PRE watchdog replies, async callbacks, progress signals)
@@ -260,6 +272,8 @@ func New(nc *nats.Conn, cfg Config, fns ...Function) (*Worker, error) {
 		metrics:  metrics,
 		log:      cfg.Logger.With("component", "worker"),
 		limits:   event.Limits{MaxBytes: cfg.MaxEventBytes},
+		pre:      make(chan *nats.Msg, cfg.PendingMsgs),
+		post:     make(chan *nats.Msg, cfg.PendingMsgs),
 		work:     make(chan job),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
@@ -449,26 +463,28 @@ func (w *Worker) resubscribeLocked(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	want := make(map[string]bool, len(pre)+len(post))
-	for _, s := range slices.Concat(pre, post) {
-		want[s] = true
+	want := make(map[string]chan *nats.Msg, len(pre)+len(post))
+	for _, s := range pre {
+		want[s] = w.pre
 	}
-	for subj := range want {
+	for _, s := range post {
+		want[s] = w.post
+	}
+	for subj, queue := range want {
 		if _, ok := w.subs[subj]; ok {
 			continue
 		}
-		sub, err := w.nc.QueueSubscribe(subj, w.cfg.Queue, w.onMsg)
+		// The read loop puts each message in the queue; no goroutine per
+		// subscription.
+		sub, err := w.nc.ChanQueueSubscribe(subj, w.cfg.Queue, queue)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("worker: subscribe %s: %w", subj, err))
 			continue
 		}
-		if err := sub.SetPendingLimits(w.cfg.PendingMsgs, w.cfg.PendingBytes); err != nil {
-			errs = append(errs, fmt.Errorf("worker: pending limits %s: %w", subj, err))
-		}
 		w.subs[subj] = sub
 	}
 	for subj, sub := range w.subs {
-		if want[subj] {
+		if _, ok := want[subj]; ok {
 			continue
 		}
 		if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
@@ -629,6 +645,7 @@ func (w *Worker) finishStop(ctx context.Context, errs []error) error {
 	finished := make(chan struct{})
 	go func() {
 		w.wg.Wait()
+		w.refuseQueued()
 		close(w.progressStop) // no durable event runs any more
 		w.inflight.Wait()
 		close(finished)
@@ -659,9 +676,11 @@ func (w *Worker) coreDispatchers() int {
 }
 
 // dispatcher handles messages until the worker stops; first, when not nil,
-// is its first message. A core dispatcher runs until the stop, the others
-// also exit after dispatcherIdle without work. A message handed over before
-// the stop is always handled.
+// is its first message. It takes core messages from the PRE and POST queues
+// (filled by the subscriptions) and durable ones handed over by submit. A
+// core dispatcher runs until the stop, the others also exit after
+// dispatcherIdle without work. Whatever the queues hold when the stop comes
+// is still handled.
 func (w *Worker) dispatcher(first *job, core bool) {
 	defer w.wg.Done()
 	defer w.dispatchers.Add(-1)
@@ -676,15 +695,51 @@ func (w *Worker) dispatcher(first *job, core bool) {
 		idle = timer.C
 	}
 	for {
+		w.idle.Add(1)
 		select {
+		case m := <-w.pre:
+			w.busy()
+			w.handle(m)
+		case m := <-w.post:
+			w.busy()
+			w.handle(m)
 		case j := <-w.work:
+			w.busy()
 			w.run(j)
-			if timer != nil {
-				timer.Reset(dispatcherIdle)
-			}
 		case <-idle:
+			w.idle.Add(-1)
 			return
 		case <-w.stopping:
+			w.idle.Add(-1)
+			w.handleQueued(w.handle)
+			return
+		}
+		if timer != nil {
+			timer.Reset(dispatcherIdle)
+		}
+	}
+}
+
+// busy marks a dispatcher that took work. When it was the last one idle, one
+// more starts (up to MaxInFlight), so that a message arriving while all are
+// busy finds a dispatcher: slow functions run MaxInFlight at once, and fast
+// ones, which leave dispatchers idle, start none.
+func (w *Worker) busy() {
+	if w.idle.Add(-1) <= 0 {
+		w.startDispatcher(nil)
+	}
+}
+
+// handleQueued passes every message left in the PRE and POST queues to
+// handle, until both are empty.
+func (w *Worker) handleQueued(handle func(*nats.Msg)) {
+	for {
+		select {
+		case m := <-w.pre:
+			handle(m)
+		case m := <-w.post:
+			handle(m)
+		default:
 			return
 		}
 	}
@@ -699,16 +754,15 @@ func (w *Worker) run(j job) {
 }
 
 // submit hands j to an idle dispatcher, or to a new one while fewer than
-// MaxInFlight run, or else waits for one to be free (messages then wait in
-// the subscription's pending buffer, bounded by its pending limits). It
-// returns false when the worker stopped first.
+// MaxInFlight run, or else waits for one to be free. It returns false when
+// the worker stopped first.
 func (w *Worker) submit(j job) bool {
 	select {
 	case w.work <- j:
 		return true
 	default:
 	}
-	if w.startDispatcher(j) {
+	if w.startDispatcher(heapJob(j)) {
 		return true
 	}
 	select {
@@ -719,10 +773,11 @@ func (w *Worker) submit(j job) bool {
 	}
 }
 
-// startDispatcher starts one more dispatcher with first as its first
-// message, if fewer than MaxInFlight run and the worker is not stopping.
-// (first is a copy: the caller's job stays on its stack.)
-func (w *Worker) startDispatcher(first job) bool {
+// startDispatcher starts one more dispatcher, with first (when not nil) as
+// its first message, if fewer than MaxInFlight run and the worker is not
+// stopping. (first is the caller's copy, moved to the heap; the callers
+// start dispatchers only while none is idle.)
+func (w *Worker) startDispatcher(first *job) bool {
 	w.poolMu.Lock()
 	defer w.poolMu.Unlock()
 	if w.poolClosed || int(w.dispatchers.Load()) >= w.cfg.MaxInFlight {
@@ -730,21 +785,32 @@ func (w *Worker) startDispatcher(first job) bool {
 	}
 	w.dispatchers.Add(1)
 	w.wg.Add(1)
-	go w.dispatcher(&first, false)
+	go w.dispatcher(first, false)
 	return true
 }
 
-// onMsg is the subscription callback: it hands the message to a dispatcher.
-func (w *Worker) onMsg(msg *nats.Msg) {
-	if !w.submit(job{msg: msg}) {
-		w.refuseStopping(msg)
-	}
-}
+// heapJob returns a copy of j on the heap: submit's own stays on its stack.
+func heapJob(j job) *job { return &j }
 
-// job is one message for a dispatcher: a core message or a JetStream one.
+// job is one message handed to a dispatcher by submit: a core message or a
+// JetStream one.
 type job struct {
 	msg *nats.Msg
 	js  jetstream.Msg
+}
+
+// refuseQueued ends the subscriptions that are still valid (a drain given
+// up while disconnected) and answers what their queues still hold with
+// refuseStopping, once the dispatchers have finished.
+func (w *Worker) refuseQueued() {
+	w.mu.Lock()
+	for _, s := range w.subs {
+		if s.IsValid() {
+			_ = s.Unsubscribe() // after it, nothing more reaches the queues
+		}
+	}
+	w.mu.Unlock()
+	w.handleQueued(w.refuseStopping)
 }
 
 // refuseStopping answers a PRE request that arrived after the dispatchers
