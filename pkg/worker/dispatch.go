@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/event"
@@ -34,15 +36,20 @@ func replyMargin(left time.Duration) time.Duration {
 
 // handle runs one message to the end: drop, POST run or PRE decision.
 func (w *Worker) handle(msg *nats.Msg) {
-	in := inbound{subject: msg.Subject, data: msg.Data, header: msg.Header, start: time.Now()}
-	start := in.start
+	// A core message's data is its own (nats.go copies each payload), and
+	// only the decision log reads it after the functions.
+	in := inbound{subject: msg.Subject, data: msg.Data, header: msg.Header, shared: true}
+	if msg.Reply != "" {
+		in.start = time.Now()
+	}
 	if !w.parse(&in) {
 		if msg.Reply != "" {
-			w.reply(msg, start, &event.Decision{Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
+			w.reply(msg, in.start, &event.Decision{Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
 		}
 		return
 	}
 	if in.subj.Type.IsPre() {
+		in.shared = w.dlog == nil
 		w.handlePre(msg, &in)
 		return
 	}
@@ -104,31 +111,51 @@ func (w *Worker) runPost(ctx context.Context, st *runState, entries []*matcher.E
 // its metric series, built once per function set.
 type function struct {
 	*fnMetrics
-	h handlers.Handler // the call path
+	inFlight prometheus.Gauge
+	h        handlers.Handler // the handler within its timeout
 }
 
-// function builds the call path of e, outermost first: instrument (in
-// flight, duration, outcome by name), checkResult, [handlers.Recover] (a
-// panic becomes an error with its stack) and [handlers.Timeout] (the
-// function's timeout; a caller's earlier deadline, a PRE request's, holds
-// too). A panic is an error even after the deadline, and a result the call
-// gives after it does not count.
+// function builds the call path of e: [function.invoke] around
+// [handlers.Timeout] (the function's timeout; a caller's earlier deadline, a
+// PRE request's, holds too) around the handler.
 func (w *Worker) function(e *matcher.Entry) *function {
-	f := &function{fnMetrics: w.metrics.function(e.Ref, e.Type.Name)}
-	f.h = handlers.Chain(e.Handler, f.instrument(w.metrics.FunctionsInFlight), checkResult, handlers.Recover(), handlers.Timeout(e.Timeout))
-	return f
+	return &function{
+		fnMetrics: w.metrics.function(e.Ref, e.Type.Name),
+		inFlight:  w.metrics.FunctionsInFlight,
+		h:         handlers.Timeout(e.Timeout)(e.Handler),
+	}
 }
 
-// checkResult refuses a result that is not one: a Go function's result is a
-// value the kinds' parser never saw.
-func checkResult(next handlers.Handler) handlers.Handler {
-	return handlers.Func(func(ctx context.Context, ev *event.Event) (handlers.Result, error) {
-		res, err := next.Handle(ctx, ev)
-		if err == nil {
-			err = res.Validate()
+// invoke runs the call path, outermost first, in one frame: the metrics
+// (the call counts in flight until it returns, a runaway Lua script until it
+// stops; then its duration is observed and its outcome counted by name),
+// the result check (a Go function's result is validated as the kinds'
+// parser would), and the recovery of a panic (as [handlers.Recover]: a
+// *[handlers.PanicError] with its stack), then f.h. A panic is an error even
+// after the deadline, and a result the call gives after it does not count.
+func (f *function) invoke(ctx context.Context, ev *event.Event) (handlers.Result, string, error) {
+	f.inFlight.Inc()
+	start := time.Now()
+	res, err := f.recovered(ctx, ev)
+	if err == nil {
+		err = res.Validate()
+	}
+	elapsed := time.Since(start)
+	f.inFlight.Dec()
+	f.observe(elapsed)
+	outcome := handlers.Outcome(res, err)
+	f.countResult(outcome)
+	return res, outcome, err
+}
+
+// recovered is f.h with a panic turned into a *handlers.PanicError.
+func (f *function) recovered(ctx context.Context, ev *event.Event) (res handlers.Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = handlers.Result{}, &handlers.PanicError{Value: v, Stack: debug.Stack()}
 		}
-		return res, err
-	})
+	}()
+	return f.h.Handle(ctx, ev)
 }
 
 // call runs one function through its call path with the [handlers.Call] of
@@ -156,8 +183,7 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 	if debug {
 		start = time.Now()
 	}
-	res, err := f.h.Handle(cctx, ev)
-	outcome := handlers.Outcome(res, err)
+	res, outcome, err := f.invoke(cctx, ev)
 	if err != nil {
 		args := []any{"outcome", outcome, "err", err}
 		if pe := (*handlers.PanicError)(nil); errors.As(err, &pe) {

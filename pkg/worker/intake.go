@@ -19,6 +19,7 @@ type inbound struct {
 	data    []byte
 	header  nats.Header
 	only    string    // a scheduler tick: run only the function of this ref
+	shared  bool      // nothing reads data after the functions: the event may share it
 	start   time.Time // when a core message was taken up (a PRE decision's duration)
 
 	subj    subjects.Subject // set by parse
@@ -81,7 +82,11 @@ func (w *Worker) admit(in *inbound, gate func() bool) step {
 	if len(in.entries) == 0 {
 		return unmatched
 	}
-	ev, err := event.Decode(in.data, in.subj, w.limits)
+	decode := event.Decode
+	if in.shared {
+		decode = event.DecodeShared
+	}
+	ev, err := decode(in.data, in.subj, w.limits)
 	if err != nil {
 		in.err = err
 		w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonInvalid).Inc()
