@@ -100,7 +100,7 @@ func (w *Worker) loopedHeader(subject string, data []byte, h nats.Header, t *sub
 // failure (entry and error), for durable delivery to act on.
 func (w *Worker) runPost(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event) (failed *matcher.Entry, ferr error) {
 	for _, e := range entries {
-		if _, _, err := w.call(ctx, st, e, ev, 0); err != nil && failed == nil {
+		if _, _, _, err := w.call(ctx, st, e, ev, 0); err != nil && failed == nil {
 			failed, ferr = e, err
 		}
 	}
@@ -112,7 +112,8 @@ func (w *Worker) runPost(ctx context.Context, st *runState, entries []*matcher.E
 type function struct {
 	*fnMetrics
 	inFlight prometheus.Gauge
-	h        handlers.Handler // the handler within its timeout
+	h        handlers.Handler
+	timeout  time.Duration
 }
 
 // function builds the call path of e: [function.invoke] around
@@ -122,7 +123,8 @@ func (w *Worker) function(e *matcher.Entry) *function {
 	return &function{
 		fnMetrics: w.metrics.function(e.Ref, e.Type.Name),
 		inFlight:  w.metrics.FunctionsInFlight,
-		h:         handlers.Timeout(e.Timeout)(e.Handler),
+		h:         e.Handler,
+		timeout:   e.Timeout,
 	}
 }
 
@@ -133,36 +135,38 @@ func (w *Worker) function(e *matcher.Entry) *function {
 // parser would), and the recovery of a panic (as [handlers.Recover]: a
 // *[handlers.PanicError] with its stack), then f.h. A panic is an error even
 // after the deadline, and a result the call gives after it does not count.
-func (f *function) invoke(ctx context.Context, ev *event.Event) (handlers.Result, string, error) {
+func (f *function) invoke(ctx context.Context, ev *event.Event) (handlers.Result, string, time.Duration, error) {
 	f.inFlight.Inc()
 	start := time.Now()
-	res, err := f.recovered(ctx, ev)
+	res, end, err := f.recovered(ctx, ev, start)
 	if err == nil {
 		err = res.Validate()
 	}
-	elapsed := time.Since(start)
+	elapsed := end.Sub(start)
 	f.inFlight.Dec()
 	f.observe(elapsed)
 	outcome := handlers.Outcome(res, err)
 	f.countResult(outcome)
-	return res, outcome, err
+	return res, outcome, elapsed, err
 }
 
-// recovered is f.h with a panic turned into a *handlers.PanicError.
-func (f *function) recovered(ctx context.Context, ev *event.Event) (res handlers.Result, err error) {
+// recovered is f.h within its timeout ([handlers.TimeoutCall], begun at
+// start), with a panic turned into a *handlers.PanicError; end is when it
+// returned.
+func (f *function) recovered(ctx context.Context, ev *event.Event, start time.Time) (res handlers.Result, end time.Time, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			res, err = handlers.Result{}, &handlers.PanicError{Value: v, Stack: debug.Stack()}
+			res, end, err = handlers.Result{}, time.Now(), &handlers.PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
-	return f.h.Handle(ctx, ev)
+	return handlers.TimeoutCall(ctx, f.h, ev, f.timeout, start)
 }
 
 // call runs one function through its call path with the [handlers.Call] of
 // this event (attempt is the delivery attempt of a durable event, 0 for
 // others), logs a failure, and returns its result, its outcome (an
-// event.Outcome* value) and its error.
-func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event, attempt int) (handlers.Result, string, error) {
+// event.Outcome* value), how long it ran and its error.
+func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event, attempt int) (handlers.Result, string, time.Duration, error) {
 	f := st.fns[e]
 	stamp := callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
 	log := handlers.CallLogger(w.log, e.Ref, ev)
@@ -178,22 +182,17 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 		Logger:  log,
 		Attempt: attempt,
 	})
-	debug := w.log.Enabled(ctx, slog.LevelDebug)
-	var start time.Time
-	if debug {
-		start = time.Now()
-	}
-	res, outcome, err := f.invoke(cctx, ev)
+	res, outcome, elapsed, err := f.invoke(cctx, ev)
 	if err != nil {
 		args := []any{"outcome", outcome, "err", err}
 		if pe := (*handlers.PanicError)(nil); errors.As(err, &pe) {
 			args = append(args, "stack", string(pe.Stack))
 		}
 		log.Error("function failed", args...)
-	} else if debug {
-		log.Debug("function ran", "outcome", outcome, "duration", time.Since(start))
+	} else if w.log.Enabled(ctx, slog.LevelDebug) {
+		log.Debug("function ran", "outcome", outcome, "duration", elapsed)
 	}
-	return res, outcome, err
+	return res, outcome, elapsed, err
 }
 
 // handlePre answers a PRE request with exactly one decision.
@@ -245,39 +244,56 @@ func (w *Worker) handlePre(msg *nats.Msg, in *inbound) {
 	}
 	// A watchdog answers at the deadline if a function overruns it, so the
 	// caller always gets its decision in time; the chain's own answer is then
-	// discarded.
-	var once sync.Once
-	var current atomic.Pointer[progress]
-	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-replyMargin(time.Until(deadline))))
-	defer cancel()
+	// discarded. The chain's context ends at the same time; its timer starts
+	// only if a function waits on it.
+	now := time.Now()
+	end := deadline.Add(-replyMargin(deadline.Sub(now)))
+	ctx, release := handlers.WithLazyDeadline(context.Background(), end)
+	defer release()
+	wd := &preWatch{w: w, msg: msg, start: start, t: t, id: ev.ID, rev: st.rev}
 	w.inflight.Add(1)
-	stopWatch := context.AfterFunc(ctx, func() {
-		defer w.inflight.Done()
-		once.Do(func() {
-			d := &event.Decision{ID: ev.ID, Code: event.CodeTimeout, Message: "the request's deadline passed while functions ran", Revision: st.rev}
-			if p := current.Load(); p != nil {
-				d.Function = p.ref
-				d.Message = "function " + p.ref + " did not finish before the request's deadline"
-				d.Functions = p.done
-			}
-			w.reply(msg, start, d, t)
-		})
-	})
+	timer := time.AfterFunc(end.Sub(now), wd.fire)
 	w.decide(ctx, msg, start, t, st, entries, ev, func(d *event.Decision, p *progress) bool {
 		if p != nil {
-			current.Store(p)
+			wd.current.Store(p)
 			return true
 		}
 		answered := false
-		once.Do(func() {
+		wd.once.Do(func() {
 			answered = true
 			w.reply(msg, start, d, t)
 		})
 		return answered
 	})
-	if stopWatch() {
+	if timer.Stop() {
 		w.inflight.Done()
 	}
+}
+
+// preWatch is the watchdog of a PRE request with a deadline: fire answers
+// TIMEOUT unless the chain answered first (once orders the two).
+type preWatch struct {
+	w       *Worker
+	msg     *nats.Msg
+	start   time.Time
+	t       *subjects.TriggerType
+	id      string
+	rev     uint64
+	once    sync.Once
+	current atomic.Pointer[progress] // the function running, and the results before it
+}
+
+func (p *preWatch) fire() {
+	defer p.w.inflight.Done()
+	p.once.Do(func() {
+		d := &event.Decision{ID: p.id, Code: event.CodeTimeout, Message: "the request's deadline passed while functions ran", Revision: p.rev}
+		if cur := p.current.Load(); cur != nil {
+			d.Function = cur.ref
+			d.Message = "function " + cur.ref + " did not finish before the request's deadline"
+			d.Functions = cur.done
+		}
+		p.w.reply(p.msg, p.start, d, p.t)
+	})
 }
 
 // progress is how far a PRE chain got: the function running and the
@@ -310,9 +326,8 @@ func (w *Worker) chain(ctx context.Context, st *runState, entries []*matcher.Ent
 		}
 		call := *ev
 		call.Input = input
-		began := time.Now()
-		res, outcome, err := w.call(ctx, st, e, &call, 0)
-		fr := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(time.Since(began).Microseconds()) / 1000}
+		res, outcome, elapsed, err := w.call(ctx, st, e, &call, 0)
+		fr := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(elapsed.Microseconds()) / 1000}
 		if err != nil {
 			fr.Error = err.Error()
 		}

@@ -412,13 +412,15 @@ func (w *Worker) handleDurable(m jetstream.Msg) {
 		if hdr.Get(HeaderSchedule) != "" {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref).Inc()
 		}
-		if _, _, err := w.call(ctx, st, e, ev, attempts); err != nil {
+		if _, _, _, err := w.call(ctx, st, e, ev, attempts); err != nil {
 			if failed == nil {
 				failed, ferr = e, err
 			}
 			continue
 		}
-		succeeded = append(succeeded, e.Ref)
+		if len(entries) > 1 { // read only to mark the done ones of several
+			succeeded = append(succeeded, e.Ref)
+		}
 	}
 	if failed == nil {
 		if err := m.Ack(); err != nil {
