@@ -694,25 +694,35 @@ func (w *Worker) dispatcher(first *job, core bool) {
 		defer timer.Stop()
 		idle = timer.C
 	}
+	preFirst := false
 	for {
-		w.idle.Add(1)
-		select {
-		case m := <-w.pre:
-			w.busy()
-			w.handle(m)
-		case m := <-w.post:
-			w.busy()
-			w.handle(m)
-		case j := <-w.work:
-			w.busy()
+		// While work waits, take it without the full select (and without
+		// counting idle): a durable message first, then the two queues in
+		// turn.
+		preFirst = !preFirst
+		if j, ok := w.waiting(preFirst); ok {
+			w.spare()
 			w.run(j)
-		case <-idle:
-			w.idle.Add(-1)
-			return
-		case <-w.stopping:
-			w.idle.Add(-1)
-			w.handleQueued(w.handle)
-			return
+		} else {
+			w.idle.Add(1)
+			select {
+			case m := <-w.pre:
+				w.busy()
+				w.handle(m)
+			case m := <-w.post:
+				w.busy()
+				w.handle(m)
+			case j := <-w.work:
+				w.busy()
+				w.run(j)
+			case <-idle:
+				w.idle.Add(-1)
+				return
+			case <-w.stopping:
+				w.idle.Add(-1)
+				w.handleQueued(w.handle)
+				return
+			}
 		}
 		if timer != nil {
 			timer.Reset(dispatcherIdle)
@@ -720,12 +730,45 @@ func (w *Worker) dispatcher(first *job, core bool) {
 	}
 }
 
-// busy marks a dispatcher that took work. When it was the last one idle, one
-// more starts (up to MaxInFlight), so that a message arriving while all are
-// busy finds a dispatcher: slow functions run MaxInFlight at once, and fast
+// waiting returns work that waits: a durable message handed over by submit,
+// else a message of the PRE or the POST queue (the PRE one first when
+// preFirst); ok is false when there is none.
+func (w *Worker) waiting(preFirst bool) (j job, ok bool) {
+	select {
+	case j = <-w.work:
+		return j, true
+	default:
+	}
+	first, second := w.post, w.pre
+	if preFirst {
+		first, second = w.pre, w.post
+	}
+	select {
+	case j.msg = <-first:
+		return j, true
+	default:
+	}
+	select {
+	case j.msg = <-second:
+		return j, true
+	default:
+	}
+	return j, false
+}
+
+// busy marks a dispatcher that took work. When none is left idle, one more
+// starts (up to MaxInFlight), so that a message arriving while all are busy
+// finds a dispatcher: slow functions run MaxInFlight at once, and fast
 // ones, which leave dispatchers idle, start none.
 func (w *Worker) busy() {
-	if w.idle.Add(-1) <= 0 {
+	w.idle.Add(-1)
+	w.spare()
+}
+
+// spare starts one more dispatcher when none is idle, unless MaxInFlight
+// run.
+func (w *Worker) spare() {
+	if w.idle.Load() <= 0 && int(w.dispatchers.Load()) < w.cfg.MaxInFlight {
 		w.startDispatcher(nil)
 	}
 }
