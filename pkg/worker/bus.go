@@ -15,9 +15,11 @@ import (
 const DefaultRequestTimeout = 5 * time.Second
 
 // originBus is the [handlers.Bus] of one function call: every message it
-// sends carries the call's Trigger-Origin, stamped for that message.
+// sends carries the call's Trigger-Origin, stamped for that message (the
+// call's value itself when stamp is nil: an unsigned fleet).
 type originBus struct {
 	nc    *nats.Conn
+	value string
 	stamp func(subject string, data []byte) string
 }
 
@@ -26,7 +28,11 @@ var _ handlers.Bus = (*originBus)(nil)
 func (b *originBus) msg(subject string, data []byte) *nats.Msg {
 	m := nats.NewMsg(subject)
 	m.Data = data
-	m.Header.Set(subjects.HeaderOrigin, b.stamp(subject, data))
+	v := b.value
+	if b.stamp != nil {
+		v = b.stamp(subject, data)
+	}
+	m.Header.Set(subjects.HeaderOrigin, v)
 	return m
 }
 

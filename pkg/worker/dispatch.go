@@ -168,15 +168,20 @@ func (f *function) recovered(ctx context.Context, ev *event.Event, start time.Ti
 // event.Outcome* value), how long it ran and its error.
 func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event, attempt int) (handlers.Result, string, time.Duration, error) {
 	f := st.fns[e]
-	stamp := callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
+	origin := w.origin.Identify(e.Ref, ev.ID)
+	// Unsigned, a message's value is the call's: no stamp function needed.
+	var stamp func(subject string, data []byte) string
+	if w.origin.Signed() {
+		stamp = callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
+	}
 	log := handlers.CallLogger(w.log, e.Ref, ev)
-	var bus handlers.Bus = &originBus{nc: w.nc, stamp: stamp}
+	var bus handlers.Bus = &originBus{nc: w.nc, value: origin, stamp: stamp}
 	if w.bus != nil {
 		bus = w.bus
 	}
 	cctx := handlers.WithCall(ctx, handlers.Call{
 		Ref:     e.Ref,
-		Origin:  w.origin.Identify(e.Ref, ev.ID),
+		Origin:  origin,
 		Stamp:   stamp,
 		Bus:     bus,
 		Logger:  log,
