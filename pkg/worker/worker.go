@@ -177,7 +177,7 @@ type Worker struct {
 	// read them. Two queues, so that a POST backlog never stands in front
 	// of a PRE request.
 	pre, post chan *nats.Msg
-	work      chan job       // unbuffered: a durable message is handed to an idle dispatcher
+	work      chan job       // durable messages handed over by submit; a few wait, so the consumer runs ahead of the dispatchers
 	stopping  chan struct{}  // closed when Stop begins
 	done      chan struct{}  // closed when Stop has finished
 	wg        sync.WaitGroup // dispatchers
@@ -274,7 +274,7 @@ func New(nc *nats.Conn, cfg Config, fns ...Function) (*Worker, error) {
 		limits:   event.Limits{MaxBytes: cfg.MaxEventBytes},
 		pre:      make(chan *nats.Msg, cfg.PendingMsgs),
 		post:     make(chan *nats.Msg, cfg.PendingMsgs),
-		work:     make(chan job),
+		work:     make(chan job, min(cfg.MaxInFlight, max(4, 2*runtime.GOMAXPROCS(0)))),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 		subs:     make(map[string]*nats.Subscription),
@@ -720,7 +720,7 @@ func (w *Worker) dispatcher(first *job, core bool) {
 				return
 			case <-w.stopping:
 				w.idle.Add(-1)
-				w.handleQueued(w.handle)
+				w.handleQueued(w.run)
 				return
 			}
 		}
@@ -773,15 +773,17 @@ func (w *Worker) spare() {
 	}
 }
 
-// handleQueued passes every message left in the PRE and POST queues to
-// handle, until both are empty.
-func (w *Worker) handleQueued(handle func(*nats.Msg)) {
+// handleQueued passes everything left in the queues (PRE, POST, durable)
+// to handle, until all are empty.
+func (w *Worker) handleQueued(handle func(job)) {
 	for {
 		select {
 		case m := <-w.pre:
-			handle(m)
+			handle(job{msg: m})
 		case m := <-w.post:
-			handle(m)
+			handle(job{msg: m})
+		case j := <-w.work:
+			handle(j)
 		default:
 			return
 		}
@@ -796,12 +798,19 @@ func (w *Worker) run(j job) {
 	}
 }
 
-// submit hands j to an idle dispatcher, or to a new one while fewer than
-// MaxInFlight run, or else waits for one to be free. It returns false when
-// the worker stopped first.
+// submit queues j for the dispatchers (starting one more when none is
+// idle, up to MaxInFlight), or, while the queue is full, hands it to a new
+// dispatcher or waits for room. It returns false when the worker stopped
+// first.
 func (w *Worker) submit(j job) bool {
 	select {
+	case <-w.stopping:
+		return false
+	default:
+	}
+	select {
 	case w.work <- j:
+		w.spare()
 		return true
 	default:
 	}
@@ -844,7 +853,8 @@ type job struct {
 
 // refuseQueued ends the subscriptions that are still valid (a drain given
 // up while disconnected) and answers what their queues still hold with
-// refuseStopping, once the dispatchers have finished.
+// refuseStopping, once the dispatchers have finished; a durable message
+// queued in a race with the stop is given back (nak) for redelivery.
 func (w *Worker) refuseQueued() {
 	w.mu.Lock()
 	for _, s := range w.subs {
@@ -853,7 +863,13 @@ func (w *Worker) refuseQueued() {
 		}
 	}
 	w.mu.Unlock()
-	w.handleQueued(w.refuseStopping)
+	w.handleQueued(func(j job) {
+		if j.js != nil {
+			_ = j.js.Nak()
+			return
+		}
+		w.refuseStopping(j.msg)
+	})
 }
 
 // refuseStopping answers a PRE request that arrived after the dispatchers
