@@ -24,6 +24,20 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeShared is BenchmarkDecode without the payload copy, as the
+// worker decodes a core message.
+func BenchmarkDecodeShared(b *testing.B) {
+	subj := mustSubject(b, "trigger.PRE_CREATE.SERVER")
+	data := []byte(benchEvent)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeShared(data, subj, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkEncode(b *testing.B) {
 	e, err := Decode([]byte(benchEvent), mustSubject(b, "trigger.PRE_CREATE.SERVER"), Limits{})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
@@ -54,6 +55,19 @@ type Limits struct {
 // TriggerType and TriggerOption when they are absent. An empty payload is an
 // empty event.
 func Decode(data []byte, subj subjects.Subject, lim Limits) (*Event, error) {
+	return decodeEvent(data, subj, lim, false)
+}
+
+// DecodeShared is [Decode] for a caller that hands data over: the event's
+// raw fields and strings are cut from data itself rather than from a copy,
+// so the caller must not change data afterwards, and a change to a raw field
+// of the event (Input, Customer, User, Extra's values) shows in data. The
+// event and the errors are those of Decode.
+func DecodeShared(data []byte, subj subjects.Subject, lim Limits) (*Event, error) {
+	return decodeEvent(data, subj, lim, true)
+}
+
+func decodeEvent(data []byte, subj subjects.Subject, lim Limits, shared bool) (*Event, error) {
 	maxBytes, maxDepth := lim.MaxBytes, lim.MaxDepth
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
@@ -70,7 +84,7 @@ func Decode(data []byte, subj subjects.Subject, lim Limits) (*Event, error) {
 		if subj.Type != nil {
 			typ = subj.Type.Name
 		}
-		valid, err := e.decode(data, min(maxDepth, maxNesting), typ, subj.Option)
+		valid, err := e.decode(data, min(maxDepth, maxNesting), typ, subj.Option, shared)
 		if !valid {
 			// Not JSON or too deep: the checks one at a time say which.
 			if err := checkDepth(data, maxDepth); err != nil {
@@ -149,7 +163,7 @@ func fieldIndex(name string) int {
 // It validates data and finds the object's members in one pass, without
 // decoding them; only the contract's scalar fields are decoded.
 func (e *Event) UnmarshalJSON(data []byte) error {
-	valid, err := e.decode(data, maxNesting, "", "")
+	valid, err := e.decode(data, maxNesting, "", "", false)
 	if !valid {
 		return notJSON(data)
 	}
@@ -172,7 +186,9 @@ func notJSON(data []byte) error {
 // JSON value within that depth (e is then left in any state); otherwise
 // err says why the value is not an event. typ and option, when the
 // triggerType and triggerOption given equal them, are used without a copy.
-func (e *Event) decode(data []byte, maxDepth int, typ, option string) (valid bool, err error) {
+// The raw fields, and the plain ASCII strings of id and beUUID, are cut from
+// one copy of data, or from data itself when shared.
+func (e *Event) decode(data []byte, maxDepth int, typ, option string, shared bool) (valid bool, err error) {
 	i := skipSpace(data, 0)
 	if i >= len(data) {
 		return false, nil
@@ -255,11 +271,28 @@ func (e *Event) decode(data []byte, maxDepth int, typ, option string) (valid boo
 	}
 
 	var own []byte // the copy of data the raw fields are cut from
+	if shared {
+		own = data
+	}
 	raw := func(v span) json.RawMessage {
 		if own == nil {
 			own = bytes.Clone(data)
 		}
 		return own[v.start:v.end:v.end]
+	}
+	// str decodes the string field f at v. A plain ASCII value is a view of
+	// own, not a copy: no slice handed out covers its bytes (the raw fields
+	// are capped at their own ends), so they never change.
+	str := func(v span, dst *string, f int) error {
+		if v.end-v.start >= 2 && data[v.start] == '"' && plainASCII(data[v.start+1:v.end-1]) {
+			*dst = ""
+			if v.end-v.start > 2 {
+				b := raw(v)
+				*dst = unsafe.String(&b[1], len(b)-2)
+			}
+			return nil
+		}
+		return decodeString(data[v.start:v.end], dst, f)
 	}
 	if len(extra) > 0 {
 		e.Extra = make(map[string]json.RawMessage, len(extra)/2)
@@ -283,7 +316,7 @@ func (e *Event) decode(data []byte, maxDepth int, typ, option string) (valid boo
 		var err error
 		switch f {
 		case fieldID:
-			err = decodeString(val, &e.ID, f)
+			err = str(v, &e.ID, f)
 		case fieldTriggerType:
 			if !known(val, typ, &e.TriggerType) {
 				err = decodeString(val, &e.TriggerType, f)
@@ -293,7 +326,7 @@ func (e *Event) decode(data []byte, maxDepth int, typ, option string) (valid boo
 				err = decodeString(val, &e.TriggerOption, f)
 			}
 		case fieldBEUUID:
-			err = decodeString(val, &e.BEUUID, f)
+			err = str(v, &e.BEUUID, f)
 		case fieldTimeStamp:
 			if n, ok := plainInt(val); ok {
 				e.TimeStamp = n

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
@@ -179,6 +180,83 @@ func sameEvent(a, b *Event) bool {
 	}
 	for k, v := range a.Extra {
 		if w, ok := b.Extra[k]; !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzDecodeShared holds DecodeShared to Decode: the same event, byte for
+// byte, or the same error; and an event's strings stay what they were when
+// its raw fields are overwritten, by either.
+func FuzzDecodeShared(f *testing.F) {
+	for _, s := range []string{
+		``, `{}`, `null`, `{"id":`, benchEvent, `{"id":""}`, `{"id":"a\"b","beUUID":"é"}`, `{"beUUID":"x","beUUID":"y","id":1}`,
+		`{"a":1,"a":2,"\u0069d":"escaped-key","\ud800":"lone surrogate","inv` + "\xff" + `":"` + "\xfe" + `"}`,
+		`{"input":{"id":"inner"},"id":"outer","customer":"c","user":[1]}`,
+	} {
+		for i := range fuzzSubjects {
+			f.Add([]byte(s), uint8(i))
+		}
+	}
+	scheme, err := subjects.NewScheme(subjects.DefaultPrefix)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
+		subj, err := scheme.Parse(fuzzSubjects[int(which)%len(fuzzSubjects)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		lim := Limits{MaxDepth: 16}
+		before := time.Now().UnixMilli()
+		copied, cerr := Decode(data, subj, lim)
+		shared, serr := DecodeShared(bytes.Clone(data), subj, lim)
+		after := time.Now().UnixMilli()
+		if (cerr == nil) != (serr == nil) || cerr != nil && cerr.Error() != serr.Error() {
+			t.Fatalf("Decode(%q) error %v, DecodeShared %v", data, cerr, serr)
+		}
+		if cerr != nil {
+			return
+		}
+		// An id or time stamp the payload lacks is made anew by each.
+		if !bytes.Contains(data, []byte(copied.ID)) {
+			shared.ID = copied.ID
+		}
+		made := func(ts int64) bool { return ts >= before && ts <= after }
+		if copied.TimeStamp != shared.TimeStamp && made(copied.TimeStamp) && made(shared.TimeStamp) {
+			shared.TimeStamp = copied.TimeStamp
+		}
+		if !sameBytes(copied, shared) {
+			t.Fatalf("DecodeShared(%q) = %+v, Decode %+v", data, shared, copied)
+		}
+		for _, e := range []*Event{copied, shared} {
+			id, be := strings.Clone(e.ID), strings.Clone(e.BEUUID)
+			for _, raw := range rawFields(e) {
+				for i := range raw {
+					raw[i] = 'x'
+				}
+			}
+			if e.ID != id || e.BEUUID != be {
+				t.Fatalf("overwriting the raw fields of the event of %q changed id %q -> %q, beUUID %q -> %q", data, id, e.ID, be, e.BEUUID)
+			}
+		}
+	})
+}
+
+// sameBytes reports whether a and b are the same event, raw fields byte for
+// byte.
+func sameBytes(a, b *Event) bool {
+	if a.ID != b.ID || a.TriggerType != b.TriggerType || a.TriggerOption != b.TriggerOption ||
+		a.TimeStamp != b.TimeStamp || a.BEUUID != b.BEUUID ||
+		!bytes.Equal(a.Customer, b.Customer) || !bytes.Equal(a.User, b.User) || !bytes.Equal(a.Input, b.Input) ||
+		(a.Customer == nil) != (b.Customer == nil) || (a.User == nil) != (b.User == nil) || (a.Input == nil) != (b.Input == nil) ||
+		len(a.Extra) != len(b.Extra) {
+		return false
+	}
+	for k, v := range a.Extra {
+		w, ok := b.Extra[k]
+		if !ok || !bytes.Equal(v, w) {
 			return false
 		}
 	}

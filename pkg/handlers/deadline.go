@@ -29,9 +29,25 @@ type lazyDeadline struct {
 
 var _ context.Context = (*lazyDeadline)(nil)
 
+// WithLazyDeadline returns a context of parent that ends at deadline, as
+// context.WithDeadline's does, except that its timer starts only when
+// something waits on it (its Done channel, a context derived from it,
+// context.AfterFunc): a call that never does costs no timer, and its Err
+// still reports the deadline once it has passed. release is its
+// context.CancelFunc. Timeout gives each call such a context.
+func WithLazyDeadline(parent context.Context, deadline time.Time) (ctx context.Context, release context.CancelFunc) {
+	l := &lazyDeadline{parent: parent, deadline: deadline}
+	return l, l.release
+}
+
 // withLazyDeadline returns a context of parent that ends at deadline; its
 // release method is its context.CancelFunc.
 func withLazyDeadline(parent context.Context, deadline time.Time) *lazyDeadline {
+	if cc, ok := parent.(*callCtx); ok && cc.lazyTaken.CompareAndSwap(false, true) {
+		// The call's own storage, used once: no allocation.
+		cc.lazy.parent, cc.lazy.deadline = parent, deadline
+		return &cc.lazy
+	}
 	return &lazyDeadline{parent: parent, deadline: deadline}
 }
 
@@ -74,10 +90,18 @@ func (c *lazyDeadline) Err() error {
 	if p := c.started.Load(); p != nil {
 		return (*p).Err()
 	}
+	return c.errAt(time.Now())
+}
+
+// errAt is Err with now as the time, read by the caller.
+func (c *lazyDeadline) errAt(now time.Time) error {
+	if p := c.started.Load(); p != nil {
+		return (*p).Err()
+	}
 	c.mu.Lock()
 	released := c.released
 	c.mu.Unlock()
-	if released || c.parent.Err() != nil || !time.Now().Before(c.deadline) {
+	if released || c.parent.Err() != nil || !now.Before(c.deadline) {
 		return c.start().Err()
 	}
 	return nil

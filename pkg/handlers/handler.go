@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -134,10 +135,15 @@ func WithCall(ctx context.Context, c Call) context.Context {
 }
 
 // callCtx carries a [Call]: one allocation, where context.WithValue would
-// box the Call in a second.
+// box the Call in a second. It also holds the storage of the first
+// [Timeout] deadline made under it (see withLazyDeadline), so that a call's
+// context and its deadline are one allocation.
 type callCtx struct {
 	context.Context
 	call Call
+
+	lazy      lazyDeadline
+	lazyTaken atomic.Bool
 }
 
 func (c *callCtx) Value(key any) any {
@@ -230,25 +236,42 @@ func Recover() Middleware {
 func Timeout(d time.Duration) Middleware {
 	return func(next Handler) Handler {
 		return Func(func(ctx context.Context, ev *event.Event) (Result, error) {
-			if dl, ok := ctx.Deadline(); d > 0 && (!ok || time.Until(dl) > d) {
-				// A deadline of its own only when d ends before the caller's
-				// (a PRE chain usually has the latter); its timer starts
-				// only if the function waits on the context.
-				lazy := withLazyDeadline(ctx, time.Now().Add(d))
-				defer lazy.release()
-				ctx = lazy
-			}
-			res, err := next.Handle(ctx, ev)
-			if IsTimeout(ctx.Err()) {
-				if err == nil {
-					err = context.DeadlineExceeded
-				}
-				if !errors.Is(err, ErrTimeout) {
-					err = fmt.Errorf("%w: %w", ErrTimeout, err)
-				}
-				return Result{}, err
-			}
+			res, _, err := TimeoutCall(ctx, next, ev, d, time.Now())
 			return res, err
 		})
 	}
+}
+
+// TimeoutCall is one call of Timeout(d)(h), begun at start (a clock reading
+// the caller made just before), and also returns when it ended, read once
+// after h returned: a caller that measures its calls reads the clock twice
+// per call in all.
+func TimeoutCall(ctx context.Context, h Handler, ev *event.Event, d time.Duration, start time.Time) (Result, time.Time, error) {
+	var lazy *lazyDeadline
+	if dl, ok := ctx.Deadline(); d > 0 && (!ok || dl.Sub(start) > d) {
+		// A deadline of its own only when d ends before the caller's (a PRE
+		// chain usually has the latter); its timer starts only if the
+		// function waits on the context.
+		lazy = withLazyDeadline(ctx, start.Add(d))
+		defer lazy.release()
+		ctx = lazy
+	}
+	res, err := h.Handle(ctx, ev)
+	end := time.Now()
+	var cerr error
+	if lazy != nil {
+		cerr = lazy.errAt(end)
+	} else {
+		cerr = ctx.Err()
+	}
+	if IsTimeout(cerr) {
+		if err == nil {
+			err = context.DeadlineExceeded
+		}
+		if !errors.Is(err, ErrTimeout) {
+			err = fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
+		return Result{}, end, err
+	}
+	return res, end, err
 }

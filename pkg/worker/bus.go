@@ -18,9 +18,11 @@ import (
 const DefaultRequestTimeout = 5 * time.Second
 
 // originBus is the [handlers.Bus] of one function call: every message it
-// sends carries the call's Trigger-Origin, stamped for that message.
+// sends carries the call's Trigger-Origin, stamped for that message (the
+// call's value itself when stamp is nil: an unsigned fleet).
 type originBus struct {
 	nc    *nats.Conn
+	value string
 	stamp func(subject string, data []byte) string
 	prop  propagation.TextMapPropagator // writes the call's trace context; nil when the worker does not trace
 }
@@ -30,7 +32,11 @@ var _ handlers.Bus = (*originBus)(nil)
 func (b *originBus) msg(ctx context.Context, subject string, data []byte) *nats.Msg {
 	m := nats.NewMsg(subject)
 	m.Data = data
-	m.Header.Set(subjects.HeaderOrigin, b.stamp(subject, data))
+	v := b.value
+	if b.stamp != nil {
+		v = b.stamp(subject, data)
+	}
+	m.Header.Set(subjects.HeaderOrigin, v)
 	if b.prop != nil {
 		b.prop.Inject(ctx, natstrace.Header(m.Header))
 	}

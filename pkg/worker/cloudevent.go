@@ -58,6 +58,9 @@ func (w *Worker) decode(in *inbound) (*event.Event, error) {
 			return decodeCloudEvent(in.subject, in.subj, in.data, in.header, mode, w.limits)
 		}
 	}
+	if in.shared {
+		return event.DecodeShared(in.data, in.subj, w.limits)
+	}
 	return event.Decode(in.data, in.subj, w.limits)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/event"
@@ -35,15 +37,20 @@ func replyMargin(left time.Duration) time.Duration {
 // handle runs one message to the end: drop, POST run or PRE decision. ctx
 // carries the event's span when the worker traces (trace.go).
 func (w *Worker) handle(ctx context.Context, msg *nats.Msg) {
-	in := inbound{subject: msg.Subject, data: msg.Data, header: msg.Header, start: time.Now(), span: w.eventSpan(ctx)}
-	start := in.start
+	// A core message's data is its own (nats.go copies each payload), and
+	// only the decision log reads it after the functions.
+	in := inbound{subject: msg.Subject, data: msg.Data, header: msg.Header, shared: true, span: w.eventSpan(ctx)}
+	if msg.Reply != "" {
+		in.start = time.Now()
+	}
 	if !w.parse(&in) {
 		if msg.Reply != "" {
-			w.reply(ctx, msg, start, &event.Decision{Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
+			w.reply(ctx, msg, in.start, &event.Decision{Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
 		}
 		return
 	}
 	if in.subj.Type.IsPre() {
+		in.shared = w.dlog == nil
 		w.handlePre(ctx, msg, &in)
 		return
 	}
@@ -94,7 +101,7 @@ func (w *Worker) loopedHeader(subject string, data []byte, h nats.Header, t *sub
 // failure (entry and error), for durable delivery to act on.
 func (w *Worker) runPost(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event) (failed *matcher.Entry, ferr error) {
 	for _, e := range entries {
-		if _, _, err := w.call(ctx, st, e, ev, 0); err != nil && failed == nil {
+		if _, _, _, err := w.call(ctx, st, e, ev, 0); err != nil && failed == nil {
 			failed, ferr = e, err
 		}
 	}
@@ -105,63 +112,86 @@ func (w *Worker) runPost(ctx context.Context, st *runState, entries []*matcher.E
 // its metric series, built once per function set.
 type function struct {
 	*fnMetrics
-	h handlers.Handler // the call path
+	inFlight prometheus.Gauge
+	h        handlers.Handler
+	timeout  time.Duration
 }
 
-// function builds the call path of e, outermost first: instrument (in
-// flight, duration, outcome by name), checkResult, [handlers.Recover] (a
-// panic becomes an error with its stack) and [handlers.Timeout] (the
-// function's timeout; a caller's earlier deadline, a PRE request's, holds
-// too). A panic is an error even after the deadline, and a result the call
-// gives after it does not count.
+// function builds the call path of e: [function.invoke] around
+// [handlers.Timeout] (the function's timeout; a caller's earlier deadline, a
+// PRE request's, holds too) around the handler.
 func (w *Worker) function(e *matcher.Entry) *function {
-	f := &function{fnMetrics: w.metrics.function(e.Ref, e.Type.Name)}
-	f.h = handlers.Chain(e.Handler, f.instrument(w.metrics.FunctionsInFlight), checkResult, handlers.Recover(), handlers.Timeout(e.Timeout))
-	return f
+	return &function{
+		fnMetrics: w.metrics.function(e.Ref, e.Type.Name),
+		inFlight:  w.metrics.FunctionsInFlight,
+		h:         e.Handler,
+		timeout:   e.Timeout,
+	}
 }
 
-// checkResult refuses a result that is not one: a Go function's result is a
-// value the kinds' parser never saw.
-func checkResult(next handlers.Handler) handlers.Handler {
-	return handlers.Func(func(ctx context.Context, ev *event.Event) (handlers.Result, error) {
-		res, err := next.Handle(ctx, ev)
-		if err == nil {
-			err = res.Validate()
+// invoke runs the call path, outermost first, in one frame: the metrics
+// (the call counts in flight until it returns, a runaway Lua script until it
+// stops; then its duration is observed and its outcome counted by name),
+// the result check (a Go function's result is validated as the kinds'
+// parser would), and the recovery of a panic (as [handlers.Recover]: a
+// *[handlers.PanicError] with its stack), then f.h. A panic is an error even
+// after the deadline, and a result the call gives after it does not count.
+func (f *function) invoke(ctx context.Context, ev *event.Event) (handlers.Result, string, time.Duration, error) {
+	f.inFlight.Inc()
+	start := time.Now()
+	res, end, err := f.recovered(ctx, ev, start)
+	if err == nil {
+		err = res.Validate()
+	}
+	elapsed := end.Sub(start)
+	f.inFlight.Dec()
+	f.observe(elapsed)
+	outcome := handlers.Outcome(res, err)
+	f.countResult(outcome)
+	return res, outcome, elapsed, err
+}
+
+// recovered is f.h within its timeout ([handlers.TimeoutCall], begun at
+// start), with a panic turned into a *handlers.PanicError; end is when it
+// returned.
+func (f *function) recovered(ctx context.Context, ev *event.Event, start time.Time) (res handlers.Result, end time.Time, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, end, err = handlers.Result{}, time.Now(), &handlers.PanicError{Value: v, Stack: debug.Stack()}
 		}
-		return res, err
-	})
+	}()
+	return handlers.TimeoutCall(ctx, f.h, ev, f.timeout, start)
 }
 
 // call runs one function through its call path with the [handlers.Call] of
 // this event (attempt is the delivery attempt of a durable event, 0 for
 // others), logs a failure, and returns its result, its outcome (an
-// event.Outcome* value) and its error.
-func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event, attempt int) (handlers.Result, string, error) {
+// event.Outcome* value), how long it ran and its error.
+func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event, attempt int) (handlers.Result, string, time.Duration, error) {
 	f := st.fns[e]
 	ctx, span := w.startFunction(ctx, e.Ref, attempt)
-	stamp := callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
+	origin := w.origin.Identify(e.Ref, ev.ID)
+	// Unsigned, a message's value is the call's: no stamp function needed.
+	var stamp func(subject string, data []byte) string
+	if w.origin.Signed() {
+		stamp = callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
+	}
 	log := handlers.CallLogger(w.log, e.Ref, ev)
-	var bus handlers.Bus = &originBus{nc: w.nc, stamp: stamp, prop: w.prop}
+	var bus handlers.Bus = &originBus{nc: w.nc, value: origin, stamp: stamp, prop: w.prop}
 	if w.bus != nil {
 		bus = w.bus
 	}
 	cctx := handlers.WithCall(ctx, handlers.Call{
 		Ref:        e.Ref,
 		Worker:     w.cfg.Instance,
-		Origin:     w.origin.Identify(e.Ref, ev.ID),
+		Origin:     origin,
 		Stamp:      stamp,
 		Bus:        bus,
 		Logger:     log,
 		Attempt:    attempt,
 		Propagator: w.prop,
 	})
-	debug := w.log.Enabled(ctx, slog.LevelDebug)
-	var start time.Time
-	if debug {
-		start = time.Now()
-	}
-	res, err := f.h.Handle(cctx, ev)
-	outcome := handlers.Outcome(res, err)
+	res, outcome, elapsed, err := f.invoke(cctx, ev)
 	if span != nil {
 		endFunction(span, outcome, err)
 	}
@@ -171,10 +201,10 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 			args = append(args, "stack", string(pe.Stack))
 		}
 		log.Error("function failed", args...)
-	} else if debug {
-		log.Debug("function ran", "outcome", outcome, "duration", time.Since(start))
+	} else if w.log.Enabled(ctx, slog.LevelDebug) {
+		log.Debug("function ran", "outcome", outcome, "duration", elapsed)
 	}
-	return res, outcome, err
+	return res, outcome, elapsed, err
 }
 
 // handlePre answers a PRE request with exactly one decision.
@@ -226,39 +256,57 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 	}
 	// A watchdog answers at the deadline if a function overruns it, so the
 	// caller always gets its decision in time; the chain's own answer is then
-	// discarded.
-	var once sync.Once
-	var current atomic.Pointer[progress]
-	dctx, cancel := context.WithDeadline(ctx, deadline.Add(-replyMargin(time.Until(deadline))))
-	defer cancel()
+	// discarded. The chain's context ends at the same time; its timer starts
+	// only if a function waits on it.
+	now := time.Now()
+	end := deadline.Add(-replyMargin(deadline.Sub(now)))
+	dctx, release := handlers.WithLazyDeadline(ctx, end)
+	defer release()
+	wd := &preWatch{w: w, ctx: ctx, msg: msg, start: start, t: t, id: ev.ID, rev: st.rev}
 	w.inflight.Add(1)
-	stopWatch := context.AfterFunc(dctx, func() {
-		defer w.inflight.Done()
-		once.Do(func() {
-			d := &event.Decision{ID: ev.ID, Code: event.CodeTimeout, Message: "the request's deadline passed while functions ran", Revision: st.rev}
-			if p := current.Load(); p != nil {
-				d.Function = p.ref
-				d.Message = "function " + p.ref + " did not finish before the request's deadline"
-				d.Functions = p.done
-			}
-			w.reply(dctx, msg, start, d, t)
-		})
-	})
+	timer := time.AfterFunc(end.Sub(now), wd.fire)
 	w.decide(dctx, msg, start, t, st, entries, ev, func(d *event.Decision, p *progress) bool {
 		if p != nil {
-			current.Store(p)
+			wd.current.Store(p)
 			return true
 		}
 		answered := false
-		once.Do(func() {
+		wd.once.Do(func() {
 			answered = true
 			w.reply(dctx, msg, start, d, t)
 		})
 		return answered
 	})
-	if stopWatch() {
+	if timer.Stop() {
 		w.inflight.Done()
 	}
+}
+
+// preWatch is the watchdog of a PRE request with a deadline: fire answers
+// TIMEOUT unless the chain answered first (once orders the two).
+type preWatch struct {
+	w       *Worker
+	ctx     context.Context // the event's: its span, when the worker traces
+	msg     *nats.Msg
+	start   time.Time
+	t       *subjects.TriggerType
+	id      string
+	rev     uint64
+	once    sync.Once
+	current atomic.Pointer[progress] // the function running, and the results before it
+}
+
+func (p *preWatch) fire() {
+	defer p.w.inflight.Done()
+	p.once.Do(func() {
+		d := &event.Decision{ID: p.id, Code: event.CodeTimeout, Message: "the request's deadline passed while functions ran", Revision: p.rev}
+		if cur := p.current.Load(); cur != nil {
+			d.Function = cur.ref
+			d.Message = "function " + cur.ref + " did not finish before the request's deadline"
+			d.Functions = cur.done
+		}
+		p.w.reply(p.ctx, p.msg, p.start, d, p.t)
+	})
 }
 
 // progress is how far a PRE chain got: the function running and the
@@ -291,9 +339,8 @@ func (w *Worker) chain(ctx context.Context, st *runState, entries []*matcher.Ent
 		}
 		call := *ev
 		call.Input = input
-		began := time.Now()
-		res, outcome, err := w.call(ctx, st, e, &call, 0)
-		fr := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(time.Since(began).Microseconds()) / 1000}
+		res, outcome, elapsed, err := w.call(ctx, st, e, &call, 0)
+		fr := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(elapsed.Microseconds()) / 1000}
 		if err != nil {
 			fr.Error = err.Error()
 		}

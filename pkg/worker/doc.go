@@ -30,9 +30,9 @@
 //
 // One call path runs every function (dispatch.go): intake (intake.go)
 // parses, counts, checks the loop guard and matches an event for PRE, POST
-// and durable delivery alike; each function then runs through the
-// middleware chain instrument, checkResult, [handlers.Recover] and
-// [handlers.Timeout]. Every PRE answer goes through reply (reply.go), which
+// and durable delivery alike; each function then runs through its call
+// path: metrics, the result check and the recovery of a panic in one frame
+// (function.invoke), then [handlers.Timeout]. Every PRE answer goes through reply (reply.go), which
 // then hands the decision to the decision log ([Config.DecisionLog],
 // decisionlog.go) off the caller's path. [Offline] (offline.go) runs
 // functions on events through the same intake, call path and PRE chain with

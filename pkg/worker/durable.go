@@ -428,13 +428,15 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 		if hdr.Get(HeaderSchedule) != "" {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref).Inc()
 		}
-		if _, _, err := w.call(ctx, st, e, ev, attempts); err != nil {
+		if _, _, _, err := w.call(ctx, st, e, ev, attempts); err != nil {
 			if failed == nil {
 				failed, ferr = e, err
 			}
 			continue
 		}
-		succeeded = append(succeeded, e.Ref)
+		if len(entries) > 1 { // read only to mark the done ones of several
+			succeeded = append(succeeded, e.Ref)
+		}
 	}
 	if failed == nil {
 		span := w.startSettle(ctx, "ack", nil)

@@ -20,6 +20,7 @@ type inbound struct {
 	data    []byte
 	header  nats.Header
 	only    string     // a scheduler tick: run only the function of this ref
+	shared  bool       // nothing reads data after the functions: the event may share it
 	start   time.Time  // when a core message was taken up (a PRE decision's duration)
 	span    trace.Span // the event's span; nil when the worker does not trace
 

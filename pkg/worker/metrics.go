@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
-	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -287,22 +285,4 @@ func (f *fnMetrics) observe(d time.Duration) {
 // failOpenCounter is the function's trigger_pre_fail_open_total series.
 func (f *fnMetrics) failOpenCounter() prometheus.Counter {
 	return lazySeries(&f.series().failOpen, func() prometheus.Counter { return f.m.PreFailOpen.WithLabelValues(f.ref) })
-}
-
-// instrument is the metrics middleware of a function's call path: the call
-// counts in flight until it returns (a runaway Lua script until it stops),
-// then its duration is observed and its outcome counted by name.
-func (f *fnMetrics) instrument(inFlight prometheus.Gauge) handlers.Middleware {
-	return func(next handlers.Handler) handlers.Handler {
-		return handlers.Func(func(ctx context.Context, ev *event.Event) (handlers.Result, error) {
-			inFlight.Inc()
-			start := time.Now()
-			res, err := next.Handle(ctx, ev)
-			elapsed := time.Since(start)
-			inFlight.Dec()
-			f.observe(elapsed)
-			f.countResult(handlers.Outcome(res, err))
-			return res, err
-		})
-	}
 }

@@ -123,7 +123,7 @@ func (o *Offline) Run(ctx context.Context, typ, option string, data []byte, only
 	}
 	for _, e := range in.entries {
 		began := time.Now()
-		res, outcome, err := o.w.call(ctx, in.st, e, in.ev, 0)
+		res, outcome, _, err := o.w.call(ctx, in.st, e, in.ev, 0)
 		calls = append(calls, OfflineCall{Ref: e.Ref, Outcome: outcome, Result: res, Err: err, Duration: time.Since(began)})
 	}
 	return calls, nil

@@ -70,9 +70,14 @@ type Config struct {
 	// LoopTTL is how long a signed Trigger-Origin value is valid; 0 means
 	// DefaultOriginTTL. More than MaxOriginTTL is an error.
 	LoopTTL time.Duration
-	// PendingMsgs and PendingBytes are each subscription's pending limits;
-	// 0 means DefaultPendingMsgs and DefaultPendingBytes.
-	PendingMsgs  int
+	// PendingMsgs bounds the core messages waiting for a dispatcher, PRE
+	// requests and POST events each (all subjects of a kind share one
+	// queue); 0 means DefaultPendingMsgs. NATS drops what does not fit and
+	// reports a slow consumer.
+	PendingMsgs int
+	// PendingBytes is no longer applied: the subscriptions deliver into
+	// the worker's queues, which only count messages (each at most the
+	// server's max_payload). Kept so that configurations still compile.
 	PendingBytes int
 	// Registry, when true, records the PRE subjects that have functions in
 	// a JetStream key-value bucket, so that callers can tell "no trigger" from
@@ -177,15 +182,22 @@ type Worker struct {
 	// state is the current function set with its per-function metrics.
 	state atomic.Pointer[runState]
 
-	work     chan job       // unbuffered: a message is handed to an idle dispatcher or waits in the subscription
-	stopping chan struct{}  // closed when Stop begins
-	done     chan struct{}  // closed when Stop has finished
-	wg       sync.WaitGroup // dispatchers
+	// pre and post receive the messages of the PRE and the POST
+	// subscriptions straight from the connection's read loop
+	// (ChanQueueSubscribe), each bounded by PendingMsgs; the dispatchers
+	// read them. Two queues, so that a POST backlog never stands in front
+	// of a PRE request.
+	pre, post chan *nats.Msg
+	work      chan job       // durable messages handed over by submit; a few wait, so the consumer runs ahead of the dispatchers
+	stopping  chan struct{}  // closed when Stop begins
+	done      chan struct{}  // closed when Stop has finished
+	wg        sync.WaitGroup // dispatchers
 
-	// dispatchers counts the running dispatchers; poolMu orders starting
-	// one against the stop (poolClosed), so that no WaitGroup.Add follows
-	// the final Wait.
+	// dispatchers counts the running dispatchers and idle those waiting
+	// for work; poolMu orders starting one against the stop (poolClosed),
+	// so that no WaitGroup.Add follows the final Wait.
 	dispatchers atomic.Int32
+	idle        atomic.Int32
 	poolMu      sync.Mutex
 	poolClosed  bool
 	inflight    sync.WaitGroup // handed-off work (PRE watchdog replies, async callbacks, progress signals)
@@ -275,7 +287,9 @@ func New(nc *nats.Conn, cfg Config, fns ...Function) (*Worker, error) {
 		metrics:  metrics,
 		log:      cfg.Logger.With("component", "worker"),
 		limits:   event.Limits{MaxBytes: cfg.MaxEventBytes},
-		work:     make(chan job),
+		pre:      make(chan *nats.Msg, cfg.PendingMsgs),
+		post:     make(chan *nats.Msg, cfg.PendingMsgs),
+		work:     make(chan job, min(cfg.MaxInFlight, max(4, 2*runtime.GOMAXPROCS(0)))),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 		subs:     make(map[string]*nats.Subscription),
@@ -465,26 +479,28 @@ func (w *Worker) resubscribeLocked(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	want := make(map[string]bool, len(pre)+len(post))
-	for _, s := range slices.Concat(pre, post) {
-		want[s] = true
+	want := make(map[string]chan *nats.Msg, len(pre)+len(post))
+	for _, s := range pre {
+		want[s] = w.pre
 	}
-	for subj := range want {
+	for _, s := range post {
+		want[s] = w.post
+	}
+	for subj, queue := range want {
 		if _, ok := w.subs[subj]; ok {
 			continue
 		}
-		sub, err := w.nc.QueueSubscribe(subj, w.cfg.Queue, w.onMsg)
+		// The read loop puts each message in the queue; no goroutine per
+		// subscription.
+		sub, err := w.nc.ChanQueueSubscribe(subj, w.cfg.Queue, queue)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("worker: subscribe %s: %w", subj, err))
 			continue
 		}
-		if err := sub.SetPendingLimits(w.cfg.PendingMsgs, w.cfg.PendingBytes); err != nil {
-			errs = append(errs, fmt.Errorf("worker: pending limits %s: %w", subj, err))
-		}
 		w.subs[subj] = sub
 	}
 	for subj, sub := range w.subs {
-		if want[subj] {
+		if _, ok := want[subj]; ok {
 			continue
 		}
 		if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
@@ -645,6 +661,7 @@ func (w *Worker) finishStop(ctx context.Context, errs []error) error {
 	finished := make(chan struct{})
 	go func() {
 		w.wg.Wait()
+		w.refuseQueued()
 		close(w.progressStop) // no durable event runs any more
 		w.inflight.Wait()
 		close(finished)
@@ -675,9 +692,11 @@ func (w *Worker) coreDispatchers() int {
 }
 
 // dispatcher handles messages until the worker stops; first, when not nil,
-// is its first message. A core dispatcher runs until the stop, the others
-// also exit after dispatcherIdle without work. A message handed over before
-// the stop is always handled.
+// is its first message. It takes core messages from the PRE and POST queues
+// (filled by the subscriptions) and durable ones handed over by submit. A
+// core dispatcher runs until the stop, the others also exit after
+// dispatcherIdle without work. Whatever the queues hold when the stop comes
+// is still handled.
 func (w *Worker) dispatcher(first *job, core bool) {
 	defer w.wg.Done()
 	defer w.dispatchers.Add(-1)
@@ -691,16 +710,97 @@ func (w *Worker) dispatcher(first *job, core bool) {
 		defer timer.Stop()
 		idle = timer.C
 	}
+	preFirst := false
+	for {
+		// While work waits, take it without the full select (and without
+		// counting idle): a durable message first, then the two queues in
+		// turn.
+		preFirst = !preFirst
+		if j, ok := w.waiting(preFirst); ok {
+			w.spare()
+			w.run(j)
+		} else {
+			w.idle.Add(1)
+			select {
+			case m := <-w.pre:
+				w.busy()
+				w.run(job{msg: m})
+			case m := <-w.post:
+				w.busy()
+				w.run(job{msg: m})
+			case j := <-w.work:
+				w.busy()
+				w.run(j)
+			case <-idle:
+				w.idle.Add(-1)
+				return
+			case <-w.stopping:
+				w.idle.Add(-1)
+				w.handleQueued(w.run)
+				return
+			}
+		}
+		if timer != nil {
+			timer.Reset(dispatcherIdle)
+		}
+	}
+}
+
+// waiting returns work that waits: a durable message handed over by submit,
+// else a message of the PRE or the POST queue (the PRE one first when
+// preFirst); ok is false when there is none.
+func (w *Worker) waiting(preFirst bool) (j job, ok bool) {
+	select {
+	case j = <-w.work:
+		return j, true
+	default:
+	}
+	first, second := w.post, w.pre
+	if preFirst {
+		first, second = w.pre, w.post
+	}
+	select {
+	case j.msg = <-first:
+		return j, true
+	default:
+	}
+	select {
+	case j.msg = <-second:
+		return j, true
+	default:
+	}
+	return j, false
+}
+
+// busy marks a dispatcher that took work. When none is left idle, one more
+// starts (up to MaxInFlight), so that a message arriving while all are busy
+// finds a dispatcher: slow functions run MaxInFlight at once, and fast
+// ones, which leave dispatchers idle, start none.
+func (w *Worker) busy() {
+	w.idle.Add(-1)
+	w.spare()
+}
+
+// spare starts one more dispatcher when none is idle, unless MaxInFlight
+// run.
+func (w *Worker) spare() {
+	if w.idle.Load() <= 0 && int(w.dispatchers.Load()) < w.cfg.MaxInFlight {
+		w.startDispatcher(nil)
+	}
+}
+
+// handleQueued passes everything left in the queues (PRE, POST, durable)
+// to handle, until all are empty.
+func (w *Worker) handleQueued(handle func(job)) {
 	for {
 		select {
+		case m := <-w.pre:
+			handle(job{msg: m})
+		case m := <-w.post:
+			handle(job{msg: m})
 		case j := <-w.work:
-			w.run(j)
-			if timer != nil {
-				timer.Reset(dispatcherIdle)
-			}
-		case <-idle:
-			return
-		case <-w.stopping:
+			handle(j)
+		default:
 			return
 		}
 	}
@@ -718,17 +818,23 @@ func (w *Worker) run(j job) {
 	}
 }
 
-// submit hands j to an idle dispatcher, or to a new one while fewer than
-// MaxInFlight run, or else waits for one to be free (messages then wait in
-// the subscription's pending buffer, bounded by its pending limits). It
-// returns false when the worker stopped first.
+// submit queues j for the dispatchers (starting one more when none is
+// idle, up to MaxInFlight), or, while the queue is full, hands it to a new
+// dispatcher or waits for room. It returns false when the worker stopped
+// first.
 func (w *Worker) submit(j job) bool {
 	select {
+	case <-w.stopping:
+		return false
+	default:
+	}
+	select {
 	case w.work <- j:
+		w.spare()
 		return true
 	default:
 	}
-	if w.startDispatcher(j) {
+	if w.startDispatcher(heapJob(j)) {
 		return true
 	}
 	select {
@@ -739,10 +845,11 @@ func (w *Worker) submit(j job) bool {
 	}
 }
 
-// startDispatcher starts one more dispatcher with first as its first
-// message, if fewer than MaxInFlight run and the worker is not stopping.
-// (first is a copy: the caller's job stays on its stack.)
-func (w *Worker) startDispatcher(first job) bool {
+// startDispatcher starts one more dispatcher, with first (when not nil) as
+// its first message, if fewer than MaxInFlight run and the worker is not
+// stopping. (first is the caller's copy, moved to the heap; the callers
+// start dispatchers only while none is idle.)
+func (w *Worker) startDispatcher(first *job) bool {
 	w.poolMu.Lock()
 	defer w.poolMu.Unlock()
 	if w.poolClosed || int(w.dispatchers.Load()) >= w.cfg.MaxInFlight {
@@ -750,21 +857,39 @@ func (w *Worker) startDispatcher(first job) bool {
 	}
 	w.dispatchers.Add(1)
 	w.wg.Add(1)
-	go w.dispatcher(&first, false)
+	go w.dispatcher(first, false)
 	return true
 }
 
-// onMsg is the subscription callback: it hands the message to a dispatcher.
-func (w *Worker) onMsg(msg *nats.Msg) {
-	if !w.submit(job{msg: msg}) {
-		w.refuseStopping(msg)
-	}
-}
+// heapJob returns a copy of j on the heap: submit's own stays on its stack.
+func heapJob(j job) *job { return &j }
 
-// job is one message for a dispatcher: a core message or a JetStream one.
+// job is one message handed to a dispatcher by submit: a core message or a
+// JetStream one.
 type job struct {
 	msg *nats.Msg
 	js  jetstream.Msg
+}
+
+// refuseQueued ends the subscriptions that are still valid (a drain given
+// up while disconnected) and answers what their queues still hold with
+// refuseStopping, once the dispatchers have finished; a durable message
+// queued in a race with the stop is given back (nak) for redelivery.
+func (w *Worker) refuseQueued() {
+	w.mu.Lock()
+	for _, s := range w.subs {
+		if s.IsValid() {
+			_ = s.Unsubscribe() // after it, nothing more reaches the queues
+		}
+	}
+	w.mu.Unlock()
+	w.handleQueued(func(j job) {
+		if j.js != nil {
+			_ = j.js.Nak()
+			return
+		}
+		w.refuseStopping(j.msg)
+	})
 }
 
 // refuseStopping answers a PRE request that arrived after the dispatchers
