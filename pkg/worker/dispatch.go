@@ -262,9 +262,9 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 	end := deadline.Add(-replyMargin(deadline.Sub(now)))
 	dctx, release := handlers.WithLazyDeadline(ctx, end)
 	defer release()
-	wd := &preWatch{w: w, ctx: ctx, msg: msg, start: start, t: t, id: ev.ID, rev: st.rev}
+	wd := w.newPreWatch(ctx, msg, start, t, ev.ID, st.rev)
 	w.inflight.Add(1)
-	timer := time.AfterFunc(end.Sub(now), wd.fire)
+	wd.arm(end.Sub(now))
 	w.decide(dctx, msg, start, t, st, entries, ev, func(d *event.Decision, p *progress) bool {
 		if p != nil {
 			wd.current.Store(p)
@@ -277,13 +277,23 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 		})
 		return answered
 	})
-	if timer.Stop() {
+	if wd.timer.Stop() {
 		w.inflight.Done()
+		wd.recycle()
+		return
 	}
+	wd.release()
 }
 
 // preWatch is the watchdog of a PRE request with a deadline: fire answers
 // TIMEOUT unless the chain answered first (once orders the two).
+//
+// A watchdog and its timer are reused from preWatches: a request takes one
+// and arms its timer again (time.AfterFunc's timer and the method value it
+// calls are made once), so a PRE request with a deadline allocates no
+// watchdog. It goes back when both sides are done with it: at once when the
+// request stops the timer before it fires, else when the last of the
+// request and fire releases it (refs).
 type preWatch struct {
 	w       *Worker
 	ctx     context.Context // the event's: its span, when the worker traces
@@ -294,10 +304,53 @@ type preWatch struct {
 	rev     uint64
 	once    sync.Once
 	current atomic.Pointer[progress] // the function running, and the results before it
+
+	timer *time.Timer  // calls fire; made on the first arm
+	refs  atomic.Int32 // holders while the timer may have fired: the request and fire
+}
+
+// preWatches holds idle watchdogs (see preWatch).
+var preWatches sync.Pool
+
+// newPreWatch returns an idle watchdog for a request.
+func (w *Worker) newPreWatch(ctx context.Context, msg *nats.Msg, start time.Time, t *subjects.TriggerType, id string, rev uint64) *preWatch {
+	p, _ := preWatches.Get().(*preWatch)
+	if p == nil {
+		p = &preWatch{}
+	}
+	p.w, p.ctx, p.msg, p.start, p.t, p.id, p.rev = w, ctx, msg, start, t, id, rev
+	p.refs.Store(2)
+	return p
+}
+
+// arm starts the watchdog's timer: fire runs after d unless it is stopped.
+func (p *preWatch) arm(d time.Duration) {
+	if p.timer == nil {
+		p.timer = time.AfterFunc(d, p.fire)
+		return
+	}
+	p.timer.Reset(d)
+}
+
+// release drops one holder of a watchdog whose timer fired; the last puts
+// it back.
+func (p *preWatch) release() {
+	if p.refs.Add(-1) == 0 {
+		p.recycle()
+	}
+}
+
+// recycle clears a watchdog nobody holds and puts it back in preWatches.
+func (p *preWatch) recycle() {
+	timer := p.timer
+	*p = preWatch{timer: timer}
+	preWatches.Put(p)
 }
 
 func (p *preWatch) fire() {
-	defer p.w.inflight.Done()
+	w := p.w
+	defer w.inflight.Done()
+	defer p.release()
 	p.once.Do(func() {
 		d := &event.Decision{ID: p.id, Code: event.CodeTimeout, Message: "the request's deadline passed while functions ran", Revision: p.rev}
 		if cur := p.current.Load(); cur != nil {
@@ -328,10 +381,31 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *
 	w.reply(ctx, msg, start, d, t)
 }
 
+// chainDecision is a PRE decision with room for the results of a short
+// chain: one allocation for both.
+type chainDecision struct {
+	d   event.Decision
+	fns [2]event.FunctionResult
+}
+
+// newChainDecision returns an allowing decision of event id at revision rev
+// with room for the results of n functions.
+func newChainDecision(id string, rev uint64, n int) *event.Decision {
+	cd := &chainDecision{}
+	var fns []event.FunctionResult
+	if n <= len(cd.fns) {
+		fns = cd.fns[:0:n]
+	} else {
+		fns = make([]event.FunctionResult, 0, n)
+	}
+	cd.d = event.Decision{ID: id, Allowed: true, Functions: fns, Revision: rev}
+	return &cd.d
+}
+
 // chain runs the PRE functions of entries in order on ev and returns the
 // decision; guard(nil, p), when given, announces each function about to run.
 func (w *Worker) chain(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, *progress) bool) *event.Decision {
-	d := &event.Decision{ID: ev.ID, Allowed: true, Functions: make([]event.FunctionResult, 0, len(entries)), Revision: st.rev}
+	d := newChainDecision(ev.ID, st.rev, len(entries))
 	input := ev.Input
 	for _, e := range entries {
 		if guard != nil {
