@@ -519,6 +519,18 @@ func WithOriginStamp(ctx context.Context, value string, stamp func(subject strin
 	return &originCtx{Context: ctx, o: origin{value: value, stamp: stamp}}
 }
 
+// OriginContext holds the context [WithOriginStamp] returns, for a caller
+// that keeps it inside a larger allocation of its own (a worker's call):
+// Init, on a zero OriginContext, returns the context.
+type OriginContext struct{ c originCtx }
+
+// Init returns the context of [WithOriginStamp](ctx, value, stamp), held in
+// o. o must be a zero OriginContext, and is initialized once.
+func (o *OriginContext) Init(ctx context.Context, value string, stamp func(subject string, data []byte) string) context.Context {
+	o.c = originCtx{Context: ctx, o: origin{value: value, stamp: stamp}}
+	return &o.c
+}
+
 // originCtx carries an origin: one allocation, where context.WithValue
 // would box the origin in a second.
 type originCtx struct {

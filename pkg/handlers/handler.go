@@ -128,19 +128,34 @@ func CallLogger(l *slog.Logger, ref string, ev *event.Event) *slog.Logger {
 // c.Origin and c.Stamp through [event.WithOriginStamp], so that the publisher
 // SDK used inside a Go function stamps Trigger-Origin too.
 func WithCall(ctx context.Context, c Call) context.Context {
-	if c.Origin != "" || c.Stamp != nil {
-		ctx = event.WithOriginStamp(ctx, c.Origin, c.Stamp)
+	return new(CallContext).Init(ctx, c)
+}
+
+// CallContext holds the context [WithCall] returns, for a worker that keeps
+// it inside a larger allocation of its own (with the call's bus): Init, on
+// a zero CallContext, returns the context.
+type CallContext struct{ c callCtx }
+
+// Init returns the context of [WithCall](ctx, call), held in cc. cc must be
+// a zero CallContext, and is initialized once.
+func (cc *CallContext) Init(ctx context.Context, call Call) context.Context {
+	c := &cc.c
+	c.Context, c.call = ctx, call
+	if call.Origin != "" || call.Stamp != nil {
+		c.Context = c.origin.Init(ctx, call.Origin, call.Stamp)
 	}
-	return &callCtx{Context: ctx, call: c}
+	return c
 }
 
 // callCtx carries a [Call]: one allocation, where context.WithValue would
-// box the Call in a second. It also holds the storage of the first
+// box the Call in a second, with the origin context under it
+// ([event.WithOriginStamp]'s). It also holds the storage of the first
 // [Timeout] deadline made under it (see withLazyDeadline), so that a call's
 // context and its deadline are one allocation.
 type callCtx struct {
 	context.Context
-	call Call
+	call   Call
+	origin event.OriginContext
 
 	lazy      lazyDeadline
 	lazyTaken atomic.Bool

@@ -163,6 +163,13 @@ func (f *function) recovered(ctx context.Context, ev *event.Event, start time.Ti
 	return handlers.TimeoutCall(ctx, f.h, ev, f.timeout, start)
 }
 
+// callFrame is what a call allocates: its context (with the origin under
+// it) and its bus, in one allocation.
+type callFrame struct {
+	ctx handlers.CallContext
+	bus originBus
+}
+
 // call runs one function through its call path with the [handlers.Call] of
 // this event (attempt is the delivery attempt of a durable event, 0 for
 // others), logs a failure, and returns its result, its outcome (an
@@ -177,11 +184,12 @@ func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *e
 		stamp = callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
 	}
 	log := handlers.CallLogger(w.log, e.Ref, ev)
-	var bus handlers.Bus = &originBus{nc: w.nc, value: origin, stamp: stamp, prop: w.prop}
+	fr := &callFrame{bus: originBus{nc: w.nc, value: origin, stamp: stamp, prop: w.prop}}
+	var bus handlers.Bus = &fr.bus
 	if w.bus != nil {
 		bus = w.bus
 	}
-	cctx := handlers.WithCall(ctx, handlers.Call{
+	cctx := fr.ctx.Init(ctx, handlers.Call{
 		Ref:        e.Ref,
 		Worker:     w.cfg.Instance,
 		Origin:     origin,
