@@ -273,9 +273,9 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 	wd := w.newPreWatch(ctx, msg, start, t, ev.ID, st.rev)
 	w.inflight.Add(1)
 	wd.arm(end.Sub(now))
-	w.decide(dctx, msg, start, t, st, entries, ev, func(d *event.Decision, p *progress) bool {
-		if p != nil {
-			wd.current.Store(p)
+	w.decide(dctx, msg, start, t, st, entries, ev, func(d *event.Decision, p progress) bool {
+		if d == nil {
+			wd.announce(p)
 			return true
 		}
 		answered := false
@@ -312,6 +312,7 @@ type preWatch struct {
 	rev     uint64
 	once    sync.Once
 	current atomic.Pointer[progress] // the function running, and the results before it
+	first   progress                 // where current points for the chain's first function
 
 	timer *time.Timer  // calls fire; made on the first arm
 	refs  atomic.Int32 // holders while the timer may have fired: the request and fire
@@ -338,6 +339,17 @@ func (p *preWatch) arm(d time.Duration) {
 		return
 	}
 	p.timer.Reset(d)
+}
+
+// announce records p, the function about to run, for fire. The first
+// function's record is the watchdog's own: fire cannot have read it yet.
+func (p *preWatch) announce(pr progress) {
+	at := &p.first
+	if p.current.Load() != nil {
+		at = new(progress)
+	}
+	*at = pr
+	p.current.Store(at)
 }
 
 // release drops one holder of a watchdog whose timer fired; the last puts
@@ -380,10 +392,10 @@ type progress struct {
 // decide runs the PRE chain and answers. With a guard, the answer goes
 // through it (see handlePre); guard(nil, p) announces the function about to
 // run, with the results so far.
-func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, *progress) bool) {
+func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, progress) bool) {
 	d := w.chain(ctx, st, entries, ev, guard)
 	if guard != nil {
-		guard(d, nil)
+		guard(d, progress{})
 		return
 	}
 	w.reply(ctx, msg, start, d, t)
@@ -412,12 +424,12 @@ func newChainDecision(id string, rev uint64, n int) *event.Decision {
 
 // chain runs the PRE functions of entries in order on ev and returns the
 // decision; guard(nil, p), when given, announces each function about to run.
-func (w *Worker) chain(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, *progress) bool) *event.Decision {
+func (w *Worker) chain(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, progress) bool) *event.Decision {
 	d := newChainDecision(ev.ID, st.rev, len(entries))
 	input := ev.Input
 	for _, e := range entries {
 		if guard != nil {
-			guard(nil, &progress{ref: e.Ref, done: slices.Clone(d.Functions)})
+			guard(nil, progress{ref: e.Ref, done: slices.Clone(d.Functions)})
 		}
 		call := *ev
 		call.Input = input
