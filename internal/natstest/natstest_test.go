@@ -326,7 +326,7 @@ func TestRunServerLogging(t *testing.T) {
 func TestCheckFor(t *testing.T) {
 	t.Parallel()
 	calls := 0
-	natstest.CheckFor(t, time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		calls++
 		if calls < 3 {
 			return errors.New("not yet")
