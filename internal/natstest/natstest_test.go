@@ -125,7 +125,7 @@ func TestRunCluster(t *testing.T) {
 		t.Fatalf("Flush: %v", err)
 	}
 	pub := natstest.Connect(t, servers[2])
-	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 30*time.Second, 10*time.Millisecond, func() error {
 		if err := pub.Publish("trigger.POST_DELETE.DISK", []byte("x")); err != nil {
 			return err
 		}
@@ -326,7 +326,7 @@ func TestRunServerLogging(t *testing.T) {
 func TestCheckFor(t *testing.T) {
 	t.Parallel()
 	calls := 0
-	natstest.CheckFor(t, time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		calls++
 		if calls < 3 {
 			return errors.New("not yet")

@@ -400,14 +400,13 @@ func TestDurableSkipsDoneFunctions(t *testing.T) {
 	}
 }
 
-// slowFunction records each call in got, then works for three times
-// ackWait.
+// slowFunction records each call in got, then works for twice ackWait.
 func slowFunction(got *durableCalls, ackWait time.Duration) worker.Function {
 	return worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: 30 * time.Second,
 		Handler: handlers.Func(func(ctx context.Context, e *event.Event) (handlers.Result, error) {
 			got.record(ctx, e)
 			select {
-			case <-time.After(3 * ackWait):
+			case <-time.After(2 * ackWait):
 			case <-ctx.Done():
 				return handlers.Result{}, ctx.Err()
 			}
@@ -419,12 +418,14 @@ func slowFunction(got *durableCalls, ackWait time.Duration) worker.Function {
 // AckWait keeps its event (progress acks): it is delivered once.
 func TestDurableLongFunctionNotRedelivered(t *testing.T) {
 	r := newDurableRig(t)
-	const ackWait = time.Second
+	// AckWait is long enough that a progress signal (every fifth of it)
+	// reaches the server in time on a loaded machine.
+	const ackWait = 2 * time.Second
 	got := newDurableCalls()
 	r.start(t, &worker.DurableConfig{AckWait: ackWait, Backoff: []time.Duration{50 * time.Millisecond}}, slowFunction(got, ackWait))
 	r.publish(t, "POST_CREATE", "SERVER", `{}`)
-	natstest.ChanRecv(t, got.ch, 5*time.Second)
-	waitDurableSettled(t, r.js, 20*time.Second)
+	natstest.ChanRecv(t, got.ch, 20*time.Second)
+	waitDurableSettled(t, r.js, 30*time.Second)
 	if cs := got.all(); len(cs) != 1 || cs[0].attempt != 1 {
 		t.Errorf("function ran %+v, want once", cs)
 	}
@@ -505,7 +506,9 @@ func TestDurableInvalidEvent(t *testing.T) {
 // ticker: each is delivered once.
 func TestDurableLongFunctionsShareProgress(t *testing.T) {
 	r := newDurableRig(t)
-	const ackWait = time.Second
+	// AckWait is long enough that a progress signal (every fifth of it)
+	// reaches the server in time on a loaded machine.
+	const ackWait = 2 * time.Second
 	const events = 3
 	got := newDurableCalls()
 	r.start(t, &worker.DurableConfig{AckWait: ackWait, Backoff: []time.Duration{50 * time.Millisecond}}, slowFunction(got, ackWait))
@@ -513,9 +516,9 @@ func TestDurableLongFunctionsShareProgress(t *testing.T) {
 		r.publish(t, "POST_CREATE", opt, `{}`)
 	}
 	for range events {
-		natstest.ChanRecv(t, got.ch, 5*time.Second)
+		natstest.ChanRecv(t, got.ch, 20*time.Second)
 	}
-	waitDurableSettled(t, r.js, 20*time.Second)
+	waitDurableSettled(t, r.js, 30*time.Second)
 	if cs := got.all(); len(cs) != events {
 		t.Errorf("function ran %d times, want %d: %+v", len(cs), events, cs)
 	}

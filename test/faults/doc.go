@@ -13,9 +13,13 @@
 //	go test -race ./test/faults
 //
 // Under the race detector, or with -short, load is scaled down (see
-// race_on_test.go): the machine they were written for has 2 cores. Bounds
-// in the tests are correctness ceilings (a caller's deadline plus a small
-// margin, a drain under 10 s), never speed expectations.
+// race_on_test.go): the machine they were written for has 2 cores. The
+// tests assert outcomes and ordering (every PRE call returns a refusal or
+// the function's decision, never an allowed one it should not; a TIMEOUT
+// the SDK makes comes no earlier than the deadline; a worker exits 0 before
+// its shutdown timeout), never how fast: their waits are generous bounds
+// against a hang, and latencies (how late after its deadline a call
+// returned, how long a drain took) are logged, not asserted.
 //
 // The soak test runs only when TRIGGERBUS_SOAK=1:
 //

@@ -33,10 +33,6 @@ function record(p)
 end
 `
 
-// maxDrain bounds the time from SIGTERM to exit of a worker with nothing
-// slow in flight: a correctness bound (the drain ends), not a speed claim.
-const maxDrain = 10 * time.Second
-
 // durableWorkerConfig writes the config of a trigger-worker process in
 // durable mode running the scripts of dir against url.
 func durableWorkerConfig(t testing.TB, dir, url string) string {
@@ -74,8 +70,10 @@ func recorder(t testing.TB, nc *nats.Conn) *idSet {
 // TestRollingRestart runs three trigger-worker processes in durable mode
 // on a JetStream server under steady load, and restarts them one at a time
 // (SIGTERM, wait for the exit, start a new one, wait until it is ready,
-// then the next). Every event the stream acknowledged is handled, each
-// worker exits 0, and each drain takes less than maxDrain.
+// then the next). Every event the stream acknowledged is handled, and each
+// worker exits 0: its drain ended before its shutdown timeout (a worker
+// that reaches it reports the functions still running and exits 1). The
+// drains' durations are logged.
 func TestRollingRestart(t *testing.T) {
 	t.Parallel()
 	s := natstest.RunServer(t, natstest.WithJetStream())
@@ -111,9 +109,6 @@ func TestRollingRestart(t *testing.T) {
 		drains = append(drains, drain.Round(time.Millisecond))
 		if code != 0 {
 			t.Errorf("worker-%d exited %d after SIGTERM, want 0", i, code)
-		}
-		if drain > maxDrain {
-			t.Errorf("worker-%d took %v from SIGTERM to exit, want under %v", i, drain, maxDrain)
 		}
 		procs[i] = startWorkerProcess(t, fmt.Sprintf("worker-%d'", i), cfg)
 		procs[i].WaitReady(t)

@@ -245,7 +245,8 @@ func TestSoak(t *testing.T) {
 	coreLoad.stopLoad()
 	var codes []string
 	for _, l := range pres {
-		c, worst := l.stopLoop()
+		c, worst := l.stopLoop(t)
+		checkRefused(t, c)
 		codes = append(codes, fmt.Sprintf("%v (latest %v after the deadline)", c, worst.Round(time.Millisecond)))
 	}
 	sample()

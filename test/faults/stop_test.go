@@ -14,9 +14,9 @@ import (
 // TestStopWhileServerDown sends SIGTERM to a trigger-worker process whose
 // NATS server has gone away, in core and in durable mode, with nothing in
 // flight. There is nothing to drain to a server that is not there: the
-// worker says so in its log and exits 0 well before its shutdown timeout
-// (30 s here), rather than waiting for a drain that cannot happen and
-// exiting 1. (Durable events it held are redelivered by the server.)
+// worker says so in its log and exits 0 long before its shutdown timeout
+// (10 minutes here, beyond the test's bounded wait for the exit), rather
+// than waiting for a drain that cannot happen and exiting 1. (Durable events it held are redelivered by the server.)
 func TestStopWhileServerDown(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []string{"core", "durable"} {
@@ -27,7 +27,7 @@ func TestStopWhileServerDown(t *testing.T) {
 			proctest.WriteFile(t, dir, "record.lua", recordScript)
 			cfg := proctest.WriteWorkerConfig(t, dir, s.ClientURL(), dir, map[string]any{
 				"delivery.mode":             mode,
-				"delivery.shutdown_timeout": "30s",
+				"delivery.shutdown_timeout": "10m",
 			})
 			p := startWorkerProcess(t, "trigger-worker ("+mode+")", cfg)
 			p.WaitReady(t)
@@ -40,15 +40,14 @@ func TestStopWhileServerDown(t *testing.T) {
 				return nil
 			})
 
+			// A worker that waited for its shutdown timeout (10 minutes)
+			// would fail the bounded wait for its exit.
 			start := time.Now()
 			p.Signal(t, syscall.SIGTERM)
 			code := p.Wait(t)
-			took := time.Since(start)
+			t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 			if code != 0 {
 				t.Errorf("exit code %d after SIGTERM with the server down, want 0:\n%s", code, proctest.Tail(p.Stderr(), 10))
-			}
-			if took > maxDrain {
-				t.Errorf("took %v from SIGTERM to exit with the server down, want under %v (the shutdown timeout is 30s)", took, maxDrain)
 			}
 			if !strings.Contains(p.Stderr(), "stopping while disconnected from NATS") {
 				t.Errorf("the worker did not log that it could not drain:\n%s", proctest.Tail(p.Stderr(), 10))
