@@ -150,6 +150,14 @@ func TestStreamGauges(t *testing.T) {
 	for range 5 {
 		r.publish(t, "POST_CREATE", "DISK", `"later"`)
 	}
+	// The stream acks a publish before its consumer counts the event as
+	// pending: wait until the server's own figures have settled.
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if ci := durableConsumerInfo(t, r.js); ci.NumPending != 5 {
+			return fmt.Errorf("consumer %d pending, want 5", ci.NumPending)
+		}
+		return nil
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := w.RefreshStreamStats(ctx); err != nil {

@@ -186,10 +186,10 @@ func TestExecKillsEscapedProcesses(t *testing.T) {
 	}
 	tests := []struct {
 		mode    string
-		timeout time.Duration // 0: no timeout, the command exits
+		timeout time.Duration // 0: no timeout, the command exits; else long enough for the escape to happen first on a loaded machine
 	}{
-		{"hang", 500 * time.Millisecond},
-		{"hang-noenv", 500 * time.Millisecond},
+		{"hang", 2 * time.Second},
+		{"hang-noenv", 2 * time.Second},
 		{"exit", 0},
 	}
 	for _, tt := range tests {
