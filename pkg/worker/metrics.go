@@ -62,6 +62,9 @@ type Metrics struct {
 	PreTooLarge         *prometheus.CounterVec
 	DeadLettersCut      *prometheus.CounterVec
 	DecisionLogFailures *prometheus.CounterVec
+	// RegistryWriteFailures counts failed writes of this worker's
+	// registrations in the PRE registry.
+	RegistryWriteFailures prometheus.Counter
 	// Streams are the durable delivery's stream and consumer gauges.
 	Streams StreamGauges
 
@@ -150,6 +153,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "trigger_decision_log_failures_total",
 			Help: "PRE decisions not written to the decision log (queue full, or JetStream did not store the record), by reason; the decisions themselves were answered.",
 		}, []string{"reason"}),
+		RegistryWriteFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trigger_registry_write_failures_total",
+			Help: "Failed writes of this worker's registrations in the PRE registry; until one succeeds, clients that watch the registry may answer NO_TRIGGER (allowed) for its subjects without asking it.",
+		}),
 		Streams: newStreamGauges(),
 	}
 	for _, c := range append([]prometheus.Collector{
@@ -157,6 +164,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.PreDecisions, m.PreFailOpen, m.FunctionsInFlight, m.FunctionsRegistered,
 		m.ScheduleFires, m.Redeliveries, m.DeadLetters, m.NATSConnected, m.OriginRejected,
 		m.SlowConsumers, m.PreTooLarge, m.DeadLettersCut, m.DecisionLogFailures,
+		m.RegistryWriteFailures,
 	}, m.Streams.collectors()...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -29,7 +29,7 @@ package worker
 //     consumer, or a next-by-subject get) on every "no responders";
 //   - "is anything registered" is one atomic read, not a scan racing writes.
 // The price is contention while many workers start at once (bounded retries;
-// the refresh repairs what a start could not write) and a value that grows
+// the refresh loop retries what a start could not write, within 250ms) and a value that grows
 // with the instances nobody pruned.
 //
 // Nothing expires by time alone: the bucket has no TTL, and a worker that
@@ -66,6 +66,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
@@ -242,6 +243,8 @@ type registry struct {
 	host     string
 	replicas int // of a bucket this worker creates; <= 0 means 1
 	log      *slog.Logger
+	failures prometheus.Counter // failed writes (trigger_registry_write_failures_total); may be nil
+	kick     chan struct{}      // a failed register asks runRefresh to retry now
 
 	mu   sync.Mutex          // held by update and refresh for their whole run
 	kv   jetstream.KeyValue  // nil until the bucket is opened, and after a failed write
@@ -249,10 +252,27 @@ type registry struct {
 	drop map[string]bool     // keys this instance's registration is still to be removed from
 }
 
-func newRegistry(nc *nats.Conn, scheme subjects.Scheme, instance string, replicas int, log *slog.Logger) *registry {
+func newRegistry(nc *nats.Conn, scheme subjects.Scheme, instance string, replicas int, log *slog.Logger, failures prometheus.Counter) *registry {
 	host, _ := os.Hostname()
 	return &registry{nc: nc, scheme: scheme, instance: instance, host: host, replicas: max(replicas, 1), log: log,
-		want: map[string][]string{}, drop: map[string]bool{}}
+		failures: failures, kick: make(chan struct{}, 1), want: map[string][]string{}, drop: map[string]bool{}}
+}
+
+// failed counts a failed registry write.
+func (r *registry) failed() {
+	if r.failures != nil {
+		r.failures.Inc()
+	}
+}
+
+// retrySoon asks the refresh loop to retry a failed write soon, without
+// waiting for the next refresh: until the write succeeds, clients that
+// watch the registry skip this worker's subjects.
+func (r *registry) retrySoon() {
+	select {
+	case r.kick <- struct{}{}:
+	default: // a retry is already asked for
+	}
 }
 
 // preKeys returns the registry keys of the PRE functions of set with their
@@ -330,6 +350,17 @@ func (r *registry) register(ctx context.Context, set *matcher.Set) error {
 		}
 	}
 	r.want = want
+	err := r.registerLocked(ctx)
+	if err != nil {
+		r.failed()
+		r.retrySoon()
+	}
+	return err
+}
+
+// registerLocked writes r.want and notes the keys to drop; r.mu is held.
+func (r *registry) registerLocked(ctx context.Context) error {
+	want := r.want
 	kv, err := r.bucketLocked(ctx)
 	if err != nil {
 		return err
@@ -373,6 +404,8 @@ func (r *registry) unregisterStale(ctx context.Context) error {
 	err = r.dropLocked(ctx, kv)
 	if err != nil {
 		r.kv = nil
+		r.failed()
+		r.retrySoon()
 	}
 	return err
 }
@@ -436,24 +469,52 @@ func (r *registry) dropLocked(ctx context.Context, kv jetstream.KeyValue) error 
 	return errors.Join(errs...)
 }
 
+// Retry pauses after a failed registry write: the first retry waits
+// registryRetryMin, each further one twice as long, up to the refresh
+// interval.
+const registryRetryMin = 250 * time.Millisecond
+
 // runRefresh refreshes the registrations every interval until ctx ends.
-// The worker's WaitGroup owns it.
+// After a failed write (here, or a register that kicked it) it retries
+// after registryRetryMin, doubling up to interval, and goes back to the
+// interval once a write succeeds. The worker's WaitGroup owns it.
 func (r *registry) runRefresh(ctx context.Context, interval time.Duration, done func()) {
 	defer done()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	var backoff time.Duration // 0 while the last write succeeded
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
+		case <-r.kick:
+			if backoff == 0 {
+				// A register failed: retry soon rather than at the next refresh.
+				backoff = min(registryRetryMin, interval)
+				timer.Reset(backoff)
+			}
+			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, max(interval, 30*time.Second))
+		// As long as a register may take: a write that hangs (a publish
+		// refused by a permission is never acknowledged) holds r.mu, and
+		// with it Replace, until then.
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := r.refresh(rctx)
 		cancel()
-		if err != nil && ctx.Err() == nil {
-			r.log.Warn("registry refresh", "instance", r.instance, "err", err)
+		if ctx.Err() != nil {
+			return
 		}
+		if err == nil {
+			backoff = 0
+			timer.Reset(interval)
+			continue
+		}
+		r.failed()
+		backoff = min(max(2*backoff, registryRetryMin), interval)
+		r.log.Warn("registry write failed; clients that watch the registry skip this worker's subjects until it succeeds",
+			"instance", r.instance, "retry_in", backoff, "err", err)
+		timer.Reset(backoff)
 	}
 }
 

@@ -13,7 +13,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
 	"github.com/triggerbus/triggerbus/internal/proctest"
@@ -494,4 +497,64 @@ func TestRegistryBucketReplicas(t *testing.T) {
 	if got := registered(t, kv); !sameRegistry(got, want) {
 		t.Fatalf("registry = %v, want %v", got, want)
 	}
+}
+
+// TestRegistryWriteRetriedSoon: a worker whose registration write fails
+// counts it and retries it soon, not at the next refresh (an hour here):
+// until it is written, watching clients answer NO_TRIGGER for its subjects.
+func TestRegistryWriteRetriedSoon(t *testing.T) {
+	t.Parallel()
+	users := func(canWrite bool) []*server.User {
+		w := &server.User{Username: "worker", Password: "w", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{">"}}}}
+		if !canWrite {
+			w.Permissions.Publish.Deny = []string{"$KV.TRIGGER_REGISTRY.>"}
+		}
+		return []*server.User{w, {Username: "admin", Password: "a"}}
+	}
+	var base *server.Options // before the server set its defaults, for the reload
+	s := natstest.RunServer(t, natstest.WithJetStream(), natstest.WithOptions(func(o *server.Options) {
+		o.Users = users(false)
+		base = o.Clone()
+	}))
+	ctx := context.Background()
+	metrics, err := worker.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := proctest.NewWorker(t, natstest.Connect(t, s, nats.UserInfo("worker", "w")),
+		worker.Config{Registry: true, RegistryRefresh: time.Hour, Metrics: metrics},
+		denyFn("deny_net", "PRE_CREATE", "NETWORK"))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	// The refused publish is never acknowledged: the deadline ends the wait.
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := w.Start(sctx); err == nil {
+		t.Fatal("Start: no error, want the registry write refused")
+	}
+	if v := testutil.ToFloat64(metrics.RegistryWriteFailures); v < 1 {
+		t.Fatalf("trigger_registry_write_failures_total = %v, want >= 1", v)
+	}
+
+	// Write permission granted: the key appears long before the hour (a
+	// retry that began before the reload ends after 30s).
+	base.Users = users(true)
+	if err := s.ReloadOptions(base); err != nil {
+		t.Fatalf("ReloadOptions: %v", err)
+	}
+	kv, err := jetstream.New(natstest.Connect(t, s, nats.UserInfo("admin", "a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := kv.KeyValue(ctx, "TRIGGER_REGISTRY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 90*time.Second, 20*time.Millisecond, func() error {
+		want := map[string]map[string][]string{"PRE_CREATE.NETWORK": {w.Instance(): {"deny_net"}}}
+		if got := registered(t, reg); !sameRegistry(got, want) {
+			return fmt.Errorf("registry = %v, want %v", got, want)
+		}
+		return nil
+	})
 }

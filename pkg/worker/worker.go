@@ -369,7 +369,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		go w.dispatcher(nil, true)
 	}
 	if w.cfg.Registry {
-		w.registry = newRegistry(w.nc, w.scheme, w.cfg.Instance, w.cfg.RegistryReplicas, w.log)
+		w.registry = newRegistry(w.nc, w.scheme, w.cfg.Instance, w.cfg.RegistryReplicas, w.log, w.metrics.RegistryWriteFailures)
 	}
 	if w.durable != nil {
 		w.inflight.Add(1)
@@ -403,7 +403,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		}
 	}
 	if w.registry != nil && w.cfg.RegistryRefresh > 0 {
-		// Started even when the first write failed: the refresh retries it.
+		// Started even when the first write failed: the refresh retries it
+		// soon (registry.retrySoon), then every RegistryRefresh.
 		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		w.stopRefresh = cancel
 		w.wg.Add(1)

@@ -69,6 +69,7 @@ func TestAlertRules(t *testing.T) {
 		"TriggerEventStreamFilling":    {"trigger_event_stream_limit_bytes", "5m"},
 		"TriggerNoFunctionsRegistered": {"trigger_functions_registered", "5m"},
 		"TriggerDecisionLogFailing":    {"trigger_decision_log_failures_total", ""},
+		"TriggerRegistryWriteFailing":  {"trigger_registry_write_failures_total", "1m"},
 	}
 	seen := map[string]bool{}
 	if len(rf.Groups) == 0 {
