@@ -29,8 +29,8 @@ package worker
 //     consumer, or a next-by-subject get) on every "no responders";
 //   - "is anything registered" is one atomic read, not a scan racing writes.
 // The price is contention while many workers start at once (bounded retries;
-// the refresh loop retries what a start could not write, within 250ms) and a value that grows
-// with the instances nobody pruned.
+// the refresh loop retries what a start could not write, from 250ms on) and
+// a value that grows with the instances nobody pruned.
 //
 // Nothing expires by time alone: the bucket has no TTL, and a worker that
 // stops leaves its registrations, so that a dead fleet still makes callers
