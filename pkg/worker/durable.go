@@ -414,9 +414,17 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 	w.progress.add(m)
 	defer w.progress.done(m)
 
+	// The done-records of a replay are its own: keyed by the event id, a
+	// replay would skip the functions its original ran to the end.
+	doneID := ev.ID
+	if hdr.Get(HeaderReplay) != "" {
+		if mid := hdr.Get(subjects.HeaderMsgID); mid != "" && mid != ev.ID {
+			doneID = mid
+		}
+	}
 	var skip map[string]bool
 	if attempts > 1 && len(entries) > 1 {
-		skip = w.doneFunctions(ctx, ev.ID, entries)
+		skip = w.doneFunctions(ctx, doneID, entries)
 	}
 	var failed *matcher.Entry
 	var ferr error
@@ -448,7 +456,7 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	if len(entries) > 1 {
-		w.markDone(ctx, ev.ID, succeeded)
+		w.markDone(ctx, doneID, succeeded)
 	}
 	if d.cfg.MaxDeliver > 0 && attempts >= d.cfg.MaxDeliver {
 		w.deadLetter(m, subj, ev.ID, failed.Ref, ferr.Error(), attempts)

@@ -400,6 +400,60 @@ func TestDurableSkipsDoneFunctions(t *testing.T) {
 	}
 }
 
+// TestDurableReplayKeepsItsOwnDoneRecords: a replay (Trigger-Replay, its
+// own Nats-Msg-Id) of an event whose first function was recorded done by
+// the original runs that function again when the replay is redelivered:
+// the done-records of the original do not apply to it.
+func TestDurableReplayKeepsItsOwnDoneRecords(t *testing.T) {
+	r := newDurableRig(t)
+	first, second := newDurableCalls(), newDurableCalls()
+	// first: succeeds for the original, fails once on the replay, then
+	// succeeds. second: fails once on each, then succeeds.
+	r.start(t, durableTestConfig(),
+		fn("first", "POST_MODIFY", []string{"SERVER"}, 0, func(ctx context.Context, e *event.Event) (handlers.Result, error) {
+			first.record(ctx, e)
+			if first.count() == 2 {
+				return handlers.Result{}, errors.New("transient")
+			}
+			return handlers.Result{}, nil
+		}),
+		fn("second", "POST_MODIFY", []string{"ANY"}, 1, func(ctx context.Context, e *event.Event) (handlers.Result, error) {
+			second.record(ctx, e)
+			if n := second.count(); n == 1 || n == 3 {
+				return handlers.Result{}, errors.New("transient")
+			}
+			return handlers.Result{}, nil
+		}))
+	id := r.publish(t, "POST_MODIFY", "SERVER", `{}`)
+	natstest.ChanRecv(t, second.ch, 5*time.Second)
+	natstest.ChanRecv(t, second.ch, 5*time.Second)
+	waitDurableSettled(t, r.js, 10*time.Second)
+
+	ev := event.Event{ID: id, TriggerType: "POST_MODIFY", TriggerOption: "SERVER", TimeStamp: time.Now().UnixMilli(), Input: json.RawMessage(`{}`)}
+	data, err := ev.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("trigger.POST_MODIFY.SERVER")
+	m.Data = data
+	m.Header.Set(subjects.HeaderMsgID, id+".replay.1.1")
+	m.Header.Set(worker.HeaderReplay, id)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := r.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	natstest.ChanRecv(t, second.ch, 5*time.Second)
+	natstest.ChanRecv(t, second.ch, 5*time.Second)
+	waitDurableSettled(t, r.js, 10*time.Second)
+	if cs := first.all(); len(cs) != 3 || cs[2].attempt != 2 {
+		t.Errorf("first ran %+v, want three times: the original, then the replay's two attempts", cs)
+	}
+	if cs := second.all(); len(cs) != 4 {
+		t.Errorf("second ran %+v, want four times", cs)
+	}
+}
+
 // slowFunction records each call in got, then works for twice ackWait.
 func slowFunction(got *durableCalls, ackWait time.Duration) worker.Function {
 	return worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: 30 * time.Second,
