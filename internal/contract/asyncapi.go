@@ -23,7 +23,8 @@ const Protocol = `triggerbus runs trigger functions on NATS. A publisher sends e
 <prefix>.<TYPE>.<OPTION> (the channels below, one per trigger type of the catalogue):
 
 - POST and SCHEDULED types: publish the event (core NATS, or JetStream for a durable publish, when the
-  workers' event stream captures the subject). Set Nats-Msg-Id to the event id: JetStream keeps one copy
+  workers' event stream captures the subject). Set Nats-Msg-Id to the event id when the event may be
+  sent again (a JetStream publish that is retried, an id chosen by the caller): JetStream keeps one copy
   of an event published twice with the same id.
 - PRE types: send the event as a NATS request with the header Trigger-Deadline (the absolute deadline,
   Unix milliseconds) and a timeout no later than it. The reply is a decision. When the decision's code

@@ -34,7 +34,8 @@ type Header struct {
 var Headers = []Header{
 	{
 		Name: subjects.HeaderMsgID, On: OnPre | OnPost | OnScheduled, SetBy: "the publisher",
-		Description: "The event id (the payload's id). JetStream de-duplicates POST events on it; " +
+		Description: "The event id (the payload's id), where the event may be sent again (the SDK leaves it out of " +
+			"a core publish of an id it made). JetStream de-duplicates POST events on it; " +
 			"a worker answering a PRE request it cannot decode uses it as the decision's id.",
 	},
 	{

@@ -174,7 +174,8 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 		return nil, nil, fmt.Errorf("client: event triggerOption %q is not %q", e.TriggerOption, option)
 	}
 	e.TriggerType, e.TriggerOption = typ, option
-	if e.ID == "" {
+	callerID := e.ID != ""
+	if !callerID {
 		e.ID = event.NewID()
 	}
 	if e.TimeStamp == 0 {
@@ -184,16 +185,34 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: encode event: %w", err)
 	}
-	m := nats.NewMsg(subject)
-	m.Data = data
-	m.Header.Set(subjects.HeaderMsgID, e.ID)
+	m := &nats.Msg{Subject: subject, Data: data}
+	if pre || c.opts.Durable || callerID {
+		// Nats-Msg-Id, JetStream's de-duplication key, goes where the
+		// same event may be sent again: a durable publish is retried
+		// with it, a caller that chose the id may publish the event
+		// again, and a worker answers a PRE request it cannot read with
+		// it. A core publish of an id made here is sent once, so the
+		// header could de-duplicate nothing; without it the message is
+		// a plain PUB, which every hop (SDK, server, worker) handles for
+		// a fraction of the cost of a header (docs/benchmarks.md).
+		m.Header = nats.Header{}
+		m.Header.Set(subjects.HeaderMsgID, e.ID)
+	}
 	if c.opts.CloudEvents {
-		setCloudEvent(m.Header, subject, c.opts.CloudEventsSource, &e)
+		setCloudEvent(msgHeader(m), subject, c.opts.CloudEventsSource, &e)
 	}
 	if origin, ok := event.OriginFor(ctx, subject, data); ok {
-		m.Header.Set(subjects.HeaderOrigin, origin)
+		msgHeader(m).Set(subjects.HeaderOrigin, origin)
 	}
 	return m, &e, nil
+}
+
+// msgHeader returns the headers of m, made when m has none.
+func msgHeader(m *nats.Msg) nats.Header {
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	return m.Header
 }
 
 // Publish publishes a POST (or SCHEDULED) event and returns its id. The

@@ -85,7 +85,7 @@ func (t *tracing) start(ctx context.Context, kind trace.SpanKind, m *nats.Msg, i
 	tracer := t.tracer()
 	if tracer == nil {
 		if trace.SpanContextFromContext(ctx).IsValid() {
-			t.prop.Inject(ctx, natstrace.Header(m.Header))
+			t.prop.Inject(ctx, natstrace.Header(msgHeader(m)))
 		}
 		return ctx, nil
 	}
@@ -93,7 +93,7 @@ func (t *tracing) start(ctx context.Context, kind trace.SpanKind, m *nats.Msg, i
 	if span.IsRecording() {
 		span.SetAttributes(natstrace.Attributes(natstrace.OpSend, m.Subject, id)...)
 	}
-	t.prop.Inject(ctx, natstrace.Header(m.Header))
+	t.prop.Inject(ctx, natstrace.Header(msgHeader(m)))
 	return ctx, span
 }
 

@@ -16,6 +16,8 @@ func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
 	f.Add("", "", "", int64(0), "", ``, ``, "", 0.0, false)
 	f.Add("x", "t", "o", int64(-5), "b", `[1e400, 12345678901234567890]`, `null`, "\t\n\r\b\f", 1e-7, false)
 	f.Add("x", "t", "o", int64(1), "b", `{ "a" : 1 }`, `"s"`, "", 1e21, true)
+	f.Add("x", "t", "o", int64(1), "b", `{"a":"x y","b":"q\\\" z"}`, `{"a":1}}`, "", 1.5, true)
+	f.Add("x", "t", "o", int64(1), "b", `{"a":"\u2028 \\"}`, `[1,"é",{"b":[null]}]x`, "", 1.5, true)
 	f.Fuzz(func(t *testing.T, id, typ, opt string, ts int64, be, input, user, text string, ms float64, flag bool) {
 		e := &Event{ID: id, TriggerType: typ, TriggerOption: opt, TimeStamp: ts, BEUUID: be}
 		if input != "" {

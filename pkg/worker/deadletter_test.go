@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
@@ -215,4 +216,33 @@ func (l *logWatch) Handle(_ context.Context, r slog.Record) error {
 		}
 	}
 	return nil
+}
+
+// TestDeadLetterIDOfCorePublish: an event the SDK published on core NATS
+// carries no Nats-Msg-Id (its id is new and it is sent once); the stream
+// captures it all the same, and its dead letter keeps the event's id in
+// Trigger-Msg-Id.
+func TestDeadLetterIDOfCorePublish(t *testing.T) {
+	s := natstest.RunServer(t, natstest.WithJetStream())
+	_, dlq := startFailingWorker(t, s, worker.Config{}, "refused")
+	c, err := client.New(natstest.Connect(t, s), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id, err := c.Publish(ctx, "POST_CREATE", "SERVER", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dl *jetstream.RawStreamMsg
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		dl, err = dlq.GetMsg(ctx, 1)
+		return err
+	})
+	if got := dl.Header.Get(worker.HeaderOriginalMsgID); got != id {
+		t.Errorf("dead letter %s = %q, want the event id %q", worker.HeaderOriginalMsgID, got, id)
+	}
+	if got := dl.Header.Get(subjects.HeaderMsgID); got != "dlq.1" {
+		t.Errorf("dead letter Nats-Msg-Id = %q, want dlq.1", got)
+	}
 }

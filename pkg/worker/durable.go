@@ -26,8 +26,8 @@ const (
 	HeaderAttempts       = "Trigger-Attempts"
 	HeaderSubject        = "Trigger-Subject"
 	HeaderFailedAt       = "Trigger-Failed-At"
-	// HeaderOriginalMsgID is the event's Nats-Msg-Id (the dead letter's own
-	// is dlq.<HeaderEventSeq>).
+	// HeaderOriginalMsgID is the event's Nats-Msg-Id, or its id when it
+	// came without one (the dead letter's own is dlq.<HeaderEventSeq>).
 	HeaderOriginalMsgID = "Trigger-Msg-Id"
 	// HeaderEventSeq is the event's sequence in the event stream.
 	HeaderEventSeq = "Trigger-Event-Seq"
@@ -524,7 +524,7 @@ func (w *Worker) deadLetter(m jetstream.Msg, subj subjects.Subject, id, ref, rea
 	if meta, err := m.Metadata(); err == nil {
 		seq = meta.Sequence.Stream
 	}
-	dl := w.deadLetterMsg(m, subj, ref, reason, attempts, seq)
+	dl := w.deadLetterMsg(m, subj, id, ref, reason, attempts, seq)
 	truncated := fitDeadLetter(dl, reason, w.nc.MaxPayload())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -598,8 +598,9 @@ func reasonKey(id string) string {
 }
 
 // deadLetterMsg builds the dead letter of m: its event and headers (but
-// the JetStream ones) with the dead-letter headers.
-func (w *Worker) deadLetterMsg(m jetstream.Msg, subj subjects.Subject, ref, reason string, attempts int, seq uint64) *nats.Msg {
+// the JetStream ones) with the dead-letter headers; id is the event's id,
+// kept when the event came without a Nats-Msg-Id.
+func (w *Worker) deadLetterMsg(m jetstream.Msg, subj subjects.Subject, id, ref, reason string, attempts int, seq uint64) *nats.Msg {
 	dl := nats.NewMsg(w.scheme.Prefix() + ".dlq." + subj.Type.Name + "." + subj.Option)
 	dl.Data = m.Data()
 	hdr := m.Headers()
@@ -614,7 +615,10 @@ func (w *Worker) deadLetterMsg(m jetstream.Msg, subj subjects.Subject, ref, reas
 	dl.Header.Set(HeaderAttempts, strconv.Itoa(attempts))
 	dl.Header.Set(HeaderSubject, m.Subject())
 	dl.Header.Set(HeaderFailedAt, strconv.FormatInt(time.Now().UnixMilli(), 10))
-	if id := hdr.Get(subjects.HeaderMsgID); id != "" {
+	if mid := hdr.Get(subjects.HeaderMsgID); mid != "" {
+		id = mid
+	}
+	if id != "" {
 		dl.Header.Set(HeaderOriginalMsgID, id)
 	}
 	if seq > 0 {
