@@ -164,11 +164,18 @@ func (f *function) recovered(ctx context.Context, ev *event.Event, start time.Ti
 }
 
 // callFrame is what a call allocates: its context (with the origin under
-// it) and its bus, in one allocation.
+// it), its bus and the bytes of its unsigned Trigger-Origin value, in one
+// allocation.
 type callFrame struct {
-	ctx handlers.CallContext
-	bus originBus
+	ctx    handlers.CallContext
+	bus    originBus
+	origin [originInline]byte
 }
+
+// originInline is the room in a callFrame for an unsigned Trigger-Origin
+// value (<ref>/<event id>): a 64-byte ref with a 26-character id fits; a
+// longer value is allocated.
+const originInline = 96
 
 // call runs one function through its call path with the [handlers.Call] of
 // this event (attempt is the delivery attempt of a durable event, 0 for
@@ -177,14 +184,15 @@ type callFrame struct {
 func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event, attempt int) (handlers.Result, string, time.Duration, error) {
 	f := st.fns[e]
 	ctx, span := w.startFunction(ctx, e.Ref, attempt)
-	origin := w.origin.Identify(e.Ref, ev.ID)
+	fr := &callFrame{}
+	origin := w.origin.identifyIn(fr.origin[:], e.Ref, ev.ID)
 	// Unsigned, a message's value is the call's: no stamp function needed.
 	var stamp func(subject string, data []byte) string
 	if w.origin.Signed() {
 		stamp = callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
 	}
 	log := handlers.CallLogger(w.log, e.Ref, ev)
-	fr := &callFrame{bus: originBus{nc: w.nc, value: origin, stamp: stamp, prop: w.prop}}
+	fr.bus = originBus{nc: w.nc, value: origin, stamp: stamp, prop: w.prop}
 	var bus handlers.Bus = &fr.bus
 	if w.bus != nil {
 		bus = w.bus

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Origin makes and checks Trigger-Origin values, the loop flag.
@@ -105,6 +106,23 @@ func (o *Origin) Stamp(ref, id, subject string, data []byte) string {
 // key it silences nothing.
 func (o *Origin) Identify(ref, id string) string {
 	return o.value(scopeExternal, ref, id, "", nil)
+}
+
+// identifyIn is [Origin.Identify] written into buf when the value is
+// unsigned and fits: the string is a view of buf, which the caller never
+// changes afterwards, so a call's value costs no allocation of its own.
+func (o *Origin) identifyIn(buf []byte, ref, id string) string {
+	if o.Signed() {
+		return o.Identify(ref, id)
+	}
+	r, i := url.PathEscape(ref), url.PathEscape(id) // no allocation when nothing is escaped
+	n := len(r) + 1 + len(i)
+	if n > len(buf) {
+		return r + "/" + i
+	}
+	copy(buf[copy(buf, r):], "/")
+	copy(buf[len(r)+1:], i)
+	return unsafe.String(&buf[0], n)
 }
 
 func (o *Origin) value(scope, ref, id, subject string, data []byte) string {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,5 +138,32 @@ func TestLoopTTLMaximum(t *testing.T) {
 	}
 	if w.Origin().ttl != MaxOriginTTL {
 		t.Errorf("ttl = %v, want %v", w.Origin().ttl, MaxOriginTTL)
+	}
+}
+
+// TestOriginIdentifyIn: the value written into a call's own bytes is
+// Identify's, escaped or not; a longer one, or a signed one, is made as
+// Identify makes it, and the bytes are left alone.
+func TestOriginIdentifyIn(t *testing.T) {
+	long := strings.Repeat("r", 120)
+	for _, o := range []*Origin{NewOrigin(nil, 0), NewOrigin([]byte("k"), time.Minute)} {
+		for _, c := range []struct{ ref, id string }{
+			{"acme.quota", "01JDQ7Z6W3S6K4V0Q5H3YB3M8C"},
+			{"a/b c", "id/1?"},
+			{long, "1"},
+			{"", ""},
+		} {
+			var buf [originInline]byte
+			got := o.identifyIn(buf[:], c.ref, c.id)
+			if want := o.Identify(c.ref, c.id); !o.Signed() && got != want {
+				t.Errorf("identifyIn(%q, %q) = %q, want %q", c.ref, c.id, got, want)
+			}
+			if o.Signed() && (!strings.HasPrefix(got, o.Identify(c.ref, c.id)[:len(url.PathEscape(c.ref))+1]) || buf != [originInline]byte{}) {
+				t.Errorf("signed identifyIn(%q, %q) = %q, buf changed %v", c.ref, c.id, got, buf != [originInline]byte{})
+			}
+			if len(got) > originInline && buf != [originInline]byte{} {
+				t.Errorf("identifyIn(%q, %q): a value longer than the buffer was written into it", c.ref, c.id)
+			}
+		}
 	}
 }
