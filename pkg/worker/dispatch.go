@@ -173,9 +173,9 @@ type callFrame struct {
 }
 
 // originInline is the room in a callFrame for an unsigned Trigger-Origin
-// value (<ref>/<event id>): a 64-byte ref with a 26-character id fits; a
+// value (<ref>/<event id>): a 37-byte ref with a 26-character id fits; a
 // longer value is allocated.
-const originInline = 96
+const originInline = 64
 
 // call runs one function through its call path with the [handlers.Call] of
 // this event (attempt is the delivery attempt of a durable event, 0 for

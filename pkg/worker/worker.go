@@ -198,9 +198,14 @@ type Worker struct {
 	// so that no WaitGroup.Add follows the final Wait.
 	dispatchers atomic.Int32
 	idle        atomic.Int32
-	poolMu      sync.Mutex
-	poolClosed  bool
-	inflight    sync.WaitGroup // handed-off work (PRE watchdog replies, async callbacks, progress signals)
+	// finished counts the jobs the dispatchers have run; growKick wakes
+	// the grower, which starts more dispatchers when all are busy with
+	// slow calls (see spare).
+	finished   atomic.Uint64
+	growKick   chan struct{}
+	poolMu     sync.Mutex
+	poolClosed bool
+	inflight   sync.WaitGroup // handed-off work (PRE watchdog replies, async callbacks, progress signals)
 
 	// progress signals progress for the durable events running, until
 	// progressStop is closed once the dispatchers have finished; nil
@@ -366,8 +371,14 @@ func (w *Worker) Start(ctx context.Context) error {
 	for range w.coreDispatchers() {
 		w.dispatchers.Add(1)
 		w.wg.Add(1)
-		go w.dispatcher(nil, true)
+		go w.dispatcher(true)
 	}
+	w.growKick = make(chan struct{}, 1)
+	w.inflight.Add(1)
+	go func() {
+		defer w.inflight.Done()
+		w.grower()
+	}()
 	if w.cfg.Registry {
 		w.registry = newRegistry(w.nc, w.scheme, w.cfg.Instance, w.cfg.RegistryReplicas, w.log, w.metrics.RegistryWriteFailures)
 	}
@@ -686,24 +697,20 @@ const dispatcherIdle = 10 * time.Second
 
 // coreDispatchers is how many dispatchers always run: enough to keep the
 // CPUs busy with fast functions. More start, up to MaxInFlight, while all
-// are busy (slow functions), and exit again when idle, so that the ones in
-// use stay few and warm.
+// are busy with slow calls (see spare), and exit again when idle, so that
+// the ones in use stay few and warm.
 func (w *Worker) coreDispatchers() int {
 	return min(w.cfg.MaxInFlight, max(4, 2*runtime.GOMAXPROCS(0)))
 }
 
-// dispatcher handles messages until the worker stops; first, when not nil,
-// is its first message. It takes core messages from the PRE and POST queues
+// dispatcher handles messages until the worker stops. It takes core messages from the PRE and POST queues
 // (filled by the subscriptions) and durable ones handed over by submit. A
 // core dispatcher runs until the stop, the others also exit after
 // dispatcherIdle without work. Whatever the queues hold when the stop comes
 // is still handled.
-func (w *Worker) dispatcher(first *job, core bool) {
+func (w *Worker) dispatcher(core bool) {
 	defer w.wg.Done()
 	defer w.dispatchers.Add(-1)
-	if first != nil {
-		w.run(*first)
-	}
 	var idle <-chan time.Time
 	var timer *time.Timer
 	if !core {
@@ -773,20 +780,81 @@ func (w *Worker) waiting(preFirst bool) (j job, ok bool) {
 	return j, false
 }
 
-// busy marks a dispatcher that took work. When none is left idle, one more
-// starts (up to MaxInFlight), so that a message arriving while all are busy
-// finds a dispatcher: slow functions run MaxInFlight at once, and fast
-// ones, which leave dispatchers idle, start none.
+// busy marks a dispatcher that took work (see spare).
 func (w *Worker) busy() {
 	w.idle.Add(-1)
 	w.spare()
 }
 
-// spare starts one more dispatcher when none is idle, unless MaxInFlight
-// run.
+// growAfter is how long the dispatchers may all be busy before the grower
+// looks at how many calls finished meanwhile.
+const growAfter = time.Millisecond
+
+// spare is called when a dispatcher takes work: when none is left idle and
+// fewer than MaxInFlight run, it wakes the grower. All busy can mean two
+// things. Slow calls (a webhook, a script waiting on an API) hold their
+// dispatchers, and more dispatchers let more run at once, up to
+// MaxInFlight. Fast calls keep the dispatchers busy only because work is
+// queued: more dispatchers then add nothing but goroutines for the
+// scheduler and the garbage collector to go through (measured in
+// docs/benchmarks.md: a worker under a POST backlog went from the core 4
+// to MaxInFlight, 256, dispatchers, at 15% more CPU per event). The grower
+// tells them apart by how many calls finish in growAfter.
 func (w *Worker) spare() {
-	if w.idle.Load() <= 0 && int(w.dispatchers.Load()) < w.cfg.MaxInFlight {
-		w.startDispatcher(nil)
+	if w.idle.Load() > 0 || int(w.dispatchers.Load()) >= w.cfg.MaxInFlight {
+		return
+	}
+	select {
+	case w.growKick <- struct{}{}:
+	default: // the grower is already awake
+	}
+}
+
+// grower starts dispatchers while all are busy with slow calls: woken by
+// spare, it waits growAfter, and when no dispatcher became idle and fewer
+// calls finished than dispatchers run (so calls take longer than
+// growAfter), it starts as many more as run, up to the messages waiting
+// and MaxInFlight. It runs until the worker stops.
+func (w *Worker) grower() {
+	t := time.NewTimer(growAfter)
+	t.Stop()
+	defer t.Stop()
+	for {
+		select {
+		case <-w.growKick:
+		case <-w.stopping:
+			return
+		}
+		before, armed := w.finished.Load(), time.Now()
+		t.Reset(growAfter)
+		select {
+		case <-t.C:
+		case <-w.stopping:
+			return
+		}
+		n := int(w.dispatchers.Load())
+		if w.idle.Load() > 0 || w.finished.Load()-before >= uint64(n) {
+			continue
+		}
+		if time.Since(armed) > 2*growAfter {
+			// The process did not get the CPU in time (a busy machine):
+			// the dispatchers may have been stopped as long, and that is
+			// no sign of slow calls. Look again at the next kick.
+			select {
+			case w.growKick <- struct{}{}:
+			default:
+			}
+			continue
+		}
+		// As many more as run (the pool doubles each round while calls
+		// stay slow), no more than wait, but at least one, so that a
+		// message arriving while the calls run finds a dispatcher
+		// waiting for it.
+		for range min(max(1, min(n, len(w.pre)+len(w.post)+len(w.work))), w.cfg.MaxInFlight-n) {
+			if !w.startDispatcher() {
+				break
+			}
+		}
 	}
 }
 
@@ -809,20 +877,20 @@ func (w *Worker) handleQueued(handle func(job)) {
 
 func (w *Worker) run(j job) {
 	ctx, span := w.startEvent(context.Background(), j)
-	if span != nil {
-		defer span.End()
-	}
 	if j.js != nil {
 		w.handleDurable(ctx, j.js)
 	} else {
 		w.handle(ctx, j.msg)
 	}
+	if span != nil {
+		span.End()
+	}
+	w.finished.Add(1)
 }
 
-// submit queues j for the dispatchers (starting one more when none is
-// idle, up to MaxInFlight), or, while the queue is full, hands it to a new
-// dispatcher or waits for room. It returns false when the worker stopped
-// first.
+// submit queues j for the dispatchers, or, while the queue is full, waits
+// for room (the grower starts more dispatchers if the calls are slow, see
+// spare). It returns false when the worker stopped first.
 func (w *Worker) submit(j job) bool {
 	select {
 	case <-w.stopping:
@@ -835,9 +903,7 @@ func (w *Worker) submit(j job) bool {
 		return true
 	default:
 	}
-	if w.startDispatcher(heapJob(j)) {
-		return true
-	}
+	w.spare()
 	select {
 	case w.work <- j:
 		return true
@@ -846,11 +912,9 @@ func (w *Worker) submit(j job) bool {
 	}
 }
 
-// startDispatcher starts one more dispatcher, with first (when not nil) as
-// its first message, if fewer than MaxInFlight run and the worker is not
-// stopping. (first is the caller's copy, moved to the heap; the callers
-// start dispatchers only while none is idle.)
-func (w *Worker) startDispatcher(first *job) bool {
+// startDispatcher starts one more dispatcher if fewer than MaxInFlight run
+// and the worker is not stopping.
+func (w *Worker) startDispatcher() bool {
 	w.poolMu.Lock()
 	defer w.poolMu.Unlock()
 	if w.poolClosed || int(w.dispatchers.Load()) >= w.cfg.MaxInFlight {
@@ -858,12 +922,9 @@ func (w *Worker) startDispatcher(first *job) bool {
 	}
 	w.dispatchers.Add(1)
 	w.wg.Add(1)
-	go w.dispatcher(first, false)
+	go w.dispatcher(false)
 	return true
 }
-
-// heapJob returns a copy of j on the heap: submit's own stays on its stack.
-func heapJob(j job) *job { return &j }
 
 // job is one message handed to a dispatcher by submit: a core message or a
 // JetStream one.
