@@ -67,3 +67,15 @@ func BenchmarkDecisionEncode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScan is the validating scan alone, of the event of
+// BenchmarkDecode.
+func BenchmarkScan(b *testing.B) {
+	data := []byte(benchEvent)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if scanValue(data, 0, 0, maxNesting, false) != len(data) {
+			b.Fatal("not valid")
+		}
+	}
+}

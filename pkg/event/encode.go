@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -28,6 +29,22 @@ func AppendJSONString(b []byte, s string, escapeHTML bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			// Skip eight plain bytes at a time, or to the first byte
+			// that needs a look (see zeroBytes in scan.go); w&highs marks
+			// the bytes that are not ASCII.
+			w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			m := zeroBytes(w^'"'*ones) | zeroBytes(w^'\\'*ones) | (w-0x20*ones)&^w&highs | w&highs
+			if escapeHTML {
+				m |= zeroBytes(w^'<'*ones) | zeroBytes(w^'>'*ones) | zeroBytes(w^'&'*ones)
+			}
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || (c != '<' && c != '>' && c != '&')) {
@@ -79,10 +96,11 @@ func AppendJSONString(b []byte, s string, escapeHTML bool) []byte {
 // appendRaw appends a raw JSON value compacted and HTML-escaped, as
 // encoding/json does for a json.RawMessage; invalid JSON is an error.
 func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
-	if plainRaw(raw) && scanValue(raw, 0, 0, maxNesting) == len(raw) {
-		// Valid, compact and with nothing to escape: as it is. Raw
-		// fields are mostly written by encoders, so this is the common
-		// case, at a fraction of json.Compact's cost.
+	if scanValue(raw, 0, 0, maxNesting, true) == len(raw) {
+		// Valid, compact and with nothing to escape (the compact scan of
+		// scan.go checks all three in one pass): as it is. Raw fields
+		// are mostly written by encoders, so this is the common case, at
+		// a fraction of json.Compact's cost.
 		return append(b, raw...), nil
 	}
 	n := len(b)
@@ -98,31 +116,6 @@ func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
 		b = buf.Bytes()
 	}
 	return b, nil
-}
-
-// plainRaw reports whether raw, if it is valid JSON, is already what
-// json.Compact with HTML escaping writes: no white space outside strings,
-// and no <, >, & or U+2028 and U+2029 (whose UTF-8 starts with 0xE2)
-// anywhere. In valid JSON a backslash only occurs in a string, where it
-// escapes the next byte, and tab, newline and carriage return never occur
-// raw in a string.
-func plainRaw(raw []byte) bool {
-	in := false
-	for i := 0; i < len(raw); i++ {
-		switch raw[i] {
-		case '"':
-			in = !in
-		case '\\':
-			i++
-		case ' ':
-			if !in {
-				return false
-			}
-		case '\t', '\n', '\r', '<', '>', '&', 0xE2:
-			return false
-		}
-	}
-	return true
 }
 
 // appendFloat appends f as encoding/json writes a float64.

@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +19,15 @@ func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
 	f.Add("x", "t", "o", int64(1), "b", `{ "a" : 1 }`, `"s"`, "", 1e21, true)
 	f.Add("x", "t", "o", int64(1), "b", `{"a":"x y","b":"q\\\" z"}`, `{"a":1}}`, "", 1.5, true)
 	f.Add("x", "t", "o", int64(1), "b", `{"a":"\u2028 \\"}`, `[1,"é",{"b":[null]}]x`, "", 1.5, true)
+	// Strings and raw fields whose byte that needs a look falls at each
+	// place of an eight-byte word.
+	for n := range 10 {
+		pad := "abcdefghij"[:n]
+		f.Add(pad+`"`, pad+"<", pad+"\xe2\x80\xa8", int64(n), pad+"\xff", `{"`+pad+`":"`+pad+`<"}`, `["`+pad+"\u2029"+`",1]`,
+			pad+"é"+pad+"\x1f&", float64(n), n%2 == 0)
+		f.Add(pad+`\`, pad+">", pad+"\x7f", int64(-n), pad+"\u2028x", `{"`+pad+`\"":"`+pad+`\\"}`, `"`+pad+"\xe2\x82\xac"+`"`,
+			strings.Repeat(pad+"\t", 20), 1.5, false)
+	}
 	f.Fuzz(func(t *testing.T, id, typ, opt string, ts int64, be, input, user, text string, ms float64, flag bool) {
 		e := &Event{ID: id, TriggerType: typ, TriggerOption: opt, TimeStamp: ts, BEUUID: be}
 		if input != "" {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/triggerbus/triggerbus/pkg/subjects"
@@ -132,25 +131,13 @@ const (
 
 var fieldNames = [numFields]string{"id", "triggerType", "triggerOption", "timeStamp", "beUUID", "customer", "user", "input"}
 
-// fieldIndex returns the contract field called name, or -1.
-func fieldIndex(name string) int {
-	switch name {
-	case "id":
-		return fieldID
-	case "triggerType":
-		return fieldTriggerType
-	case "triggerOption":
-		return fieldTriggerOption
-	case "timeStamp":
-		return fieldTimeStamp
-	case "beUUID":
-		return fieldBEUUID
-	case "customer":
-		return fieldCustomer
-	case "user":
-		return fieldUser
-	case "input":
-		return fieldInput
+// fieldIndex returns the contract field called name, or -1. The names'
+// lengths differ, so at most one comparison gets past the length.
+func fieldIndex(name []byte) int {
+	for f, n := range fieldNames {
+		if string(name) == n {
+			return f
+		}
 	}
 	return -1
 }
@@ -163,6 +150,9 @@ func fieldIndex(name string) int {
 // It validates data and finds the object's members in one pass, without
 // decoding them; only the contract's scalar fields are decoded.
 func (e *Event) UnmarshalJSON(data []byte) error {
+	if i := skipSpace(data, 0); i < len(data) && data[i] == '{' {
+		*e = Event{} // decode fills in a zero event
+	}
 	valid, err := e.decode(data, maxNesting, "", "", false)
 	if !valid {
 		return notJSON(data)
@@ -181,10 +171,10 @@ func notJSON(data []byte) error {
 	return fmt.Errorf("not JSON: %w", err)
 }
 
-// decode is UnmarshalJSON in one pass over data, with objects and arrays
-// nested at most maxDepth deep. valid is false when data is not one valid
-// JSON value within that depth (e is then left in any state); otherwise
-// err says why the value is not an event. typ and option, when the
+// decode is UnmarshalJSON in one pass over data, into e, a zero Event, with
+// objects and arrays nested at most maxDepth deep. valid is false when data
+// is not one valid JSON value within that depth (e is then left in any
+// state); otherwise err says why the value is not an event. typ and option, when the
 // triggerType and triggerOption given equal them, are used without a copy.
 // The raw fields, and the plain ASCII strings of id and beUUID, are cut from
 // one copy of data, or from data itself when shared.
@@ -194,7 +184,7 @@ func (e *Event) decode(data []byte, maxDepth int, typ, option string, shared boo
 		return false, nil
 	}
 	if data[i] != '{' {
-		end := scanValue(data, i, 0, maxDepth)
+		end := scanValue(data, i, 0, maxDepth, false)
 		if end < 0 || skipSpace(data, end) != len(data) {
 			return false, nil
 		}
@@ -214,11 +204,16 @@ func (e *Event) decode(data []byte, maxDepth int, typ, option string, shared boo
 		return false, nil
 	}
 
-	*e = Event{}
-	type span struct{ start, end int }
+	// A span is a key or value in data; plain when it is a string whose
+	// inside is the string itself (scanString says so on the way).
+	type span struct {
+		start, end int
+		plain      bool
+	}
 	var (
 		fields [numFields]span // the last value of each contract field; end 0 when absent
 		extra  []span          // the other members: key, then value
+		next   int             // the field after the last one found
 	)
 	i = skipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
@@ -228,32 +223,46 @@ func (e *Event) decode(data []byte, maxDepth int, typ, option string, shared boo
 			if i >= len(data) || data[i] != '"' {
 				return false, nil
 			}
-			keyStart := i
-			keyEnd := scanString(data, i)
-			if keyEnd < 0 {
-				return false, nil
-			}
-			if i = skipSpace(data, keyEnd); i >= len(data) || data[i] != ':' {
-				return false, nil
-			}
-			vStart := skipSpace(data, i+1)
-			vEnd := scanValue(data, vStart, 1, maxDepth)
-			if vEnd < 0 {
-				return false, nil
-			}
-			key := data[keyStart+1 : keyEnd-1]
+			// The fields mostly come in the order Encode writes them: a
+			// key that is the name of the field after the last one is
+			// taken without a scan.
+			key := span{start: i}
 			f := -1
-			if plainASCII(key) {
-				f = fieldIndex(string(key)) // no allocation
+			if next < numFields {
+				name := fieldNames[next]
+				if end := i + len(name) + 2; end <= len(data) && data[end-1] == '"' && string(data[i+1:end-1]) == name {
+					key.end, key.plain, f = end, true, next
+				}
+			}
+			if f < 0 {
+				if key.end, key.plain = scanString(data, i, false); key.end < 0 {
+					return false, nil
+				}
+				if key.plain {
+					f = fieldIndex(data[key.start+1 : key.end-1])
+				} else {
+					f = fieldIndex([]byte(unquote(data[key.start:key.end])))
+				}
+			}
+			if i = skipSpace(data, key.end); i >= len(data) || data[i] != ':' {
+				return false, nil
+			}
+			v := span{start: skipSpace(data, i+1)}
+			if v.start < len(data) && data[v.start] == '"' {
+				v.end, v.plain = scanString(data, v.start, false)
 			} else {
-				f = fieldIndex(unquote(data[keyStart:keyEnd]))
+				v.end = scanValue(data, v.start, 1, maxDepth, false)
+			}
+			if v.end < 0 {
+				return false, nil
 			}
 			if f >= 0 {
-				fields[f] = span{vStart, vEnd}
+				fields[f] = v
+				next = f + 1
 			} else {
-				extra = append(extra, span{keyStart, keyEnd}, span{vStart, vEnd})
+				extra = append(extra, key, v)
 			}
-			if i = skipSpace(data, vEnd); i >= len(data) {
+			if i = skipSpace(data, v.end); i >= len(data) {
 				return false, nil
 			}
 			if data[i] == '}' {
@@ -280,28 +289,26 @@ func (e *Event) decode(data []byte, maxDepth int, typ, option string, shared boo
 		}
 		return own[v.start:v.end:v.end]
 	}
-	// str decodes the string field f at v. A plain ASCII value is a view of
-	// own, not a copy: no slice handed out covers its bytes (the raw fields
-	// are capped at their own ends), so they never change.
-	str := func(v span, dst *string, f int) error {
-		if v.end-v.start >= 2 && data[v.start] == '"' && plainASCII(data[v.start+1:v.end-1]) {
-			*dst = ""
-			if v.end-v.start > 2 {
-				b := raw(v)
-				*dst = unsafe.String(&b[1], len(b)-2)
-			}
-			return nil
+	// str decodes the string field f at v. A plain value is a view of own,
+	// not a copy: no slice handed out covers its bytes (the raw fields are
+	// capped at their own ends), so they never change.
+	str := func(v span, f int) (string, error) {
+		if !v.plain {
+			return decodeString(data[v.start:v.end], false, f)
 		}
-		return decodeString(data[v.start:v.end], dst, f)
+		if v.end-v.start == 2 {
+			return "", nil
+		}
+		b := raw(v)
+		return unsafe.String(&b[1], len(b)-2), nil
 	}
 	if len(extra) > 0 {
 		e.Extra = make(map[string]json.RawMessage, len(extra)/2)
 		for j := 0; j < len(extra); j += 2 {
 			k, v := extra[j], extra[j+1]
-			key := data[k.start+1 : k.end-1]
 			var name string
-			if plainASCII(key) {
-				name = string(key)
+			if k.plain {
+				name = string(data[k.start+1 : k.end-1])
 			} else {
 				name = unquote(data[k.start:k.end])
 			}
@@ -316,17 +323,17 @@ func (e *Event) decode(data []byte, maxDepth int, typ, option string, shared boo
 		var err error
 		switch f {
 		case fieldID:
-			err = str(v, &e.ID, f)
+			e.ID, err = str(v, f)
 		case fieldTriggerType:
 			if !known(val, typ, &e.TriggerType) {
-				err = decodeString(val, &e.TriggerType, f)
+				e.TriggerType, err = decodeString(val, v.plain, f)
 			}
 		case fieldTriggerOption:
 			if !known(val, option, &e.TriggerOption) {
-				err = decodeString(val, &e.TriggerOption, f)
+				e.TriggerOption, err = decodeString(val, v.plain, f)
 			}
 		case fieldBEUUID:
-			err = str(v, &e.BEUUID, f)
+			e.BEUUID, err = str(v, f)
 		case fieldTimeStamp:
 			if n, ok := plainInt(val); ok {
 				e.TimeStamp = n
@@ -357,13 +364,15 @@ func known(val []byte, s string, dst *string) bool {
 	return true
 }
 
-// decodeString decodes the JSON value val of contract field f into dst.
-func decodeString(val []byte, dst *string, f int) error {
-	if len(val) >= 2 && val[0] == '"' && plainASCII(val[1:len(val)-1]) {
-		*dst = string(val[1 : len(val)-1])
-		return nil
+// decodeString decodes the JSON value val of contract field f; plain says
+// val is a string whose inside is the string itself.
+func decodeString(val []byte, plain bool, f int) (string, error) {
+	if plain {
+		return string(val[1 : len(val)-1]), nil
 	}
-	return unmarshalField(val, dst, f)
+	var s string
+	err := unmarshalField(val, &s, f)
+	return s, err
 }
 
 // unquote decodes a valid JSON string with escapes or non-ASCII bytes (invalid
@@ -391,17 +400,6 @@ func typeErrorText(err error) string {
 	return err.Error()
 }
 
-// plainASCII reports whether the inside of a valid JSON string is the string
-// itself: printable ASCII without escapes.
-func plainASCII(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' || c >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
 // plainInt parses a valid JSON number that is an integer of at most 18
 // digits, which always fits an int64.
 func plainInt(b []byte) (int64, bool) {
@@ -425,20 +423,6 @@ func plainInt(b []byte) (int64, bool) {
 	return n, true
 }
 
-// skipSpace returns the index of the first byte at or after i that is not
-// JSON white space.
-func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
 // MarshalJSON encodes the event with its Extra fields. A field of Extra never
 // overrides a contract field.
 func (e *Event) MarshalJSON() ([]byte, error) {
@@ -451,7 +435,7 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 	}
 	all := make(map[string]json.RawMessage, len(e.Extra)+8)
 	for k, v := range e.Extra {
-		if fieldIndex(k) >= 0 {
+		if fieldIndex([]byte(k)) >= 0 {
 			continue
 		}
 		all[k] = v

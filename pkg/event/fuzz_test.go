@@ -148,6 +148,8 @@ func FuzzUnmarshalReference(f *testing.F) {
 		`{"` + "k\xffey" + `":1,"k\u00e9y":2,"":3,"\"":4}`,
 		`{"input":{"huge":1e400,"big":12345678901234567890},"customer":[ ],"user":"u"}`,
 		`{"id":1,"triggerType":2,"triggerOption":3,"timeStamp":"4","beUUID":5}`,
+		`{"id":"a","triggerType":"t","idx":1,"id":"b","triggerTypes":2,"triggerTyp":3,"beUUID":"` + "1234567\xe9" + `"}`,
+		`{"id"`, `{"id":`, `{"id":"12345678\u2028","beUUID":"1234567\"","input":"abcdefgh\\"}`, `{"input":1,"id":"x"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -194,6 +196,7 @@ func FuzzDecodeShared(f *testing.F) {
 		``, `{}`, `null`, `{"id":`, benchEvent, `{"id":""}`, `{"id":"a\"b","beUUID":"é"}`, `{"beUUID":"x","beUUID":"y","id":1}`,
 		`{"a":1,"a":2,"\u0069d":"escaped-key","\ud800":"lone surrogate","inv` + "\xff" + `":"` + "\xfe" + `"}`,
 		`{"input":{"id":"inner"},"id":"outer","customer":"c","user":[1]}`,
+		`{"id":"1234567` + "\x80" + `","beUUID":"12345678é","triggerType":"PRE_CREATE","triggerOption":"SERVER","id\"":1}`,
 	} {
 		for i := range fuzzSubjects {
 			f.Add([]byte(s), uint8(i))
