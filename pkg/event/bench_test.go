@@ -79,3 +79,10 @@ func BenchmarkScan(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkNewID(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = NewID()
+	}
+}

@@ -1,8 +1,7 @@
 package event
 
 import (
-	"crypto/rand"
-	"encoding/binary"
+	"math/rand/v2"
 	"time"
 )
 
@@ -10,12 +9,14 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 // NewID returns a new event id: 26 characters of Crockford base32, a 48-bit
 // millisecond timestamp followed by 80 random bits, so that ids sort by time.
+//
+// The random bits come from math/rand/v2's global generator (ChaCha8,
+// seeded by the operating system): an id must be unique, not secret (a
+// publisher may choose its own), and crypto/rand's read was most of the
+// cost of an id, which the SDK makes for every event.
 func NewID() string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
-	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails
-	hi := binary.BigEndian.Uint64(b[:8])
-	lo := binary.BigEndian.Uint64(b[8:])
+	hi := uint64(time.Now().UnixMilli())<<16 | rand.Uint64()&0xffff
+	lo := rand.Uint64()
 	var out [26]byte
 	// 128 bits as 26 five-bit groups: the first group holds the top 3 bits.
 	for i := 25; i >= 0; i-- {
