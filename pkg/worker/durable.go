@@ -350,8 +350,9 @@ func (w *Worker) onDurable(m jetstream.Msg) {
 // succeeded; a failure is redelivered after a backoff, and after MaxDeliver
 // attempts dead-lettered.
 func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
-	meta, err := m.Metadata()
-	if err != nil {
+	delivered, streamSeq, ok := ackInfo(m.Reply())
+	if !ok {
+		_, err := m.Metadata() // says why
 		w.log.Warn("durable message without metadata", "subject", m.Subject(), "err", err)
 		_ = m.Term()
 		return
@@ -362,7 +363,7 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	subj := in.subj
-	if meta.NumDelivered > 1 {
+	if delivered > 1 {
 		w.metrics.Redeliveries.WithLabelValues(subj.Type.Name).Inc()
 	}
 	hdr := in.header
@@ -393,11 +394,11 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 		if id := hdr.Get(subjects.HeaderMsgID); id != "" {
 			ev.ID = id
 		} else {
-			ev.ID = w.scheme.EventStream() + "." + strconv.FormatUint(meta.Sequence.Stream, 10)
+			ev.ID = w.scheme.EventStream() + "." + strconv.FormatUint(streamSeq, 10)
 		}
 	}
 	d := w.durable
-	attempts := int(meta.NumDelivered)
+	attempts := int(delivered)
 	if d.cfg.MaxDeliver > 0 && attempts > d.cfg.MaxDeliver {
 		// The last attempt ended without an outcome: its dead letter could
 		// not be stored (its reason was kept), or its worker was lost.
@@ -464,11 +465,51 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 	}
 	delay := d.cfg.Backoff[min(attempts-1, len(d.cfg.Backoff)-1)]
 	span := w.startSettle(ctx, "nak", nil)
-	err = m.NakWithDelay(delay)
+	err := m.NakWithDelay(delay)
 	endSpan(span, err)
 	if err != nil {
 		w.log.Warn("nak", "subject", m.Subject(), "event_id", ev.ID, "err", err)
 	}
+}
+
+// ackInfo reads the delivery count and the stream sequence of a JetStream
+// message from its reply subject, as the message's Metadata does (the same
+// checks, the same numbers; FuzzAckInfo holds them together) without its
+// allocations. ok is false where Metadata fails. The two forms:
+//
+//	$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
+//	$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>[.<token>...]
+func ackInfo(reply string) (delivered, streamSeq uint64, ok bool) {
+	const prefix = "$JS.ACK."
+	tokens := strings.Count(reply, ".") + 1
+	if tokens < 9 || (tokens > 9 && tokens < 11) || !strings.HasPrefix(reply, prefix) {
+		return 0, 0, false
+	}
+	skip := 2 // stream, consumer
+	if tokens > 9 {
+		skip = 4 // domain, account hash, stream, consumer
+	}
+	rest := reply[len(prefix):]
+	for range skip {
+		_, rest, _ = strings.Cut(rest, ".")
+	}
+	d, rest, _ := strings.Cut(rest, ".")
+	seq, _, _ := strings.Cut(rest, ".")
+	return ackNum(d), ackNum(seq), true
+}
+
+// ackNum is a number of an ack subject as nats.go reads it: 0 when it is
+// empty or holds anything but the digits 0-9 (overflow is not detected).
+func ackNum(s string) uint64 {
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n
 }
 
 func onlyRef(entries []*matcher.Entry, ref string) []*matcher.Entry {
