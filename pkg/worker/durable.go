@@ -102,16 +102,16 @@ type DurableConfig struct {
 	// [Worker.RefreshStreamStats]); default 15s, -1 never.
 	StatsInterval time.Duration
 	// FollowActive is for workers that serve the revisions of a function
-	// bundle: the consumer's filter is every POST and SCHEDULED subject of
-	// the prefix, the same whatever the revision, so that workers never
-	// overwrite each other's filter and no event is discarded for want of
-	// interest while the fleet switches; and a worker takes events only
-	// while its functions are the fleet's active revision (see
-	// [Worker.SetActive]). An event that reaches a worker on another
-	// revision goes back for redelivery (after 50ms), to a worker on the active
-	// one; a worker on the active revision acks the events it has no
-	// function for. false: the filter is the POST subjects of the worker's
-	// functions.
+	// bundle: the consumer has no filter (it takes every POST and SCHEDULED
+	// subject of the prefix, the stream's subjects), the same whatever the
+	// revision, so that workers never overwrite each other's filter and no
+	// event is discarded for want of interest while the fleet switches;
+	// and a worker takes events only while its functions are the fleet's
+	// active revision (see [Worker.SetActive]). An event that reaches a
+	// worker on another revision goes back for redelivery (after 50ms), to
+	// a worker on the active one; a worker on the active revision acks the
+	// events it has no function for. false: the filter is the POST subjects
+	// of the worker's functions.
 	FollowActive bool
 	// Archive, when set, keeps every event of the event stream in the
 	// archive stream after it was handled (see [ArchiveConfig]).
@@ -252,19 +252,19 @@ func (w *Worker) deadLetterSubjects() string { return w.scheme.Prefix() + ".dlq.
 func (w *Worker) doneBucket() string { return w.scheme.EventStream() + "_DONE" }
 
 // updateConsumer points the shared consumer at the POST subjects of set and
-// (re)starts consuming. With no POST functions it stops consuming.
+// (re)starts consuming. With no POST functions it stops consuming. A
+// consumer that follows the active revision has no filter: it takes every
+// event of the stream, whose subjects are every POST and SCHEDULED subject of
+// the prefix (setupStreams), and the server delivers from an unfiltered
+// consumer without matching each event against a list of filters.
 func (w *Worker) updateConsumer(ctx context.Context, set *matcher.Set) error {
 	d := w.durable
 	_, post := set.Subscriptions(w.scheme)
 	consume := len(post) > 0
 	if d.cfg.FollowActive {
-		post = post[:0]
-		for _, t := range postTypes() {
-			post = append(post, w.scheme.Pattern(t.Name, subjects.Any))
-		}
+		post = nil
 		consume = w.onActive(w.state.Load())
-	}
-	if len(post) == 0 {
+	} else if len(post) == 0 {
 		return w.stopConsuming()
 	}
 	cons, err := d.js.CreateOrUpdateConsumer(ctx, w.scheme.EventStream(), jetstream.ConsumerConfig{
