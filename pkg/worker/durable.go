@@ -357,7 +357,12 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	in := inbound{subject: m.Subject(), data: m.Data(), header: m.Headers(), span: w.eventSpan(ctx)}
+	// nats.go gives each message its own data, and the event shares it,
+	// unless this attempt may end in a dead letter: that holds the event as
+	// it came, and a function may change a raw field (its Input) in place.
+	maxDeliver := w.durable.cfg.MaxDeliver
+	shared := maxDeliver <= 0 || int(delivered) < maxDeliver
+	in := inbound{subject: m.Subject(), data: m.Data(), header: m.Headers(), shared: shared, span: w.eventSpan(ctx)}
 	if !w.parse(&in) {
 		_ = m.TermWithReason("invalid subject")
 		return

@@ -307,6 +307,9 @@ func TestDurableDeadLetter(t *testing.T) {
 	r.start(t, dc, fn("always_fails", "POST_CREATE", []string{"SERVER"}, 0,
 		func(ctx context.Context, e *event.Event) (handlers.Result, error) {
 			got.record(ctx, e)
+			// Changed in place: the dead letter still holds the event as
+			// it came.
+			copy(e.Input, `{"cpu":99}`)
 			return handlers.Result{}, errors.New("quota service says no")
 		}))
 	before := time.Now()
