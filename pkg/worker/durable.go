@@ -373,7 +373,8 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 	}
 	hdr := in.header
 	in.only = hdr.Get(HeaderSchedule)
-	if in.only == "" {
+	tick := in.only != "" // a scheduler tick
+	if !tick {
 		in.only = hdr.Get(HeaderReplayFunction)
 	}
 	step := w.admit(&in, nil)
@@ -439,7 +440,7 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 		if skip[e.Ref] {
 			continue
 		}
-		if hdr.Get(HeaderSchedule) != "" {
+		if tick {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref).Inc()
 		}
 		if _, _, _, err := w.call(ctx, st, e, ev, attempts); err != nil {
