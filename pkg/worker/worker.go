@@ -721,8 +721,7 @@ func (w *Worker) dispatcher(core bool) {
 	preFirst := false
 	for {
 		// While work waits, take it without the full select (and without
-		// counting idle): a durable message first, then the two queues in
-		// turn.
+		// counting idle), in the order waiting says.
 		preFirst = !preFirst
 		if j, ok := w.waiting(preFirst); ok {
 			w.spare()
@@ -754,28 +753,36 @@ func (w *Worker) dispatcher(core bool) {
 	}
 }
 
-// waiting returns work that waits: a durable message handed over by submit,
-// else a message of the PRE or the POST queue (the PRE one first when
-// preFirst); ok is false when there is none.
+// waiting returns work that waits, in this order: a PRE request when
+// preFirst, a durable message handed over by submit, a message of the POST
+// queue, a PRE request; ok is false when there is none. The dispatchers
+// alternate preFirst, so that neither a POST nor a durable backlog (which
+// keeps the work queue full while the consumer has events) holds a PRE
+// request back for more than one event per dispatcher.
 func (w *Worker) waiting(preFirst bool) (j job, ok bool) {
+	if preFirst {
+		select {
+		case j.msg = <-w.pre:
+			return j, true
+		default:
+		}
+	}
 	select {
 	case j = <-w.work:
 		return j, true
 	default:
 	}
-	first, second := w.post, w.pre
-	if preFirst {
-		first, second = w.pre, w.post
-	}
 	select {
-	case j.msg = <-first:
+	case j.msg = <-w.post:
 		return j, true
 	default:
 	}
-	select {
-	case j.msg = <-second:
-		return j, true
-	default:
+	if !preFirst {
+		select {
+		case j.msg = <-w.pre:
+			return j, true
+		default:
+		}
 	}
 	return j, false
 }
