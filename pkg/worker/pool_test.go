@@ -15,10 +15,25 @@ import (
 )
 
 // TestDispatchersGrowToMaxInFlight: slow functions run MaxInFlight at once
-// (beyond the always-running core of dispatchers), and never more.
+// (beyond the always-running core of dispatchers), and never more, for core
+// and durable events alike.
 func TestDispatchersGrowToMaxInFlight(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		t.Run(map[bool]string{false: "core", true: "durable"}[durable], func(t *testing.T) {
+			testDispatchersGrow(t, durable)
+		})
+	}
+}
+
+func testDispatchersGrow(t *testing.T, durable bool) {
 	const maxInFlight = 40
-	s := natstest.RunServer(t)
+	var opts []natstest.Option
+	cfg := worker.Config{MaxInFlight: maxInFlight}
+	if durable {
+		opts = append(opts, natstest.WithJetStream())
+		cfg.Durable = &worker.DurableConfig{}
+	}
+	s := natstest.RunServer(t, opts...)
 	release := make(chan struct{})
 	var running, peak, done atomic.Int32
 	slow := handlers.Func(func(ctx context.Context, _ *event.Event) (handlers.Result, error) {
@@ -37,9 +52,9 @@ func TestDispatchersGrowToMaxInFlight(t *testing.T) {
 		}
 		return handlers.Result{}, nil
 	})
-	startWorker(t, natstest.Connect(t, s), worker.Config{MaxInFlight: maxInFlight},
+	startWorker(t, natstest.Connect(t, s), cfg,
 		worker.Function{Ref: "slow", TriggerType: "POST_CREATE", Options: []string{"ANY"}, Timeout: time.Minute, Handler: slow})
-	c, err := client.New(natstest.Connect(t, s), client.Options{})
+	c, err := client.New(natstest.Connect(t, s), client.Options{Durable: durable})
 	if err != nil {
 		t.Fatal(err)
 	}
