@@ -33,8 +33,7 @@ func decideBench(b *testing.B) *nats.Conn {
 }
 
 // BenchmarkDecide is the SDK's side of a PRE request: client.Decide to a
-// responder that answers a fixed decision at once, 32 requests in flight.
-// BenchmarkRequestRaw is its raw NATS baseline.
+// responder that answers a fixed decision at once, 16 requesters per CPU.
 func BenchmarkDecide(b *testing.B) {
 	nc := decideBench(b)
 	c, err := client.New(nc, client.Options{NoRegistryWatch: true})
@@ -57,6 +56,8 @@ func BenchmarkDecide(b *testing.B) {
 	})
 }
 
+// BenchmarkRequestRaw is the raw NATS baseline of BenchmarkDecide: a
+// request of the same event, encoded once, with nc.Request.
 func BenchmarkRequestRaw(b *testing.B) {
 	nc := decideBench(b)
 	ev := &event.Event{ID: event.NewID(), TriggerType: "PRE_CREATE", TriggerOption: "SERVER", TimeStamp: 1764950000000, BEUUID: "b1c6e2d4", Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme"}`), User: json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`), Input: json.RawMessage(`{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764950000000000000}`)}
