@@ -34,9 +34,11 @@ type Header struct {
 var Headers = []Header{
 	{
 		Name: subjects.HeaderMsgID, On: OnPre | OnPost | OnScheduled, SetBy: "the publisher",
-		Description: "The event id (the payload's id), where the event may be sent again (the SDK leaves it out of " +
-			"a core publish of an id it made). JetStream de-duplicates POST events on it; " +
-			"a worker answering a PRE request it cannot decode uses it as the decision's id.",
+		Description: "The event id (the payload's id), where the event may be stored again (the SDK sends it on " +
+			"durable publishes and with an id the caller chose; it leaves it out of a core publish of an id it made " +
+			"and of PRE requests). JetStream de-duplicates POST events on it; a worker answering a PRE request " +
+			"before decoding its event (BAD_REQUEST, EXPIRED, TRIGGER_ORIGINATED) uses it as the decision's id, " +
+			"and without it gives none (the SDK then uses the event's id).",
 	},
 	{
 		Name: subjects.HeaderDeadline, On: OnPre, SetBy: "the publisher",

@@ -34,7 +34,7 @@ var Outcomes = []string{event.OutcomeSuccess, event.OutcomeContinue, event.Outco
 // name. A field without one is an error of the generator.
 var descriptions = map[reflect.Type]map[string]string{
 	reflect.TypeFor[event.Event](): {
-		"id":            "The event id; the SDK sets a time-ordered id (Crockford base32, 26 characters) and sends it as Nats-Msg-Id too on PRE requests and durable publishes. A worker gives an event without one a new id.",
+		"id":            "The event id; the SDK sets a time-ordered id (Crockford base32, 26 characters) and sends it as Nats-Msg-Id too on durable publishes and on events whose id the caller chose (not on PRE requests). A worker gives an event without one a new id.",
 		"triggerType":   "The trigger type; when present it must be the subject's.",
 		"triggerOption": "The trigger option; when present it must be the subject's.",
 		"timeStamp":     "When the action happened, Unix milliseconds; a worker stamps an event without one with the time it took it up.",

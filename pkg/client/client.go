@@ -186,15 +186,17 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 		return nil, nil, fmt.Errorf("client: encode event: %w", err)
 	}
 	m := &nats.Msg{Subject: subject, Data: data}
-	if pre || c.opts.Durable || callerID {
+	if !pre && (c.opts.Durable || callerID) {
 		// Nats-Msg-Id, JetStream's de-duplication key, goes where the
-		// same event may be sent again: a durable publish is retried
-		// with it, a caller that chose the id may publish the event
-		// again, and a worker answers a PRE request it cannot read with
-		// it. A core publish of an id made here is sent once, so the
+		// same event may be stored again: a durable publish is retried
+		// with it, and a caller that chose the id may publish the event
+		// again. A core publish of an id made here is sent once, so the
 		// header could de-duplicate nothing; without it the message is
 		// a plain PUB, which every hop (SDK, server, worker) handles for
-		// a fraction of the cost of a header (docs/benchmarks.md).
+		// a fraction of the cost of a header (docs/benchmarks.md). A PRE
+		// request is never stored: Decide gives a decision without an
+		// id (a worker that could not read the request) the event's id
+		// itself.
 		m.Header = nats.Header{}
 		m.Header.Set(subjects.HeaderMsgID, e.ID)
 	}
@@ -286,15 +288,13 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 			return noTrigger(e.ID, typ, option), nil
 		}
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.opts.DecideTimeout)
-		defer cancel()
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(c.opts.DecideTimeout)
 	}
-	dl, _ := ctx.Deadline()
-	m.Header.Set(subjects.HeaderDeadline, strconv.FormatInt(dl.UnixMilli(), 10))
+	msgHeader(m).Set(subjects.HeaderDeadline, strconv.FormatInt(dl.UnixMilli(), 10))
 	for attempt := 0; ; attempt++ {
-		reply, err := c.nc.RequestMsgWithContext(ctx, m)
+		reply, err := c.request(ctx, m, dl)
 		switch {
 		case errors.Is(err, nats.ErrNoResponders):
 			return c.noResponders(ctx, typ, option, e.ID), nil
@@ -319,8 +319,34 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 		if d.Code == event.CodeShuttingDown && attempt < 3 {
 			continue
 		}
+		if d.ID == "" {
+			// A worker answers a request it could not read (or did not
+			// decode: EXPIRED, TRIGGER_ORIGINATED, NO_TRIGGER) without the
+			// event's id unless the request carried it as Nats-Msg-Id.
+			d.ID = e.ID
+		}
 		return d, nil
 	}
+}
+
+// request sends m and waits for its reply until dl, the deadline of ctx
+// or the one Decide set. A context that cannot be canceled (no Done
+// channel) is waited on with nats.go's pooled timer, without a context and
+// timer of its own per request.
+func (c *Client) request(ctx context.Context, m *nats.Msg, dl time.Time) (*nats.Msg, error) {
+	if ctx.Done() != nil {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl)
+			defer cancel()
+		}
+		return c.nc.RequestMsgWithContext(ctx, m)
+	}
+	left := time.Until(dl)
+	if left <= 0 {
+		return nil, context.DeadlineExceeded
+	}
+	return c.nc.RequestMsg(m, left)
 }
 
 // noResponders tells "no trigger registered" from "no worker answering".

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,10 +15,10 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
-// TestPublishMsgID: Nats-Msg-Id goes where the same event may be sent
-// again (a durable publish, an id the caller chose, a PRE request); a core
-// publish of an id the SDK made goes out as a plain message without
-// headers.
+// TestPublishMsgID: Nats-Msg-Id goes where the same event may be stored
+// again (a durable publish, an id the caller chose); a core publish of an
+// id the SDK made goes out as a plain message without headers, and a PRE
+// request carries Trigger-Deadline alone.
 func TestPublishMsgID(t *testing.T) {
 	s := natstest.RunServer(t, natstest.WithJetStream())
 	sub := natstest.Connect(t, s)
@@ -71,8 +72,14 @@ func TestPublishMsgID(t *testing.T) {
 	if _, err := core.Decide(ctx, "PRE_CREATE", "SERVER", nil); err != nil {
 		t.Fatal(err)
 	}
-	if m := next(); m.Header.Get(subjects.HeaderMsgID) == "" || m.Header.Get(subjects.HeaderDeadline) == "" {
-		t.Errorf("PRE request headers %v, want Nats-Msg-Id and Trigger-Deadline", m.Header)
+	if m := next(); len(m.Header) != 1 || m.Header.Get(subjects.HeaderDeadline) == "" {
+		t.Errorf("PRE request headers %v, want Trigger-Deadline alone", m.Header)
+	}
+	if _, err := core.Decide(ctx, "PRE_CREATE", "SERVER", &event.Event{ID: "mine-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(); len(m.Header) != 1 || m.Header.Get(subjects.HeaderDeadline) == "" {
+		t.Errorf("PRE request of the caller's id: headers %v, want Trigger-Deadline alone", m.Header)
 	}
 
 	js, err := jetstream.New(nc)
@@ -92,5 +99,86 @@ func TestPublishMsgID(t *testing.T) {
 	}
 	if got := next().Header.Get(subjects.HeaderMsgID); got != id {
 		t.Errorf("durable publish: Nats-Msg-Id %q, want the event id %q", got, id)
+	}
+}
+
+// TestDecideID: a decision that comes without an id (a worker answers a
+// request it could not read, or did not decode, with the request's
+// Nats-Msg-Id, which the SDK does not send) gets the event's id; a
+// decision's own id is kept.
+func TestDecideID(t *testing.T) {
+	s := natstest.RunServer(t)
+	responder := natstest.Connect(t, s)
+	replies := map[string]string{
+		"SERVER": `{"allowed":false,"code":"EXPIRED","functions":[]}`,
+		"DISK":   `{"id":"theirs","allowed":true,"functions":[]}`,
+	}
+	for option, reply := range replies {
+		if _, err := responder.Subscribe("trigger.PRE_CREATE."+option, func(m *nats.Msg) { _ = m.Respond([]byte(reply)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := responder.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(natstest.Connect(t, s), client.Options{NoRegistryWatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", &event.Event{ID: "mine-1"})
+	if err != nil || d.ID != "mine-1" || d.Allowed || d.Code != event.CodeExpired {
+		t.Errorf("decision without an id: %+v, %v; want EXPIRED with the event id mine-1", d, err)
+	}
+	d, err = c.Decide(ctx, "PRE_CREATE", "SERVER", nil)
+	if err != nil || len(d.ID) != 26 || d.Allowed {
+		t.Errorf("decision without an id, of an id the SDK made: %+v, %v; want the event's new id", d, err)
+	}
+	d, err = c.Decide(ctx, "PRE_CREATE", "DISK", &event.Event{ID: "mine-2"})
+	if err != nil || d.ID != "theirs" || !d.Allowed {
+		t.Errorf("decision with its own id: %+v, %v; want id theirs kept", d, err)
+	}
+}
+
+// TestDecideTimeout: a request nobody answers gets the OnTimeout policy's
+// TIMEOUT decision, whether ctx can be canceled or not (Decide waits on a
+// context of its own only for the former), and Trigger-Deadline is the
+// DecideTimeout from the send.
+func TestDecideTimeout(t *testing.T) {
+	s := natstest.RunServer(t)
+	silent := natstest.Connect(t, s)
+	deadlines := make(chan string, 8)
+	if _, err := silent.Subscribe("trigger.PRE_CREATE.SERVER", func(m *nats.Msg) { deadlines <- m.Header.Get(subjects.HeaderDeadline) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := silent.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 100 * time.Millisecond
+	canceled, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, tt := range []struct {
+		name   string
+		ctx    context.Context
+		policy client.Policy
+	}{
+		{"background, refuse", context.Background(), client.Refuse},
+		{"background, allow", context.Background(), client.Allow},
+		{"cancelable, refuse", canceled, client.Refuse},
+		{"cancelable, allow", canceled, client.Allow},
+	} {
+		c, err := client.New(natstest.Connect(t, s), client.Options{NoRegistryWatch: true, DecideTimeout: timeout, OnTimeout: tt.policy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := time.Now()
+		d, err := c.Decide(tt.ctx, "PRE_CREATE", "SERVER", nil)
+		if err != nil || d.Code != event.CodeTimeout || d.Allowed != (tt.policy == client.Allow) || d.ID == "" {
+			t.Errorf("%s: %+v, %v; want TIMEOUT, allowed %v, with the event id", tt.name, d, err, tt.policy == client.Allow)
+		}
+		ms, err := strconv.ParseInt(<-deadlines, 10, 64)
+		if dl := time.UnixMilli(ms); err != nil || dl.Before(sent.Add(timeout).Add(-time.Millisecond)) || dl.After(time.Now().Add(timeout)) {
+			t.Errorf("%s: Trigger-Deadline %v (%v), want DecideTimeout after the send", tt.name, dl, err)
+		}
 	}
 }

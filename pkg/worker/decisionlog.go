@@ -347,7 +347,14 @@ func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 		r.Functions = []event.FunctionResult{}
 	}
 	if r.ID == "" {
+		// A decision made before the event was decoded (EXPIRED,
+		// TRIGGER_ORIGINATED, NO_TRIGGER, BAD_REQUEST) has the request's
+		// Nats-Msg-Id at most, which the Go SDK does not send: the event's
+		// own id then, read here off the caller's path.
 		r.ID = msg.Header.Get(subjects.HeaderMsgID)
+		if r.ID == "" {
+			r.ID = eventID(msg.Data)
+		}
 	}
 	if v := msg.Header.Get(subjects.HeaderDeadline); v != "" {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
@@ -363,4 +370,16 @@ func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 		}
 	}
 	return r
+}
+
+// eventID returns the id of the event in data, as the event decoder reads
+// it; "" when data is not a JSON object or its id is not a string.
+func eventID(data []byte) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return ""
+	}
+	return v.ID
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -186,6 +187,42 @@ func TestDecisionLogRecordsEveryDecision(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("%d distinct records, want %d", len(seen), n)
+	}
+}
+
+// TestDecisionLogIDWithoutMsgID: a request without Nats-Msg-Id (the Go
+// SDK sends none on PRE) whose decision the worker makes before decoding
+// the event (EXPIRED) is logged with the event's id all the same; one
+// that does not decode, with none.
+func TestDecisionLogIDWithoutMsgID(t *testing.T) {
+	r := newDecisionRig(t, &worker.DecisionLogConfig{})
+	for _, tt := range []struct {
+		body string
+		code string
+	}{
+		{`{"id":"ev-expired","input":{}}`, event.CodeExpired},
+		{`not json`, event.CodeBadRequest},
+	} {
+		m := nats.NewMsg("trigger.PRE_CREATE.SERVER")
+		m.Data = []byte(tt.body)
+		m.Header.Set(subjects.HeaderDeadline, strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10))
+		if tt.code == event.CodeBadRequest {
+			m.Header.Set(subjects.HeaderDeadline, strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10))
+		}
+		reply, err := r.nc.RequestMsg(m, replyDeadline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := event.DecodeDecision(reply.Data); err != nil || d.Code != tt.code || d.ID != "" {
+			t.Fatalf("decision %+v, %v; want %s without an id", d, err, tt.code)
+		}
+	}
+	ids := map[string]string{}
+	for _, rec := range r.records(t, 2) {
+		ids[rec.Code] = rec.ID
+	}
+	if want := map[string]string{event.CodeExpired: "ev-expired", event.CodeBadRequest: ""}; !maps.Equal(ids, want) {
+		t.Errorf("record ids by code %v, want %v", ids, want)
 	}
 }
 

@@ -34,7 +34,10 @@
 // path: metrics, the result check and the recovery of a panic in one frame
 // (function.invoke), then [handlers.Timeout]. Every PRE answer goes through reply (reply.go), which
 // then hands the decision to the decision log ([Config.DecisionLog],
-// decisionlog.go) off the caller's path. [Offline] (offline.go) runs
+// decisionlog.go) off the caller's path. PRE requests are taken one after
+// the other by one dispatcher, the lane, so that requests read together
+// are answered in one write; idle dispatchers help it when it lags
+// (prelane.go). [Offline] (offline.go) runs
 // functions on events through the same intake, call path and PRE chain with
 // no NATS, for `trigger-worker test` and `eval`. See examples/embed for a
 // whole program.

@@ -188,6 +188,7 @@ type Worker struct {
 	// read them. Two queues, so that a POST backlog never stands in front
 	// of a PRE request.
 	pre, post chan *nats.Msg
+	lane      *preLane       // takes the PRE queue; nil when MaxInFlight leaves no room for it
 	work      chan job       // durable messages handed over by submit; a few wait, so the consumer runs ahead of the dispatchers
 	stopping  chan struct{}  // closed when Stop begins
 	done      chan struct{}  // closed when Stop has finished
@@ -368,7 +369,13 @@ func (w *Worker) Start(ctx context.Context) error {
 		return errors.New("worker: already started")
 	}
 	w.started = true
-	for range w.coreDispatchers() {
+	core := w.coreDispatchers()
+	if w.usesPreLane() {
+		// The lane is one of the core (prelane.go).
+		w.startPreLane()
+		core--
+	}
+	for range core {
 		w.dispatchers.Add(1)
 		w.wg.Add(1)
 		go w.dispatcher(true)
@@ -718,6 +725,12 @@ func (w *Worker) dispatcher(core bool) {
 		defer timer.Stop()
 		idle = timer.C
 	}
+	// With a PRE lane, an idle dispatcher takes PRE requests only when
+	// the lane asks for help (prelane.go).
+	pre, help := w.pre, (<-chan struct{})(nil)
+	if w.lane != nil {
+		pre, help = nil, w.lane.help
+	}
 	preFirst := false
 	for {
 		// While work waits, take it without the full select (and without
@@ -729,9 +742,12 @@ func (w *Worker) dispatcher(core bool) {
 		} else {
 			w.idle.Add(1)
 			select {
-			case m := <-w.pre:
+			case m := <-pre:
 				w.busy()
 				w.run(job{msg: m})
+			case <-help:
+				w.busy()
+				w.helpPre()
 			case m := <-w.post:
 				w.busy()
 				w.run(job{msg: m})

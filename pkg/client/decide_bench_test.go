@@ -1,0 +1,78 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/triggerbus/triggerbus/internal/natstest"
+	"github.com/triggerbus/triggerbus/pkg/client"
+	"github.com/triggerbus/triggerbus/pkg/event"
+)
+
+// benchDecision is the fixed reply of the responders of the Decide
+// benchmarks: one function allowed.
+const benchDecision = `{"id":"01JDQ7Z6W3S6K4V0Q5H3YB3M8C","allowed":true,"functions":[{"ref":"noop","result":"CONTINUE","ms":0.004}]}`
+
+// decideBench starts a server and a queue subscriber on PRE_CREATE.SERVER
+// that answers benchDecision, and returns a connection to send on.
+func decideBench(b *testing.B) *nats.Conn {
+	s := natstest.RunServer(b)
+	responder := natstest.Connect(b, s)
+	reply := []byte(benchDecision)
+	if _, err := responder.QueueSubscribe("trigger.PRE_CREATE.SERVER", "q", func(m *nats.Msg) { _ = m.Respond(reply) }); err != nil {
+		b.Fatal(err)
+	}
+	if err := responder.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return natstest.Connect(b, s)
+}
+
+// BenchmarkDecide is the SDK's side of a PRE request: client.Decide to a
+// responder that answers a fixed decision at once, 16 requesters per CPU.
+func BenchmarkDecide(b *testing.B) {
+	nc := decideBench(b)
+	c, err := client.New(nc, client.Options{NoRegistryWatch: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := json.RawMessage(`{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764950000000000000}`)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			ev := &event.Event{BEUUID: "b1c6e2d4", Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme"}`), User: json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`), Input: in}
+			d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", ev)
+			if err != nil || !d.Allowed {
+				b.Errorf("decision %+v, %v", d, err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkRequestRaw is the raw NATS baseline of BenchmarkDecide: a
+// request of the same event, encoded once, with nc.Request.
+func BenchmarkRequestRaw(b *testing.B) {
+	nc := decideBench(b)
+	ev := &event.Event{ID: event.NewID(), TriggerType: "PRE_CREATE", TriggerOption: "SERVER", TimeStamp: 1764950000000, BEUUID: "b1c6e2d4", Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme"}`), User: json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`), Input: json.RawMessage(`{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764950000000000000}`)}
+	data, err := ev.Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := nc.Request("trigger.PRE_CREATE.SERVER", data, 5*time.Second); err != nil {
+				b.Errorf("request: %v", err)
+				return
+			}
+		}
+	})
+}
