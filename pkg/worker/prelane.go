@@ -155,7 +155,7 @@ func (w *Worker) monitorPreLane() {
 }
 
 // helpLane wakes up to n idle dispatchers to take PRE requests; when none
-// is idle, one more starts (within MaxInFlight).
+// is idle, it wakes the grower (see spare).
 func (w *Worker) helpLane(n int) {
 	for range n {
 		select {

@@ -369,6 +369,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return errors.New("worker: already started")
 	}
 	w.started = true
+	w.growKick = make(chan struct{}, 1)
 	core := w.coreDispatchers()
 	if w.usesPreLane() {
 		// The lane is one of the core (prelane.go).
@@ -380,7 +381,6 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.wg.Add(1)
 		go w.dispatcher(true)
 	}
-	w.growKick = make(chan struct{}, 1)
 	w.inflight.Add(1)
 	go func() {
 		defer w.inflight.Done()
