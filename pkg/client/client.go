@@ -150,28 +150,29 @@ func (c *Client) RegistryWatched() bool {
 }
 
 // prepare validates the type and option, fills the event's id, timestamp,
-// type and option, and builds the message.
-func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Event, pre bool) (*nats.Msg, *event.Event, error) {
+// type and option, and builds the message into m; it returns the event's
+// id. The caller's m and the event's copy stay on the caller's stack.
+func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Event, pre bool, m *nats.Msg) (string, error) {
 	subject, err := c.scheme.Build(typ, option)
 	if err != nil {
-		return nil, nil, fmt.Errorf("client: %w", err)
+		return "", fmt.Errorf("client: %w", err)
 	}
 	t, _ := subjects.Lookup(typ)
 	if t.IsPre() != pre {
 		if pre {
-			return nil, nil, fmt.Errorf("client: %s is not a PRE trigger: use Publish", typ)
+			return "", fmt.Errorf("client: %s is not a PRE trigger: use Publish", typ)
 		}
-		return nil, nil, fmt.Errorf("client: %s is a PRE trigger: use Decide", typ)
+		return "", fmt.Errorf("client: %s is a PRE trigger: use Decide", typ)
 	}
 	var e event.Event
 	if ev != nil {
 		e = *ev
 	}
 	if e.TriggerType != "" && e.TriggerType != typ {
-		return nil, nil, fmt.Errorf("client: event triggerType %q is not %q", e.TriggerType, typ)
+		return "", fmt.Errorf("client: event triggerType %q is not %q", e.TriggerType, typ)
 	}
 	if e.TriggerOption != "" && e.TriggerOption != option {
-		return nil, nil, fmt.Errorf("client: event triggerOption %q is not %q", e.TriggerOption, option)
+		return "", fmt.Errorf("client: event triggerOption %q is not %q", e.TriggerOption, option)
 	}
 	e.TriggerType, e.TriggerOption = typ, option
 	callerID := e.ID != ""
@@ -183,9 +184,9 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 	}
 	data, err := e.Encode()
 	if err != nil {
-		return nil, nil, fmt.Errorf("client: encode event: %w", err)
+		return "", fmt.Errorf("client: encode event: %w", err)
 	}
-	m := &nats.Msg{Subject: subject, Data: data}
+	m.Subject, m.Data = subject, data
 	if !pre && (c.opts.Durable || callerID) {
 		// Nats-Msg-Id, JetStream's de-duplication key, goes where the
 		// same event may be stored again: a durable publish is retried
@@ -206,7 +207,7 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 	if origin, ok := event.OriginFor(ctx, subject, data); ok {
 		msgHeader(m).Set(subjects.HeaderOrigin, origin)
 	}
-	return m, &e, nil
+	return e.ID, nil
 }
 
 // msgHeader returns the headers of m, made when m has none.
@@ -222,18 +223,29 @@ func msgHeader(m *nats.Msg) nats.Header {
 // the publish retried with the same id; when ctx has a deadline, each
 // attempt gets an equal share of the time left.
 func (c *Client) Publish(ctx context.Context, typ, option string, ev *event.Event) (id string, err error) {
-	m, e, err := c.prepare(ctx, typ, option, ev, false)
+	var m nats.Msg
+	id, err = c.prepare(ctx, typ, option, ev, false, &m)
 	if err != nil {
 		return "", err
 	}
-	ctx, span := c.trace.start(ctx, trace.SpanKindProducer, m, e.ID)
-	defer func() { endPublish(span, err) }()
+	ctx, span := c.trace.start(ctx, trace.SpanKindProducer, &m, id)
 	if !c.opts.Durable {
-		if err := c.nc.PublishMsg(m); err != nil {
-			return "", fmt.Errorf("client: publish: %w", err)
+		if err = c.nc.PublishMsg(&m); err != nil {
+			err = fmt.Errorf("client: publish: %w", err)
+			id = ""
 		}
-		return e.ID, nil
+		endPublish(span, err)
+		return id, err
 	}
+	id, err = c.publishDurable(ctx, m, id)
+	endPublish(span, err)
+	return id, err
+}
+
+// publishDurable publishes m (the event id) through JetStream, awaiting the
+// stream's ack and retrying with the same Nats-Msg-Id.
+func (c *Client) publishDurable(ctx context.Context, msg nats.Msg, id string) (string, error) {
+	m := &msg
 	var last error
 	for attempt := range c.opts.PublishRetries + 1 {
 		if attempt > 0 {
@@ -250,7 +262,7 @@ func (c *Client) Publish(ctx context.Context, typ, option string, ev *event.Even
 			last = err
 			continue
 		}
-		return e.ID, nil
+		return id, nil
 	}
 	return "", fmt.Errorf("client: publish after %d attempts: %w", c.opts.PublishRetries+1, last)
 }
@@ -273,19 +285,20 @@ func attemptContext(ctx context.Context, left int) (context.Context, context.Can
 // It returns an error only for a bad type, option or event; every other
 // outcome is a decision (see [Policy]).
 func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event) (decision *event.Decision, err error) {
-	m, e, err := c.prepare(ctx, typ, option, ev, true)
+	m := new(nats.Msg) // the request's: nats.go keeps it while it waits
+	id, err := c.prepare(ctx, typ, option, ev, true, m)
 	if err != nil {
 		return nil, err
 	}
-	ctx, span := c.trace.start(ctx, trace.SpanKindClient, m, e.ID)
+	ctx, span := c.trace.start(ctx, trace.SpanKindClient, m, id)
 	defer func() { endDecide(span, decision) }()
 	if m.Header.Get(subjects.HeaderOrigin) != "" {
-		return &event.Decision{ID: e.ID, Allowed: true, Code: event.CodeTriggerOriginated, Functions: []event.FunctionResult{}}, nil
+		return &event.Decision{ID: id, Allowed: true, Code: event.CodeTriggerOriginated, Functions: []event.FunctionResult{}}, nil
 	}
 	if c.reg != nil {
 		c.reg.start()
 		if known, registered := c.reg.lookup(typ, option); known && !registered {
-			return noTrigger(e.ID, typ, option), nil
+			return noTrigger(id, typ, option), nil
 		}
 	}
 	dl, ok := ctx.Deadline()
@@ -297,23 +310,23 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 		reply, err := c.request(ctx, m, dl)
 		switch {
 		case errors.Is(err, nats.ErrNoResponders):
-			return c.noResponders(ctx, typ, option, e.ID), nil
+			return c.noResponders(ctx, typ, option, id), nil
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-			return c.policy(c.opts.OnTimeout, e.ID, event.CodeTimeout, "no decision before the deadline"), nil
+			return c.policy(c.opts.OnTimeout, id, event.CodeTimeout, "no decision before the deadline"), nil
 		case errors.Is(err, nats.ErrMaxPayload):
 			// No worker can see a request NATS will not carry: a bad event,
 			// refused whatever the policies say.
-			return refused(e.ID, event.CodeBadRequest, fmt.Sprintf(
+			return refused(id, event.CodeBadRequest, fmt.Sprintf(
 				"the request (an event of %d bytes, and its headers) is larger than the NATS max payload (%d bytes)",
 				len(m.Data), c.nc.MaxPayload())), nil
 		case err != nil:
-			return c.policy(c.opts.NoWorker, e.ID, event.CodeNoWorker, "request failed: "+err.Error()), nil
+			return c.policy(c.opts.NoWorker, id, event.CodeNoWorker, "request failed: "+err.Error()), nil
 		}
 		d, err := event.DecodeDecision(reply.Data)
 		if err != nil {
 			// Something answered, and not with a decision: refused whatever
 			// the policies say, since a reply is not "no worker".
-			return refused(e.ID, event.CodeBadReply, "unreadable reply: "+err.Error()), nil
+			return refused(id, event.CodeBadReply, "unreadable reply: "+err.Error()), nil
 		}
 		// A worker that was shutting down asks us to try another one.
 		if d.Code == event.CodeShuttingDown && attempt < 3 {
@@ -323,7 +336,7 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 			// A worker answers a request it could not read (or did not
 			// decode: EXPIRED, TRIGGER_ORIGINATED, NO_TRIGGER) without the
 			// event's id unless the request carried it as Nats-Msg-Id.
-			d.ID = e.ID
+			d.ID = id
 		}
 		return d, nil
 	}
