@@ -21,6 +21,7 @@ type inbound struct {
 	header  nats.Header
 	only    string     // a scheduler tick: run only the function of this ref
 	shared  bool       // nothing reads data after the functions: the event may share it
+	framed  bool       // a core POST event: decode allocates its first call's frame with it (frame)
 	start   time.Time  // when a core message was taken up (a PRE decision's duration)
 	span    trace.Span // the event's span; nil when the worker does not trace
 
@@ -28,6 +29,7 @@ type inbound struct {
 	st      *runState        // set by admit: the functions, and those that match
 	entries []*matcher.Entry
 	ev      *event.Event // set by admit
+	frame   *callFrame   // set by decode when framed (and shared, not a CloudEvent); else nil
 	err     error        // why the subject or the event is invalid
 }
 
