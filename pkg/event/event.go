@@ -66,7 +66,22 @@ func DecodeShared(data []byte, subj subjects.Subject, lim Limits) (*Event, error
 	return decodeEvent(data, subj, lim, true)
 }
 
+// DecodeSharedInto is [DecodeShared] into e, a zero Event the caller
+// allocated (within a larger allocation of its own, say). The error is
+// DecodeShared's; after one, e is not to be used.
+func DecodeSharedInto(e *Event, data []byte, subj subjects.Subject, lim Limits) error {
+	return decodeInto(e, data, subj, lim, true)
+}
+
 func decodeEvent(data []byte, subj subjects.Subject, lim Limits, shared bool) (*Event, error) {
+	e := &Event{}
+	if err := decodeInto(e, data, subj, lim, shared); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func decodeInto(e *Event, data []byte, subj subjects.Subject, lim Limits, shared bool) error {
 	maxBytes, maxDepth := lim.MaxBytes, lim.MaxDepth
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
@@ -75,9 +90,8 @@ func decodeEvent(data []byte, subj subjects.Subject, lim Limits, shared bool) (*
 		maxDepth = DefaultMaxDepth
 	}
 	if len(data) > maxBytes {
-		return nil, fmt.Errorf("%w: payload is %d bytes, larger than the limit of %d", ErrInvalid, len(data), maxBytes)
+		return fmt.Errorf("%w: payload is %d bytes, larger than the limit of %d", ErrInvalid, len(data), maxBytes)
 	}
-	e := &Event{}
 	if len(bytes.TrimSpace(data)) > 0 {
 		var typ string
 		if subj.Type != nil {
@@ -87,24 +101,24 @@ func decodeEvent(data []byte, subj subjects.Subject, lim Limits, shared bool) (*
 		if !valid {
 			// Not JSON or too deep: the checks one at a time say which.
 			if err := checkDepth(data, maxDepth); err != nil {
-				return nil, err
+				return err
 			}
 			err = notJSON(data)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
 	if subj.Type != nil {
 		if e.TriggerType == "" {
 			e.TriggerType = subj.Type.Name
 		} else if e.TriggerType != subj.Type.Name {
-			return nil, fmt.Errorf("%w: triggerType %q does not match the subject's %q", ErrInvalid, e.TriggerType, subj.Type.Name)
+			return fmt.Errorf("%w: triggerType %q does not match the subject's %q", ErrInvalid, e.TriggerType, subj.Type.Name)
 		}
 		if e.TriggerOption == "" {
 			e.TriggerOption = subj.Option
 		} else if e.TriggerOption != subj.Option {
-			return nil, fmt.Errorf("%w: triggerOption %q does not match the subject's %q", ErrInvalid, e.TriggerOption, subj.Option)
+			return fmt.Errorf("%w: triggerOption %q does not match the subject's %q", ErrInvalid, e.TriggerOption, subj.Option)
 		}
 	}
 	if e.ID == "" {
@@ -113,7 +127,7 @@ func decodeEvent(data []byte, subj subjects.Subject, lim Limits, shared bool) (*
 	if e.TimeStamp == 0 {
 		e.TimeStamp = time.Now().UnixMilli()
 	}
-	return e, nil
+	return nil
 }
 
 // The contract's fields, in the order UnmarshalJSON decodes them.

@@ -215,23 +215,33 @@ func FuzzDecodeShared(f *testing.F) {
 		before := time.Now().UnixMilli()
 		copied, cerr := Decode(data, subj, lim)
 		shared, serr := DecodeShared(bytes.Clone(data), subj, lim)
+		into := &Event{}
+		ierr := DecodeSharedInto(into, bytes.Clone(data), subj, lim)
 		after := time.Now().UnixMilli()
 		if (cerr == nil) != (serr == nil) || cerr != nil && cerr.Error() != serr.Error() {
 			t.Fatalf("Decode(%q) error %v, DecodeShared %v", data, cerr, serr)
+		}
+		if (cerr == nil) != (ierr == nil) || cerr != nil && cerr.Error() != ierr.Error() {
+			t.Fatalf("Decode(%q) error %v, DecodeSharedInto %v", data, cerr, ierr)
 		}
 		if cerr != nil {
 			return
 		}
 		// An id or time stamp the payload lacks is made anew by each.
-		if !bytes.Contains(data, []byte(copied.ID)) {
-			shared.ID = copied.ID
-		}
 		made := func(ts int64) bool { return ts >= before && ts <= after }
-		if copied.TimeStamp != shared.TimeStamp && made(copied.TimeStamp) && made(shared.TimeStamp) {
-			shared.TimeStamp = copied.TimeStamp
+		for _, e := range []*Event{shared, into} {
+			if !bytes.Contains(data, []byte(copied.ID)) {
+				e.ID = copied.ID
+			}
+			if copied.TimeStamp != e.TimeStamp && made(copied.TimeStamp) && made(e.TimeStamp) {
+				e.TimeStamp = copied.TimeStamp
+			}
 		}
 		if !sameBytes(copied, shared) {
 			t.Fatalf("DecodeShared(%q) = %+v, Decode %+v", data, shared, copied)
+		}
+		if !sameBytes(copied, into) {
+			t.Fatalf("DecodeSharedInto(%q) = %+v, Decode %+v", data, into, copied)
 		}
 		for _, e := range []*Event{copied, shared} {
 			id, be := strings.Clone(e.ID), strings.Clone(e.BEUUID)

@@ -58,6 +58,14 @@ func (w *Worker) decode(in *inbound) (*event.Event, error) {
 			return decodeCloudEvent(in.subject, in.subj, in.data, in.header, mode, w.limits)
 		}
 	}
+	if in.shared && in.framed {
+		ef := &eventFrame{}
+		if err := event.DecodeSharedInto(&ef.ev, in.data, in.subj, w.limits); err != nil {
+			return nil, err
+		}
+		in.frame = &ef.fr
+		return &ef.ev, nil
+	}
 	if in.shared {
 		return event.DecodeShared(in.data, in.subj, w.limits)
 	}

@@ -54,8 +54,9 @@ func (w *Worker) handle(ctx context.Context, msg *nats.Msg) {
 		w.handlePre(ctx, msg, &in)
 		return
 	}
+	in.framed = true
 	if w.admit(&in, nil) == admitted {
-		w.runPost(ctx, in.st, in.entries, in.ev)
+		w.runPost(ctx, in.st, in.entries, in.ev, in.frame)
 	}
 }
 
@@ -98,12 +99,14 @@ func (w *Worker) loopedHeader(subject string, data []byte, h nats.Header, t *sub
 }
 
 // runPost runs every entry for a POST event in order and returns the first
-// failure (entry and error), for durable delivery to act on.
-func (w *Worker) runPost(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event) (failed *matcher.Entry, ferr error) {
+// failure (entry and error). The first call runs in fr when it is not nil
+// (the frame allocated with the event, see eventFrame).
+func (w *Worker) runPost(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event, fr *callFrame) (failed *matcher.Entry, ferr error) {
 	for _, e := range entries {
-		if _, _, _, err := w.call(ctx, st, e, ev, 0); err != nil && failed == nil {
+		if _, _, _, err := w.callIn(ctx, fr, st, e, ev, 0); err != nil && failed == nil {
 			failed, ferr = e, err
 		}
+		fr = nil // a frame serves one call
 	}
 	return failed, ferr
 }
@@ -172,6 +175,13 @@ type callFrame struct {
 	origin [originInline]byte
 }
 
+// eventFrame is a core POST event and the frame of its first call, in one
+// allocation (see [Worker.decode]).
+type eventFrame struct {
+	ev event.Event
+	fr callFrame
+}
+
 // originInline is the room in a callFrame for an unsigned Trigger-Origin
 // value (<ref>/<event id>): a 37-byte ref with a 26-character id fits; a
 // longer value is allocated.
@@ -182,9 +192,17 @@ const originInline = 64
 // others), logs a failure, and returns its result, its outcome (an
 // event.Outcome* value), how long it ran and its error.
 func (w *Worker) call(ctx context.Context, st *runState, e *matcher.Entry, ev *event.Event, attempt int) (handlers.Result, string, time.Duration, error) {
+	return w.callIn(ctx, nil, st, e, ev, attempt)
+}
+
+// callIn is call in fr, a zero frame no other call used, or in a frame of
+// its own when fr is nil.
+func (w *Worker) callIn(ctx context.Context, fr *callFrame, st *runState, e *matcher.Entry, ev *event.Event, attempt int) (handlers.Result, string, time.Duration, error) {
 	f := st.fns[e]
 	ctx, span := w.startFunction(ctx, e.Ref, attempt)
-	fr := &callFrame{}
+	if fr == nil {
+		fr = &callFrame{}
+	}
 	origin := w.origin.identifyIn(fr.origin[:], e.Ref, ev.ID)
 	// Unsigned, a message's value is the call's: no stamp function needed.
 	var stamp func(subject string, data []byte) string

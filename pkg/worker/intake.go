@@ -1,9 +1,14 @@
 package worker
 
 import (
+	"maps"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerbus/triggerbus/internal/matcher"
@@ -21,6 +26,7 @@ type inbound struct {
 	header  nats.Header
 	only    string     // a scheduler tick: run only the function of this ref
 	shared  bool       // nothing reads data after the functions: the event may share it
+	framed  bool       // a core POST event: decode allocates its first call's frame with it (frame)
 	start   time.Time  // when a core message was taken up (a PRE decision's duration)
 	span    trace.Span // the event's span; nil when the worker does not trace
 
@@ -28,6 +34,7 @@ type inbound struct {
 	st      *runState        // set by admit: the functions, and those that match
 	entries []*matcher.Entry
 	ev      *event.Event // set by admit
+	frame   *callFrame   // set by decode when framed (and shared, not a CloudEvent); else nil
 	err     error        // why the subject or the event is invalid
 }
 
@@ -48,6 +55,11 @@ const (
 // Subscriptions only cover catalogue subjects, so such an event was
 // published with a bad option (e.g. ANY on a type with options).
 func (w *Worker) parse(in *inbound) bool {
+	if seen, ok := w.parsed.lookup(in.subject); ok {
+		in.subj = seen.subj
+		seen.received.Inc()
+		return true
+	}
 	subj, err := w.scheme.Parse(in.subject)
 	if err != nil {
 		in.err = err
@@ -59,8 +71,52 @@ func (w *Worker) parse(in *inbound) bool {
 		return false
 	}
 	in.subj = subj
-	w.metrics.receivedCounter(subj.Type, subj.Option).Inc()
+	received := w.metrics.receivedCounter(subj.Type, subj.Option)
+	received.Inc()
+	if subj.Type.Known(subj.Option) {
+		w.parsed.add(in.subject, parsedSubject{subj: subj, received: received})
+	}
 	return true
+}
+
+// parsedSubjects remembers the subjects [Worker.parse] parsed with their
+// events-received counter, so that the next event on one costs a map lookup
+// where parse cuts the subject, looks up its type and option, and then the
+// counter. Only subjects whose option is a catalogue value are kept (not
+// the other values of an open option set), so it holds at most one entry a
+// catalogue subject. Reads take no lock: the map is replaced, never changed.
+type parsedSubjects struct {
+	mu   sync.Mutex // serialises writers
+	seen atomic.Pointer[map[string]parsedSubject]
+}
+
+type parsedSubject struct {
+	subj     subjects.Subject
+	received prometheus.Counter
+}
+
+func (p *parsedSubjects) lookup(subject string) (parsedSubject, bool) {
+	if m := p.seen.Load(); m != nil {
+		s, ok := (*m)[subject]
+		return s, ok
+	}
+	return parsedSubject{}, false
+}
+
+func (p *parsedSubjects) add(subject string, s parsedSubject) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var cur map[string]parsedSubject
+	if m := p.seen.Load(); m != nil {
+		cur = *m
+	}
+	if _, ok := cur[subject]; ok {
+		return
+	}
+	next := make(map[string]parsedSubject, len(cur)+1)
+	maps.Copy(next, cur)
+	next[strings.Clone(subject)] = s
+	p.seen.Store(&next)
 }
 
 // admit takes a parsed event the rest of the way in, in order: the loop

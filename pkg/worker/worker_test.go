@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerbus/triggerbus/internal/natstest"
@@ -37,6 +39,21 @@ func fn(ref, typ string, opts []string, prio int, h handlers.Func) worker.Functi
 	return worker.Function{Ref: ref, TriggerType: typ, Options: opts, Priority: prio, Handler: h}
 }
 
+// publishCPU4 publishes a POST_CREATE SERVER event with input {"cpu":4}
+// through pkg/client on a connection of its own to s and returns its id.
+func publishCPU4(t *testing.T, s *server.Server) string {
+	t.Helper()
+	c, err := client.New(natstest.Connect(t, s), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.Publish(context.Background(), "POST_CREATE", "SERVER", &event.Event{Input: json.RawMessage(`{"cpu":4}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func TestPostRunsFunctions(t *testing.T) {
 	s := natstest.RunServer(t)
 	nc := natstest.Connect(t, s)
@@ -46,14 +63,7 @@ func TestPostRunsFunctions(t *testing.T) {
 			got <- ev
 			return handlers.Result{ExitState: handlers.Success}, nil
 		}))
-	c, err := client.New(natstest.Connect(t, s), client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := c.Publish(context.Background(), "POST_CREATE", "SERVER", &event.Event{Input: json.RawMessage(`{"cpu":4}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := publishCPU4(t, s)
 	ev := natstest.ChanRecv(t, got, 5*time.Second)
 	if ev.ID != id || ev.TriggerType != "POST_CREATE" || ev.TriggerOption != "SERVER" || string(ev.Input) != `{"cpu":4}` {
 		t.Errorf("event = %+v, want id %s and input", ev, id)
@@ -184,5 +194,37 @@ func TestLoopGuard(t *testing.T) {
 	d, _ := event.DecodeDecision(reply.Data)
 	if !d.Allowed || d.Code != event.CodeTriggerOriginated {
 		t.Errorf("PRE with origin: %+v", d)
+	}
+}
+
+// TestPostCallsKeepTheirContexts: each function of a POST event has a call
+// context of its own (the first is allocated with the event, the others
+// apart), and a context kept after the call still says whose call it was.
+func TestPostCallsKeepTheirContexts(t *testing.T) {
+	s := natstest.RunServer(t)
+	nc := natstest.Connect(t, s)
+	type kept struct {
+		ctx context.Context
+		ev  *event.Event
+	}
+	got := make(chan kept, 4)
+	keep := func(ctx context.Context, ev *event.Event) (handlers.Result, error) {
+		got <- kept{ctx, ev}
+		return handlers.Result{ExitState: handlers.Success}, nil
+	}
+	startWorker(t, nc, worker.Config{},
+		fn("first", "POST_CREATE", []string{"SERVER"}, 2, keep),
+		fn("second", "POST_CREATE", []string{"SERVER"}, 1, keep))
+	id := publishCPU4(t, s)
+	a, b := natstest.ChanRecv(t, got, 5*time.Second), natstest.ChanRecv(t, got, 5*time.Second)
+	for _, k := range []kept{a, b} {
+		if k.ev.ID != id || string(k.ev.Input) != `{"cpu":4}` {
+			t.Errorf("event = %+v, want id %s and its input", k.ev, id)
+		}
+	}
+	ca, _ := handlers.CallFrom(a.ctx)
+	cb, _ := handlers.CallFrom(b.ctx)
+	if ca.Ref == cb.Ref || ca.Origin == cb.Origin || !strings.HasPrefix(ca.Origin, ca.Ref+"/") || !strings.HasPrefix(cb.Origin, cb.Ref+"/") {
+		t.Errorf("calls kept = %q (origin %q) and %q (origin %q), want two, each with its own origin", ca.Ref, ca.Origin, cb.Ref, cb.Origin)
 	}
 }
