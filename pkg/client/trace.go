@@ -67,13 +67,13 @@ func (t *tracing) tracer() trace.Tracer {
 		return t.fixed
 	}
 	tp := otel.GetTracerProvider()
-	if typ := reflect.TypeOf(tp); typ == nil || typ.Kind() == reflect.Pointer && typ.Elem().PkgPath() == globalDefault {
-		return nil
-	}
 	if pt := t.global.Load(); pt != nil && pt.tp == tp {
-		return pt.tracer
+		return pt.tracer // nil for the default provider
 	}
-	pt := &providerTracer{tp: tp, tracer: tp.Tracer(instrumentation)}
+	pt := &providerTracer{tp: tp}
+	if typ := reflect.TypeOf(tp); typ != nil && (typ.Kind() != reflect.Pointer || typ.Elem().PkgPath() != globalDefault) {
+		pt.tracer = tp.Tracer(instrumentation)
+	}
 	t.global.Store(pt)
 	return pt.tracer
 }
