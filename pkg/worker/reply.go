@@ -49,11 +49,7 @@ func (w *Worker) reply(ctx context.Context, msg *nats.Msg, start time.Time, d *e
 		d, data = w.refuseTooLarge(msg, d, t, len(data), limit)
 	}
 	if t != nil {
-		label := "denied"
-		if d.Allowed {
-			label = "allowed"
-		}
-		w.metrics.PreDecisions.WithLabelValues(t.Name, label).Inc()
+		w.metrics.preDecision(t, d.Allowed).Inc()
 	}
 	span := w.startSettle(ctx, "reply", d)
 	err = msg.Respond(data)
