@@ -68,7 +68,13 @@ type FunctionResult struct {
 // Encode returns the JSON of the decision; a nil Functions is written as [].
 // It does not modify d.
 func (d *Decision) Encode() ([]byte, error) {
-	b, err := d.appendJSON(make([]byte, 0, 160+len(d.Input)+64*len(d.Functions)))
+	return d.AppendEncode(make([]byte, 0, 160+len(d.Input)+64*len(d.Functions)))
+}
+
+// AppendEncode appends the JSON of the decision, as Encode returns it, to b
+// and returns the extended buffer; on an error it returns nil.
+func (d *Decision) AppendEncode(b []byte) ([]byte, error) {
+	b, err := d.appendJSON(b)
 	if err != nil {
 		return nil, fmt.Errorf("event: decision: %w", err)
 	}

@@ -64,6 +64,25 @@ func TestDecisionEncode(t *testing.T) {
 	}
 }
 
+func TestDecisionAppendEncode(t *testing.T) {
+	d := &Decision{ID: "x", Allowed: true, Functions: []FunctionResult{{Ref: "f", Result: "CONTINUE", Ms: 0.5}}}
+	want, err := d.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.AppendEncode([]byte("prefix"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "prefix"+string(want) {
+		t.Errorf("AppendEncode(prefix) = %s, want prefix%s", got, want)
+	}
+	bad := &Decision{ID: "y", Modified: true, Input: []byte("{")}
+	if got, err := bad.AppendEncode(nil); err == nil || got != nil {
+		t.Errorf("AppendEncode(bad input) = %q, %v; want nil and an error", got, err)
+	}
+}
+
 func TestDecodeDecisionInvalid(t *testing.T) {
 	tests := []struct{ name, give, wantMsg string }{
 		{"not JSON", `nope`, "event: decision: invalid character"},

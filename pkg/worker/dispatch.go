@@ -263,7 +263,9 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 			return false
 		}
 		deadline, hasDeadline = time.UnixMilli(ms), true
-		if time.Until(deadline) <= minReplyMargin {
+		// Measured from when the request was taken up, a few microseconds
+		// ago: no clock read of its own.
+		if deadline.Sub(start) <= minReplyMargin {
 			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonExpired).Inc()
 			w.reply(ctx, msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, t)
 			return false
@@ -419,12 +421,26 @@ type progress struct {
 // through it (see handlePre); guard(nil, p) announces the function about to
 // run, with the results so far.
 func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, progress) bool) {
-	d := w.chain(ctx, st, entries, ev, guard)
+	// Without a decision log nothing holds the decision once it is sent
+	// (or discarded after the watchdog's): its storage is reused.
+	pooled := w.dlog == nil
+	var cd *chainDecision
+	if pooled {
+		cd, _ = chainDecisions.Get().(*chainDecision)
+	}
+	if cd == nil {
+		cd = &chainDecision{}
+	}
+	d := w.chainIn(ctx, cd, st, entries, ev, guard)
 	if guard != nil {
 		guard(d, progress{})
-		return
+	} else {
+		w.reply(ctx, msg, start, d, t)
 	}
-	w.reply(ctx, msg, start, d, t)
+	if pooled {
+		*cd = chainDecision{}
+		chainDecisions.Put(cd)
+	}
 }
 
 // chainDecision is a PRE decision with room for the results of a short
@@ -434,10 +450,12 @@ type chainDecision struct {
 	fns [2]event.FunctionResult
 }
 
-// newChainDecision returns an allowing decision of event id at revision rev
-// with room for the results of n functions.
-func newChainDecision(id string, rev uint64, n int) *event.Decision {
-	cd := &chainDecision{}
+// chainDecisions holds the idle storage of decisions (see decide).
+var chainDecisions sync.Pool
+
+// newChainDecision returns an allowing decision of event id at revision rev,
+// in cd, with room for the results of n functions.
+func newChainDecision(cd *chainDecision, id string, rev uint64, n int) *event.Decision {
 	var fns []event.FunctionResult
 	if n <= len(cd.fns) {
 		fns = cd.fns[:0:n]
@@ -451,15 +469,26 @@ func newChainDecision(id string, rev uint64, n int) *event.Decision {
 // chain runs the PRE functions of entries in order on ev and returns the
 // decision; guard(nil, p), when given, announces each function about to run.
 func (w *Worker) chain(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, progress) bool) *event.Decision {
-	d := newChainDecision(ev.ID, st.rev, len(entries))
+	return w.chainIn(ctx, &chainDecision{}, st, entries, ev, guard)
+}
+
+// chainIn is chain with the decision's storage given. The last function
+// runs on ev itself, which nothing reads after it; each one before it on
+// its own copy.
+func (w *Worker) chainIn(ctx context.Context, cd *chainDecision, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, progress) bool) *event.Decision {
+	d := newChainDecision(cd, ev.ID, st.rev, len(entries))
 	input := ev.Input
-	for _, e := range entries {
+	for i, e := range entries {
 		if guard != nil {
 			guard(nil, progress{ref: e.Ref, done: slices.Clone(d.Functions)})
 		}
-		call := *ev
+		call := ev
+		if i < len(entries)-1 {
+			c := *ev
+			call = &c
+		}
 		call.Input = input
-		res, outcome, elapsed, err := w.call(ctx, st, e, &call, 0)
+		res, outcome, elapsed, err := w.call(ctx, st, e, call, 0)
 		fr := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(elapsed.Microseconds()) / 1000}
 		if err != nil {
 			fr.Error = err.Error()

@@ -70,6 +70,21 @@ type Metrics struct {
 
 	mu       sync.Mutex // serialises writers of received
 	received atomic.Pointer[map[receivedKey]prometheus.Counter]
+	// decided holds the PreDecisions series of each PRE type by name:
+	// denied, then allowed. Filled by NewMetrics, read without locking.
+	decided map[string]*[2]prometheus.Counter
+}
+
+// preDecision returns the PreDecisions counter of a PRE type and outcome.
+func (m *Metrics) preDecision(t *subjects.TriggerType, allowed bool) prometheus.Counter {
+	i, label := 0, "denied"
+	if allowed {
+		i, label = 1, "allowed"
+	}
+	if c := m.decided[t.Name]; c != nil {
+		return c[i]
+	}
+	return m.PreDecisions.WithLabelValues(t.Name, label)
 }
 
 type receivedKey struct{ typ, option string }
@@ -172,6 +187,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	empty := map[receivedKey]prometheus.Counter{}
 	m.received.Store(&empty)
+	m.decided = make(map[string]*[2]prometheus.Counter)
 	m.DecisionLogFailures.WithLabelValues(DecisionLogQueueFull)
 	m.DecisionLogFailures.WithLabelValues(DecisionLogPublish)
 	for _, t := range subjects.Types() {
@@ -180,8 +196,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 		m.OriginRejected.WithLabelValues(t.Name)
 		if t.IsPre() {
-			m.PreDecisions.WithLabelValues(t.Name, "allowed")
-			m.PreDecisions.WithLabelValues(t.Name, "denied")
+			m.decided[t.Name] = &[2]prometheus.Counter{
+				m.PreDecisions.WithLabelValues(t.Name, "denied"),
+				m.PreDecisions.WithLabelValues(t.Name, "allowed"),
+			}
 			m.PreTooLarge.WithLabelValues(t.Name)
 		} else {
 			m.Redeliveries.WithLabelValues(t.Name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -32,8 +33,12 @@ const (
 // whose encoding is larger than the connection's max payload (checked here,
 // or reported by the connection), is replaced by a refusal that fits.
 func (w *Worker) reply(ctx context.Context, msg *nats.Msg, start time.Time, d *event.Decision, t *subjects.TriggerType) {
-	data, err := d.Encode()
-	if err != nil {
+	buf := replyBuffer()
+	defer putReplyBuffer(buf)
+	data, err := d.AppendEncode((*buf)[:0])
+	if err == nil {
+		*buf = data
+	} else {
 		w.log.Error("decision cannot be encoded, refusing instead", "subject", msg.Subject, "event_id", d.ID, "err", err)
 		d = &event.Decision{ID: d.ID, Code: event.CodeHandlerError,
 			Message:   cutText("the decision could not be encoded: "+err.Error(), maxReplyText),
@@ -44,11 +49,7 @@ func (w *Worker) reply(ctx context.Context, msg *nats.Msg, start time.Time, d *e
 		d, data = w.refuseTooLarge(msg, d, t, len(data), limit)
 	}
 	if t != nil {
-		label := "denied"
-		if d.Allowed {
-			label = "allowed"
-		}
-		w.metrics.PreDecisions.WithLabelValues(t.Name, label).Inc()
+		w.metrics.preDecision(t, d.Allowed).Inc()
 	}
 	span := w.startSettle(ctx, "reply", d)
 	err = msg.Respond(data)
@@ -64,6 +65,23 @@ func (w *Worker) reply(ctx context.Context, msg *nats.Msg, start time.Time, d *e
 	}
 	if w.dlog != nil {
 		w.dlog.add(msg, start, d)
+	}
+}
+
+// replyBuffers holds the buffers decisions are encoded in: a reply's
+// encoding is dead once msg.Respond returns (the connection copies it into
+// its own buffer), so a PRE request allocates none.
+var replyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledReply bounds a buffer kept in replyBuffers: the encoding of a
+// large decision (one that returns a large input) is not kept.
+const maxPooledReply = 16 << 10
+
+func replyBuffer() *[]byte { return replyBuffers.Get().(*[]byte) }
+
+func putReplyBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledReply {
+		replyBuffers.Put(b)
 	}
 }
 
