@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -405,7 +406,7 @@ func failedAt(m *jetstream.RawStreamMsg) time.Time {
 // its original Nats-Msg-Id (kept in Trigger-Msg-Id), "" when it has neither.
 func letterID(m *jetstream.RawStreamMsg) string {
 	if _, cut := bodyTruncated(m); !cut {
-		if id := eventID(m.Data); id != "" {
+		if id := event.IDOf(m.Data); id != "" {
 			return id
 		}
 	}
@@ -420,17 +421,6 @@ func bodyTruncated(m *jetstream.RawStreamMsg) (string, bool) {
 		return "", false
 	}
 	return v[0], true
-}
-
-// eventID returns the id of an event document, "" when it has none.
-func eventID(data []byte) string {
-	var ev struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(data, &ev) != nil {
-		return ""
-	}
-	return ev.ID
 }
 
 // truncate shortens s to n runes on one line, marking a cut with "…".

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
+	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
@@ -303,7 +304,7 @@ func replayMsg(m jetstream.Msg, md *jetstream.MsgMetadata, opts replayOptions) (
 			msg.Header[k] = slices.Clone(v)
 		}
 	}
-	id := eventID(m.Data())
+	id := event.IDOf(m.Data())
 	if id == "" {
 		id = h.Get(subjects.HeaderMsgID)
 	}

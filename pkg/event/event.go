@@ -467,6 +467,19 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 // Encode returns the JSON of the event.
 func (e *Event) Encode() ([]byte, error) { return e.MarshalJSON() }
 
+// IDOf returns the id of the event document data, as the decoder reads
+// it; "" when data is not a JSON object or its id is not a string. It
+// gives no new id to an event without one.
+func IDOf(data []byte) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return ""
+	}
+	return v.ID
+}
+
 // checkDepth rejects JSON nested deeper than max without decoding it.
 func checkDepth(data []byte, max int) error {
 	depth, inString, escaped := 0, false, false

@@ -299,3 +299,18 @@ func canonical(raw json.RawMessage) []byte {
 	}
 	return out
 }
+
+func TestIDOf(t *testing.T) {
+	for data, want := range map[string]string{
+		`{"id":"evt-1","input":{}}`: "evt-1",
+		`{"id":"\u0065vt"}`:         "evt",
+		`{"input":{}}`:              "",
+		`{"id":5}`:                  "",
+		`[1]`:                       "",
+		`not json`:                  "",
+	} {
+		if got := IDOf([]byte(data)); got != want {
+			t.Errorf("IDOf(%s) = %q, want %q", data, got, want)
+		}
+	}
+}

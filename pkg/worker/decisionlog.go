@@ -353,7 +353,7 @@ func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 		// own id then, read here off the caller's path.
 		r.ID = msg.Header.Get(subjects.HeaderMsgID)
 		if r.ID == "" {
-			r.ID = eventID(msg.Data)
+			r.ID = event.IDOf(msg.Data)
 		}
 	}
 	if v := msg.Header.Get(subjects.HeaderDeadline); v != "" {
@@ -370,16 +370,4 @@ func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 		}
 	}
 	return r
-}
-
-// eventID returns the id of the event in data, as the event decoder reads
-// it; "" when data is not a JSON object or its id is not a string.
-func eventID(data []byte) string {
-	var v struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(data, &v) != nil {
-		return ""
-	}
-	return v.ID
 }
