@@ -1,10 +1,7 @@
 package worker
 
 import (
-	"maps"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,7 +52,7 @@ const (
 // Subscriptions only cover catalogue subjects, so such an event was
 // published with a bad option (e.g. ANY on a type with options).
 func (w *Worker) parse(in *inbound) bool {
-	if seen, ok := w.parsed.lookup(in.subject); ok {
+	if seen, ok := w.parsed.get(in.subject); ok {
 		in.subj = seen.subj
 		seen.received.Inc()
 		return true
@@ -74,49 +71,22 @@ func (w *Worker) parse(in *inbound) bool {
 	received := w.metrics.receivedCounter(subj.Type, subj.Option)
 	received.Inc()
 	if subj.Type.Known(subj.Option) {
-		w.parsed.add(in.subject, parsedSubject{subj: subj, received: received})
+		w.parsed.getOrAdd(strings.Clone(in.subject), func() parsedSubject {
+			return parsedSubject{subj: subj, received: received}
+		})
 	}
 	return true
 }
 
-// parsedSubjects remembers the subjects [Worker.parse] parsed with their
-// events-received counter, so that the next event on one costs a map lookup
-// where parse cuts the subject, looks up its type and option, and then the
-// counter. Only subjects whose option is a catalogue value are kept (not
-// the other values of an open option set), so it holds at most one entry a
-// catalogue subject. Reads take no lock: the map is replaced, never changed.
-type parsedSubjects struct {
-	mu   sync.Mutex // serialises writers
-	seen atomic.Pointer[map[string]parsedSubject]
-}
-
+// parsedSubject is what parse remembers of a subject it parsed (the
+// Worker's parsed, keyed by the subject): the next event on it costs a map
+// lookup where parse cuts the subject, looks up its type and option, and
+// then the counter. Only subjects whose option is a catalogue value are
+// kept (not the other values of an open option set), so it holds at most
+// one entry a catalogue subject.
 type parsedSubject struct {
 	subj     subjects.Subject
 	received prometheus.Counter
-}
-
-func (p *parsedSubjects) lookup(subject string) (parsedSubject, bool) {
-	if m := p.seen.Load(); m != nil {
-		s, ok := (*m)[subject]
-		return s, ok
-	}
-	return parsedSubject{}, false
-}
-
-func (p *parsedSubjects) add(subject string, s parsedSubject) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var cur map[string]parsedSubject
-	if m := p.seen.Load(); m != nil {
-		cur = *m
-	}
-	if _, ok := cur[subject]; ok {
-		return
-	}
-	next := make(map[string]parsedSubject, len(cur)+1)
-	maps.Copy(next, cur)
-	next[strings.Clone(subject)] = s
-	p.seen.Store(&next)
 }
 
 // admit takes a parsed event the rest of the way in, in order: the loop

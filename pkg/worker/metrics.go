@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,8 +67,7 @@ type Metrics struct {
 	// Streams are the durable delivery's stream and consumer gauges.
 	Streams StreamGauges
 
-	mu       sync.Mutex // serialises writers of received
-	received atomic.Pointer[map[receivedKey]prometheus.Counter]
+	received cowMap[receivedKey, prometheus.Counter]
 	// decided holds the PreDecisions series of each PRE type by name:
 	// denied, then allowed. Filled by NewMetrics, read without locking.
 	decided map[string]*[2]prometheus.Counter
@@ -185,8 +183,6 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	empty := map[receivedKey]prometheus.Counter{}
-	m.received.Store(&empty)
 	m.decided = make(map[string]*[2]prometheus.Counter)
 	m.DecisionLogFailures.WithLabelValues(DecisionLogQueueFull)
 	m.DecisionLogFailures.WithLabelValues(DecisionLogPublish)
@@ -210,29 +206,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 // received returns the events-received counter of a type and option. The
 // option label is the option when it is a catalogue value, else "other".
-// Seen series are read from an immutable map without locking.
+// Seen series are read without locking (cowMap).
 func (m *Metrics) receivedCounter(t *subjects.TriggerType, option string) prometheus.Counter {
 	if !t.Known(option) {
 		option = otherOption
 	}
-	k := receivedKey{t.Name, option}
-	if c, ok := (*m.received.Load())[k]; ok {
-		return c
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	cur := *m.received.Load()
-	if c, ok := cur[k]; ok {
-		return c
-	}
-	next := make(map[receivedKey]prometheus.Counter, len(cur)+1)
-	for kk, v := range cur {
-		next[kk] = v
-	}
-	c := m.EventsReceived.WithLabelValues(t.Name, option)
-	next[k] = c
-	m.received.Store(&next)
-	return c
+	return m.received.getOrAdd(receivedKey{t.Name, option}, func() prometheus.Counter {
+		return m.EventsReceived.WithLabelValues(t.Name, option)
+	})
 }
 
 // fnMetrics are the series of one registered function. They are created on

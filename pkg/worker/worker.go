@@ -175,7 +175,7 @@ type Worker struct {
 	metrics *Metrics
 	log     *slog.Logger
 	limits  event.Limits
-	parsed  parsedSubjects // the subjects parse has seen
+	parsed  cowMap[string, parsedSubject] // the subjects parse has seen
 	// bus, when set, is the bus of every call instead of one on nc: an
 	// [Offline] worker's.
 	bus handlers.Bus
