@@ -467,6 +467,25 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 // Encode returns the JSON of the event.
 func (e *Event) Encode() ([]byte, error) { return e.MarshalJSON() }
 
+// AppendJSON appends the JSON of the event, the bytes Encode returns, to b
+// and returns the extended buffer; on an error it returns b unchanged. An
+// event without Extra fields is written straight into b: a caller that
+// reuses its buffer encodes without allocating.
+func (e *Event) AppendJSON(b []byte) ([]byte, error) {
+	if len(e.Extra) > 0 {
+		data, err := e.MarshalJSON()
+		if err != nil {
+			return b, err
+		}
+		return append(b, data...), nil
+	}
+	out, err := e.appendJSON(b)
+	if err != nil {
+		return b, err
+	}
+	return out, nil
+}
+
 // IDOf returns the id of the event document data, as the decoder reads
 // it; "" when data is not a JSON object or its id is not a string. It
 // gives no new id to an event without one.
