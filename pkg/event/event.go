@@ -547,7 +547,8 @@ func WithOrigin(ctx context.Context, value string) context.Context {
 // WithOriginStamp is [WithOrigin] for a worker that signs its loop flags:
 // value is what the work shows outside the bus (webhook headers, command
 // environments), and stamp returns the value for one message it sends on
-// the bus, bound to its subject and body.
+// the bus, bound to its subject and body. stamp must not keep data: the
+// publisher SDK reuses the buffer once the message is sent.
 func WithOriginStamp(ctx context.Context, value string, stamp func(subject string, data []byte) string) context.Context {
 	return &originCtx{Context: ctx, o: origin{value: value, stamp: stamp}}
 }
