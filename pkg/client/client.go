@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -97,6 +100,9 @@ type Client struct {
 	opts   Options
 	reg    *registryWatch // nil with Options.NoRegistryWatch
 	trace  *tracing
+
+	routes   atomic.Pointer[map[routeKey]route] // see route
+	routesMu sync.Mutex                         // serialises the writers of routes
 }
 
 // New returns a client that publishes on nc.
@@ -153,12 +159,19 @@ func (c *Client) RegistryWatched() bool {
 // type and option, and builds the message into m; it returns the event's
 // id. The caller's m and the event's copy stay on the caller's stack.
 func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Event, pre bool, m *nats.Msg) (string, error) {
-	subject, err := c.scheme.Build(typ, option)
+	return c.prepareIn(ctx, typ, option, ev, pre, m, nil)
+}
+
+// prepareIn is prepare with the event encoded into buf when it is not nil
+// (m.Data is then buf, grown as needed), into a buffer of its own when it
+// is.
+func (c *Client) prepareIn(ctx context.Context, typ, option string, ev *event.Event, pre bool, m *nats.Msg, buf []byte) (string, error) {
+	r, err := c.route(typ, option)
 	if err != nil {
 		return "", fmt.Errorf("client: %w", err)
 	}
-	t, _ := subjects.Lookup(typ)
-	if t.IsPre() != pre {
+	subject := r.subject
+	if r.pre != pre {
 		if pre {
 			return "", fmt.Errorf("client: %s is not a PRE trigger: use Publish", typ)
 		}
@@ -176,13 +189,22 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 	}
 	e.TriggerType, e.TriggerOption = typ, option
 	callerID := e.ID != ""
-	if !callerID {
-		e.ID = event.NewID()
+	if !callerID || e.TimeStamp == 0 {
+		// One clock read for the id and the time stamp.
+		now := time.Now()
+		if !callerID {
+			e.ID = event.NewIDAt(now)
+		}
+		if e.TimeStamp == 0 {
+			e.TimeStamp = now.UnixMilli()
+		}
 	}
-	if e.TimeStamp == 0 {
-		e.TimeStamp = time.Now().UnixMilli()
+	var data []byte
+	if buf != nil {
+		data, err = e.AppendJSON(buf)
+	} else {
+		data, err = e.Encode()
 	}
-	data, err := e.Encode()
 	if err != nil {
 		return "", fmt.Errorf("client: encode event: %w", err)
 	}
@@ -210,6 +232,54 @@ func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Even
 	return e.ID, nil
 }
 
+// route is where the events of a type and option go: their subject, and
+// whether the type is a PRE trigger.
+type route struct {
+	subject string
+	pre     bool
+}
+
+// routeKey is a type and option.
+type routeKey struct{ typ, option string }
+
+// maxRoutes bounds the routes a client keeps; the subjects of other types
+// and options are built on each call.
+const maxRoutes = 256
+
+// route returns the route of typ and option, validated. A client keeps the
+// routes it has built (a publisher sends few types and options), read
+// without a lock and replaced whole when one is added, so that an event
+// builds no subject.
+func (c *Client) route(typ, option string) (route, error) {
+	k := routeKey{typ, option}
+	if m := c.routes.Load(); m != nil {
+		if r, ok := (*m)[k]; ok {
+			return r, nil
+		}
+	}
+	subject, err := c.scheme.Build(typ, option)
+	if err != nil {
+		return route{}, err
+	}
+	t, _ := subjects.Lookup(typ)
+	r := route{subject: subject, pre: t.IsPre()}
+	c.routesMu.Lock()
+	defer c.routesMu.Unlock()
+	var cur map[routeKey]route
+	if m := c.routes.Load(); m != nil {
+		cur = *m
+	}
+	if len(cur) < maxRoutes {
+		next := maps.Clone(cur)
+		if next == nil {
+			next = map[routeKey]route{}
+		}
+		next[k] = r
+		c.routes.Store(&next)
+	}
+	return r, nil
+}
+
 // msgHeader returns the headers of m, made when m has none.
 func msgHeader(m *nats.Msg) nats.Header {
 	if m.Header == nil {
@@ -224,7 +294,17 @@ func msgHeader(m *nats.Msg) nats.Header {
 // attempt gets an equal share of the time left.
 func (c *Client) Publish(ctx context.Context, typ, option string, ev *event.Event) (id string, err error) {
 	var m nats.Msg
-	id, err = c.prepare(ctx, typ, option, ev, false, &m)
+	// The event is encoded into a pooled buffer: nats.go copies the
+	// message into its own before a publish returns, and nothing else
+	// keeps it.
+	bp := publishBufs.Get().(*[]byte)
+	defer func() {
+		if m.Data != nil && cap(m.Data) <= maxPooledBuf {
+			*bp = m.Data[:0]
+		}
+		publishBufs.Put(bp)
+	}()
+	id, err = c.prepareIn(ctx, typ, option, ev, false, &m, (*bp)[:0])
 	if err != nil {
 		return "", err
 	}
@@ -241,6 +321,12 @@ func (c *Client) Publish(ctx context.Context, typ, option string, ev *event.Even
 	endPublish(span, err)
 	return id, err
 }
+
+// publishBufs holds the buffers Publish encodes events into; one larger
+// than maxPooledBuf is left to the collector.
+var publishBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledBuf = 64 << 10
 
 // publishDurable publishes m (the event id) through JetStream, awaiting the
 // stream's ack and retrying with the same Nats-Msg-Id.

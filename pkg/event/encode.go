@@ -147,53 +147,59 @@ func AppendJSONFloat(b []byte, f float64) []byte {
 	return b
 }
 
-// appendEvent writes an event without Extra fields.
+// appendJSON writes an event without Extra fields, in one pass of appends.
 func (e *Event) appendJSON(b []byte) ([]byte, error) {
+	n := len(b)
 	b = append(b, '{')
-	first := true
-	field := func(name string) {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-	}
 	if e.ID != "" {
-		field("id")
+		b = append(comma(b, n), `"id":`...)
 		b = appendString(b, e.ID)
 	}
 	if e.TriggerType != "" {
-		field("triggerType")
+		b = append(comma(b, n), `"triggerType":`...)
 		b = appendString(b, e.TriggerType)
 	}
 	if e.TriggerOption != "" {
-		field("triggerOption")
+		b = append(comma(b, n), `"triggerOption":`...)
 		b = appendString(b, e.TriggerOption)
 	}
 	if e.TimeStamp != 0 {
-		field("timeStamp")
+		b = append(comma(b, n), `"timeStamp":`...)
 		b = strconv.AppendInt(b, e.TimeStamp, 10)
 	}
 	if e.BEUUID != "" {
-		field("beUUID")
+		b = append(comma(b, n), `"beUUID":`...)
 		b = appendString(b, e.BEUUID)
 	}
 	var err error
-	for _, rf := range [...]struct {
-		name string
-		raw  json.RawMessage
-	}{{"customer", e.Customer}, {"user", e.User}, {"input", e.Input}} {
-		if len(rf.raw) == 0 {
-			continue
+	if len(e.Customer) > 0 {
+		b = append(comma(b, n), `"customer":`...)
+		if b, err = appendRaw(b, e.Customer); err != nil {
+			return nil, fmt.Errorf("event: field customer: %w", err)
 		}
-		field(rf.name)
-		if b, err = appendRaw(b, rf.raw); err != nil {
-			return nil, fmt.Errorf("event: field %s: %w", rf.name, err)
+	}
+	if len(e.User) > 0 {
+		b = append(comma(b, n), `"user":`...)
+		if b, err = appendRaw(b, e.User); err != nil {
+			return nil, fmt.Errorf("event: field user: %w", err)
+		}
+	}
+	if len(e.Input) > 0 {
+		b = append(comma(b, n), `"input":`...)
+		if b, err = appendRaw(b, e.Input); err != nil {
+			return nil, fmt.Errorf("event: field input: %w", err)
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// comma appends the comma before a field of the object that starts at
+// b[n], unless the field is its first.
+func comma(b []byte, n int) []byte {
+	if len(b) > n+1 {
+		b = append(b, ',')
+	}
+	return b
 }
 
 // appendJSON writes a decision.

@@ -44,6 +44,15 @@ func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
 		if gotErr == nil && !bytes.Equal(got, want) {
 			t.Fatalf("Encode =\n%s\nencoding/json =\n%s", got, want)
 		}
+		// AppendJSON writes the same after what the buffer holds, and
+		// leaves it as it was on an error.
+		app, appErr := e.AppendJSON([]byte("prefix"))
+		if (appErr != nil) != (wantErr != nil) {
+			t.Fatalf("AppendJSON error %v, encoding/json error %v", appErr, wantErr)
+		}
+		if appErr == nil && string(app) != "prefix"+string(want) || appErr != nil && string(app) != "prefix" {
+			t.Fatalf("AppendJSON = %s, want prefix before\n%s", app, want)
+		}
 
 		d := &Decision{ID: id, Allowed: flag, Code: typ, Message: text, Function: opt, Modified: flag,
 			Revision:  uint64(ts), // 0 omitted, and the whole range of uint64
@@ -76,5 +85,21 @@ func TestDecisionEncodeNilFunctions(t *testing.T) {
 	got, err := d.Encode()
 	if err != nil || string(got) != `{"id":"x","allowed":true,"modified":false,"functions":[]}` {
 		t.Errorf("Encode() = %s, %v", got, err)
+	}
+}
+
+func TestAppendJSONExtra(t *testing.T) {
+	e := &Event{ID: "x", Input: json.RawMessage(`{"a":1}`), Extra: map[string]json.RawMessage{"z": json.RawMessage(`true`)}}
+	want, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.AppendJSON([]byte("["))
+	if err != nil || string(got) != "["+string(want) {
+		t.Errorf("AppendJSON = %s, %v; want [%s", got, err, want)
+	}
+	e.Input = json.RawMessage(`{`)
+	if got, err := e.AppendJSON([]byte("[")); err == nil || string(got) != "[" {
+		t.Errorf("AppendJSON of a bad input = %s, %v; want [ and an error", got, err)
 	}
 }

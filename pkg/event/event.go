@@ -467,6 +467,25 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 // Encode returns the JSON of the event.
 func (e *Event) Encode() ([]byte, error) { return e.MarshalJSON() }
 
+// AppendJSON appends the JSON of the event, the bytes Encode returns, to b
+// and returns the extended buffer; on an error it returns b unchanged. An
+// event without Extra fields is written straight into b: a caller that
+// reuses its buffer encodes without allocating.
+func (e *Event) AppendJSON(b []byte) ([]byte, error) {
+	if len(e.Extra) > 0 {
+		data, err := e.MarshalJSON()
+		if err != nil {
+			return b, err
+		}
+		return append(b, data...), nil
+	}
+	out, err := e.appendJSON(b)
+	if err != nil {
+		return b, err
+	}
+	return out, nil
+}
+
 // IDOf returns the id of the event document data, as the decoder reads
 // it; "" when data is not a JSON object or its id is not a string. It
 // gives no new id to an event without one.
@@ -528,7 +547,8 @@ func WithOrigin(ctx context.Context, value string) context.Context {
 // WithOriginStamp is [WithOrigin] for a worker that signs its loop flags:
 // value is what the work shows outside the bus (webhook headers, command
 // environments), and stamp returns the value for one message it sends on
-// the bus, bound to its subject and body.
+// the bus, bound to its subject and body. stamp must not keep data: the
+// publisher SDK reuses the buffer once the message is sent.
 func WithOriginStamp(ctx context.Context, value string, stamp func(subject string, data []byte) string) context.Context {
 	return &originCtx{Context: ctx, o: origin{value: value, stamp: stamp}}
 }

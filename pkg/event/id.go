@@ -14,8 +14,12 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 // seeded by the operating system): an id must be unique, not secret (a
 // publisher may choose its own), and crypto/rand's read was most of the
 // cost of an id, which the SDK makes for every event.
-func NewID() string {
-	hi := uint64(time.Now().UnixMilli())<<16 | rand.Uint64()&0xffff
+func NewID() string { return NewIDAt(time.Now()) }
+
+// NewIDAt returns a new event id made at t, for a caller that has read the
+// clock already (the SDK stamps the event's timeStamp with the same time).
+func NewIDAt(t time.Time) string {
+	hi := uint64(t.UnixMilli())<<16 | rand.Uint64()&0xffff
 	lo := rand.Uint64()
 	var out [26]byte
 	// 128 bits as 26 five-bit groups: the first group holds the top 3 bits.

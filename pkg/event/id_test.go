@@ -69,3 +69,14 @@ func TestNewIDUnique(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestNewIDAt(t *testing.T) {
+	at := time.UnixMilli(1764950000123)
+	a, b := NewIDAt(at), NewIDAt(at)
+	if got := idTime(t, a); got != at.UnixMilli() {
+		t.Errorf("NewIDAt(%d) = %q, time %d", at.UnixMilli(), a, got)
+	}
+	if a == b {
+		t.Errorf("NewIDAt twice at the same time = %q both times", a)
+	}
+}

@@ -115,7 +115,7 @@ func (o *Origin) identifyIn(buf []byte, ref, id string) string {
 	if o.Signed() {
 		return o.Identify(ref, id)
 	}
-	r, i := url.PathEscape(ref), url.PathEscape(id) // no allocation when nothing is escaped
+	r, i := pathEscape(ref), pathEscape(id) // no allocation when nothing is escaped
 	n := len(r) + 1 + len(i)
 	if n > len(buf) {
 		return r + "/" + i
@@ -124,6 +124,28 @@ func (o *Origin) identifyIn(buf []byte, ref, id string) string {
 	copy(buf[len(r)+1:], i)
 	return unsafe.String(&buf[0], n)
 }
+
+// pathEscape is url.PathEscape with a table look-up per byte for the common
+// case, a ref or an event id with nothing to escape: it is on the path of
+// every call.
+func pathEscape(s string) string {
+	for i := 0; i < len(s); i++ {
+		if !unreserved[s[i]] {
+			return url.PathEscape(s)
+		}
+	}
+	return s
+}
+
+// unreserved marks the bytes url.PathEscape leaves as they are that a ref
+// or an id is made of: letters, digits, '-', '_', '.' and '~' (RFC 3986's
+// unreserved characters).
+var unreserved = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
+	}
+	return t
+}()
 
 func (o *Origin) value(scope, ref, id, subject string, data []byte) string {
 	base := url.PathEscape(ref) + "/" + url.PathEscape(id)

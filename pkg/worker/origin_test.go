@@ -167,3 +167,18 @@ func TestOriginIdentifyIn(t *testing.T) {
 		}
 	}
 }
+
+func TestPathEscapeMatchesURL(t *testing.T) {
+	for c := range 256 {
+		for _, s := range []string{string(rune(c)), "ref" + string([]byte{byte(c)}) + "x", string([]byte{byte(c)})} {
+			if got, want := pathEscape(s), url.PathEscape(s); got != want {
+				t.Errorf("pathEscape(%q) = %q, url.PathEscape = %q", s, got, want)
+			}
+		}
+	}
+	for _, s := range []string{"", "noop", "01JDQ7Z6W3S6K4V0Q5H3YB3M8C", "a/b", "é", "a b", "x;y,z?"} {
+		if got, want := pathEscape(s), url.PathEscape(s); got != want {
+			t.Errorf("pathEscape(%q) = %q, url.PathEscape = %q", s, got, want)
+		}
+	}
+}
