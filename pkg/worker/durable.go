@@ -362,7 +362,7 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 	// it came, and a function may change a raw field (its Input) in place.
 	maxDeliver := w.durable.cfg.MaxDeliver
 	shared := maxDeliver <= 0 || int(delivered) < maxDeliver
-	in := inbound{subject: m.Subject(), data: m.Data(), header: m.Headers(), shared: shared, span: w.eventSpan(ctx)}
+	in := inbound{subject: m.Subject(), data: m.Data(), header: m.Headers(), shared: shared, framed: true, span: w.eventSpan(ctx)}
 	if !w.parse(&in) {
 		_ = m.TermWithReason("invalid subject")
 		return
@@ -436,6 +436,7 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 	var failed *matcher.Entry
 	var ferr error
 	var succeeded []string
+	fr := in.frame // the first call's frame, allocated with the event
 	for _, e := range entries {
 		if skip[e.Ref] {
 			continue
@@ -443,7 +444,9 @@ func (w *Worker) handleDurable(ctx context.Context, m jetstream.Msg) {
 		if tick {
 			w.metrics.ScheduleFires.WithLabelValues(e.Ref).Inc()
 		}
-		if _, _, _, err := w.call(ctx, st, e, ev, attempts); err != nil {
+		_, _, _, err := w.callIn(ctx, fr, st, e, ev, attempts)
+		fr = nil // a frame serves one call
+		if err != nil {
 			if failed == nil {
 				failed, ferr = e, err
 			}

@@ -68,3 +68,25 @@ func TestRefuseQueuedAfterStop(t *testing.T) {
 		t.Fatalf("answer = %+v, %v; want a refusal %s", d, err, event.CodeShuttingDown)
 	}
 }
+
+// TestDurablePostQueue: a durable worker takes its POST events from the
+// consumer, so its POST queue has no room (every garbage collection scans
+// a queue's buffer, empty or not); a core worker's holds PendingMsgs.
+func TestDurablePostQueue(t *testing.T) {
+	s := natstest.RunServer(t, natstest.WithJetStream())
+	for _, c := range []struct {
+		durable *DurableConfig
+		want    int
+	}{{nil, 100}, {&DurableConfig{}, 0}} {
+		w, err := New(natstest.Connect(t, s), Config{PendingMsgs: 100, Durable: c.durable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cap(w.post); got != c.want {
+			t.Errorf("durable %v: POST queue room %d, want %d", c.durable != nil, got, c.want)
+		}
+		if got := cap(w.pre); got != 100 {
+			t.Errorf("durable %v: PRE queue room %d, want 100", c.durable != nil, got)
+		}
+	}
+}

@@ -72,8 +72,9 @@ type Config struct {
 	LoopTTL time.Duration
 	// PendingMsgs bounds the core messages waiting for a dispatcher, PRE
 	// requests and POST events each (all subjects of a kind share one
-	// queue); 0 means DefaultPendingMsgs. NATS drops what does not fit and
-	// reports a slow consumer.
+	// queue; with Durable, POST events come through the consumer and only
+	// PRE requests are queued); 0 means DefaultPendingMsgs. NATS drops what
+	// does not fit and reports a slow consumer.
 	PendingMsgs int
 	// PendingBytes is no longer applied: the subscriptions deliver into
 	// the worker's queues, which only count messages (each at most the
@@ -295,7 +296,7 @@ func New(nc *nats.Conn, cfg Config, fns ...Function) (*Worker, error) {
 		log:      cfg.Logger.With("component", "worker"),
 		limits:   event.Limits{MaxBytes: cfg.MaxEventBytes},
 		pre:      make(chan *nats.Msg, cfg.PendingMsgs),
-		post:     make(chan *nats.Msg, cfg.PendingMsgs),
+		post:     make(chan *nats.Msg, postQueue(cfg)),
 		work:     make(chan job, min(cfg.MaxInFlight, max(4, 2*runtime.GOMAXPROCS(0)))),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
@@ -319,6 +320,17 @@ func New(nc *nats.Conn, cfg Config, fns ...Function) (*Worker, error) {
 		return nil, ErrScheduleNeedsJetStream
 	}
 	return w, nil
+}
+
+// postQueue is the room of the POST queue: none with durable delivery,
+// whose POST events come through the consumer (updateConsumer), never a
+// core subscription. The queue's buffer is a slice of PendingMsgs
+// pointers that every garbage collection scans, empty or not.
+func postQueue(cfg Config) int {
+	if cfg.Durable != nil {
+		return 0
+	}
+	return cfg.PendingMsgs
 }
 
 func (w *Worker) newState(set *matcher.Set) *runState {
