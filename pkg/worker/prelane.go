@@ -41,7 +41,11 @@ const preLaneNaps = 100
 // once (due) and tick while the lane stays on it; the request's deadline
 // is then watched as before. The lane wakes the monitor when it takes work
 // no watchdog guards (POST and durable events, PRE requests without a
-// deadline), or a request while others wait (a backlog).
+// deadline), or a request while others wait (a backlog). A lane the host
+// did not schedule is seen while it handles an event (the watchdog's timer
+// runs on the wall clock), as a slow function is; while the monitor sleeps,
+// an idle lane is only made runnable by the request that arrives, as after
+// the naps before.
 type preLane struct {
 	help   chan struct{} // unbuffered: an idle dispatcher takes PRE requests
 	taken  atomic.Uint64 // events the lane has taken
