@@ -348,10 +348,10 @@ type preWatch struct {
 	timer *time.Timer  // calls fire; made on the first arm
 	refs  atomic.Int32 // holders while the timer may have fired: the request and fire
 
-	// With a PRE lane, the timer is first set a tick ahead (early, which
-	// holds a ref of its own): when a request runs that long, fire asks the
-	// lane's monitor to look and, unless the request has finished, sets
-	// the timer again for end.
+	// On the PRE lane, the timer is first set a tick ahead (early, which
+	// holds a ref of its own): when a request holds the lane that long,
+	// fire asks the lane's monitor to look and, unless the request has
+	// finished, sets the timer again for end.
 	early    atomic.Bool
 	end      time.Time
 	finished atomic.Bool // the request is done with the watchdog
@@ -372,10 +372,11 @@ func (w *Worker) newPreWatch(ctx context.Context, msg *nats.Msg, start time.Time
 }
 
 // arm starts the watchdog's timer at now: fire answers at end unless it is
-// stopped; with a PRE lane, it first looks a tick ahead (see early).
+// stopped; for a request on the PRE lane, it first looks a tick ahead (see
+// early).
 func (p *preWatch) arm(now, end time.Time) {
 	d := end.Sub(now)
-	if l := p.w.lane; l != nil && d > l.tick {
+	if l := p.w.lane; l != nil && d > l.tick && l.on.Load() == p.msg {
 		p.end, d = end, l.tick
 		p.refs.Add(1)
 		p.early.Store(true)

@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -36,10 +38,10 @@ const preLaneNaps = 100
 //
 // The monitor does not tick while the lane answers PRE requests with a
 // Trigger-Deadline one at a time: such a request has a watchdog (see
-// [Worker.handlePre]), whose timer is set a tick ahead first, so a request
-// that runs longer than a tick, on the lane or not, has the monitor look at
-// once (due) and tick while the lane stays on it; the request's deadline
-// is then watched as before. The lane wakes the monitor when it takes work
+// [Worker.handlePre]), whose timer, for a request on the lane, is set a
+// tick ahead first, so a request that holds the lane longer than a tick has
+// the monitor look at once (due) and tick while the lane stays on it; the
+// request's deadline is then watched as before. The lane wakes the monitor when it takes work
 // no watchdog guards (POST and durable events, PRE requests without a
 // deadline), or a request while others wait (a backlog). A lane the host
 // did not schedule is seen while it handles an event (the watchdog's timer
@@ -47,16 +49,17 @@ const preLaneNaps = 100
 // an idle lane is only made runnable by the request that arrives, as after
 // the naps before.
 type preLane struct {
-	help   chan struct{} // unbuffered: an idle dispatcher takes PRE requests
-	taken  atomic.Uint64 // events the lane has taken
-	opened atomic.Uint64 // events the lane has taken that no watchdog guards
-	busy   atomic.Bool   // the lane handles one
-	open   atomic.Bool   // the lane handles one that no watchdog guards
-	stuck  atomic.Bool   // the lane has handled the same event for a tick while PRE requests waited
-	asleep atomic.Bool   // the monitor does not tick; the lane or a watchdog wakes it
-	wake   chan struct{} // one pending wake-up of the monitor by the lane
-	due    chan struct{} // one pending look asked by a watchdog (a request ran a tick)
-	looks  atomic.Uint64 // how often the monitor looked at the queue
+	help   chan struct{}            // unbuffered: an idle dispatcher takes PRE requests
+	taken  atomic.Uint64            // events the lane has taken
+	opened atomic.Uint64            // events the lane has taken that no watchdog guards
+	busy   atomic.Bool              // the lane handles one
+	on     atomic.Pointer[nats.Msg] // the PRE request with a deadline the lane handles, if any
+	open   atomic.Bool              // the lane handles one that no watchdog guards
+	stuck  atomic.Bool              // the lane has handled the same event for a tick while PRE requests waited
+	asleep atomic.Bool              // the monitor does not tick; the lane or a watchdog wakes it
+	wake   chan struct{}            // one pending wake-up of the monitor by the lane
+	due    chan struct{}            // one pending look asked by a watchdog (a request ran a tick)
+	looks  atomic.Uint64            // how often the monitor looked at the queue
 
 	tick, helpTick time.Duration // preLaneTick and preLaneHelpTick
 }
@@ -120,7 +123,9 @@ func (w *Worker) laneRun(j job, guarded bool) {
 	l := w.lane
 	l.taken.Add(1)
 	l.busy.Store(true)
-	if !guarded {
+	if guarded {
+		l.on.Store(j.msg)
+	} else {
 		l.opened.Add(1)
 		l.open.Store(true)
 	}
@@ -130,13 +135,16 @@ func (w *Worker) laneRun(j job, guarded bool) {
 		signal(l.wake)
 	}
 	w.run(j)
+	if guarded {
+		l.on.Store(nil)
+	}
 	l.busy.Store(false)
 	l.open.Store(false)
 	l.stuck.Store(false)
 }
 
-// look asks the monitor to look at the queue now: a PRE request has run
-// for a tick.
+// look asks the monitor to look at the queue now: a PRE request has held
+// the lane for a tick, or run to its deadline.
 func (l *preLane) look() { signal(l.due) }
 
 // monitorPreLane wakes dispatchers to help the lane (see preLane) until the
