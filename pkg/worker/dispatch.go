@@ -424,9 +424,14 @@ func (p *preWatch) fire() {
 	}
 	if p.early.CompareAndSwap(true, false) {
 		if !p.finished.Load() {
-			// If the request finishes now and finds the timer fired, the
-			// watchdog is done at end.
 			p.timer.Reset(time.Until(p.end))
+			// A request that finished meanwhile may have found the timer
+			// fired and left the watchdog to it: whoever stops the timer
+			// set for end does what its fire would have done.
+			if p.finished.Load() && p.timer.Stop() {
+				w.inflight.Done()
+				p.release()
+			}
 			p.release()
 			return
 		}
