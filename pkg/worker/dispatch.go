@@ -300,7 +300,7 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 	defer release()
 	wd := w.newPreWatch(ctx, msg, start, t, ev.ID, st.rev)
 	w.inflight.Add(1)
-	wd.arm(end.Sub(now))
+	wd.arm(now, end)
 	w.decide(dctx, msg, start, t, st, entries, ev, func(d *event.Decision, p progress) bool {
 		if d == nil {
 			wd.announce(p)
@@ -313,10 +313,13 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 		})
 		return answered
 	})
+	wd.finished.Store(true)
 	if wd.timer.Stop() {
 		w.inflight.Done()
-		wd.recycle()
-		return
+		if wd.early.CompareAndSwap(true, false) {
+			wd.release() // the early look's, which will not run
+		}
+		wd.release() // fire's, which will not run
 	}
 	wd.release()
 }
@@ -344,6 +347,14 @@ type preWatch struct {
 
 	timer *time.Timer  // calls fire; made on the first arm
 	refs  atomic.Int32 // holders while the timer may have fired: the request and fire
+
+	// On the PRE lane, the timer is first set a tick ahead (early, which
+	// holds a ref of its own): when a request holds the lane that long,
+	// fire asks the lane's monitor to look and, unless the request has
+	// finished, sets the timer again for end.
+	early    atomic.Bool
+	end      time.Time
+	finished atomic.Bool // the request is done with the watchdog
 }
 
 // preWatches holds idle watchdogs (see preWatch).
@@ -360,11 +371,20 @@ func (w *Worker) newPreWatch(ctx context.Context, msg *nats.Msg, start time.Time
 	return p
 }
 
-// arm starts the watchdog's timer: fire runs after d unless it is stopped.
-func (p *preWatch) arm(d time.Duration) {
+// arm starts the watchdog's timer at now: fire answers at end unless it is
+// stopped; for a request on the PRE lane, it first looks a tick ahead (see
+// early).
+func (p *preWatch) arm(now, end time.Time) {
+	d := end.Sub(now)
+	if l := p.w.lane; l != nil && d > l.tick && l.on.Load() == p.msg {
+		p.end, d = end, l.tick
+		p.refs.Add(1)
+		p.early.Store(true)
+	}
 	if p.timer == nil {
-		p.timer = time.AfterFunc(d, p.fire)
-		return
+		// Made stopped, then set: fire reads the field.
+		p.timer = time.AfterFunc(time.Hour, p.fire)
+		p.timer.Stop()
 	}
 	p.timer.Reset(d)
 }
@@ -397,6 +417,26 @@ func (p *preWatch) recycle() {
 
 func (p *preWatch) fire() {
 	w := p.w
+	if w.lane != nil {
+		// A request has run a tick, or to its deadline: a lane on it
+		// leaves the requests behind it waiting.
+		w.lane.look()
+	}
+	if p.early.CompareAndSwap(true, false) {
+		if !p.finished.Load() {
+			p.timer.Reset(time.Until(p.end))
+			// A request that finished meanwhile may have found the timer
+			// fired and left the watchdog to it: whoever stops the timer
+			// set for end does what its fire would have done.
+			if p.finished.Load() && p.timer.Stop() {
+				w.inflight.Done()
+				p.release()
+			}
+			p.release()
+			return
+		}
+		p.release()
+	}
 	defer w.inflight.Done()
 	defer p.release()
 	p.once.Do(func() {

@@ -3,22 +3,26 @@ package worker
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
-// How often the lane's monitor looks at the PRE queue while the worker
-// runs: every preLaneTick, and every preLaneHelpTick while PRE requests
-// wait for help. A PRE request the lane cannot take (it runs a slow event)
-// waits one to two ticks before idle dispatchers are woken to take it;
-// then, while the lane stays stuck, the woken ones take the requests that
-// follow at once. The slower tick keeps the monitor's own cost small next
-// to a sequence of quick requests.
-const (
+// How often the lane's monitor looks at the PRE queue while it ticks: every
+// preLaneTick, and every preLaneHelpTick while PRE requests wait for help.
+// A PRE request the lane cannot take (it runs a slow event) waits one to
+// two ticks before idle dispatchers are woken to take it; then, while the
+// lane stays stuck, the woken ones take the requests that follow at once.
+// A lane takes them when it starts (tests set them before).
+var (
 	preLaneTick     = time.Millisecond
 	preLaneHelpTick = 250 * time.Microsecond
 )
 
-// preLaneNaps is how many ticks the monitor sees the lane idle, with the
-// queue empty, before it stops ticking until the lane takes work again.
+// preLaneNaps is how many ticks the monitor sees the queue empty, and the
+// lane neither on one event nor on work no watchdog guards, before it
+// stops ticking until the lane or a watchdog wakes it.
 const preLaneNaps = 100
 
 // preLane is the one dispatcher that waits on the PRE queue. It takes the
@@ -31,17 +35,50 @@ const preLaneNaps = 100
 // function, or a lane the host did not schedule), or still waits a tick
 // after that (a lane that cannot keep up); woken dispatchers take PRE
 // requests, and wait for more while the lane stays stuck on one event.
+//
+// The monitor does not tick while the lane answers PRE requests with a
+// Trigger-Deadline one at a time: such a request has a watchdog (see
+// [Worker.handlePre]), whose timer, for a request on the lane, is set a
+// tick ahead first, so a request that holds the lane longer than a tick has
+// the monitor look at once (due) and tick while the lane stays on it; the
+// request's deadline is then watched as before. The lane wakes the monitor when it takes work
+// no watchdog guards (POST and durable events, PRE requests without a
+// deadline), or a request while others wait (a backlog). A lane the host
+// did not schedule is seen while it handles an event (the watchdog's timer
+// runs on the wall clock), as a slow function is; while the monitor sleeps,
+// an idle lane is only made runnable by the request that arrives, as after
+// the naps before.
 type preLane struct {
-	help   chan struct{} // unbuffered: an idle dispatcher takes PRE requests
-	taken  atomic.Uint64 // events the lane has taken
-	busy   atomic.Bool   // the lane handles one
-	stuck  atomic.Bool   // the lane has handled the same event for a tick while PRE requests waited
-	asleep atomic.Bool   // the monitor does not tick; the lane wakes it
-	wake   chan struct{} // one pending wake-up of the monitor
+	help   chan struct{}            // unbuffered: an idle dispatcher takes PRE requests
+	taken  atomic.Uint64            // events the lane has taken
+	opened atomic.Uint64            // events the lane has taken that no watchdog guards
+	busy   atomic.Bool              // the lane handles one
+	on     atomic.Pointer[nats.Msg] // the PRE request with a deadline the lane handles, if any
+	open   atomic.Bool              // the lane handles one that no watchdog guards
+	stuck  atomic.Bool              // the lane has handled the same event for a tick while PRE requests waited
+	asleep atomic.Bool              // the monitor does not tick; the lane or a watchdog wakes it
+	wake   chan struct{}            // one pending wake-up of the monitor by the lane
+	due    chan struct{}            // one pending look asked by a watchdog (a request ran a tick)
+	looks  atomic.Uint64            // how often the monitor looked at the queue
+
+	tick, helpTick time.Duration // preLaneTick and preLaneHelpTick
 }
 
 func newPreLane() *preLane {
-	return &preLane{help: make(chan struct{}), wake: make(chan struct{}, 1)}
+	l := &preLane{
+		help: make(chan struct{}), wake: make(chan struct{}, 1), due: make(chan struct{}, 1),
+		tick: preLaneTick, helpTick: preLaneHelpTick,
+	}
+	l.asleep.Store(true)
+	return l
+}
+
+// signal leaves one pending wake-up on c.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // usesPreLane reports whether the worker runs a PRE lane: with room for it
@@ -66,91 +103,120 @@ func (w *Worker) runPreLane() {
 	defer w.dispatchers.Add(-1)
 	for {
 		var j job
+		guarded := false
 		select {
 		case j.msg = <-w.pre:
+			// With a deadline, its watchdog watches it (handlePre).
+			guarded = j.msg.Header.Get(subjects.HeaderDeadline) != ""
 		case j.msg = <-w.post:
 		case j = <-w.work:
 		case <-w.stopping:
-			w.handleQueued(w.laneRun)
+			w.handleQueued(w.run)
 			return
 		}
-		w.laneRun(j)
+		w.laneRun(j, guarded)
 	}
 }
 
-// laneRun runs j on the lane.
-func (w *Worker) laneRun(j job) {
+// laneRun runs j on the lane; guarded says that a watchdog watches it.
+func (w *Worker) laneRun(j job, guarded bool) {
 	l := w.lane
 	l.taken.Add(1)
 	l.busy.Store(true)
-	// After busy is set: the monitor either sees it or is seen asleep
-	// here (see monitorPreLane).
-	if l.asleep.Load() && l.asleep.CompareAndSwap(true, false) {
-		select {
-		case l.wake <- struct{}{}:
-		default:
-		}
+	if guarded {
+		l.on.Store(j.msg)
+	} else {
+		l.opened.Add(1)
+		l.open.Store(true)
+	}
+	// After busy and open are set: the monitor either sees them or is
+	// seen asleep here (see monitorPreLane).
+	if (!guarded || len(w.pre) > 0) && l.asleep.Load() && l.asleep.CompareAndSwap(true, false) {
+		signal(l.wake)
 	}
 	w.run(j)
+	if guarded {
+		l.on.Store(nil)
+	}
 	l.busy.Store(false)
+	l.open.Store(false)
 	l.stuck.Store(false)
 }
+
+// look asks the monitor to look at the queue now: a PRE request has held
+// the lane for a tick, or run to its deadline.
+func (l *preLane) look() { signal(l.due) }
 
 // monitorPreLane wakes dispatchers to help the lane (see preLane) until the
 // stop.
 func (w *Worker) monitorPreLane() {
 	defer w.inflight.Done()
 	l := w.lane
-	tick := time.NewTicker(preLaneTick)
+	tick := time.NewTicker(l.tick)
+	tick.Stop()
 	defer tick.Stop()
-	last, waited, idle := l.taken.Load(), false, 0
+	var last, opened uint64
+	waited, idle := false, 0
 	for {
-		select {
-		case <-tick.C:
-		case <-w.stopping:
-			return
+		now := false // a watchdog asked to look now
+		if l.asleep.Load() {
+			select {
+			case <-l.wake:
+			case <-l.due:
+				now = true
+				l.asleep.Store(false)
+			case <-w.stopping:
+				return
+			}
+			tick.Reset(l.tick)
+			last, opened, waited, idle = l.taken.Load(), l.opened.Load(), false, 0
 		}
+		if !now {
+			select {
+			case <-tick.C:
+			case <-l.due:
+				now = true
+			case <-w.stopping:
+				return
+			}
+		}
+		l.looks.Add(1)
 		taken, waiting := l.taken.Load(), len(w.pre)
+		// On the lane, the slow request is the one it handles now.
+		onOne := l.busy.Load() && (taken == last || now)
 		switch {
-		case waiting > 0 && (taken == last || waited):
-			if taken == last && l.busy.Load() {
+		case waiting > 0 && (taken == last || waited || now):
+			if onOne {
 				l.stuck.Store(true)
 			}
 			w.helpLane(waiting)
 			idle = 0
-		case waiting == 0 && !l.busy.Load():
+		case waiting == 0 && !onOne && !l.open.Load() && l.opened.Load() == opened:
 			idle++
 		default:
 			idle = 0
 		}
-		if now := waiting > 0; now != waited {
-			period := preLaneTick
-			if now {
-				period = preLaneHelpTick
+		if wait := waiting > 0; wait != waited {
+			period := l.tick
+			if wait {
+				period = l.helpTick
 			}
 			tick.Reset(period)
 		}
-		last, waited = taken, waiting > 0
+		last, waited, opened = taken, waiting > 0, l.opened.Load()
 		if idle < preLaneNaps {
 			continue
 		}
-		// Asleep first, then look again: the lane sets busy before it
+		// Asleep first, then look again: the lane sets open before it
 		// reads asleep, so one of the two sees the other.
 		idle = 0
 		l.asleep.Store(true)
-		if l.busy.Load() || len(w.pre) > 0 {
+		if l.open.Load() || len(w.pre) > 0 {
 			if l.asleep.CompareAndSwap(true, false) {
 				continue
 			}
 		}
 		tick.Stop()
-		select {
-		case <-l.wake:
-		case <-w.stopping:
-			return
-		}
-		tick.Reset(preLaneTick)
-		last, waited = l.taken.Load(), false
 	}
 }
 
