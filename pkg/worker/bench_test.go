@@ -16,6 +16,7 @@ import (
 	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
+	"github.com/triggerbus/triggerbus/pkg/subjects"
 	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
@@ -102,6 +103,32 @@ func BenchmarkRawRequest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := nc.Request("trigger.PRE_CREATE.SERVER", data, 5*time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRawRequestDeadline is BenchmarkRawRequest with the one header a
+// PRE request of pkg/client carries, Trigger-Deadline: what the header
+// alone costs the requester, the server and the responder (nats.go parses
+// the headers of every message that has any).
+func BenchmarkRawRequestDeadline(b *testing.B) {
+	s := natstest.RunServer(b)
+	reply := []byte(`{"id":"01JDQ7Z6W3S6K4V0Q5H3YB3M8C","allowed":true,"functions":[{"ref":"noop","result":"CONTINUE","ms":0.004}]}`)
+	responder := natstest.Connect(b, s)
+	if _, err := responder.QueueSubscribe("trigger.PRE_CREATE.SERVER", "raw", func(m *nats.Msg) { _ = m.Respond(reply) }); err != nil {
+		b.Fatal(err)
+	}
+	if err := responder.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	nc := natstest.Connect(b, s)
+	data := []byte(benchRawEvent)
+	b.ReportAllocs()
+	for b.Loop() {
+		m := &nats.Msg{Subject: "trigger.PRE_CREATE.SERVER", Data: data, Header: nats.Header{}}
+		m.Header.Set(subjects.HeaderDeadline, strconv.FormatInt(time.Now().Add(5*time.Second).UnixMilli(), 10))
+		if _, err := nc.RequestMsg(m, 5*time.Second); err != nil {
 			b.Fatal(err)
 		}
 	}
