@@ -85,10 +85,10 @@ func BenchmarkDecidePre(b *testing.B) {
 	}
 }
 
-// BenchmarkRawRequest is the raw NATS baseline of BenchmarkDecidePre: a
-// request of the same event to a queue subscriber that replies a fixed
-// decision.
-func BenchmarkRawRequest(b *testing.B) {
+// rawResponder starts a server and a queue subscriber on
+// trigger.PRE_CREATE.SERVER that replies a fixed decision, and returns a
+// connection to send requests on.
+func rawResponder(b *testing.B) *nats.Conn {
 	s := natstest.RunServer(b)
 	reply := []byte(`{"id":"01JDQ7Z6W3S6K4V0Q5H3YB3M8C","allowed":true,"functions":[{"ref":"noop","result":"CONTINUE","ms":0.004}]}`)
 	responder := natstest.Connect(b, s)
@@ -98,7 +98,14 @@ func BenchmarkRawRequest(b *testing.B) {
 	if err := responder.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	nc := natstest.Connect(b, s)
+	return natstest.Connect(b, s)
+}
+
+// BenchmarkRawRequest is the raw NATS baseline of BenchmarkDecidePre: a
+// request of the same event to a queue subscriber that replies a fixed
+// decision.
+func BenchmarkRawRequest(b *testing.B) {
+	nc := rawResponder(b)
 	data := []byte(benchRawEvent)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -113,16 +120,7 @@ func BenchmarkRawRequest(b *testing.B) {
 // alone costs the requester, the server and the responder (nats.go parses
 // the headers of every message that has any).
 func BenchmarkRawRequestDeadline(b *testing.B) {
-	s := natstest.RunServer(b)
-	reply := []byte(`{"id":"01JDQ7Z6W3S6K4V0Q5H3YB3M8C","allowed":true,"functions":[{"ref":"noop","result":"CONTINUE","ms":0.004}]}`)
-	responder := natstest.Connect(b, s)
-	if _, err := responder.QueueSubscribe("trigger.PRE_CREATE.SERVER", "raw", func(m *nats.Msg) { _ = m.Respond(reply) }); err != nil {
-		b.Fatal(err)
-	}
-	if err := responder.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	nc := natstest.Connect(b, s)
+	nc := rawResponder(b)
 	data := []byte(benchRawEvent)
 	b.ReportAllocs()
 	for b.Loop() {
