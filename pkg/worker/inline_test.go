@@ -196,3 +196,33 @@ func TestDurableFunctionTurnedSlowLeavesInline(t *testing.T) {
 		t.Errorf("%d calls, want 6", n)
 	}
 }
+
+// ioProbe is an orderProbe whose handler says it waits on I/O, as the
+// webhook and exec kinds do.
+type ioProbe struct{ *orderProbe }
+
+func (p ioProbe) Handle(ctx context.Context, ev *event.Event) (handlers.Result, error) {
+	return p.handle(ctx, ev)
+}
+
+func (ioProbe) WaitsOnIO() bool { return true }
+
+// TestDurableIOFunctionNeverInline: the events of a function that waits on
+// I/O go to the dispatchers however fast its calls were.
+func TestDurableIOFunctionNeverInline(t *testing.T) {
+	worker.SetInlineBound(t, time.Second) // above every call below, the slow ones too
+	r := newDurableRig(t)
+	p := newOrderProbe()
+	f := worker.Function{Ref: "probe", TriggerType: "POST_CREATE", Options: []string{"ANY"},
+		Timeout: 450 * time.Millisecond, Handler: ioProbe{p}}
+	r.start(t, durableTestConfig(), f)
+	warmProbe(t, r, p)
+	// Each call now waits for another one beside it: on the consumer's
+	// goroutine none would come.
+	p.slow.Store(true)
+	publishBurst(t, r, 100, 106)
+	waitDurableSettled(t, r.js, 20*time.Second)
+	if m := p.most.Load(); m < 2 {
+		t.Errorf("at most %d calls ran at once, want 2 or more", m)
+	}
+}
