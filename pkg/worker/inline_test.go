@@ -123,10 +123,13 @@ func warmProbe(t *testing.T, r *durableRig, p *orderProbe) {
 	p.reset()
 }
 
-// checkInOrder checks that the calls are those of the events from..to-1,
-// in stream order, one at a time.
-func checkInOrder(t *testing.T, p *orderProbe, from, to int) {
+// checkInOrder publishes the events from..to-1 in a burst, waits until
+// they are handled and checks that the calls were theirs, in stream order,
+// one at a time.
+func checkInOrder(t *testing.T, r *durableRig, p *orderProbe, from, to int) {
 	t.Helper()
+	publishBurst(t, r, from, to)
+	waitDurableSettled(t, r.js, 10*time.Second)
 	got := p.calls()
 	if len(got) != to-from {
 		t.Fatalf("%d calls, want %d", len(got), to-from)
@@ -150,9 +153,7 @@ func TestDurableFastFunctionRunsInOrder(t *testing.T) {
 	p := newOrderProbe()
 	startProbe(t, r, p)
 	warmProbe(t, r, p)
-	publishBurst(t, r, 100, 200)
-	waitDurableSettled(t, r.js, 10*time.Second)
-	checkInOrder(t, p, 100, 200)
+	checkInOrder(t, r, p, 100, 200)
 }
 
 // TestDurableSlowFunctionRunsConcurrently: the events of a slow function
@@ -181,9 +182,7 @@ func TestDurableFunctionTurnedSlowLeavesInline(t *testing.T) {
 	p := newOrderProbe()
 	startProbe(t, r, p)
 	warmProbe(t, r, p)
-	publishBurst(t, r, 100, 150)
-	waitDurableSettled(t, r.js, 10*time.Second)
-	checkInOrder(t, p, 100, 150)
+	checkInOrder(t, r, p, 100, 150)
 
 	p.reset()
 	p.slow.Store(true)
