@@ -28,8 +28,8 @@ type Func func(ctx context.Context, ev *event.Event) (Result, error)
 // the process (an HTTP request, a program it starts) and so can take long
 // whatever their recent calls took: the worker never runs the durable
 // events of such a function on its consumer's goroutine (see
-// docs/operations.md, "Durable dispatch"). The webhook and exec kinds
-// implement it.
+// docs/operations.md, "How a worker runs durable events"). The webhook
+// and exec kinds implement it.
 type WaitsOnIO interface {
 	WaitsOnIO() bool
 }
