@@ -24,6 +24,16 @@ type Handler interface {
 // Func adapts a Go function to a [Handler]: the "go" handler kind.
 type Func func(ctx context.Context, ev *event.Event) (Result, error)
 
+// WaitsOnIO is implemented by a handler whose calls wait on I/O outside
+// the process (an HTTP request, a program it starts) and so can take long
+// whatever their recent calls took: the worker never runs the durable
+// events of such a function on its consumer's goroutine (see
+// docs/operations.md, "How a worker runs durable events"). The webhook
+// and exec kinds implement it.
+type WaitsOnIO interface {
+	WaitsOnIO() bool
+}
+
 // Handle calls f.
 func (f Func) Handle(ctx context.Context, ev *event.Event) (Result, error) { return f(ctx, ev) }
 

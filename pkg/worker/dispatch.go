@@ -118,17 +118,21 @@ type function struct {
 	inFlight prometheus.Gauge
 	h        handlers.Handler
 	timeout  time.Duration
+	pace     callPace // what its recent calls took, for durable events run inline (inline.go)
+	io       bool     // h waits on I/O (handlers.WaitsOnIO): never run inline
 }
 
 // function builds the call path of e: [function.invoke] around
 // [handlers.Timeout] (the function's timeout; a caller's earlier deadline, a
 // PRE request's, holds too) around the handler.
 func (w *Worker) function(e *matcher.Entry) *function {
+	io, ok := e.Handler.(handlers.WaitsOnIO)
 	return &function{
 		fnMetrics: w.metrics.function(e.Ref, e.Type.Name),
 		inFlight:  w.metrics.FunctionsInFlight,
 		h:         e.Handler,
 		timeout:   e.Timeout,
+		io:        ok && io.WaitsOnIO(),
 	}
 }
 
@@ -149,6 +153,7 @@ func (f *function) invoke(ctx context.Context, ev *event.Event) (handlers.Result
 	elapsed := end.Sub(start)
 	f.inFlight.Dec()
 	f.observe(elapsed)
+	f.pace.note(elapsed)
 	outcome := handlers.Outcome(res, err)
 	f.countResult(outcome)
 	return res, outcome, elapsed, err

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -167,6 +168,10 @@ type durable struct {
 	done jetstream.KeyValue
 	cons jetstream.Consumer
 	cc   jetstream.ConsumeContext
+	// handOff is how many more events the consumer hands to the
+	// dispatchers, whatever their functions, after an event it ran inline
+	// turned out slow (inline.go).
+	handOff atomic.Int32
 }
 
 // postTypes lists the POST-phase types (with SCHEDULED), whose subjects the
@@ -304,7 +309,8 @@ func (w *Worker) updateConsumer(ctx context.Context, set *matcher.Set) error {
 }
 
 // stopConsuming stops taking events from the consumer; the events already
-// fetched are handed to the dispatchers first. Called with w.mu held.
+// fetched are run (inline.go) or handed to the dispatchers first. Called
+// with w.mu held.
 func (w *Worker) stopConsuming() error {
 	d := w.durable
 	if d.cc != nil {
@@ -338,9 +344,15 @@ func (w *Worker) SetActive(ctx context.Context, rev uint64) error {
 	return w.updateConsumer(ctx, w.state.Load().set)
 }
 
-// onDurable hands a JetStream message to a dispatcher. After Stop began, it
-// asks for a redelivery at once, so another worker takes the event.
+// onDurable runs a JetStream message here, on the consumer's goroutine,
+// when its functions are known to be fast (inline.go), or else hands it to
+// a dispatcher. After Stop began, it asks for a redelivery at once, so
+// another worker takes the event.
 func (w *Worker) onDurable(m jetstream.Msg) {
+	if st, entries, ok := w.inlineDurable(m); ok {
+		w.runInline(m, st, entries)
+		return
+	}
 	if !w.submit(job{js: m}) {
 		_ = m.Nak()
 	}

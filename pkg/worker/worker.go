@@ -649,7 +649,8 @@ func (w *Worker) Stop(ctx context.Context) error {
 		defer cancelDrain()
 	}
 	if cc != nil {
-		// Messages already pulled are handed to dispatchers before Closed.
+		// Messages already pulled are run (inline.go) or handed to
+		// dispatchers before Closed.
 		cc.Drain()
 		select {
 		case <-cc.Closed():

@@ -139,7 +139,13 @@ type Handler struct {
 	worker  bool // PATH comes from the worker's environment
 }
 
-var _ handlers.Handler = (*Handler)(nil)
+var (
+	_ handlers.Handler   = (*Handler)(nil)
+	_ handlers.WaitsOnIO = (*Handler)(nil)
+)
+
+// WaitsOnIO is true: a call waits on the program it starts.
+func (h *Handler) WaitsOnIO() bool { return true }
 
 // New returns an exec handler for cfg. It looks the program up; errors
 // about the config wrap [handlers.ErrInvalidConfig].

@@ -237,7 +237,13 @@ type Handler struct {
 	closed    atomic.Bool
 }
 
-var _ handlers.Handler = (*Handler)(nil)
+var (
+	_ handlers.Handler   = (*Handler)(nil)
+	_ handlers.WaitsOnIO = (*Handler)(nil)
+)
+
+// WaitsOnIO is true: a call waits on an HTTP request.
+func (h *Handler) WaitsOnIO() bool { return true }
 
 // New returns a webhook for cfg. The only I/O it does is reading the CA
 // file; errors about the config wrap [handlers.ErrInvalidConfig].
