@@ -213,7 +213,7 @@ func openStore(ctx context.Context, cf *commonFlags, timeout time.Duration, crea
 	if err != nil {
 		return nil, cfg, nil, err
 	}
-	st, err := bundle.Open(ctx, js, scheme, bundle.Options{History: cfg.Bundle.History, Replicas: cfg.Delivery.Replicas, Create: create})
+	st, err := bundle.Open(ctx, js, scheme, bundle.Options{History: cfg.Bundle.History, Replicas: cfg.Delivery.Replicas, Create: create, PutTimeout: timeout})
 	if errors.Is(err, bundle.ErrNoStore) {
 		err = fmt.Errorf("no function bundle has been pushed with prefix %q on this NATS (%w)", scheme.Prefix(), err)
 	}

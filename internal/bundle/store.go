@@ -50,15 +50,21 @@ type Options struct {
 	// Create makes the buckets when they do not exist; otherwise opening a
 	// store that does not exist fails with [ErrNoStore].
 	Create bool
+	// PutTimeout bounds storing a revision's object when the push's context
+	// has no deadline: the object store waits for the server's ack of every
+	// chunk on the context alone, so without a bound an ack that never
+	// comes would hold the push forever. 0 means 30s.
+	PutTimeout time.Duration
 }
 
 // Store is the function bundle of one subject prefix in JetStream. It is
 // safe for concurrent use, also by several processes: revision numbers and
 // activations are compare-and-set writes on the head bucket.
 type Store struct {
-	obj     jetstream.ObjectStore
-	kv      jetstream.KeyValue
-	history int
+	obj        jetstream.ObjectStore
+	kv         jetstream.KeyValue
+	history    int
+	putTimeout time.Duration
 }
 
 // Open opens the store of scheme's prefix: the object store
@@ -71,7 +77,10 @@ func Open(ctx context.Context, js jetstream.JetStream, scheme subjects.Scheme, o
 	if opts.Replicas <= 0 {
 		opts.Replicas = 1
 	}
-	s := &Store{history: opts.History}
+	if opts.PutTimeout <= 0 {
+		opts.PutTimeout = 30 * time.Second
+	}
+	s := &Store{history: opts.History, putTimeout: opts.PutTimeout}
 	var err error
 	name := scheme.FunctionsBucket()
 	s.obj, err = js.ObjectStore(ctx, name)
@@ -170,7 +179,13 @@ func (s *Store) Push(ctx context.Context, b *Bundle, opts PushOptions) (PushResu
 		Description: b.Manifest.Message,
 		Metadata:    map[string]string{"revision": strconv.FormatUint(rev, 10), "author": b.Manifest.Author},
 	}
-	if _, err := s.obj.Put(ctx, meta, bytes.NewReader(data)); err != nil {
+	putCtx, cancel := ctx, context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		putCtx, cancel = context.WithTimeout(ctx, s.putTimeout)
+	}
+	_, err = s.obj.Put(putCtx, meta, bytes.NewReader(data))
+	cancel()
+	if err != nil {
 		return res, fmt.Errorf("bundle: store revision %d: %w", rev, err)
 	}
 	if opts.Activate {
