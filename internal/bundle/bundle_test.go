@@ -541,29 +541,32 @@ func TestWatchLeavesNoGoroutine(t *testing.T) {
 	goleak.VerifyNone(t, baseline, goleak.IgnoreAnyFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect"))
 }
 
-// TestPushPutTimeout: storing a revision's object is bounded by PutTimeout
-// when the push's context has no deadline (the object store waits for its
-// chunks' acks on the context alone), and not when it has one.
+// TestPushPutTimeout: storing a revision's object and listing the
+// revisions are bounded by PutTimeout when the context has no deadline (the
+// object store waits on the context alone), and not when it has one.
 func TestPushPutTimeout(t *testing.T) {
-	nc := natstest.Connect(t, natstest.RunServer(t, natstest.WithJetStream()))
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, js := store(t, 10)
+	push(t, s, "first", bundle.PushOptions{Activate: true})
 	scheme, _ := subjects.NewScheme(subjects.DefaultPrefix)
-	s, err := bundle.Open(context.Background(), js, scheme, bundle.Options{Create: true, PutTimeout: time.Nanosecond})
+	tight, err := bundle.Open(context.Background(), js, scheme, bundle.Options{PutTimeout: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := newBundle(t, map[string]string{"functions.yaml": "# bounded\n"})
-	if _, err := s.Push(context.Background(), b, bundle.PushOptions{Activate: true}); err == nil || !strings.Contains(err.Error(), "store revision 1") {
-		t.Fatalf("push with a 1ns put timeout = %v, want the store of revision 1 to fail", err)
+	if _, err := tight.Push(context.Background(), b, bundle.PushOptions{Activate: true}); err == nil || !strings.Contains(err.Error(), "store revision 2") {
+		t.Fatalf("push with a 1ns put timeout = %v, want the store of revision 2 to fail", err)
+	}
+	if _, err := tight.Revisions(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Revisions with a 1ns bound = %v, want the deadline exceeded", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b = newBundle(t, map[string]string{"functions.yaml": "# caller's deadline\n"})
-	res, err := s.Push(ctx, b, bundle.PushOptions{Activate: true})
-	if err != nil || !res.Activated {
-		t.Fatalf("push with the caller's deadline = %+v, %v", res, err)
+	res, err := tight.Push(ctx, b, bundle.PushOptions{Activate: true})
+	if err != nil || !res.Activated || res.Revision != 3 {
+		t.Fatalf("push with the caller's deadline = %+v, %v; want revision 3 active", res, err)
+	}
+	if revs, err := tight.Revisions(ctx); err != nil || !slices.Equal(revs, []uint64{1, 3}) {
+		t.Fatalf("Revisions with the caller's deadline = %v, %v; want [1 3]", revs, err)
 	}
 }

@@ -50,10 +50,13 @@ type Options struct {
 	// Create makes the buckets when they do not exist; otherwise opening a
 	// store that does not exist fails with [ErrNoStore].
 	Create bool
-	// PutTimeout bounds storing a revision's object when the push's context
-	// has no deadline: the object store waits for the server's ack of every
-	// chunk on the context alone, so without a bound an ack that never
-	// comes would hold the push forever. 0 means 30s.
+	// PutTimeout bounds the steps that wait on the server on the context
+	// alone when that context has no deadline: storing a revision's object
+	// (it waits for the ack of every chunk) and listing the revisions (it
+	// waits for a watch of the object metadata to deliver what was there
+	// when it started, which a concurrent removal can keep from ever
+	// happening; a listing is tried three times, a third of the bound
+	// each). Without a bound either could hold a push forever. 0 means 30s.
 	PutTimeout time.Duration
 }
 
@@ -179,10 +182,7 @@ func (s *Store) Push(ctx context.Context, b *Bundle, opts PushOptions) (PushResu
 		Description: b.Manifest.Message,
 		Metadata:    map[string]string{"revision": strconv.FormatUint(rev, 10), "author": b.Manifest.Author},
 	}
-	putCtx, cancel := ctx, context.CancelFunc(func() {})
-	if _, ok := ctx.Deadline(); !ok {
-		putCtx, cancel = context.WithTimeout(ctx, s.putTimeout)
-	}
+	putCtx, cancel := bounded(ctx, s.putTimeout)
 	_, err = s.obj.Put(putCtx, meta, bytes.NewReader(data))
 	cancel()
 	if err != nil {
@@ -235,6 +235,14 @@ func (s *Store) next(ctx context.Context) (uint64, error) {
 		}
 	}
 	return 0, errors.New("bundle: revision number: too many concurrent pushes")
+}
+
+// bounded is ctx, or, when ctx has no deadline, ctx bounded by d.
+func bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 func casConflict(err error) bool {
@@ -322,7 +330,16 @@ func (s *Store) Activate(ctx context.Context, rev uint64) (uint64, error) {
 
 // Revisions returns the stored revisions, oldest first.
 func (s *Store) Revisions(ctx context.Context) ([]uint64, error) {
-	infos, err := s.obj.List(ctx)
+	var infos []*jetstream.ObjectInfo
+	var err error
+	for range 3 {
+		lctx, cancel := bounded(ctx, s.putTimeout/3)
+		infos, err = s.obj.List(lctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			break
+		}
+	}
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return nil, nil
 	}
