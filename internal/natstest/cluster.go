@@ -3,6 +3,7 @@ package natstest
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"slices"
@@ -145,13 +146,24 @@ func routeURL(port int) *url.URL {
 	return &url.URL{Scheme: "nats-route", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort returns a loopback TCP port that was free a moment ago, for a
+// server that must know its peers' ports before they start. It is drawn
+// below the kernel's ephemeral range (32768 and up on Linux): a port taken
+// from that range and released could be handed to any outgoing connection
+// on the machine before the server binds it, and the server would then
+// never become ready.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("natstest: find a free port: %v", err)
+	const low, high = 20000, 32000
+	for range 200 {
+		port := low + rand.IntN(high-low)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // in use
+		}
+		_ = l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("natstest: no free port between %d and %d after 200 tries", low, high)
+	return 0
 }
