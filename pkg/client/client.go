@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/triggerbus/triggerbus/internal/cowmap"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
@@ -101,8 +100,7 @@ type Client struct {
 	reg    *registryWatch // nil with Options.NoRegistryWatch
 	trace  *tracing
 
-	routes   atomic.Pointer[map[routeKey]route] // see route
-	routesMu sync.Mutex                         // serialises the writers of routes
+	routes cowmap.Map[routeKey, route] // see route
 }
 
 // New returns a client that publishes on nc.
@@ -252,10 +250,8 @@ const maxRoutes = 256
 // builds no subject.
 func (c *Client) route(typ, option string) (route, error) {
 	k := routeKey{typ, option}
-	if m := c.routes.Load(); m != nil {
-		if r, ok := (*m)[k]; ok {
-			return r, nil
-		}
+	if r, ok := c.routes.Get(k); ok {
+		return r, nil
 	}
 	subject, err := c.scheme.Build(typ, option)
 	if err != nil {
@@ -263,20 +259,7 @@ func (c *Client) route(typ, option string) (route, error) {
 	}
 	t, _ := subjects.Lookup(typ)
 	r := route{subject: subject, pre: t.IsPre()}
-	c.routesMu.Lock()
-	defer c.routesMu.Unlock()
-	var cur map[routeKey]route
-	if m := c.routes.Load(); m != nil {
-		cur = *m
-	}
-	if len(cur) < maxRoutes {
-		next := maps.Clone(cur)
-		if next == nil {
-			next = map[routeKey]route{}
-		}
-		next[k] = r
-		c.routes.Store(&next)
-	}
+	c.routes.Add(k, r, maxRoutes)
 	return r, nil
 }
 

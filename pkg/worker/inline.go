@@ -98,7 +98,7 @@ func (w *Worker) inlineDurable(m jetstream.Msg) (*runState, []*matcher.Entry, bo
 	if !ok || delivered != 1 || (d.cfg.MaxDeliver > 0 && d.cfg.MaxDeliver <= 1) {
 		return nil, nil, false
 	}
-	seen, ok := w.parsed.get(m.Subject())
+	seen, ok := w.parsed.Get(m.Subject())
 	if !ok {
 		return nil, nil, false // a subject not seen yet
 	}

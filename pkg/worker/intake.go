@@ -52,7 +52,7 @@ const (
 // Subscriptions only cover catalogue subjects, so such an event was
 // published with a bad option (e.g. ANY on a type with options).
 func (w *Worker) parse(in *inbound) bool {
-	if seen, ok := w.parsed.get(in.subject); ok {
+	if seen, ok := w.parsed.Get(in.subject); ok {
 		in.subj = seen.subj
 		seen.received.Inc()
 		return true
@@ -71,7 +71,7 @@ func (w *Worker) parse(in *inbound) bool {
 	received := w.metrics.receivedCounter(subj.Type, subj.Option)
 	received.Inc()
 	if subj.Type.Known(subj.Option) {
-		w.parsed.getOrAdd(strings.Clone(in.subject), func() parsedSubject {
+		w.parsed.GetOrAdd(strings.Clone(in.subject), func() parsedSubject {
 			return parsedSubject{subj: subj, received: received}
 		})
 	}

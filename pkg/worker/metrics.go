@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/triggerbus/triggerbus/internal/cowmap"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
@@ -67,7 +68,7 @@ type Metrics struct {
 	// Streams are the durable delivery's stream and consumer gauges.
 	Streams StreamGauges
 
-	received cowMap[receivedKey, prometheus.Counter]
+	received cowmap.Map[receivedKey, prometheus.Counter]
 	// decided holds the PreDecisions series of each PRE type by name:
 	// denied, then allowed. Filled by NewMetrics, read without locking.
 	decided map[string]*[2]prometheus.Counter
@@ -211,7 +212,7 @@ func (m *Metrics) receivedCounter(t *subjects.TriggerType, option string) promet
 	if !t.Known(option) {
 		option = otherOption
 	}
-	return m.received.getOrAdd(receivedKey{t.Name, option}, func() prometheus.Counter {
+	return m.received.GetOrAdd(receivedKey{t.Name, option}, func() prometheus.Counter {
 		return m.EventsReceived.WithLabelValues(t.Name, option)
 	})
 }

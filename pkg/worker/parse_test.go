@@ -41,10 +41,10 @@ func TestParseRemembersCatalogueSubjects(t *testing.T) {
 	if got := testutil.ToFloat64(m.EventsReceived.WithLabelValues("POST_USER_API_CALL", otherOption)); got != 3 {
 		t.Errorf("received POST_USER_API_CALL other = %v, want 3", got)
 	}
-	if _, ok := w.parsed.get(known); !ok {
+	if _, ok := w.parsed.Get(known); !ok {
 		t.Errorf("%q not remembered", known)
 	}
-	if _, ok := w.parsed.get(open); ok {
+	if _, ok := w.parsed.Get(open); ok {
 		t.Errorf("%q, an option outside the catalogue, remembered", open)
 	}
 }

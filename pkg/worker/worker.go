@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/triggerbus/triggerbus/internal/cowmap"
 	"github.com/triggerbus/triggerbus/internal/matcher"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
@@ -176,7 +177,7 @@ type Worker struct {
 	metrics *Metrics
 	log     *slog.Logger
 	limits  event.Limits
-	parsed  cowMap[string, parsedSubject] // the subjects parse has seen
+	parsed  cowmap.Map[string, parsedSubject] // the subjects parse has seen
 	// bus, when set, is the bus of every call instead of one on nc: an
 	// [Offline] worker's.
 	bus handlers.Bus
