@@ -104,6 +104,7 @@ func publishNumbered(t *testing.T, r *durableRig, from, to int) {
 func publishBurst(t *testing.T, r *durableRig, from, to int) {
 	t.Helper()
 	nc := natstest.Connect(t, r.s)
+	last := streamLastSeq(t, r)
 	for i := from; i < to; i++ {
 		if err := nc.Publish(subjects.DefaultPrefix+".POST_CREATE.SERVER", []byte(`{"input":`+strconv.Itoa(i)+`}`)); err != nil {
 			t.Fatal(err)
@@ -112,6 +113,32 @@ func publishBurst(t *testing.T, r *durableRig, from, to int) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	// The server takes core publishes into the stream after the flush's
+	// answer: wait until it holds them, so that a wait for the consumer to
+	// settle does not see the stream before they are in it.
+	want := last + uint64(to-from)
+	for deadline := time.Now().Add(10 * time.Second); streamLastSeq(t, r) < want; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the event stream did not take events %d to %d within 10s", from, to-1)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// streamLastSeq returns the sequence of the event stream's last message.
+func streamLastSeq(t *testing.T, r *durableRig) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := r.js.Stream(ctx, durableStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
 }
 
 // warmProbe publishes events enough for the probe to be known fast, and
