@@ -354,11 +354,14 @@ func attemptContext(ctx context.Context, left int) (context.Context, context.Can
 // It returns an error only for a bad type, option or event; every other
 // outcome is a decision (see [Policy]).
 func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event) (decision *event.Decision, err error) {
-	m := new(nats.Msg) // the request's: nats.go keeps it while it waits
-	id, err := c.prepare(ctx, typ, option, ev, true, m)
+	rq := decideReqs.Get().(*decideReq)
+	defer rq.release()
+	m := &rq.msg
+	id, err := c.prepareIn(ctx, typ, option, ev, true, m, rq.buf[:0])
 	if err != nil {
 		return nil, err
 	}
+	rq.buf = m.Data
 	ctx, span := c.trace.start(ctx, trace.SpanKindClient, m, id)
 	defer func() { endDecide(span, decision) }()
 	if m.Header.Get(subjects.HeaderOrigin) != "" {
@@ -374,7 +377,8 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 	if !ok {
 		dl = time.Now().Add(c.opts.DecideTimeout)
 	}
-	msgHeader(m).Set(subjects.HeaderDeadline, strconv.FormatInt(dl.UnixMilli(), 10))
+	rq.deadline[0] = strconv.FormatInt(dl.UnixMilli(), 10)
+	msgHeader(m)[subjects.HeaderDeadline] = rq.deadline[:1:1]
 	for attempt := 0; ; attempt++ {
 		reply, err := c.request(ctx, m, dl)
 		switch {
@@ -391,7 +395,7 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 		case err != nil:
 			return c.policy(c.opts.NoWorker, id, event.CodeNoWorker, "request failed: "+err.Error()), nil
 		}
-		d, err := event.DecodeDecision(reply.Data)
+		d, err := event.DecodeDecisionFor(reply.Data, id)
 		if err != nil {
 			// Something answered, and not with a decision: refused whatever
 			// the policies say, since a reply is not "no worker".
@@ -409,6 +413,35 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 		}
 		return d, nil
 	}
+}
+
+// decideReq is what a PRE request is built in: the message, its encoded
+// event and its headers, used again by later requests. nats.go copies the
+// subject, headers and data out of the message before RequestMsg sends it
+// and keeps nothing of it while it waits for the reply, so a request gives
+// its decideReq back when Decide returns.
+type decideReq struct {
+	msg      nats.Msg
+	buf      []byte
+	deadline [1]string // the value of Trigger-Deadline
+}
+
+var decideReqs = sync.Pool{New: func() any {
+	return &decideReq{buf: make([]byte, 0, 512), msg: nats.Msg{Header: nats.Header{}}}
+}}
+
+// release clears r for the next request and puts it back; a buffer larger
+// than maxPooledBuf is left to the collector.
+func (r *decideReq) release() {
+	h := r.msg.Header
+	clear(h)
+	r.msg = nats.Msg{Header: h}
+	if cap(r.buf) > maxPooledBuf {
+		r.buf = make([]byte, 0, 512)
+	}
+	r.buf = r.buf[:0]
+	r.deadline[0] = ""
+	decideReqs.Put(r)
 }
 
 // request sends m and waits for its reply until dl, the deadline of ctx

@@ -2,7 +2,10 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,6 +182,70 @@ func TestDecideTimeout(t *testing.T) {
 		ms, err := strconv.ParseInt(<-deadlines, 10, 64)
 		if dl := time.UnixMilli(ms); err != nil || dl.Before(sent.Add(timeout).Add(-time.Millisecond)) || dl.After(time.Now().Add(timeout)) {
 			t.Errorf("%s: Trigger-Deadline %v (%v), want DecideTimeout after the send", tt.name, dl, err)
+		}
+	}
+}
+
+// TestDecideRequestsShareNothing: Decide builds its requests in messages
+// it uses again, and a request carries nothing of the one before it: not a
+// Trigger-Origin (answered by the SDK itself), not the CloudEvents headers
+// of another client, not a larger event's bytes.
+func TestDecideRequestsShareNothing(t *testing.T) {
+	s := natstest.RunServer(t)
+	responder := natstest.Connect(t, s)
+	seen := make(chan *nats.Msg, 64)
+	if _, err := responder.Subscribe("trigger.PRE_CREATE.SERVER", func(m *nats.Msg) {
+		seen <- m
+		_ = m.Respond([]byte(`{"id":"x","allowed":true,"functions":[]}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := responder.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc := natstest.Connect(t, s)
+	plain, err := client.New(nc, client.Options{NoRegistryWatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce, err := client.New(nc, client.Options{NoRegistryWatch: true, CloudEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	big := &event.Event{Input: json.RawMessage(`{"pad":"` + strings.Repeat("p", 4000) + `"}`)}
+	for i := range 20 {
+		// From a function's context: answered at once, sends nothing.
+		d, err := plain.Decide(event.WithOrigin(ctx, "fn/01JDQ7Z6W3S6K4V0Q5H3YB3M8C"), "PRE_CREATE", "SERVER", nil)
+		if err != nil || d.Code != event.CodeTriggerOriginated {
+			t.Fatalf("decide from a function: %+v, %v", d, err)
+		}
+		if _, err := ce.Decide(ctx, "PRE_CREATE", "SERVER", big); err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("small-%d", i)
+		if _, err := plain.Decide(ctx, "PRE_CREATE", "SERVER", &event.Event{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		next := func() *nats.Msg {
+			t.Helper()
+			select {
+			case m := <-seen:
+				return m
+			case <-time.After(10 * time.Second):
+				t.Fatalf("request %d: not sent", i)
+				return nil
+			}
+		}
+		next() // the CloudEvent
+		m := next()
+		if len(m.Header) != 1 || m.Header.Get(subjects.HeaderDeadline) == "" {
+			t.Fatalf("request %d headers %v, want Trigger-Deadline alone", i, m.Header)
+		}
+		var e event.Event
+		err = json.Unmarshal(m.Data, &e)
+		if err != nil || e.ID != id || len(m.Data) > 512 {
+			t.Fatalf("request %d: %d bytes, event %+v, %v; want the small event %s alone", i, len(m.Data), e, err, id)
 		}
 	}
 }

@@ -26,6 +26,9 @@ type decisionDecoder struct {
 	data []byte
 	i    int
 	buf  []byte // scratch for strings with escapes or non-ASCII bytes
+
+	id    string             // an id equal to it takes this string
+	spare *[1]FunctionResult // backs the first functions array, if not nil
 }
 
 func (p *decisionDecoder) syntaxErr(what string) error {
@@ -52,7 +55,15 @@ func (p *decisionDecoder) space() {
 
 // decodeDecision decodes data into d, which should be zero.
 func decodeDecision(data []byte, d *Decision) error {
-	p := decisionDecoder{data: data}
+	return decodeDecisionFor(data, d, "", nil)
+}
+
+// decodeDecisionFor is decodeDecision with two savings for a reply whose
+// id is known: an id equal to id is given id's string, and spare, if not
+// nil, backs the first functions array instead of a new one (a decision
+// and its one function in one allocation).
+func decodeDecisionFor(data []byte, d *Decision, id string, spare *[1]FunctionResult) error {
+	p := decisionDecoder{data: data, id: id, spare: spare}
 	p.space()
 	if p.i >= len(p.data) {
 		return p.syntaxErr("")
@@ -204,6 +215,9 @@ func (p *decisionDecoder) decision(d *Decision) error {
 	return p.object(1, func(key []byte) error {
 		switch fieldOf(decisionFields[:], key) {
 		case 0:
+			if p.id != "" && p.data[p.i] == '"' {
+				return p.idField(&d.ID)
+			}
 			return p.stringField(&d.ID, "id")
 		case 1:
 			return p.boolField(&d.Allowed, "allowed")
@@ -260,9 +274,12 @@ func (p *decisionDecoder) functions(d *Decision) error {
 			// A larger capacity than encoding/json's growth changes no
 			// result: an element past the length is stale (left by an
 			// earlier "functions") only below encoding/json's capacity too.
-			if cap(fns) == 0 {
+			switch {
+			case cap(fns) == 0 && p.spare != nil:
+				fns, p.spare = p.spare[:], nil
+			case cap(fns) == 0:
 				fns = make([]FunctionResult, 1, 4)
-			} else {
+			default:
 				fns = append(fns, FunctionResult{})
 			}
 		} else if n >= len(fns) {
@@ -330,6 +347,21 @@ func (p *decisionDecoder) stringField(dst *string, name string) error {
 		return p.literal("null")
 	}
 	return p.wrongType(name)
+}
+
+// idField is stringField for the id, at a string: one equal to p.id is
+// given p.id's string.
+func (p *decisionDecoder) idField(dst *string) error {
+	b, err := p.stringBytes()
+	if err != nil {
+		return err
+	}
+	if string(b) == p.id {
+		*dst = p.id
+	} else {
+		*dst = string(b)
+	}
+	return nil
 }
 
 // internField is stringField for the fields whose values are mostly the

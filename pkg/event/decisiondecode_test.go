@@ -54,6 +54,19 @@ func FuzzDecodeDecisionParity(f *testing.F) {
 		if err == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("decodeDecision(%q) = %#v, encoding/json gives %#v", data, got, want)
 		}
+		// The id and the spare function result change nothing either,
+		// whether the id is the reply's or not.
+		for _, id := range []string{"x", want.ID} {
+			var got2 Decision
+			var spare [1]FunctionResult
+			err2 := decodeDecisionFor(data, &got2, id, &spare)
+			if (err2 == nil) != (werr == nil) {
+				t.Fatalf("decodeDecisionFor(%q, %q) error = %v, encoding/json's = %v", data, id, err2, werr)
+			}
+			if err2 == nil && !reflect.DeepEqual(got2, want) {
+				t.Fatalf("decodeDecisionFor(%q, %q) = %#v, encoding/json gives %#v", data, id, got2, want)
+			}
+		}
 	})
 }
 
