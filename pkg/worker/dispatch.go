@@ -49,12 +49,12 @@ func (w *Worker) handle(ctx context.Context, msg *nats.Msg) {
 		}
 		return
 	}
+	in.framed = true
 	if in.subj.Type.IsPre() {
 		in.shared = w.dlog == nil
 		w.handlePre(ctx, msg, &in)
 		return
 	}
-	in.framed = true
 	if w.admit(&in, nil) == admitted {
 		w.runPost(ctx, in.st, in.entries, in.ev, in.frame)
 	}
@@ -290,9 +290,9 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 		w.reply(ctx, msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, t)
 		return
 	}
-	st, entries, ev := in.st, in.entries, in.ev
+	st, entries, ev, fr := in.st, in.entries, in.ev, in.frame
 	if !hasDeadline {
-		w.decide(ctx, msg, start, t, st, entries, ev, nil)
+		w.decide(ctx, msg, start, t, st, entries, ev, fr, nil)
 		return
 	}
 	// A watchdog answers at the deadline if a function overruns it, so the
@@ -306,7 +306,7 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 	wd := w.newPreWatch(ctx, msg, start, t, ev.ID, st.rev)
 	w.inflight.Add(1)
 	wd.arm(now, end)
-	w.decide(dctx, msg, start, t, st, entries, ev, func(d *event.Decision, p progress) bool {
+	w.decide(dctx, msg, start, t, st, entries, ev, fr, func(d *event.Decision, p progress) bool {
 		if d == nil {
 			wd.announce(p)
 			return true
@@ -464,8 +464,9 @@ type progress struct {
 
 // decide runs the PRE chain and answers. With a guard, the answer goes
 // through it (see handlePre); guard(nil, p) announces the function about to
-// run, with the results so far.
-func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, progress) bool) {
+// run, with the results so far. fr, when not nil, is the frame of the first
+// call (see chainIn).
+func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *subjects.TriggerType, st *runState, entries []*matcher.Entry, ev *event.Event, fr *callFrame, guard func(*event.Decision, progress) bool) {
 	// Without a decision log nothing holds the decision once it is sent
 	// (or discarded after the watchdog's): its storage is reused.
 	pooled := w.dlog == nil
@@ -476,7 +477,7 @@ func (w *Worker) decide(ctx context.Context, msg *nats.Msg, start time.Time, t *
 	if cd == nil {
 		cd = &chainDecision{}
 	}
-	d := w.chainIn(ctx, cd, st, entries, ev, guard)
+	d := w.chainIn(ctx, cd, st, entries, ev, fr, guard)
 	if guard != nil {
 		guard(d, progress{})
 	} else {
@@ -514,13 +515,14 @@ func newChainDecision(cd *chainDecision, id string, rev uint64, n int) *event.De
 // chain runs the PRE functions of entries in order on ev and returns the
 // decision; guard(nil, p), when given, announces each function about to run.
 func (w *Worker) chain(ctx context.Context, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, progress) bool) *event.Decision {
-	return w.chainIn(ctx, &chainDecision{}, st, entries, ev, guard)
+	return w.chainIn(ctx, &chainDecision{}, st, entries, ev, nil, guard)
 }
 
-// chainIn is chain with the decision's storage given. The last function
-// runs on ev itself, which nothing reads after it; each one before it on
-// its own copy.
-func (w *Worker) chainIn(ctx context.Context, cd *chainDecision, st *runState, entries []*matcher.Entry, ev *event.Event, guard func(*event.Decision, progress) bool) *event.Decision {
+// chainIn is chain with the decision's storage given, and fr, when not
+// nil, a zero frame no other call used (allocated with the event) for the
+// first call. The last function runs on ev itself, which nothing reads
+// after it; each one before it on its own copy.
+func (w *Worker) chainIn(ctx context.Context, cd *chainDecision, st *runState, entries []*matcher.Entry, ev *event.Event, fr *callFrame, guard func(*event.Decision, progress) bool) *event.Decision {
 	d := newChainDecision(cd, ev.ID, st.rev, len(entries))
 	input := ev.Input
 	for i, e := range entries {
@@ -533,17 +535,18 @@ func (w *Worker) chainIn(ctx context.Context, cd *chainDecision, st *runState, e
 			call = &c
 		}
 		call.Input = input
-		res, outcome, elapsed, err := w.call(ctx, st, e, call, 0)
-		fr := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(elapsed.Microseconds()) / 1000}
+		res, outcome, elapsed, err := w.callIn(ctx, fr, st, e, call, 0)
+		fr = nil // used once
+		r := event.FunctionResult{Ref: e.Ref, Result: outcome, Ms: float64(elapsed.Microseconds()) / 1000}
 		if err != nil {
-			fr.Error = err.Error()
+			r.Error = err.Error()
 		}
 		if e.Mode == Shadow {
-			fr.Shadow = true
-			d.Functions = append(d.Functions, fr)
+			r.Shadow = true
+			d.Functions = append(d.Functions, r)
 			continue
 		}
-		d.Functions = append(d.Functions, fr)
+		d.Functions = append(d.Functions, r)
 		if err != nil {
 			// A bad result is an answer that cannot be read, not a
 			// failure to answer: it refuses whatever the policy.

@@ -23,7 +23,7 @@ type inbound struct {
 	header  nats.Header
 	only    string     // a scheduler tick: run only the function of this ref
 	shared  bool       // nothing reads data after the functions: the event may share it
-	framed  bool       // a core POST event: decode allocates its first call's frame with it (frame)
+	framed  bool       // a core event (POST or PRE): decode allocates its first call's frame with it (frame)
 	start   time.Time  // when a core message was taken up (a PRE decision's duration)
 	span    trace.Span // the event's span; nil when the worker does not trace
 
