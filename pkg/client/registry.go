@@ -51,6 +51,7 @@ type registryWatch struct {
 	mu         sync.RWMutex
 	keys       map[string]struct{} // the registry's keys; valid while current
 	current    bool                // the watch delivered its first values and runs
+	maybe      atomic.Bool         // current, read without the lock: false means not current
 	reconnects uint64              // the connection's reconnect count when the watch started
 	started    bool
 	stopped    bool
@@ -101,6 +102,12 @@ func (w *registryWatch) stop() {
 // lookup reports whether the copy is known current and, if so, whether
 // typ.option or typ.ANY has a key.
 func (w *registryWatch) lookup(typ, option string) (known, registered bool) {
+	// A copy that is not current (no bucket, a watch starting again) costs
+	// a lookup one atomic load: none of the connection's locks, which
+	// every request and reply of the connection takes too.
+	if !w.maybe.Load() {
+		return false, false
+	}
 	if !w.nc.IsConnected() {
 		return false, false
 	}
@@ -207,6 +214,7 @@ func (w *registryWatch) watch(ctx context.Context, status <-chan nats.Status) bo
 				// Every key the bucket had when the watch started is in.
 				w.mu.Lock()
 				w.keys, w.current, w.reconnects = keys, true, reconnects
+				w.maybe.Store(true)
 				w.mu.Unlock()
 				w.trust()
 				became = true
@@ -250,5 +258,6 @@ func (w *registryWatch) lastRevision(ctx context.Context) (uint64, time.Time, er
 func (w *registryWatch) setStale() {
 	w.mu.Lock()
 	w.current, w.keys = false, nil
+	w.maybe.Store(false)
 	w.mu.Unlock()
 }
