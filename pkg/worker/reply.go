@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/triggerbus/triggerbus/internal/natstrace"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
@@ -45,19 +46,20 @@ func (w *Worker) reply(ctx context.Context, msg *nats.Msg, start time.Time, d *e
 			Functions: []event.FunctionResult{}}
 		data, _ = d.Encode() // strings only: encodes
 	}
-	if limit := w.nc.MaxPayload(); limit > 0 && int64(len(data)) > limit {
-		d, data = w.refuseTooLarge(msg, d, t, len(data), limit)
+	span := w.startSettle(ctx, "reply", d)
+	// nats.go sends nothing of a reply larger than the server's max
+	// payload and says so; the refusal that fits goes instead. Reading the
+	// limit first would take the connection's lock on every reply.
+	err = msg.Respond(data)
+	if errors.Is(err, nats.ErrMaxPayload) && d.Code != event.CodeDecisionTooLarge {
+		d, data = w.refuseTooLarge(msg, d, t, len(data), w.nc.MaxPayload())
+		if span != nil {
+			span.SetAttributes(natstrace.AttrAllowed.Bool(d.Allowed), natstrace.AttrCode.String(d.Code))
+		}
+		err = msg.Respond(data)
 	}
 	if t != nil {
 		w.metrics.preDecision(t, d.Allowed).Inc()
-	}
-	span := w.startSettle(ctx, "reply", d)
-	err = msg.Respond(data)
-	if errors.Is(err, nats.ErrMaxPayload) && d.Code != event.CodeDecisionTooLarge {
-		// The limit shrank after it was read (a reconnect to a server with
-		// a smaller one): nothing was sent, so send the refusal.
-		d, data = w.refuseTooLarge(msg, d, t, len(data), w.nc.MaxPayload())
-		err = msg.Respond(data)
 	}
 	endSpan(span, err)
 	if err != nil {
