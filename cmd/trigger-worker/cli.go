@@ -251,7 +251,7 @@ func toolJetStream(cf *commonFlags, name string, timeout time.Duration) (subject
 	if err != nil {
 		return subjects.Scheme{}, nil, nil, err
 	}
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(timeout))
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(timeout), jetstream.WithPublishAsyncTimeout(timeout))
 	if err != nil {
 		nc.Close()
 		return subjects.Scheme{}, nil, nil, err

@@ -54,7 +54,7 @@ func newReplayCmd() *cobra.Command {
 	f.BoolVar(&o.opts.DryRun, "dry-run", false, "count the events to replay, publish none")
 	f.StringVar(&o.rate, "rate", "", "at most this many events a second, e.g. 100 or 100/s; default unbounded")
 	f.BoolVar(&o.opts.IncludeReplays, "include-replays", false, "replay events that were replays themselves too")
-	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound of each JetStream request")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound of each JetStream request and of each replay's ack")
 	output := addOutputFlag(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("type", completeTypes)
 	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
@@ -86,6 +86,9 @@ type replayOptions struct {
 	Rate float64
 	// IncludeReplays replays events that were replays themselves.
 	IncludeReplays bool
+	// AckWait bounds the wait for a replay's ack (with the JetStream
+	// context's own publish timeout); 0 means 10s.
+	AckWait time.Duration
 }
 
 // replayCounts are the outcome of a replay: with -o json or yaml, this
@@ -125,6 +128,7 @@ func runReplay(ctx context.Context, cf *commonFlags, o replayFlags, stdout, stde
 	if opts.Rate, err = parseRate(o.rate); err != nil {
 		return usagef("replay --rate: %w", err)
 	}
+	opts.AckWait = o.timeout
 	scheme, nc, js, err := toolJetStream(cf, "trigger-worker replay", o.timeout)
 	if err != nil {
 		return err
@@ -183,8 +187,7 @@ func dropOnReplay(key string) bool {
 // stream, marked Trigger-Replay and, with opts.Function, targeted at that
 // function. progress, when not nil, gets a progress bar. A failed publish
 // is counted and the replay goes on; the error then names the first.
-func replayEvents(ctx context.Context, js jetstream.JetStream, scheme subjects.Scheme, opts replayOptions, progress io.Writer) (replayCounts, error) {
-	var c replayCounts
+func replayEvents(ctx context.Context, js jetstream.JetStream, scheme subjects.Scheme, opts replayOptions, progress io.Writer) (c replayCounts, err error) {
 	archive, err := js.Stream(ctx, scheme.ArchiveStream())
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -222,17 +225,50 @@ func replayEvents(ctx context.Context, js jetstream.JetStream, scheme subjects.S
 	}
 	bar := newProgressBar(progress, ci.NumPending)
 	defer bar.done()
+	// The archive is read in batches the consumer pulls ahead, not a
+	// fetch per event.
+	it, err := cons.Messages()
+	if err != nil {
+		return c, fmt.Errorf("read %s: %w", scheme.ArchiveStream(), err)
+	}
+	defer it.Stop()
 	var limiter *rate.Limiter
 	if opts.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(opts.Rate), 1)
 	}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36) // keeps two replays apart in the dedup window
 	var first error
+	// The replays go out asynchronously, at most replayWindow of them
+	// waiting for their acks: a replay takes what the stream can store,
+	// not a round trip per event. An event counts as published once its
+	// ack is in.
+	var waiting []inflightReplay
+	ackWait := opts.AckWait
+	if ackWait <= 0 {
+		ackWait = 10 * time.Second
+	}
+	settle := func(p inflightReplay) {
+		if err := p.wait(ackWait); err != nil {
+			c.Failed++
+			if first == nil {
+				first = fmt.Errorf("replay archived event %d to %s: %w", p.seq, p.subject, err)
+			}
+			return
+		}
+		c.Published++
+	}
+	defer func() {
+		// An early return (the context ended, the archive cannot be read)
+		// still counts the replays already sent.
+		for _, p := range waiting {
+			settle(p)
+		}
+	}()
 	for pending := ci.NumPending; pending > 0; {
 		if err := ctx.Err(); err != nil {
 			return c, err
 		}
-		m, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
 		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
 			// Events may have aged out of the archive meanwhile.
 			if ci, err = cons.Info(ctx); err != nil {
@@ -269,19 +305,54 @@ func replayEvents(ctx context.Context, js jetstream.JetStream, scheme subjects.S
 			}
 		}
 		id := msg.Header.Get(worker.HeaderReplay) + ".replay." + run + "." + strconv.FormatUint(md.Sequence.Stream, 10)
-		if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(scheme.EventStream())); err != nil {
-			c.Failed++
-			if first == nil {
-				first = fmt.Errorf("replay archived event %d to %s: %w", md.Sequence.Stream, msg.Subject, err)
-			}
-			continue
+		p := inflightReplay{seq: md.Sequence.Stream, subject: msg.Subject}
+		p.ack, p.err = js.PublishMsgAsync(msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(scheme.EventStream()))
+		waiting = append(waiting, p)
+		if len(waiting) >= replayWindow {
+			settle(waiting[0])
+			waiting = waiting[1:]
 		}
-		c.Published++
 	}
+	for _, p := range waiting {
+		settle(p)
+	}
+	waiting = nil
 	if c.Failed > 0 {
 		return c, fmt.Errorf("%d of %d events not replayed; the first: %w", c.Failed, c.Matched-c.Skipped, first)
 	}
 	return c, nil
+}
+
+// replayWindow bounds the replays waiting for their acks.
+const replayWindow = 256
+
+// inflightReplay is a replay sent and not yet acknowledged: the archived
+// event's sequence and subject, and the ack to come (or the error of the
+// send).
+type inflightReplay struct {
+	ack     jetstream.PubAckFuture
+	err     error
+	seq     uint64
+	subject string
+}
+
+// wait waits for the replay's ack. The JetStream context ends an ack that
+// does not come within its publish timeout; after twice timeout, wait
+// gives up on it itself.
+func (p inflightReplay) wait(timeout time.Duration) error {
+	if p.err != nil {
+		return p.err
+	}
+	t := time.NewTimer(2 * timeout)
+	defer t.Stop()
+	select {
+	case <-p.ack.Ok():
+		return nil
+	case err := <-p.ack.Err():
+		return err
+	case <-t.C:
+		return fmt.Errorf("no ack within %s", 2*timeout)
+	}
 }
 
 // replayMsg builds the replay of an archived event, false when it is not

@@ -307,3 +307,63 @@ func TestProgressBar(t *testing.T) {
 		t.Fatal("a buffer is a terminal")
 	}
 }
+
+// TestReplayFailuresCounted: replays go out asynchronously, and each one
+// the event stream refuses is counted failed, with the first refusal in the
+// error; none is counted published before its ack. With the stream
+// accepting again, the same window replays in full, in archive order.
+func TestReplayFailuresCounted(t *testing.T) {
+	r := newReplayRig(t)
+	const n = 700 // more than the window of replays awaiting their acks
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = r.publish(t, "POST_CREATE", "SERVER", i)
+	}
+	r.waitArchived(t, n)
+	r.target.reset()
+	ctx := context.Background()
+	events, err := r.js.Stream(ctx, "TRIGGER_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := func(size int32) {
+		t.Helper()
+		cfg := info.Config
+		cfg.MaxMsgSize = size
+		if _, err := r.js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limit(16) // no event fits: every replay is refused
+	out, errOut, err := r.replay("--since", "1h", "--function", "target")
+	if want := fmt.Sprintf("matched %d, published 0, skipped 0, failed %d", n, n); strings.TrimSpace(out) != want {
+		t.Errorf("replay into a stream that refuses printed %q (stderr %q), want %q", out, errOut, want)
+	}
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d of %d events not replayed; the first: replay archived event", n, n)) {
+		t.Errorf("replay into a stream that refuses: error %v", err)
+	}
+
+	limit(info.Config.MaxMsgSize)
+	r.mustReplay(t, fmt.Sprintf("matched %d, published %d, skipped 0, failed 0", n, n), "--since", "1h", "--function", "target")
+	r.waitArchived(t, 2*n)
+	archive, err := r.js.Stream(ctx, "TRIGGER_ARCHIVE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		m, err := archive.GetMsg(ctx, uint64(n+1+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Header.Get(worker.HeaderReplay); got != ids[i] {
+			t.Fatalf("archived replay %d is of event %s, want %s: not in archive order", i, got, ids[i])
+		}
+	}
+	if got := r.target.count(); got != n {
+		t.Errorf("target ran %d replays, want %d", got, n)
+	}
+}
