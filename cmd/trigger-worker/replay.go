@@ -257,13 +257,15 @@ func replayEvents(ctx context.Context, js jetstream.JetStream, scheme subjects.S
 		}
 		c.Published++
 	}
-	defer func() {
-		// An early return (the context ended, the archive cannot be read)
-		// still counts the replays already sent.
+	settleAll := func() {
 		for _, p := range waiting {
 			settle(p)
 		}
-	}()
+		waiting = nil
+	}
+	// An early return (the context ended, the archive cannot be read)
+	// still counts the replays already sent.
+	defer settleAll()
 	for pending := ci.NumPending; pending > 0; {
 		if err := ctx.Err(); err != nil {
 			return c, err
@@ -313,10 +315,7 @@ func replayEvents(ctx context.Context, js jetstream.JetStream, scheme subjects.S
 			waiting = waiting[1:]
 		}
 	}
-	for _, p := range waiting {
-		settle(p)
-	}
-	waiting = nil
+	settleAll()
 	if c.Failed > 0 {
 		return c, fmt.Errorf("%d of %d events not replayed; the first: %w", c.Failed, c.Matched-c.Skipped, first)
 	}
