@@ -229,8 +229,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // Handler is the Lua/FDL handler kind: one entry point of a compiled script
 // (see [LoadScript]). Each call runs on a Lua state from the handler's pool
 // in a fresh global environment, so nothing a call leaves behind is seen by
-// the next. A Handler is safe for concurrent use. It owns its states, each
-// served by a goroutine of its own; Close ends them and is idempotent.
+// the next. A Handler is safe for concurrent use. It owns its states; Close
+// ends them and is idempotent.
 type Handler struct {
 	file  string
 	entry string
@@ -242,7 +242,7 @@ type Handler struct {
 	mu     sync.Mutex // orders closed against put and the start of a state
 	closed atomic.Bool
 	pool   chan *vmState  // idle states; capacity PoolSize
-	states sync.WaitGroup // the goroutines of the states
+	states sync.WaitGroup // the states not closed yet, idle or running a call
 }
 
 var _ handlers.Handler = (*Handler)(nil)
@@ -254,18 +254,6 @@ func newHandler(file, entry, ref string, line int, proto *lua.FunctionProto, opt
 	}
 }
 
-// callJob is one call, handed to the goroutine of a state.
-type callJob struct {
-	ctx  context.Context
-	ev   *event.Event
-	done chan<- outcome // buffered: the state never waits for a Handle that gave up
-}
-
-type outcome struct {
-	res handlers.Result
-	err error
-}
-
 // Handle calls the entry point with the event as p. It maps the entry
 // point's return to a [handlers.Result] (nil or a table without exitState is
 // CONTINUE) and returns the modified p.input as Result.Input when the call
@@ -273,12 +261,12 @@ type outcome struct {
 // *Error that also wraps [handlers.ErrTimeout] and context.DeadlineExceeded, and
 // holding more than [Options.MaxMemory] one that wraps [ErrMemoryLimit].
 //
-// The call runs on the goroutine of its state, which Handle waits for until
-// the call has really stopped: the VM checks ctx before every instruction,
-// and the builtins that can run long (string patterns) check it as they
-// go, so a call stops soon after ctx ends, and whoever counts calls in
-// flight counts it until then. A state whose call outlived ctx, or failed
-// in a way that leaves it unfit, is closed, never reused.
+// The call runs on the caller's goroutine and Handle returns once it has
+// really stopped: the VM checks ctx before every instruction, and the
+// builtins that can run long (string patterns) check it as they go, so a
+// call stops soon after ctx ends, and whoever counts calls in flight counts
+// it until then. A state whose call outlived ctx, or failed in a way that
+// leaves it unfit, is closed, never reused.
 func (h *Handler) Handle(ctx context.Context, ev *event.Event) (handlers.Result, error) {
 	if h.closed.Load() {
 		return handlers.Result{}, ErrClosed
@@ -290,40 +278,27 @@ func (h *Handler) Handle(ctx context.Context, ev *event.Event) (handlers.Result,
 	if err != nil {
 		return handlers.Result{}, err
 	}
-	done := make(chan outcome, 1)
-	vm.jobs <- callJob{ctx: ctx, ev: ev, done: done}
-	o := <-done
-	return o.res, o.err
+	res, broken, err := h.run(vm, ctx, ev)
+	// A call that outlived its context may have stopped anywhere: its
+	// state is not reused.
+	if broken || vm.dirty || ctx.Err() != nil {
+		h.discard(vm)
+	} else {
+		h.put(vm)
+	}
+	return res, err
 }
 
-// serve runs the calls of vm until its jobs channel is closed or a call
-// leaves the state unfit for reuse.
-func (h *Handler) serve(vm *vmState) {
-	defer h.states.Done()
-	defer vm.close()
-	for job := range vm.jobs {
-		var o outcome
-		broken := true
-		func() {
-			defer func() {
-				if v := recover(); v != nil {
-					o = outcome{err: &handlers.PanicError{Value: v, Stack: debug.Stack()}}
-				}
-			}()
-			o.res, o.err = vm.call(job.ctx, h, job.ev)
-			broken = false
-		}()
-		// A call that outlived its context may have stopped anywhere:
-		// its state is not reused.
-		if broken || vm.dirty || job.ctx.Err() != nil {
-			job.done <- o
-			return
+// run makes one call on vm. broken reports a panic, after which the state
+// is not fit for reuse; the panic is returned as a *handlers.PanicError.
+func (h *Handler) run(vm *vmState, ctx context.Context, ev *event.Event) (res handlers.Result, broken bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, broken, err = handlers.Result{}, true, &handlers.PanicError{Value: v, Stack: debug.Stack()}
 		}
-		// Back in the pool before the caller hears of the result, so that
-		// its next call finds it there.
-		h.put(vm)
-		job.done <- o
-	}
+	}()
+	res, err = vm.call(ctx, h, ev)
+	return res, false, err
 }
 
 // Close ends the idle states. A call still running finishes, and its state
@@ -338,7 +313,7 @@ func (h *Handler) Close() error {
 	for drained := false; !drained; {
 		select {
 		case vm := <-h.pool:
-			close(vm.jobs)
+			h.discard(vm)
 		default:
 			drained = true
 		}
@@ -360,7 +335,7 @@ func (h *Handler) Close() error {
 	}
 }
 
-// get returns an idle state, or starts a new one.
+// get returns an idle state, or makes a new one.
 func (h *Handler) get() (*vmState, error) {
 	select {
 	case vm := <-h.pool:
@@ -378,9 +353,7 @@ func (h *Handler) get() (*vmState, error) {
 		vm.close()
 		return nil, ErrClosed
 	}
-	vm.jobs = make(chan callJob)
 	h.states.Add(1)
-	go h.serve(vm)
 	return vm, nil
 }
 
@@ -395,7 +368,13 @@ func (h *Handler) put(vm *vmState) {
 		default:
 		}
 	}
-	close(vm.jobs)
+	h.discard(vm)
+}
+
+// discard ends vm.
+func (h *Handler) discard(vm *vmState) {
+	vm.close()
+	h.states.Done()
 }
 
 // ctxError returns e for a call stopped by its context: it wraps cause and,

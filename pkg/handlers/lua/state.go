@@ -98,8 +98,6 @@ type vmState struct {
 	concatFn *lua.LFunction
 	// trampoline runs the protected calls of pcall and xpcall (see bounce).
 	trampoline *lua.LFunction
-	// jobs are the calls of a handler's state, served by its goroutine.
-	jobs chan callJob
 	// prepares are what the extensions do at the start of every call.
 	prepares []namedPrepare
 }
