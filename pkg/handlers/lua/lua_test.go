@@ -311,6 +311,34 @@ func TestLuaEventTable(t *testing.T) {
 	}
 }
 
+// TestLuaVarargs: a chunk has no arg table (it is compiled without one), its
+// ... is empty, and a nested vararg function that does not use ... still
+// gets Lua 5.1's arg.
+func TestLuaVarargs(t *testing.T) {
+	src := `local top = select("#", ...)
+local function count(...) return arg.n .. "/" .. tostring(arg[3]) end
+local function plain(...) return select("#", ...) end
+function register() return { "main" } end
+function main(p)
+  if p == nil then
+    return { ref = "varargs", triggerType = "PRE_CREATE", triggerOptions = { "SERVER" }, api = "TRIGGER" }
+  end
+  local a = arg
+  return { exitState = "FAILED", errorCode = top .. " " .. count(1, nil, 3) .. " " .. plain(nil, nil) .. " " .. tostring(a) }
+end
+`
+	h := luaSource(t, src)[0].Handler
+	for range 2 {
+		res, err := h.Handle(luaCtx(t, nil, nil), luaEvent(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "0 3/3 2 nil"; res.ErrorCode != want {
+			t.Errorf("errorCode = %q, want %q", res.ErrorCode, want)
+		}
+	}
+}
+
 func TestLuaModifiedInput(t *testing.T) {
 	const input = `{"cpu":4,"big":12345678901234567890,"neg":-9223372036854775809,"f":1.0,"e":1e3,"tiny":1e-7,` +
 		`"tags":["a",null,{"x":[]}],"meta":{"x":null,"empty":{},"list":[]},"s":"caf\u00e9 <b>&\n"}`
