@@ -126,8 +126,9 @@ type compatLayer struct {
 // callState is what the FDL layer keeps for the current call.
 type callState struct {
 	// Metatables of the call's tables. They are the call's own, so that a
-	// script that changes one changes nothing for the next call. enumMT is
-	// made with the call's first enum object (see enumMeta).
+	// script that changes one changes nothing for the next call. listMT
+	// and enumMT are made with the call's first list and enum object (see
+	// listMeta and enumMeta).
 	objectMT, listMT, enumMT *lua.LTable
 	typeMT                   map[string]*lua.LTable // value objects by type
 	// numText holds the document's text of big numbers read through
@@ -259,8 +260,6 @@ func (s *compatLayer) prepare(_ context.Context, _, p *lua.LTable) error {
 	c := &s.call
 	c.objectMT = L.CreateTable(0, 1)
 	c.objectMT.RawSetString("__index", s.objIndex)
-	c.listMT = L.CreateTable(0, 1)
-	c.listMT.RawSetString("__index", s.listIndex)
 	if p != nil {
 		for _, k := range []string{"input", "user", "customer"} {
 			s.attach(p.RawGetString(k), 0)
@@ -479,11 +478,22 @@ func checkEnum(typ, value string) string {
 	return msg
 }
 
+// listMeta returns the call's metatable of lists, made when the call's first
+// list needs it: until then no table has it, so comparing a metatable with
+// call.listMT, nil, finds none.
+func (s *compatLayer) listMeta() *lua.LTable {
+	if s.call.listMT == nil {
+		s.call.listMT = s.L.CreateTable(0, 1)
+		s.call.listMT.RawSetString("__index", s.listIndex)
+	}
+	return s.call.listMT
+}
+
 // newList returns an empty list: it encodes as a JSON array.
 func (s *compatLayer) newList() *lua.LTable {
 	t := s.L.NewTable()
 	s.vm.codec.markArray(t)
-	t.Metatable = s.call.listMT
+	t.Metatable = s.listMeta()
 	return t
 }
 

@@ -48,7 +48,7 @@ func (s *compatLayer) attach(v lua.LValue, depth int) {
 		return
 	}
 	if s.isList(t) {
-		t.Metatable = s.call.listMT
+		t.Metatable = s.listMeta()
 	} else {
 		t.Metatable = s.call.objectMT
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/triggerbus/triggerbus/pkg/event"
 )
 
 // FuzzLuaJSON checks the Lua JSON codec against encoding/json: both accept
@@ -106,4 +108,56 @@ func jsonEqual(a, b any) bool {
 		return true
 	}
 	return reflect.DeepEqual(a, b)
+}
+
+// FuzzCanonicalInput checks appendCanonical against what a call compares a
+// script's input with otherwise: the codec's encoding of p.input, decoded
+// from the document and readied by the FDL layer. Where appendCanonical
+// takes a document, the two are the same bytes; it takes none the codec
+// refuses.
+func FuzzCanonicalInput(f *testing.F) {
+	for _, s := range []string{
+		`{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764420000123456789,"pad":"xxxx"}`,
+		`{"cpu":4,"ram":8192,"name":"web-1","tags":["a","b"],"meta":{"x":null,"y":1.5},"big":12345678901234567890}`,
+		`[1,-0,0.5,1e3,1E-7,-12.5e+10,123456789012345678901234567890,1e400,1e-400]`,
+		` { "a" : [ 1 , { } , [ ] ] , "b" : "caf` + "\u00e9" + `" } `,
+		`"caf\u00e9"`, "\"\xff\"", "\"a\u2028b\"", `{"a":1,"b":{"a":2},"a":3}`, `{"a":1,"a":1}`,
+		` true `, `false`, `null`, `{}`, `[]`, `[null,null]`, `{"1":1,"2":2}`, `4`,
+		`{"a" 1}`, `[1,]`, `01`, `1.`, `-`, `"\x"`, `[1] 2`, "\"a\x01\"", `{"a":1,}`, `nul`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	opts := Options{}
+	opts.setDefaults()
+	vm, err := newVMState("canonical.lua", &opts)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(vm.close)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, ok := appendCanonical(nil, data, vm.codec.maxBytes)
+		env := vm.begin(t.Context(), "canonical")
+		defer vm.end()
+		ev := &event.Event{ID: "01JDQ7Z6W3S6K4V0Q5H3YB3M8C", TriggerType: "PRE_CREATE", TriggerOption: "SERVER", Input: data}
+		p, err := vm.eventTable(ev)
+		if err != nil {
+			if ok {
+				t.Fatalf("appendCanonical(%q) = %q, but the codec refuses it: %v", data, got, err)
+			}
+			return
+		}
+		if err := vm.prepare(t.Context(), env, p); err != nil {
+			t.Fatal(err)
+		}
+		if !ok || len(data) == 0 {
+			return
+		}
+		want, err := vm.codec.encodeAt(p, lua.LString("input"))
+		if err != nil {
+			t.Fatalf("encode(decode(%q)): %v", data, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("appendCanonical(%q) = %q, codec %q", data, got, want)
+		}
+	})
 }

@@ -100,6 +100,8 @@ type vmState struct {
 	trampoline *lua.LFunction
 	// prepares are what the extensions do at the start of every call.
 	prepares []namedPrepare
+	// before is kept for the encoding of the next call's input (see call).
+	before []byte
 }
 
 type namedPrepare struct {
@@ -431,6 +433,10 @@ func (vm *vmState) handleError(L *lua.LState) int {
 	return 1
 }
 
+// beforeKeep is the largest buffer of a call's input a state keeps for the
+// next call.
+const beforeKeep = 64 << 10
+
 // call runs one call of h's entry point for ev.
 func (vm *vmState) call(ctx context.Context, h *Handler, ev *event.Event) (handlers.Result, error) {
 	L := vm.L
@@ -445,9 +451,16 @@ func (vm *vmState) call(ctx context.Context, h *Handler, ev *event.Event) (handl
 	if err := vm.prepare(ctx, env, p); err != nil {
 		return handlers.Result{}, err
 	}
+	// before is the input as the codec writes it, to tell whether the
+	// call changed it: made from the document itself when it can be.
 	var before []byte
 	if p.RawGetString("input") != lua.LNil {
-		if before, err = vm.codec.encodeAt(p, lua.LString("input")); err != nil {
+		var ok bool
+		if before, ok = appendCanonical(vm.before[:0], ev.Input, vm.codec.maxBytes); ok {
+			if cap(before) <= beforeKeep {
+				vm.before = before
+			}
+		} else if before, err = vm.codec.encodeAt(p, lua.LString("input")); err != nil {
 			return handlers.Result{}, fmt.Errorf("handlers: lua: event input: %w", err)
 		}
 	}
