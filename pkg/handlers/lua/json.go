@@ -440,8 +440,13 @@ func (c *jsonCodec) encode(v lua.LValue) ([]byte, error) {
 // encodeAt returns the JSON of t[k], with the document's text of a number
 // that is still the number decoded there.
 func (c *jsonCodec) encodeAt(t *lua.LTable, k lua.LValue) ([]byte, error) {
+	return c.appendAt(nil, t, k)
+}
+
+// appendAt is encodeAt appending to b.
+func (c *jsonCodec) appendAt(b []byte, t *lua.LTable, k lua.LValue) ([]byte, error) {
 	v := t.RawGet(k)
-	return c.appendValue(nil, v, c.textOf(t, k, v), 0)
+	return c.appendValue(b, v, c.textOf(t, k, v), 0)
 }
 
 func (c *jsonCodec) textOf(t *lua.LTable, k, v lua.LValue) string {

@@ -100,8 +100,9 @@ type vmState struct {
 	trampoline *lua.LFunction
 	// prepares are what the extensions do at the start of every call.
 	prepares []namedPrepare
-	// before is kept for the encoding of the next call's input (see call).
-	before []byte
+	// before and after are kept for the encodings of the next call's
+	// input (see call).
+	before, after []byte
 }
 
 type namedPrepare struct {
@@ -434,7 +435,7 @@ func (vm *vmState) handleError(L *lua.LState) int {
 }
 
 // beforeKeep is the largest buffer of a call's input a state keeps for the
-// next call.
+// next call (before and after).
 const beforeKeep = 64 << 10
 
 // call runs one call of h's entry point for ev.
@@ -492,12 +493,15 @@ func (vm *vmState) call(ctx context.Context, h *Handler, ev *event.Event) (handl
 		}
 	}
 	if holder.RawGetString("input") != lua.LNil {
-		after, err := vm.codec.encodeAt(holder, lua.LString("input"))
+		after, err := vm.codec.appendAt(vm.after[:0], holder, lua.LString("input"))
 		if err != nil {
 			return handlers.Result{}, &Error{File: h.file, Line: h.line, Message: "modified input: " + err.Error(), Err: handlers.ErrBadResult}
 		}
+		if cap(after) <= beforeKeep {
+			vm.after = after
+		}
 		if !bytes.Equal(after, before) {
-			res.Input = after
+			res.Input = bytes.Clone(after)
 		}
 	}
 	return res, nil
