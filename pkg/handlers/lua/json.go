@@ -141,15 +141,19 @@ func (d *decoder) unexpected() error {
 	return d.errorf("unexpected %q", d.data[d.pos])
 }
 
-func (d *decoder) space() {
-	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
+func (d *decoder) space() { d.pos = spaceEnd(d.data, d.pos) }
+
+// spaceEnd returns where the JSON white space at data[pos] ends.
+func spaceEnd(data []byte, pos int) int {
+	for pos < len(data) {
+		switch data[pos] {
 		case ' ', '\t', '\n', '\r':
-			d.pos++
+			pos++
 		default:
-			return
+			return pos
 		}
 	}
+	return pos
 }
 
 func (d *decoder) literal(word string, v lua.LValue) (lua.LValue, string, error) {
@@ -271,36 +275,9 @@ func (d *decoder) separator(end byte) (done bool, err error) {
 
 func (d *decoder) number() (lua.LValue, string, error) {
 	start := d.pos
-	digits := func() int {
-		n := 0
-		for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
-			d.pos++
-			n++
-		}
-		return n
-	}
-	if d.data[d.pos] == '-' {
-		d.pos++
-	}
-	if d.pos < len(d.data) && d.data[d.pos] == '0' {
-		d.pos++
-	} else if digits() == 0 {
+	var ok bool
+	if d.pos, ok = numberEnd(d.data, d.pos); !ok {
 		return nil, "", d.unexpected()
-	}
-	if d.pos < len(d.data) && d.data[d.pos] == '.' {
-		d.pos++
-		if digits() == 0 {
-			return nil, "", d.unexpected()
-		}
-	}
-	if d.pos < len(d.data) && (d.data[d.pos] == 'e' || d.data[d.pos] == 'E') {
-		d.pos++
-		if d.pos < len(d.data) && (d.data[d.pos] == '+' || d.data[d.pos] == '-') {
-			d.pos++
-		}
-		if digits() == 0 {
-			return nil, "", d.unexpected()
-		}
 	}
 	text := string(d.data[start:d.pos])
 	f, err := strconv.ParseFloat(text, 64)
@@ -311,6 +288,43 @@ func (d *decoder) number() (lua.LValue, string, error) {
 		return lua.LNumber(f), text, nil
 	}
 	return lua.LNumber(f), "", nil
+}
+
+// numberEnd returns where the JSON number at data[pos] ends or, when it is
+// not one, the offset of the byte that makes it invalid, and false.
+func numberEnd(data []byte, pos int) (int, bool) {
+	digits := func() int {
+		n := 0
+		for pos < len(data) && data[pos] >= '0' && data[pos] <= '9' {
+			pos++
+			n++
+		}
+		return n
+	}
+	if data[pos] == '-' {
+		pos++
+	}
+	if pos < len(data) && data[pos] == '0' {
+		pos++
+	} else if digits() == 0 {
+		return pos, false
+	}
+	if pos < len(data) && data[pos] == '.' {
+		pos++
+		if digits() == 0 {
+			return pos, false
+		}
+	}
+	if pos < len(data) && (data[pos] == 'e' || data[pos] == 'E') {
+		pos++
+		if pos < len(data) && (data[pos] == '+' || data[pos] == '-') {
+			pos++
+		}
+		if digits() == 0 {
+			return pos, false
+		}
+	}
+	return pos, true
 }
 
 // string reads a JSON string at d.pos.

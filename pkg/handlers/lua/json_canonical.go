@@ -39,16 +39,7 @@ type canonicalScan struct {
 	out  []byte
 }
 
-func (s *canonicalScan) space() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
-}
+func (s *canonicalScan) space() { s.pos = spaceEnd(s.data, s.pos) }
 
 func (s *canonicalScan) value(depth int) bool {
 	s.space()
@@ -201,38 +192,11 @@ func (s *canonicalScan) string() (start, end int, ok bool) {
 
 // number copies a number: the codec writes it back with its text.
 func (s *canonicalScan) number() bool {
-	start := s.pos
-	digits := func() int {
-		n := 0
-		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
-			s.pos++
-			n++
-		}
-		return n
-	}
-	if s.data[s.pos] == '-' {
-		s.pos++
-	}
-	if s.pos < len(s.data) && s.data[s.pos] == '0' {
-		s.pos++
-	} else if digits() == 0 {
+	end, ok := numberEnd(s.data, s.pos)
+	if !ok {
 		return false
 	}
-	if s.pos < len(s.data) && s.data[s.pos] == '.' {
-		s.pos++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
-		s.pos++
-		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
-			s.pos++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	s.out = append(s.out, s.data[start:s.pos]...)
+	s.out = append(s.out, s.data[s.pos:end]...)
+	s.pos = end
 	return true
 }
