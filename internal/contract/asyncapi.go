@@ -31,7 +31,8 @@ const Protocol = `triggerbus runs trigger functions on NATS. A publisher sends e
   is SHUTTING_DOWN, ask again (the Go SDK asks up to 3 more times). A reply that is not a decision
   is refused (BAD_REPLY); a timeout takes the caller's policy (code TIMEOUT). Nats-Msg-Id is optional
   on a request: a decision the worker makes before decoding the event (BAD_REQUEST, EXPIRED,
-  TRIGGER_ORIGINATED) carries it as its id, and none without it.
+  TRIGGER_ORIGINATED) carries it as its id (a binary-mode CloudEvent without it: its ce-id), and none
+  without either.
 - When NATS answers "no responders" (no worker is subscribed), read the PRE registry, the JetStream
   key-value bucket <PREFIX>_REGISTRY (the registry channel): get BOTH keys <TYPE>.<OPTION> and <TYPE>.ANY
   (a function registered for ANY serves every option). If either exists, whatever its value,

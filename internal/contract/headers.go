@@ -38,7 +38,8 @@ var Headers = []Header{
 			"durable publishes and with an id the caller chose; it leaves it out of a core publish of an id it made " +
 			"and of PRE requests). JetStream de-duplicates POST events on it; a worker answering a PRE request " +
 			"before decoding its event (BAD_REQUEST, EXPIRED, TRIGGER_ORIGINATED) uses it as the decision's id, " +
-			"and without it gives none (the SDK then uses the event's id).",
+			"or a binary-mode CloudEvent's ce-id without it, and gives none without either (the SDK then uses the " +
+			"event's id).",
 	},
 	{
 		Name: subjects.HeaderDeadline, On: OnPre, SetBy: "the publisher",

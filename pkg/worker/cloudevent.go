@@ -51,6 +51,30 @@ func cloudEventMode(h nats.Header) ceMode {
 	return mode
 }
 
+// requestID returns the event id a PRE request carries in its headers, for
+// a decision made before its event is decoded: Nats-Msg-Id or, for a
+// binary-mode CloudEvent, its ce-id; "" when neither is there, or a ce-id
+// does not decode or is longer than an id could sensibly be.
+func requestID(h nats.Header) string {
+	if len(h) == 0 {
+		return ""
+	}
+	if id := h.Get(subjects.HeaderMsgID); id != "" {
+		return id
+	}
+	if cloudEventMode(h) != ceBinary {
+		return ""
+	}
+	id, err := event.DecodeHeaderValue(headerFold(h, subjects.HeaderCEID))
+	if err != nil || len(id) > maxHeaderID {
+		return ""
+	}
+	return id
+}
+
+// maxHeaderID bounds the ce-id a decision made before decoding repeats.
+const maxHeaderID = 256
+
 // decode decodes the event of in: a CloudEvent or the plain event.
 func (w *Worker) decode(in *inbound) (*event.Event, error) {
 	if len(in.header) != 0 {

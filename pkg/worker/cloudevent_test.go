@@ -214,26 +214,34 @@ func TestCloudEventsRefused(t *testing.T) {
 		name     string
 		msg      ceMessage
 		wantText string
+		wantID   string // the decision's id: the request's Nats-Msg-Id, else its ce-id
 	}{
-		{"binary other type", retype(binaryMsg, "trigger.PRE_DELETE.SERVER"), "is not the subject"},
-		{"structured other type", retype(structuredMsg, "com.example.server.created"), "is not the subject"},
-		{"binary no source", edit(binaryMsg, func(m *nats.Msg) { delete(m.Header, "CE-SOURCE") }), "source"},
-		{"binary specversion 0.3", edit(binaryMsg, func(m *nats.Msg) { m.Header.Set("ce-specversion", "0.3") }), "specversion"},
-		{"binary bad percent", edit(binaryMsg, func(m *nats.Msg) { m.Header.Set("Ce-Id", "a%zz") }), "hexadecimal"},
+		{"binary other type", retype(binaryMsg, "trigger.PRE_DELETE.SERVER"), "is not the subject", "bad"},
+		{"structured other type", retype(structuredMsg, "com.example.server.created"), "is not the subject", ""},
+		{"binary no source", edit(binaryMsg, func(m *nats.Msg) { delete(m.Header, "CE-SOURCE") }), "source", "bad"},
+		{"binary specversion 0.3", edit(binaryMsg, func(m *nats.Msg) { m.Header.Set("ce-specversion", "0.3") }), "specversion", "bad"},
+		{"binary bad percent", edit(binaryMsg, func(m *nats.Msg) { m.Header.Set("Ce-Id", "a%zz") }), "hexadecimal", ""},
 		{"binary data not JSON", edit(binaryMsg, func(m *nats.Msg) {
 			m.Header.Set("ce-datacontenttype", "text/plain")
 			m.Data = []byte("cpu=64")
-		}), "not JSON"},
+		}), "not JSON", "bad"},
+		{"binary Nats-Msg-Id", edit(binaryMsg, func(m *nats.Msg) {
+			m.Header.Set("ce-specversion", "0.3")
+			m.Header.Set("Nats-Msg-Id", "msg-id")
+		}), "specversion", "msg-id"},
 		{"structured batch", edit(structuredMsg, func(m *nats.Msg) {
 			m.Header.Set("Content-Type", "application/cloudevents-batch+json")
-		}), "not supported"},
-		{"structured not JSON", edit(structuredMsg, func(m *nats.Msg) { m.Data = []byte("{") }), "CloudEvent"},
+		}), "not supported", ""},
+		{"structured not JSON", edit(structuredMsg, func(m *nats.Msg) { m.Data = []byte("{") }), "CloudEvent", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := decision(t, nc, tt.msg("trigger.PRE_CREATE.SERVER", "bad", `{"cpu":64}`))
 			if d.Allowed || d.Code != event.CodeBadRequest || !strings.Contains(d.Message, tt.wantText) {
 				t.Errorf("decision = %+v, want BAD_REQUEST saying %q", d, tt.wantText)
+			}
+			if d.ID != tt.wantID {
+				t.Errorf("decision id = %q, want %q", d.ID, tt.wantID)
 			}
 		})
 	}

@@ -45,7 +45,7 @@ func (w *Worker) handle(ctx context.Context, msg *nats.Msg) {
 	}
 	if !w.parse(&in) {
 		if msg.Reply != "" {
-			w.reply(ctx, msg, in.start, &event.Decision{Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
+			w.reply(ctx, msg, in.start, &event.Decision{ID: requestID(msg.Header), Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, nil)
 		}
 		return
 	}
@@ -264,7 +264,7 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 		}
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			w.reply(ctx, msg, start, &event.Decision{Code: event.CodeBadRequest, Message: "Trigger-Deadline is not Unix milliseconds: " + strconv.Quote(cutText(v, maxQuotedText))}, t)
+			w.reply(ctx, msg, start, &event.Decision{ID: requestID(msg.Header), Code: event.CodeBadRequest, Message: "Trigger-Deadline is not Unix milliseconds: " + strconv.Quote(cutText(v, maxQuotedText))}, t)
 			return false
 		}
 		deadline, hasDeadline = time.UnixMilli(ms), true
@@ -272,14 +272,14 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 		// ago: no clock read of its own.
 		if deadline.Sub(start) <= minReplyMargin {
 			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonExpired).Inc()
-			w.reply(ctx, msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, t)
+			w.reply(ctx, msg, start, &event.Decision{ID: requestID(msg.Header), Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, t)
 			return false
 		}
 		return true
 	}
 	switch w.admit(in, readDeadline) {
 	case looped:
-		w.reply(ctx, msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Allowed: true, Code: event.CodeTriggerOriginated}, t)
+		w.reply(ctx, msg, start, &event.Decision{ID: requestID(msg.Header), Allowed: true, Code: event.CodeTriggerOriginated}, t)
 		return
 	case gated:
 		return
@@ -287,7 +287,7 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 		w.reply(ctx, msg, start, &event.Decision{Allowed: true, Code: event.CodeNoTrigger}, t)
 		return
 	case invalid:
-		w.reply(ctx, msg, start, &event.Decision{ID: msg.Header.Get(subjects.HeaderMsgID), Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, t)
+		w.reply(ctx, msg, start, &event.Decision{ID: requestID(msg.Header), Code: event.CodeBadRequest, Message: cutText(in.err.Error(), maxReplyText)}, t)
 		return
 	}
 	st, entries, ev, fr := in.st, in.entries, in.ev, in.frame

@@ -180,7 +180,8 @@ func TestPreTimeoutReplyTooLarge(t *testing.T) {
 
 // TestPreBadRequestReplyFits: a bad request whose reason, quoted, would be
 // larger than the max payload (a long field or header value made of
-// characters JSON escapes six bytes wide) is still answered BAD_REQUEST.
+// characters JSON escapes six bytes wide) is still answered BAD_REQUEST,
+// with the request's Nats-Msg-Id as its id.
 func TestPreBadRequestReplyFits(t *testing.T) {
 	s := smallPayloadServer(t)
 	startWorker(t, natstest.Connect(t, s), worker.Config{},
@@ -203,6 +204,7 @@ func TestPreBadRequestReplyFits(t *testing.T) {
 			for k, v := range tt.header {
 				msg.Header[k] = v
 			}
+			msg.Header.Set(subjects.HeaderMsgID, "req-1")
 			reply, err := nc.RequestMsg(msg, replyDeadline)
 			if err != nil {
 				t.Fatalf("request: %v, want a BAD_REQUEST answer", err)
@@ -216,6 +218,9 @@ func TestPreBadRequestReplyFits(t *testing.T) {
 			}
 			if !strings.HasSuffix(d.Message, "…") && !strings.HasSuffix(d.Message, `…"`) {
 				t.Errorf("message %.80q… (%d bytes), want it cut", d.Message, len(d.Message))
+			}
+			if d.ID != "req-1" {
+				t.Errorf("decision id = %q, want the request's Nats-Msg-Id", d.ID)
 			}
 		})
 	}
