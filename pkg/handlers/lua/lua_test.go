@@ -349,6 +349,10 @@ func TestLuaModifiedInput(t *testing.T) {
 		want  string // "" for no modified input
 	}{
 		{"read only", input, "  local c = p.input.cpu + #p.input.tags\n  return { exitState = 'CONTINUE' }", ""},
+		{"read only, compact document", `{"cpu":4,"name":"web-1","tags":["a"],"x":null}`, "  local c = p.input.cpu + #p.input.tags", ""},
+		{"read only, spaced document", ` { "cpu" : 4 , "tags" : [ "a" ] } `, "  local c = p.input.cpu + #p.input.tags", ""},
+		{"read only, duplicate key", `{"cpu":4,"cpu":5}`, "  local c = p.input.cpu", ""},
+		{"changed, compact document", `{"cpu":4,"name":"web-1"}`, "  p.input.cpu = 5", `{"cpu":5,"name":"web-1"}`},
 		{"same values written back", input, "  p.input.cpu = p.input.cpu\n  p.input.big = p.input.big\n  p.input.meta.x = p.input.meta.x", ""},
 		{
 			"nested field added", input, "  p.input.meta.added = true",
@@ -383,6 +387,24 @@ func TestLuaModifiedInput(t *testing.T) {
 				t.Errorf("Handle() input = %s\nwant %s", res.Input, tt.want)
 			}
 		})
+	}
+}
+
+// TestLuaModifiedInputOwned: a modified input returned by one call is its
+// own: later calls on the same Lua state leave it as it was.
+func TestLuaModifiedInputOwned(t *testing.T) {
+	h := luaFunc(t, "  p.input.cpu = p.input.cpu * 2", lua.Options{PoolSize: 1})
+	first, err := h.Handle(luaCtx(t, nil, nil), luaEvent(`{"cpu":4}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cpu := 5; cpu < 8; cpu++ {
+		if _, err := h.Handle(luaCtx(t, nil, nil), luaEvent(fmt.Sprintf(`{"cpu":%d}`, cpu))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(first.Input) != `{"cpu":8}` {
+		t.Errorf("first call's input = %s after later calls, want {\"cpu\":8}", first.Input)
 	}
 }
 
