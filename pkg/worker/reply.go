@@ -46,20 +46,25 @@ func (w *Worker) reply(ctx context.Context, msg *nats.Msg, start time.Time, d *e
 			Functions: []event.FunctionResult{}}
 		data, _ = d.Encode() // strings only: encodes
 	}
+	// The decision is counted before it is sent, so that a caller that has
+	// its decision finds it counted: the refusal that replaces one larger
+	// than the max payload is known first.
+	if limit := w.nc.MaxPayload(); limit > 0 && int64(len(data)) > limit {
+		d, data = w.refuseTooLarge(msg, d, t, len(data), limit)
+	}
+	if t != nil {
+		w.metrics.preDecision(t, d.Allowed).Inc()
+	}
 	span := w.startSettle(ctx, "reply", d)
-	// nats.go sends nothing of a reply larger than the server's max
-	// payload and says so; the refusal that fits goes instead. Reading the
-	// limit first would take the connection's lock on every reply.
 	err = msg.Respond(data)
 	if errors.Is(err, nats.ErrMaxPayload) && d.Code != event.CodeDecisionTooLarge {
+		// The limit shrank after it was read (a reconnect to a server with
+		// a smaller one): nothing was sent, so the refusal goes instead.
 		d, data = w.refuseTooLarge(msg, d, t, len(data), w.nc.MaxPayload())
 		if span != nil {
 			span.SetAttributes(natstrace.AttrAllowed.Bool(d.Allowed), natstrace.AttrCode.String(d.Code))
 		}
 		err = msg.Respond(data)
-	}
-	if t != nil {
-		w.metrics.preDecision(t, d.Allowed).Inc()
 	}
 	endSpan(span, err)
 	if err != nil {
