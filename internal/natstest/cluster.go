@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,6 +143,9 @@ func checkMetaLeader(servers []*server.Server) error {
 	return nil
 }
 
+// handedOut holds the ports freePort has returned in this process.
+var handedOut sync.Map
+
 func routeURL(port int) *url.URL {
 	return &url.URL{Scheme: "nats-route", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 }
@@ -152,11 +156,18 @@ func routeURL(port int) *url.URL {
 // from that range and released could be handed to any outgoing connection
 // on the machine before the server binds it, and the server would then
 // never become ready.
+//
+// A port is handed out once per process: the ports of a supercluster are
+// all chosen before its first server binds any, so a port free when asked
+// could otherwise be chosen twice.
 func freePort(t testing.TB) int {
 	t.Helper()
 	const low, high = 20000, 32000
 	for range 200 {
 		port := low + rand.IntN(high-low)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue // in use
