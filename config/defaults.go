@@ -44,6 +44,7 @@ func Default() Config {
 		DecisionLog: DecisionLog{Enabled: true, SampleAllowed: 1, Input: DecisionInputHash,
 			MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30},
 		Archive: Archive{MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30},
+		GC:      GC{HeapFloorBytes: DefaultHeapFloorBytes},
 		Tracing: Tracing{Exporter: TracingOTLPHTTP, SampleRatio: 1, ServiceName: "trigger-worker"},
 	}
 }

@@ -26,6 +26,8 @@ type Config struct {
 	DecisionLog DecisionLog `mapstructure:"decision_log"`
 	// Archive configures the event archive, for replay.
 	Archive Archive `mapstructure:"archive"`
+	// GC configures the garbage collector of the worker process.
+	GC GC `mapstructure:"gc"`
 	// Tracing configures OpenTelemetry traces of the events handled.
 	Tracing Tracing `mapstructure:"tracing"`
 
@@ -214,6 +216,20 @@ type Metrics struct {
 
 // Enabled reports whether the metrics endpoint is on.
 func (m Metrics) Enabled() bool { return m.Listen != "" && m.Listen != "off" }
+
+// DefaultHeapFloorBytes is GC.HeapFloorBytes's default.
+const DefaultHeapFloorBytes = 16 << 20
+
+// GC configures the garbage collector of the worker process.
+type GC struct {
+	// HeapFloorBytes is the heap the worker lets grow before a collection
+	// while its live heap is small: GOGC is raised after each collection so
+	// that the next one is due at this size, and left at Go's default (100)
+	// once the live heap is half of it or more. Default 16 MiB; 0 leaves
+	// the collector as Go sets it. A GOGC or GOMEMLIMIT environment
+	// variable takes precedence: the floor is then off.
+	HeapFloorBytes int64 `mapstructure:"heap_floor_bytes"`
+}
 
 // Tracing exporters, the values of Tracing.Exporter.
 const (

@@ -35,8 +35,15 @@ func (c Config) Validate() error {
 	c.Archive.validate(p)
 	c.Bundle.validate(p)
 	c.Tracing.validate(p)
+	c.GC.validate(p)
 	validateFunctions(p, c.Functions)
 	return errors.Join(p.errs...)
+}
+
+func (g GC) validate(p *problems) {
+	if g.HeapFloorBytes < 0 {
+		p.add("gc.heap_floor_bytes", "is %d, must not be negative (0 leaves the collector as Go sets it)", g.HeapFloorBytes)
+	}
 }
 
 // problems collects validation errors.

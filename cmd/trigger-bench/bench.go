@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/triggerbus/triggerbus/config"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -53,8 +54,18 @@ type options struct {
 	jsonPath    string
 	cpuprofile  string
 	idleWait    time.Duration
+	gcFloor     int64 // bytes, ours; 0 off
+	rawGCFloor  int64 // bytes, raw; 0 off, -1 the same as gcFloor
 	quick       bool
 	args        []string
+}
+
+// floorOf is the heap floor of side's worker-side processes.
+func (o options) floorOf(side string) int64 {
+	if side == sideRaw && o.rawGCFloor >= 0 {
+		return o.rawGCFloor
+	}
+	return o.gcFloor
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -80,6 +91,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each worker-side process's measured phase into this directory")
 	fs.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "idle: how long the idle worker runs before its RSS is read (quick: 500ms)")
+	fs.Int64Var(&o.gcFloor, "gc-floor", config.DefaultHeapFloorBytes, "heap floor of the garbage collector of our worker sides, in bytes, as trigger-worker's gc.heap_floor_bytes (0: Go's default)")
+	fs.Int64Var(&o.rawGCFloor, "raw-gc-floor", 0, "heap floor of the raw worker sides, in bytes (0: Go's default, as a nats.go program has; -1: the same as --gc-floor)")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: 1 short run per variant and a small matcher scale; fails only if a scenario delivers no events")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -267,6 +280,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		Options: reportOptions{
 			Duration: opt.duration.String(), Warmup: opt.warmup.String(), Runs: opt.runs, Concurrency: opt.concurrency,
 			PayloadBytes: len(b.payload.raw("POST_CREATE", time.Now().UnixNano())), Window: opt.window, Scale: opt.scale,
+			GCFloorBytes: opt.floorOf(sideOurs), RawGCFloorBytes: opt.floorOf(sideRaw),
 			Quick: opt.quick, URL: opt.url,
 		},
 	}
@@ -375,7 +389,7 @@ func (b *bench) runScenario(ctx context.Context, sc *scenario) *rowResult {
 func (b *bench) runOne(ctx context.Context, sc *scenario, v *variant, i int) (*sample, error) {
 	b.seq++
 	ctl := fmt.Sprintf("_bench.%d.%d", os.Getpid(), b.seq)
-	args := []string{"__worker", "--url", b.url, "--ctl", ctl, "--side", v.side, "--mode", v.mode}
+	args := []string{"__worker", "--url", b.url, "--ctl", ctl, "--side", v.side, "--mode", v.mode, "--gc-floor", strconv.FormatInt(b.opt.floorOf(v.side), 10)}
 	args = append(args, v.args...)
 	if b.opt.cpuprofile != "" {
 		f := fmt.Sprintf("%s-%s-run%d.pprof", sc.name, strings.ReplaceAll(v.name, " ", ""), i)
@@ -449,7 +463,8 @@ func (b *bench) serverCPU() float64 {
 func (b *bench) idle(ctx context.Context) (*idleResult, error) {
 	b.seq++
 	ctl := fmt.Sprintf("_bench.%d.%d", os.Getpid(), b.seq)
-	c, err := startChild(ctx, "worker side (idle)", b.exe, "__worker", "--url", b.url, "--ctl", ctl, "--side", sideOurs, "--mode", modeIdle)
+	c, err := startChild(ctx, "worker side (idle)", b.exe, "__worker", "--url", b.url, "--ctl", ctl, "--side", sideOurs, "--mode", modeIdle,
+		"--gc-floor", strconv.FormatInt(b.opt.floorOf(sideOurs), 10))
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/triggerbus/triggerbus/internal/gcfloor"
 	"github.com/triggerbus/triggerbus/internal/natsconn"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
@@ -160,6 +161,7 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	decisionLog := fs.Bool("decision-log", false, "ours, pre: the decision log on")
 	ctlSubj := fs.String("ctl", "_bench.ctl", "control subject prefix")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured phase to this file")
+	gcFloor := fs.Int64("gc-floor", 0, "heap floor of the garbage collector in bytes, as trigger-worker's gc.heap_floor_bytes (0: Go's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -169,6 +171,10 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 			say("error %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 	}()
+	// As trigger-worker does (cmd/trigger-worker/gcfloor.go).
+	if _, _, set := gcfloor.EnvSets(); *gcFloor > 0 && !set {
+		defer gcfloor.Start(uint64(*gcFloor)).Stop()
+	}
 
 	ctl, err := nats.Connect(*url, nats.Name("trigger-bench-ctl"))
 	if err != nil {

@@ -41,6 +41,9 @@ type reportOptions struct {
 	Scale        []int  `json:"scale"`
 	Quick        bool   `json:"quick"`
 	URL          string `json:"url,omitempty"`
+	// Heap floors of the worker sides' collectors (gc.heap_floor_bytes), 0 off.
+	GCFloorBytes    int64 `json:"gcFloorBytes"`
+	RawGCFloorBytes int64 `json:"rawGcFloorBytes"`
 }
 
 // sample is one run of one variant.
@@ -185,6 +188,14 @@ func (row *rowResult) summarize(sc *scenario) {
 	}
 }
 
+// floorText describes a worker side's heap floor.
+func floorText(b int64) string {
+	if b <= 0 {
+		return "Go's default"
+	}
+	return fmt.Sprintf("heap floor %g MiB (gc.heap_floor_bytes)", float64(b)/(1<<20))
+}
+
 func (r *report) print(w io.Writer) {
 	busy := ""
 	if r.LoadAvgStart > 2 || r.LoadAvgEnd > 2 {
@@ -194,7 +205,8 @@ func (r *report) print(w io.Writer) {
 		r.Options.Runs, r.Options.Duration, r.Options.Warmup, r.Options.PayloadBytes, r.Options.Concurrency)
 	fmt.Fprintf(w, "machine: %s, %d CPUs, GOMAXPROCS %d, %s; load average %.2f at start, %.2f at end%s\n",
 		r.CPUModel, r.NumCPU, r.GOMAXPROCS, r.GoVersion, r.LoadAvgStart, r.LoadAvgEnd, busy)
-	fmt.Fprintf(w, "topology: %s\n\n", r.Topology)
+	fmt.Fprintf(w, "topology: %s\n", r.Topology)
+	fmt.Fprintf(w, "garbage collector of the worker side: %s ours, %s raw\n\n", floorText(r.Options.GCFloorBytes), floorText(r.Options.RawGCFloorBytes))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tside\tevents/s [min-max]\tp50 µs [min-max]\tp90 µs\tp99 µs [min-max]\tworker CPU s/100k\tworker peak RSS MiB\tgoroutines/event\tallocs/event\tvs baseline, median [min-max]\ttarget")

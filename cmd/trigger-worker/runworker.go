@@ -59,6 +59,7 @@ func runWorker(ctx context.Context, cf *commonFlags, allowPartialFlag bool, stde
 	allowPartial := func(cfg config.Config) bool { return allowPartialFlag || cfg.Loading.AllowPartial }
 	log := newLogger(cfg.Log, stderr)
 	log.Info("trigger-worker starting", "version", version, "config", cfg.File)
+	defer startGCFloor(cfg.GC, log)()
 
 	store, err := dataStore(cfg)
 	if err != nil {
