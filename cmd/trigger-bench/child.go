@@ -171,10 +171,6 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 			say("error %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 	}()
-	// As trigger-worker does (cmd/trigger-worker/gcfloor.go).
-	if _, _, set := gcfloor.EnvSets(); *gcFloor > 0 && !set {
-		defer gcfloor.Start(uint64(*gcFloor)).Stop()
-	}
 
 	ctl, err := nats.Connect(*url, nats.Name("trigger-bench-ctl"))
 	if err != nil {
@@ -197,6 +193,10 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		return err
 	}
 	defer func() { err = errors.Join(err, ms.stop()) }()
+	// As trigger-worker does once it serves (cmd/trigger-worker/gcfloor.go).
+	if _, _, set := gcfloor.EnvSets(); *gcFloor > 0 && !set {
+		defer gcfloor.Start(uint64(*gcFloor)).Stop()
+	}
 	say("ready")
 
 	var base int64

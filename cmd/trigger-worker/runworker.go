@@ -59,7 +59,6 @@ func runWorker(ctx context.Context, cf *commonFlags, allowPartialFlag bool, stde
 	allowPartial := func(cfg config.Config) bool { return allowPartialFlag || cfg.Loading.AllowPartial }
 	log := newLogger(cfg.Log, stderr)
 	log.Info("trigger-worker starting", "version", version, "config", cfg.File)
-	defer startGCFloor(cfg.GC, log)()
 
 	store, err := dataStore(cfg)
 	if err != nil {
@@ -116,6 +115,9 @@ func runWorker(ctx context.Context, cf *commonFlags, allowPartialFlag bool, stde
 		log.Error("worker started with errors", "err", err)
 	}
 	log.Info("serving", "subjects", w.Subjects(), "functions", l.set.Len())
+	// Once the functions are loaded: what loading them allocates is
+	// collected as Go would, and the first live heap includes them.
+	defer startGCFloor(cfg.GC, log)()
 
 	hup := make(chan os.Signal, 1) // signal.Notify needs a buffer of one
 	signal.Notify(hup, syscall.SIGHUP)
