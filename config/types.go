@@ -218,14 +218,14 @@ type Metrics struct {
 func (m Metrics) Enabled() bool { return m.Listen != "" && m.Listen != "off" }
 
 // DefaultHeapFloorBytes is GC.HeapFloorBytes's default.
-const DefaultHeapFloorBytes = 16 << 20
+const DefaultHeapFloorBytes = 8 << 20
 
 // GC configures the garbage collector of the worker process.
 type GC struct {
 	// HeapFloorBytes is the heap the worker lets grow before a collection
 	// while its live heap is small: GOGC is raised after each collection so
 	// that the next one is due at this size, and left at Go's default (100)
-	// once the live heap is half of it or more. Default 16 MiB; 0 leaves
+	// once the live heap is half of it or more. Default 8 MiB; 0 leaves
 	// the collector as Go sets it. A GOGC or GOMEMLIMIT environment
 	// variable takes precedence: the floor is then off.
 	HeapFloorBytes int64 `mapstructure:"heap_floor_bytes"`
