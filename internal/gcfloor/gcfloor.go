@@ -9,7 +9,8 @@
 // A [Floor] raises GOGC after each collection so that the next one is due
 // when the heap reaches the floor; a live heap of half the floor or more is
 // collected as Go's default would. The floor bounds what it costs: the heap
-// grows up to the floor, never beyond what GOGC 100 would allow it.
+// grows to the floor at the most, or to what GOGC 100 allows when that is
+// more.
 package gcfloor
 
 import (
@@ -61,13 +62,21 @@ type Floor struct {
 type sentinel struct{ f *Floor }
 
 // Start sets GOGC for floor bytes now and after every collection, until
-// Stop. Only one Floor should run in a process: GOGC is the process's.
+// Stop. Only one Floor should run in a process: GOGC is the process's. With
+// the collector off (GOGC negative), Start leaves it off and the Floor does
+// nothing.
 func Start(floor uint64) *Floor {
 	f := &Floor{floor: floor}
 	for _, name := range goalMetrics {
 		f.sample = append(f.sample, metrics.Sample{Name: name})
 	}
 	f.prev = debug.SetGCPercent(100)
+	if f.prev < 0 {
+		debug.SetGCPercent(f.prev)
+		f.percent.Store(int64(f.prev))
+		f.stopped.Store(true)
+		return f
+	}
 	f.percent.Store(100)
 	f.adjust()
 	f.arm()

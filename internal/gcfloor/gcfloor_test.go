@@ -101,3 +101,27 @@ func TestFloorFollowsLiveHeap(t *testing.T) {
 	}
 	runtime.KeepAlive(live)
 }
+
+// TestFloorLeavesCollectorOff: a process whose collector is off keeps it
+// off.
+func TestFloorLeavesCollectorOff(t *testing.T) {
+	before := debug.SetGCPercent(-1)
+	defer debug.SetGCPercent(before)
+
+	f := Start(1 << 30)
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Fatalf("GOGC after Start = %d, want -1 (off)", got)
+	}
+	if f.Percent() != -1 {
+		t.Errorf("Percent = %d, want -1", f.Percent())
+	}
+	runtime.GC()
+	time.Sleep(10 * time.Millisecond)
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Errorf("GOGC after a collection = %d, want -1 (off)", got)
+	}
+	f.Stop()
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Errorf("GOGC after Stop = %d, want -1 (off)", got)
+	}
+}
