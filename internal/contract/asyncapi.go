@@ -73,6 +73,14 @@ func AsyncAPI(prefix string) (map[string]any, error) {
 			"contentType": "application/json",
 			"payload":     map[string]any{"$ref": schemasRef("Decision")},
 		},
+		"decisionRecords": map[string]any{
+			"name":  "decisionRecords",
+			"title": "Decision log records",
+			"summary": "One or more PRE decisions, one DecisionRecord per line (JSON Lines): a worker batches " +
+				"the records of a subject it publishes together.",
+			"contentType": "application/jsonl",
+			"payload":     map[string]any{"$ref": schemasRef("DecisionRecord")},
+		},
 		"registryEntry": map[string]any{
 			"name":        "registryEntry",
 			"title":       "PRE registry entry",
@@ -153,6 +161,29 @@ func AsyncAPI(prefix string) (map[string]any, error) {
 			"option": map[string]any{"description": "The option, or " + subjects.Any + " for functions of every option.", "examples": []string{subjects.Any}},
 		},
 		"messages": map[string]any{"entry": map[string]any{"$ref": "#/components/messages/registryEntry"}},
+	}
+	channels["decisionLog"] = map[string]any{
+		"address": scheme.Prefix() + ".decisions.{type}.{option}",
+		"title":   "Decision log",
+		"description": "The decision log (decision_log.enabled, on by default where the server has JetStream): " +
+			"every PRE decision a worker answers, or the refusals and a sample of the rest, stored in the " +
+			"JetStream stream " + scheme.DecisionStream() + " on the request's type and option. Each line of a " +
+			"message is one record; the stream keeps decision_log.max_age and max_bytes, oldest first. " +
+			"`trigger-worker decisions` reads it; so does any JetStream consumer.",
+		"parameters": map[string]any{
+			"type":   map[string]any{"description": "The PRE trigger type of the request.", "enum": preTypes},
+			"option": map[string]any{"description": "The option of the request's subject."},
+		},
+		"messages": map[string]any{"records": map[string]any{"$ref": "#/components/messages/decisionRecords"}},
+	}
+	operations["logDecisions"] = map[string]any{
+		"action":  "send",
+		"title":   "Log PRE decisions",
+		"summary": "A worker publishes the records of the decisions it answered, after each answer has left, batched every 50 ms.",
+		"channel": map[string]any{"$ref": "#/channels/decisionLog"},
+		"messages": []any{
+			map[string]any{"$ref": "#/channels/decisionLog/messages/records"},
+		},
 	}
 	operations["register"] = map[string]any{
 		"action":  "send",

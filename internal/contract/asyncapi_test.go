@@ -1,11 +1,13 @@
 package contract_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
@@ -13,6 +15,7 @@ import (
 	"github.com/triggerbus/triggerbus/internal/contract"
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
+	"github.com/triggerbus/triggerbus/pkg/worker"
 )
 
 // asyncAPIDoc parses the generated AsyncAPI document as a client would.
@@ -220,6 +223,15 @@ func TestAsyncAPIPrefix(t *testing.T) {
 	if got := reg["address"]; got != "$KV.FCO_EU1_TRIGGER_REGISTRY.{type}.{option}" {
 		t.Errorf("registry address = %v", got)
 	}
+	// The decision log's address is where the worker publishes.
+	scheme, err := subjects.NewScheme("fco.eu1.trigger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlog := doc["channels"].(map[string]any)["decisionLog"].(map[string]any)["address"].(string)
+	if got, want := strings.NewReplacer("{type}", "PRE_CREATE", "{option}", "SERVER").Replace(dlog), scheme.DecisionSubject("PRE_CREATE", "SERVER"); got != want {
+		t.Errorf("decision log address gives %q, the code %q", got, want)
+	}
 	if _, err := contract.Files("bad..prefix"); err == nil {
 		t.Error("a bad prefix gives a document")
 	}
@@ -251,10 +263,31 @@ func TestAsyncAPIMessageSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"Decision", "RegistryEntry"} {
+	for _, name := range []string{"Decision", "RegistryEntry", "DecisionRecord"} {
 		if _, err := c.Compile("asyncapi.json#/components/schemas/" + name); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	// A record as the worker writes it validates; one without what every
+	// record has does not.
+	record, err := c.Compile("asyncapi.json#/components/messages/decisionRecords/payload")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := time.UnixMilli(1764921600000)
+	line, err := json.Marshal(worker.DecisionRecord{
+		ID: event.NewID(), Subject: "trigger.PRE_CREATE.SERVER", At: time.Now(), Code: "QUOTA", Message: "over quota",
+		Function: "quota", Functions: []event.FunctionResult{{Ref: "quota", Result: event.OutcomeFailed, Ms: 0.4}},
+		Revision: 3, Worker: "w1", Ms: 0.6, Deadline: &dl, InputSHA256: strings.Repeat("ab", 32), Input: json.RawMessage(`{"cpu":4}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate(record, line); err != nil {
+		t.Errorf("decision record %s: %v", line, err)
+	}
+	if err := validate(record, []byte(`{"id":"x","allowed":true}`)); err == nil {
+		t.Error("a decision record without subject, at, functions, worker and ms validates")
 	}
 	data, err := (&event.Event{ID: event.NewID(), TriggerType: "PRE_CREATE", TriggerOption: "SERVER"}).Encode()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
@@ -66,6 +67,22 @@ var descriptions = map[reflect.Type]map[string]string{
 		"updatedMs": "When the value was last written, Unix milliseconds.",
 		"instances": "The registrations by worker instance name; absent in values written by workers before instances were kept.",
 	},
+	reflect.TypeFor[worker.DecisionRecord](): {
+		"id":           "The event id of the request (its Nats-Msg-Id when the decision has none).",
+		"subject":      "The subject the request came on, <prefix>.<TYPE>.<OPTION>.",
+		"at":           "When the decision was answered, RFC 3339.",
+		"allowed":      "Whether the action was allowed.",
+		"code":         "The decision's code: a refusing function's own or one of triggerbus's (see the Decision schema).",
+		"message":      "The decision's text for people.",
+		"function":     "The ref of the function that refused.",
+		"functions":    "What each function that ran returned, in order.",
+		"revision":     "The revision of the fleet's function bundle whose functions decided; absent when the worker serves the functions of its own files or ran none.",
+		"worker":       "The instance name of the worker that decided (registry.instance).",
+		"ms":           "How long the worker took, from taking the request up to the answer, milliseconds.",
+		"deadline":     "The caller's deadline (Trigger-Deadline), RFC 3339; absent when it gave none.",
+		"input_sha256": "The SHA-256 of the request's event, hex (decision_log.input hash or full).",
+		"input":        "The request's event (decision_log.input full), when it is JSON.",
+	},
 	reflect.TypeFor[worker.RegistryInstance](): {
 		"functions": "The instance's functions for the key.",
 		"seenMs":    "When the instance last wrote its registrations, Unix milliseconds; a running worker rewrites them every registry.refresh.",
@@ -105,6 +122,11 @@ var refiners = map[reflect.Type]map[string]func(s map[string]any){
 			s["description"] = b.String()
 		},
 		"revision": func(s map[string]any) { s["minimum"] = 1 },
+	},
+	reflect.TypeFor[worker.DecisionRecord](): {
+		"revision":     func(s map[string]any) { s["minimum"] = 1 },
+		"ms":           func(s map[string]any) { s["minimum"] = 0 },
+		"input_sha256": func(s map[string]any) { s["pattern"] = "^[0-9a-f]{64}$" },
 	},
 	reflect.TypeFor[event.FunctionResult](): {
 		"result": func(s map[string]any) { s["enum"] = Outcomes },
@@ -167,13 +189,21 @@ func schemaOf(t reflect.Type, ref func(string) string, defs map[string]any) (map
 	return s, nil
 }
 
-var rawMessage = reflect.TypeFor[json.RawMessage]()
+var (
+	rawMessage = reflect.TypeFor[json.RawMessage]()
+	timeType   = reflect.TypeFor[time.Time]()
+)
 
 func valueSchema(t reflect.Type, ref func(string) string, defs map[string]any) (map[string]any, error) {
-	if t == rawMessage {
+	switch t {
+	case rawMessage:
 		return map[string]any{}, nil // any JSON value
+	case timeType:
+		return map[string]any{"type": "string", "format": "date-time"}, nil // encoding/json writes RFC 3339
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		return valueSchema(t.Elem(), ref, defs) // a nil one is left out (omitempty) by the types here
 	case reflect.String:
 		return map[string]any{"type": "string"}, nil
 	case reflect.Bool:
@@ -223,13 +253,14 @@ func schemas(ref func(string) string) (map[string]any, error) {
 	ev["description"] = "A trigger event: the payload of a POST event or a PRE request, the shape of FDL's p table. " +
 		"Fields the contract does not name are kept and handed on. An empty payload is an empty event."
 	defs["Event"] = ev
-	for _, t := range []reflect.Type{reflect.TypeFor[event.Decision](), reflect.TypeFor[worker.RegistryEntry]()} {
+	for _, t := range []reflect.Type{reflect.TypeFor[event.Decision](), reflect.TypeFor[worker.RegistryEntry](), reflect.TypeFor[worker.DecisionRecord]()} {
 		if _, err := valueSchema(t, ref, defs); err != nil {
 			return nil, err
 		}
 	}
 	defs["Decision"].(map[string]any)["description"] = "The single answer to a PRE request."
 	defs["RegistryEntry"].(map[string]any)["description"] = "The value of a key of the PRE registry: the registrations of every worker instance with functions for the key's type and option."
+	defs["DecisionRecord"].(map[string]any)["description"] = "One PRE decision in the decision log: a line of a message on <prefix>.decisions.<TYPE>.<OPTION>."
 	return defs, nil
 }
 
