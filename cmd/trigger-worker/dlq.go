@@ -150,7 +150,7 @@ func (d *deadLetters) each(ctx context.Context, last uint64, f func(*jetstream.R
 		}
 		last = info.State.LastSeq
 	}
-	filter := d.scheme.Prefix() + ".dlq.>"
+	filter := d.scheme.DeadLetters()
 	for seq := uint64(1); seq <= last; {
 		m, err := d.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {

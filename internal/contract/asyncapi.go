@@ -58,9 +58,10 @@ func AsyncAPI(prefix string) (map[string]any, error) {
 		return nil, err
 	}
 	compSchemas := map[string]any{
-		"PreHeaders":       headersSchema(OnPre),
-		"PostHeaders":      headersSchema(OnPost),
-		"ScheduledHeaders": headersSchema(OnScheduled),
+		"PreHeaders":        headersSchema(OnPre),
+		"PostHeaders":       headersSchema(OnPost),
+		"ScheduledHeaders":  headersSchema(OnScheduled),
+		"DeadLetterHeaders": headersSchema(OnDeadLetter),
 	}
 	for k, v := range defs {
 		compSchemas[k] = v
@@ -81,6 +82,15 @@ func AsyncAPI(prefix string) (map[string]any, error) {
 			"contentType": "application/jsonl",
 			"payload":     map[string]any{"$ref": schemasRef("DecisionRecord")},
 		},
+		"deadLetter": map[string]any{
+			"name":  "deadLetter",
+			"title": "Dead letter",
+			"summary": "An event that failed every delivery, with its own headers and the dead-letter headers. " +
+				"With Trigger-Body-Truncated the body is only the event's start.",
+			"contentType": "application/json",
+			"headers":     map[string]any{"$ref": schemasRef("DeadLetterHeaders")},
+			"payload":     map[string]any{"$ref": schemasRef("Event")},
+		},
 		"registryEntry": map[string]any{
 			"name":        "registryEntry",
 			"title":       "PRE registry entry",
@@ -98,7 +108,7 @@ func AsyncAPI(prefix string) (map[string]any, error) {
 		},
 	}
 	operations := map[string]any{}
-	var preTypes []string
+	var preTypes, deliveredTypes []string
 	for _, t := range subjects.Types() {
 		msgID := t.Name
 		headers := "PostHeaders"
@@ -108,6 +118,9 @@ func AsyncAPI(prefix string) (map[string]any, error) {
 			preTypes = append(preTypes, t.Name)
 		case t.Name == "SCHEDULED":
 			headers = "ScheduledHeaders"
+		}
+		if !t.IsPre() {
+			deliveredTypes = append(deliveredTypes, t.Name)
 		}
 		messages[msgID] = map[string]any{
 			"name":        msgID,
@@ -161,6 +174,28 @@ func AsyncAPI(prefix string) (map[string]any, error) {
 			"option": map[string]any{"description": "The option, or " + subjects.Any + " for functions of every option.", "examples": []string{subjects.Any}},
 		},
 		"messages": map[string]any{"entry": map[string]any{"$ref": "#/components/messages/registryEntry"}},
+	}
+	channels["deadLetters"] = map[string]any{
+		"address": scheme.Prefix() + ".dlq.{type}.{option}",
+		"title":   "Dead letters",
+		"description": "Events delivered durably (POST and SCHEDULED on the event stream) whose function failed " +
+			"every attempt (delivery.max_deliver), stored in the JetStream stream " + scheme.DeadLetterStream() +
+			" on their type and option for 14 days. `trigger-worker dlq ls|show|replay|purge` reads and " +
+			"replays them; a replay publishes the event to Trigger-Subject with Trigger-Replay.",
+		"parameters": map[string]any{
+			"type":   map[string]any{"description": "The trigger type of the event.", "enum": deliveredTypes},
+			"option": map[string]any{"description": "The option of the event's subject."},
+		},
+		"messages": map[string]any{"deadLetter": map[string]any{"$ref": "#/components/messages/deadLetter"}},
+	}
+	operations["deadLetter"] = map[string]any{
+		"action":  "send",
+		"title":   "Store a dead letter",
+		"summary": "A worker stores the event whose last delivery failed, then acks the event; a dead letter that cannot be stored leaves the event to be delivered again.",
+		"channel": map[string]any{"$ref": "#/channels/deadLetters"},
+		"messages": []any{
+			map[string]any{"$ref": "#/channels/deadLetters/messages/deadLetter"},
+		},
 	}
 	channels["decisionLog"] = map[string]any{
 		"address": scheme.Prefix() + ".decisions.{type}.{option}",

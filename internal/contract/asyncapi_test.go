@@ -228,6 +228,10 @@ func TestAsyncAPIPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dlq := doc["channels"].(map[string]any)["deadLetters"].(map[string]any)["address"].(string)
+	if got, want := strings.NewReplacer("{type}", "POST_CREATE", "{option}", "SERVER").Replace(dlq), scheme.DeadLetterSubject("POST_CREATE", "SERVER"); got != want {
+		t.Errorf("dead-letter address gives %q, the code %q", got, want)
+	}
 	dlog := doc["channels"].(map[string]any)["decisionLog"].(map[string]any)["address"].(string)
 	if got, want := strings.NewReplacer("{type}", "PRE_CREATE", "{option}", "SERVER").Replace(dlog), scheme.DecisionSubject("PRE_CREATE", "SERVER"); got != want {
 		t.Errorf("decision log address gives %q, the code %q", got, want)
@@ -267,6 +271,17 @@ func TestAsyncAPIMessageSchemas(t *testing.T) {
 		if _, err := c.Compile("asyncapi.json#/components/schemas/" + name); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	// The dead-letter headers the worker sets validate.
+	dlh, err := c.Compile("asyncapi.json#/components/schemas/DeadLetterHeaders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate(dlh, []byte(`{"Trigger-Failed-Function":"notify","Trigger-Error":"boom","Trigger-Attempts":"5","Trigger-Subject":"trigger.POST_CREATE.SERVER","Trigger-Failed-At":"1764921600000","Trigger-Msg-Id":"01JDQ7Z6W3S6K4V0Q5H3YB3M8C","Trigger-Event-Seq":"42","Nats-Msg-Id":"dlq.42","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`)); err != nil {
+		t.Errorf("dead-letter headers: %v", err)
+	}
+	if err := validate(dlh, []byte(`{"Trigger-Attempts":"five"}`)); err == nil {
+		t.Error("a Trigger-Attempts that is not a number validates")
 	}
 	// A record as the worker writes it validates; one without what every
 	// record has does not.

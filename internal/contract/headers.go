@@ -16,6 +16,9 @@ const (
 	OnPost
 	// OnScheduled: SCHEDULED events.
 	OnScheduled
+	// OnDeadLetter: dead letters, which also keep the headers of their
+	// event.
+	OnDeadLetter
 )
 
 // Header is one NATS header of the wire contract.
@@ -78,6 +81,50 @@ var Headers = []Header{
 		Name: worker.HeaderReplayFunction, On: OnPost | OnScheduled, SetBy: "trigger-worker dlq replay",
 		Description: "On a replayed event, the ref of the one function that runs it (the others matching " +
 			"its subject do not).",
+	},
+	{
+		Name: worker.HeaderFailedFunction, On: OnDeadLetter, SetBy: "the worker",
+		Description: "The ref of the function whose failure made the dead letter.",
+	},
+	{
+		Name: worker.HeaderError, On: OnDeadLetter, SetBy: "the worker",
+		Description: "Why the last attempt failed, at most 1 KiB (cut to 256 bytes first when the dead letter " +
+			"would not fit the max payload).",
+	},
+	{
+		Name: worker.HeaderAttempts, On: OnDeadLetter, SetBy: "the worker",
+		Description: "How many deliveries of the event there were.",
+		Pattern:     `^[0-9]+$`,
+	},
+	{
+		Name: worker.HeaderSubject, On: OnDeadLetter, SetBy: "the worker",
+		Description: "The subject the event was published on, <prefix>.<TYPE>.<OPTION>; dlq replay publishes it there again.",
+	},
+	{
+		Name: worker.HeaderFailedAt, On: OnDeadLetter, SetBy: "the worker",
+		Description: "When the event failed for the last time, Unix milliseconds.",
+		Pattern:     `^-?[0-9]+$`,
+	},
+	{
+		Name: worker.HeaderOriginalMsgID, On: OnDeadLetter, SetBy: "the worker",
+		Description: "The event's Nats-Msg-Id, or its id when it came without one (the dead letter's own " +
+			"Nats-Msg-Id is dlq.<Trigger-Event-Seq>, which keeps a second copy out of the stream).",
+	},
+	{
+		Name: worker.HeaderEventSeq, On: OnDeadLetter, SetBy: "the worker",
+		Description: "The event's sequence in the event stream <PREFIX>_EVENTS.",
+		Pattern:     `^[0-9]+$`,
+	},
+	{
+		Name: worker.HeaderBodyTruncated, On: OnDeadLetter, SetBy: "the worker",
+		Description: "Present when the event did not fit the max payload beside the headers: the event's size in " +
+			"bytes. The dead letter's body is then only the event's start (or empty), and it cannot be replayed.",
+		Pattern: `^[0-9]+$`,
+	},
+	{
+		Name: worker.HeaderHeadersDropped, On: OnDeadLetter, SetBy: "the worker",
+		Description: "Present when the event's own headers were left out to fit the max payload: their names, " +
+			"comma-separated.",
 	},
 	{
 		Name: subjects.HeaderContentType, On: OnPre | OnPost | OnScheduled, SetBy: "a CloudEvents publisher",

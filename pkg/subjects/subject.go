@@ -264,6 +264,15 @@ func (s Scheme) EventStream() string { return s.streamBase() + "_EVENTS" }
 // e.g. TRIGGER_DLQ.
 func (s Scheme) DeadLetterStream() string { return s.streamBase() + "_DLQ" }
 
+// DeadLetterSubject is the subject of the dead letter of an event of typ
+// and option: <prefix>.dlq.<TYPE>.<OPTION>.
+func (s Scheme) DeadLetterSubject(typ, option string) string {
+	return s.dotted + "dlq." + typ + "." + option
+}
+
+// DeadLetters is the subject space of the dead letters: <prefix>.dlq.>.
+func (s Scheme) DeadLetters() string { return s.dotted + "dlq.>" }
+
 // ArchiveStream is the stream that keeps the events of the event stream
 // after they were handled, for replay, e.g. TRIGGER_ARCHIVE.
 func (s Scheme) ArchiveStream() string { return s.streamBase() + "_ARCHIVE" }

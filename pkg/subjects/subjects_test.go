@@ -278,6 +278,8 @@ func TestJetStreamNames(t *testing.T) {
 		{"RegistryBucket", s.RegistryBucket(), "FCO_EU1_TRIGGER_REGISTRY"},
 		{"EventStream", s.EventStream(), "FCO_EU1_TRIGGER_EVENTS"},
 		{"DeadLetterStream", s.DeadLetterStream(), "FCO_EU1_TRIGGER_DLQ"},
+		{"DeadLetterSubject", s.DeadLetterSubject("POST_CREATE", "SERVER"), "fco.eu1.trigger.dlq.POST_CREATE.SERVER"},
+		{"DeadLetters", s.DeadLetters(), "fco.eu1.trigger.dlq.>"},
 		{"DecisionStream", s.DecisionStream(), "FCO_EU1_TRIGGER_DECISIONS"},
 		{"DecisionSubject", s.DecisionSubject("USER_LOGIN", "PASSWORD"), "fco.eu1.trigger.decisions.USER_LOGIN.PASSWORD"},
 		{"Decisions", s.Decisions(), "fco.eu1.trigger.decisions.>"},

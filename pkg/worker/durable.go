@@ -252,7 +252,7 @@ func (w *Worker) setupStreams(ctx context.Context) error {
 
 // deadLetterSubjects is the subject space of the dead-letter stream:
 // <prefix>.dlq.<TYPE>.<OPTION>.
-func (w *Worker) deadLetterSubjects() string { return w.scheme.Prefix() + ".dlq.>" }
+func (w *Worker) deadLetterSubjects() string { return w.scheme.DeadLetters() }
 
 func (w *Worker) doneBucket() string { return w.scheme.EventStream() + "_DONE" }
 
@@ -663,7 +663,7 @@ func reasonKey(id string) string {
 // the JetStream ones) with the dead-letter headers; id is the event's id,
 // kept when the event came without a Nats-Msg-Id.
 func (w *Worker) deadLetterMsg(m jetstream.Msg, subj subjects.Subject, id, ref, reason string, attempts int, seq uint64) *nats.Msg {
-	dl := nats.NewMsg(w.scheme.Prefix() + ".dlq." + subj.Type.Name + "." + subj.Option)
+	dl := nats.NewMsg(w.scheme.DeadLetterSubject(subj.Type.Name, subj.Option))
 	dl.Data = m.Data()
 	hdr := m.Headers()
 	for k, v := range hdr {
