@@ -159,76 +159,43 @@ func AsyncAPI(prefix string) (map[string]any, error) {
 			operations["run"+camel(t.Name)] = op
 		}
 	}
-	channels["registry"] = map[string]any{
-		"address": "$KV." + scheme.RegistryBucket() + ".{type}.{option}",
-		"title":   "PRE registry",
-		"description": "The JetStream key-value bucket " + scheme.RegistryBucket() + ", one key " +
-			subjects.RegistryKey("<TYPE>", "<OPTION>") + " per PRE type and option that has functions (" +
-			subjects.RegistryKey("<TYPE>", subjects.Any) + " for a type's functions of every option). " +
-			"A key exists exactly while some worker instance registers functions there; registrations stay when " +
-			"workers stop and never expire. After \"no responders\" a client reads BOTH keys " +
-			subjects.RegistryKey("<TYPE>", "<OPTION>") + " and " + subjects.RegistryKey("<TYPE>", subjects.Any) +
+	channels["registry"] = typedChannel("$KV."+scheme.RegistryBucket()+".{type}.{option}", "PRE registry",
+		"The JetStream key-value bucket "+scheme.RegistryBucket()+", one key "+
+			subjects.RegistryKey("<TYPE>", "<OPTION>")+" per PRE type and option that has functions ("+
+			subjects.RegistryKey("<TYPE>", subjects.Any)+" for a type's functions of every option). "+
+			"A key exists exactly while some worker instance registers functions there; registrations stay when "+
+			"workers stop and never expire. After \"no responders\" a client reads BOTH keys "+
+			subjects.RegistryKey("<TYPE>", "<OPTION>")+" and "+subjects.RegistryKey("<TYPE>", subjects.Any)+
 			" (a direct get of each): either present means NO_WORKER (refused by default), neither NO_TRIGGER (allowed).",
-		"parameters": map[string]any{
-			"type":   map[string]any{"description": "A PRE trigger type.", "enum": preTypes},
-			"option": map[string]any{"description": "The option, or " + subjects.Any + " for functions of every option.", "examples": []string{subjects.Any}},
-		},
-		"messages": map[string]any{"entry": map[string]any{"$ref": "#/components/messages/registryEntry"}},
-	}
-	channels["deadLetters"] = map[string]any{
-		"address": scheme.Prefix() + ".dlq.{type}.{option}",
-		"title":   "Dead letters",
-		"description": "Events delivered durably (POST and SCHEDULED on the event stream) whose function failed " +
-			"every attempt (delivery.max_deliver), stored in the JetStream stream " + scheme.DeadLetterStream() +
-			" on their type and option for 14 days. `trigger-worker dlq ls|show|replay|purge` reads and " +
+		map[string]any{"description": "A PRE trigger type.", "enum": preTypes},
+		map[string]any{"description": "The option, or " + subjects.Any + " for functions of every option.", "examples": []string{subjects.Any}},
+		"entry", "registryEntry")
+	channels["deadLetters"] = typedChannel(scheme.Prefix()+".dlq.{type}.{option}", "Dead letters",
+		"Events delivered durably (POST and SCHEDULED on the event stream) whose function failed "+
+			"every attempt (delivery.max_deliver), stored in the JetStream stream "+scheme.DeadLetterStream()+
+			" on their type and option for 14 days. `trigger-worker dlq ls|show|replay|purge` reads and "+
 			"replays them; a replay publishes the event to Trigger-Subject with Trigger-Replay.",
-		"parameters": map[string]any{
-			"type":   map[string]any{"description": "The trigger type of the event.", "enum": deliveredTypes},
-			"option": map[string]any{"description": "The option of the event's subject."},
-		},
-		"messages": map[string]any{"deadLetter": map[string]any{"$ref": "#/components/messages/deadLetter"}},
-	}
-	operations["deadLetter"] = map[string]any{
-		"action":  "send",
-		"title":   "Store a dead letter",
-		"summary": "A worker stores the event whose last delivery failed, then acks the event; a dead letter that cannot be stored leaves the event to be delivered again.",
-		"channel": map[string]any{"$ref": "#/channels/deadLetters"},
-		"messages": []any{
-			map[string]any{"$ref": "#/channels/deadLetters/messages/deadLetter"},
-		},
-	}
-	channels["decisionLog"] = map[string]any{
-		"address": scheme.Prefix() + ".decisions.{type}.{option}",
-		"title":   "Decision log",
-		"description": "The decision log (decision_log.enabled, on by default where the server has JetStream): " +
-			"every PRE decision a worker answers, or the refusals and a sample of the rest, stored in the " +
-			"JetStream stream " + scheme.DecisionStream() + " on the request's type and option. Each line of a " +
-			"message is one record; the stream keeps decision_log.max_age and max_bytes, oldest first. " +
+		map[string]any{"description": "The trigger type of the event.", "enum": deliveredTypes},
+		map[string]any{"description": "The option of the event's subject."},
+		"deadLetter", "deadLetter")
+	channels["decisionLog"] = typedChannel(scheme.Prefix()+".decisions.{type}.{option}", "Decision log",
+		"The decision log (decision_log.enabled, on by default where the server has JetStream): "+
+			"every PRE decision a worker answers, or the refusals and a sample of the rest, stored in the "+
+			"JetStream stream "+scheme.DecisionStream()+" on the request's type and option. Each line of a "+
+			"message is one record; the stream keeps decision_log.max_age and max_bytes, oldest first. "+
 			"`trigger-worker decisions` reads it; so does any JetStream consumer.",
-		"parameters": map[string]any{
-			"type":   map[string]any{"description": "The PRE trigger type of the request.", "enum": preTypes},
-			"option": map[string]any{"description": "The option of the request's subject."},
-		},
-		"messages": map[string]any{"records": map[string]any{"$ref": "#/components/messages/decisionRecords"}},
-	}
-	operations["logDecisions"] = map[string]any{
-		"action":  "send",
-		"title":   "Log PRE decisions",
-		"summary": "A worker publishes the records of the decisions it answered, after each answer has left, batched every 50 ms.",
-		"channel": map[string]any{"$ref": "#/channels/decisionLog"},
-		"messages": []any{
-			map[string]any{"$ref": "#/channels/decisionLog/messages/records"},
-		},
-	}
-	operations["register"] = map[string]any{
-		"action":  "send",
-		"title":   "Register PRE functions",
-		"summary": "A worker writes its own instance's registrations by compare-and-swap, and rewrites them every registry.refresh.",
-		"channel": map[string]any{"$ref": "#/channels/registry"},
-		"messages": []any{
-			map[string]any{"$ref": "#/channels/registry/messages/entry"},
-		},
-	}
+		map[string]any{"description": "The PRE trigger type of the request.", "enum": preTypes},
+		map[string]any{"description": "The option of the request's subject."},
+		"records", "decisionRecords")
+	operations["deadLetter"] = sendOperation("Store a dead letter",
+		"A worker stores the event whose last delivery failed, then acks the event; a dead letter that cannot be stored leaves the event to be delivered again.",
+		"deadLetters", "deadLetter")
+	operations["logDecisions"] = sendOperation("Log PRE decisions",
+		"A worker publishes the records of the decisions it answered, after each answer has left, batched every 50 ms.",
+		"decisionLog", "records")
+	operations["register"] = sendOperation("Register PRE functions",
+		"A worker writes its own instance's registrations by compare-and-swap, and rewrites them every registry.refresh.",
+		"registry", "entry")
 	return map[string]any{
 		"asyncapi": "3.0.0",
 		"id":       "urn:triggerbus:" + prefix,
@@ -249,6 +216,30 @@ func AsyncAPI(prefix string) (map[string]any, error) {
 		"operations": operations,
 		"components": map[string]any{"schemas": compSchemas, "messages": messages},
 	}, nil
+}
+
+// typedChannel is a channel whose address has a {type} and an {option}
+// parameter, with one message: its name in the channel and in the
+// components.
+func typedChannel(address, title, description string, typ, option map[string]any, message, component string) map[string]any {
+	return map[string]any{
+		"address":     address,
+		"title":       title,
+		"description": description,
+		"parameters":  map[string]any{"type": typ, "option": option},
+		"messages":    map[string]any{message: map[string]any{"$ref": "#/components/messages/" + component}},
+	}
+}
+
+// sendOperation is the workers' send operation of one message of a channel.
+func sendOperation(title, summary, channel, message string) map[string]any {
+	return map[string]any{
+		"action":   "send",
+		"title":    title,
+		"summary":  summary,
+		"channel":  map[string]any{"$ref": "#/channels/" + channel},
+		"messages": []any{map[string]any{"$ref": "#/channels/" + channel + "/messages/" + message}},
+	}
 }
 
 // optionParameter is the channel parameter of t's option.
