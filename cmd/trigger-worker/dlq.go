@@ -118,7 +118,7 @@ func dlqCmd(use, short, long string, args cobra.PositionalArgs, argsText string,
 			return err
 		}
 		defer nc.Close()
-		d := &deadLetters{js: js, scheme: scheme, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), function: o.function}
+		d := &deadLetters{js: js, scheme: scheme, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), function: o.function, timeout: o.timeout}
 		if d.stream, err = js.Stream(cmd.Context(), scheme.DeadLetterStream()); err != nil {
 			if errors.Is(err, jetstream.ErrStreamNotFound) {
 				return fmt.Errorf("no dead-letter stream %s: no worker with durable delivery has run with prefix %q on this NATS", scheme.DeadLetterStream(), scheme.Prefix())
@@ -136,8 +136,9 @@ type deadLetters struct {
 	stream   jetstream.Stream
 	scheme   subjects.Scheme
 	out      io.Writer
-	errOut   io.Writer // the confirmation question of purge
-	function string    // replay: the one function to run the events; "" for all
+	errOut   io.Writer     // the confirmation question of purge
+	function string        // replay: the one function to run the events; "" for all
+	timeout  time.Duration // of each JetStream request (--timeout)
 }
 
 // each calls f for every dead letter up to the sequence last (0: the
@@ -306,38 +307,101 @@ func (d *deadLetters) replay(ctx context.Context, seq uint64) error {
 }
 
 // replayAll replays the dead letters there are now; those the replays
-// cause are left for another run.
+// cause are left for another run. It reads the dead letters one after the
+// other while their events are published without waiting for each ack
+// (at most replayWindow waiting); a second goroutine takes the acks in
+// the dead letters' order, deletes each dead letter whose event the stream
+// acknowledged and reports it, so that a replay costs about one round trip
+// rather than three (read, publish, delete).
 func (d *deadLetters) replayAll(ctx context.Context) error {
 	info, err := d.stream.Info(ctx)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pending := make(chan *replaying, replayWindow)
 	var n int
 	var errs []error
-	err = d.each(ctx, info.State.LastSeq, func(m *jetstream.RawStreamMsg) error {
-		if err := d.replayMsg(ctx, m); err != nil {
-			errs = append(errs, err)
-			return nil
+	settled := make(chan struct{})
+	go func() {
+		defer close(settled)
+		for r := range pending {
+			if err := d.settle(ctx, r); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			n++
 		}
-		n++
-		return nil
+	}()
+	err = d.each(ctx, info.State.LastSeq, func(m *jetstream.RawStreamMsg) error {
+		r := d.publishAsync(m)
+		select {
+		case pending <- r:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
+	close(pending)
+	<-settled
 	errs = append(errs, err)
 	fmt.Fprintf(d.out, "replayed %d dead letters\n", n)
 	return errors.Join(errs...)
 }
 
-// replayMsg publishes a dead letter's event to its original subject with
-// its original headers, through JetStream with a new message id, and
-// deletes the dead letter once the stream has acknowledged the event.
+// replaying is a dead letter whose event is published again as id: the
+// ack to wait for, or the error that kept it from being published.
+type replaying struct {
+	inflightReplay
+	m  *jetstream.RawStreamMsg
+	id string
+}
+
+// replayMsg replays one dead letter, waiting for each step.
 func (d *deadLetters) replayMsg(ctx context.Context, m *jetstream.RawStreamMsg) error {
+	msg, id, err := d.replayOf(m)
+	if err != nil {
+		return err
+	}
+	ack, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(d.scheme.EventStream()))
+	return d.finish(ctx, m, msg.Subject, id, ack, err)
+}
+
+// publishAsync publishes a dead letter's event again without waiting for
+// the stream's ack.
+func (d *deadLetters) publishAsync(m *jetstream.RawStreamMsg) *replaying {
+	r := &replaying{m: m, inflightReplay: inflightReplay{seq: m.Sequence}}
+	msg, id, err := d.replayOf(m)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.subject, r.id = msg.Subject, id
+	r.ack, r.err = d.js.PublishMsgAsync(msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(d.scheme.EventStream()))
+	return r
+}
+
+// settle waits for the ack of r's publish and finishes its replay.
+func (d *deadLetters) settle(ctx context.Context, r *replaying) error {
+	if r.subject == "" {
+		return r.err // not published: the error says why
+	}
+	ack, err := r.wait(d.timeout)
+	return d.finish(ctx, r.m, r.subject, r.id, ack, err)
+}
+
+// replayOf builds the message that replays dead letter m, with the message
+// id of its publish: its event to its original subject with its original
+// headers (but JetStream's own and the dead-letter ones).
+func (d *deadLetters) replayOf(m *jetstream.RawStreamMsg) (*nats.Msg, string, error) {
 	subject := m.Header.Get(worker.HeaderSubject)
 	if size, ok := bodyTruncated(m); ok {
-		return fmt.Errorf("dead letter %d holds only the first %d of its event's %s bytes (%s): it cannot be replayed; publish event %s again from its source, then purge the dead letter",
+		return nil, "", fmt.Errorf("dead letter %d holds only the first %d of its event's %s bytes (%s): it cannot be replayed; publish event %s again from its source, then purge the dead letter",
 			m.Sequence, len(m.Data), size, worker.HeaderBodyTruncated, orDash(letterID(m)))
 	}
 	if _, err := d.scheme.Parse(subject); err != nil {
-		return fmt.Errorf("dead letter %d: original subject %q: %w", m.Sequence, subject, err)
+		return nil, "", fmt.Errorf("dead letter %d: original subject %q: %w", m.Sequence, subject, err)
 	}
 	msg := nats.NewMsg(subject)
 	msg.Data = m.Data
@@ -358,8 +422,13 @@ func (d *deadLetters) replayMsg(ctx context.Context, m *jetstream.RawStreamMsg) 
 	if d.function != "" {
 		msg.Header.Set(worker.HeaderReplayFunction, d.function)
 	}
-	id += ".replay." + strconv.FormatUint(m.Sequence, 10)
-	ack, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(d.scheme.EventStream()))
+	return msg, id + ".replay." + strconv.FormatUint(m.Sequence, 10), nil
+}
+
+// finish ends the replay of dead letter m, published to subject as id with
+// the outcome ack or err: the dead letter is deleted once the stream has
+// acknowledged its event, and kept otherwise.
+func (d *deadLetters) finish(ctx context.Context, m *jetstream.RawStreamMsg, subject, id string, ack *jetstream.PubAck, err error) error {
 	if err != nil {
 		return fmt.Errorf("replay dead letter %d to %s: %w (the dead letter is kept)", m.Sequence, subject, err)
 	}

@@ -396,3 +396,70 @@ func TestDLQEventCut(t *testing.T) {
 		t.Errorf("%d dead letters after the refused replay, want 1 (kept)", n)
 	}
 }
+
+// TestDLQReplayAllInOrder: replay --all publishes the events of many dead
+// letters without waiting for each ack, and still reports them in the dead
+// letters' order, deletes those the event stream took, and keeps the one it
+// cannot replay.
+func TestDLQReplayAllInOrder(t *testing.T) {
+	r := newDLQRig(t)
+	r.failing.Store(false)
+	ctx := context.Background()
+	const n, bad = 13, 7 // dead letters, and the sequence of the one not replayable
+	want := map[string]bool{}
+	for seq := 1; seq <= n; seq++ {
+		id := event.NewID()
+		data, err := (&event.Event{ID: id, TriggerType: "POST_CREATE", TriggerOption: "SERVER", Input: json.RawMessage(fmt.Sprintf(`{"n":%d}`, seq))}).Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := nats.NewMsg("trigger.dlq.POST_CREATE.SERVER")
+		m.Data = data
+		m.Header.Set(worker.HeaderSubject, "trigger.POST_CREATE.SERVER")
+		if seq == bad {
+			m.Header.Set(worker.HeaderSubject, "elsewhere.POST_CREATE.SERVER")
+		} else {
+			want[id] = true
+		}
+		m.Header.Set(worker.HeaderOriginalMsgID, id)
+		m.Header.Set(worker.HeaderFailedFunction, "provision_dns")
+		if _, err := r.js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errOut, err := r.dlq("replay", "--all")
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("dead letter %d: original subject", bad)) {
+		t.Errorf("replay --all: error %v, want one for dead letter %d\nstderr:\n%s", err, bad, errOut)
+	}
+	if !strings.Contains(out, fmt.Sprintf("replayed %d dead letters", n-1)) {
+		t.Errorf("replay --all reports:\n%s", out)
+	}
+	var seqs, wantSeqs []int
+	for line := range strings.Lines(out) {
+		if rest, ok := strings.CutPrefix(line, "replayed dead letter "); ok {
+			seq, err := strconv.Atoi(strings.Fields(rest)[0])
+			if err != nil {
+				t.Fatalf("report line %q", line)
+			}
+			seqs = append(seqs, seq)
+		}
+	}
+	for seq := 1; seq <= n; seq++ {
+		if seq != bad {
+			wantSeqs = append(wantSeqs, seq)
+		}
+	}
+	if !slices.Equal(seqs, wantSeqs) {
+		t.Errorf("replayed dead letters reported as %v, want %v", seqs, wantSeqs)
+	}
+	for range n - 1 {
+		ev := natstest.ChanRecv(t, r.handled, 10*time.Second)
+		if !want[ev.ID] {
+			t.Errorf("handled event %s, not one of the replayed", ev.ID)
+		}
+		delete(want, ev.ID)
+	}
+	if got := r.dlqMsgs(t); got != 1 {
+		t.Errorf("%d dead letters after replay --all, want 1 (the one not replayable)", got)
+	}
+}

@@ -248,7 +248,7 @@ func replayEvents(ctx context.Context, js jetstream.JetStream, scheme subjects.S
 		ackWait = 10 * time.Second
 	}
 	settle := func(p inflightReplay) {
-		if err := p.wait(ackWait); err != nil {
+		if _, err := p.wait(ackWait); err != nil {
 			c.Failed++
 			if first == nil {
 				first = fmt.Errorf("replay archived event %d to %s: %w", p.seq, p.subject, err)
@@ -338,19 +338,19 @@ type inflightReplay struct {
 // wait waits for the replay's ack. The JetStream context ends an ack that
 // does not come within its publish timeout; after twice timeout, wait
 // gives up on it itself.
-func (p inflightReplay) wait(timeout time.Duration) error {
+func (p inflightReplay) wait(timeout time.Duration) (*jetstream.PubAck, error) {
 	if p.err != nil {
-		return p.err
+		return nil, p.err
 	}
 	t := time.NewTimer(2 * timeout)
 	defer t.Stop()
 	select {
-	case <-p.ack.Ok():
-		return nil
+	case ack := <-p.ack.Ok():
+		return ack, nil
 	case err := <-p.ack.Err():
-		return err
+		return nil, err
 	case <-t.C:
-		return fmt.Errorf("no ack within %s", 2*timeout)
+		return nil, fmt.Errorf("no ack within %s", 2*timeout)
 	}
 }
 
