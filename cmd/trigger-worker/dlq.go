@@ -318,8 +318,6 @@ func (d *deadLetters) replayAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	pending := make(chan *replaying, replayWindow)
 	var n int
 	var errs []error
@@ -385,7 +383,8 @@ func (d *deadLetters) publishAsync(m *jetstream.RawStreamMsg) *replaying {
 // settle waits for the ack of r's publish and finishes its replay.
 func (d *deadLetters) settle(ctx context.Context, r *replaying) error {
 	if r.subject == "" {
-		return r.err // not published: the error says why
+		// Not published (replayOf refused it): its error says why as it is.
+		return r.err
 	}
 	ack, err := r.wait(d.timeout)
 	return d.finish(ctx, r.m, r.subject, r.id, ack, err)
