@@ -182,6 +182,43 @@ func TestLuaSandboxKeeps(t *testing.T) {
 	}
 }
 
+// TestLuaLibrariesInCall checks the call's own libraries, made on their
+// first lookup: one table per library whatever the path to it, what the
+// call sets on one seen through every path, and the documented corner
+// cases (envProto).
+func TestLuaLibrariesInCall(t *testing.T) {
+	h := luaFunc(t, `
+  assert(rawget(_G, "math") == nil, "math before its first use")
+  local m = math
+  assert(m ~= nil and rawget(_G, "math") == m and _G.math == m, "math is the call's own table")
+  assert(m.floor(2.5) == 2 and m.double == nil and string.shout == nil and trigger.json.mine == nil, "a clean call")
+  m.double = function(x) return 2 * x end
+  assert(math.double(2) == 4 and _G.math.double(3) == 6)
+  string.shout = function(s) return s:upper() .. "!" end
+  assert(("hi"):shout() == "HI!", "strings index the call's string table")
+  local j = trigger.json
+  assert(j ~= nil and trigger.json == j and _G.trigger.json == j)
+  assert(j.encode({ a = 1 }) == '{"a":1}')
+  j.mine = 1
+  assert(trigger.json.mine == 1)
+  local seen = {}
+  for k in pairs(_G) do seen[k] = true end
+  assert(seen.math and seen.trigger and seen.string and not seen.os, "pairs(_G) lists the libraries used")
+  assert(os.time() > 0 and seen.os == nil)
+  table = nil
+  assert(table ~= nil and table.concat({ 1, 2 }) == "12", "assigning nil does not hide a library")
+  local t = { }
+  assert(_G[t] == nil and _G[1] == nil, "keys that are not strings")
+  assert(nosuchlib == nil)
+  return { exitState = "SUCCESS" }`)
+	for i := range 2 {
+		res, err := h.Handle(luaCtx(t, nil, nil), luaEvent(`{}`))
+		if err != nil || res.State() != handlers.Success {
+			t.Fatalf("call %d: Handle() = %+v, %v; want SUCCESS", i+1, res, err)
+		}
+	}
+}
+
 func TestLuaNoStateBetweenCalls(t *testing.T) {
 	h := luaSource(t, `
 local cache = {}

@@ -82,6 +82,9 @@ type vmState struct {
 	callCtx *callContext
 	// callEnv is the call's global table.
 	callEnv *lua.LTable
+	// callLibs are the call's proxies of the prototype's libraries, by
+	// index in env.libs; nil where the call has not used one.
+	callLibs []*lua.LTable
 	// allocs reads the process's allocation counter for callCtx.
 	allocs []metrics.Sample
 	// sizer measures what a call holds; its maps are kept between measures.
@@ -236,26 +239,32 @@ func (vm *vmState) init() error {
 	for k, _ := opened.Next(lua.LNil); k != lua.LNil; k, _ = opened.Next(k) {
 		opened.RawSet(k, lua.LNil)
 	}
-	vm.env = snapshot(L, g)
+	vm.env = vm.snapshot(g)
 	return nil
 }
 
 // envProto is the prototype of a call's global table. Each call gets a
 // global table of its own and, for every table of the prototype (string,
-// math, trigger, trigger.json, ...), a fresh proxy. What a script sets on
-// them stays in the call. Lookups of what the call has not set fall
-// through, by a metatable the script can neither read nor replace, to a
-// table shared by all calls on the state that holds the prototype's other
-// values: functions, numbers, strings and trigger.null, none of which a
-// script can change. So a call's environment costs a few empty tables
-// rather than a copy of every library.
+// math, trigger, trigger.json, ...) the call uses, a fresh proxy. What a
+// script sets on them stays in the call. Lookups of what the call has not
+// set fall through, by a metatable the script can neither read nor
+// replace, to a table shared by all calls on the state that holds the
+// prototype's other values: functions, numbers, strings and trigger.null,
+// none of which a script can change. A library's proxy is made when the
+// call first looks the library up (the shared table's own metatable does
+// that, see lazyLib), except string's, which strings index. So a call's
+// environment costs two tables plus one per library it uses, rather than
+// a copy of every library.
 //
 // The price is in corner cases: pairs(_G) or pairs(string) lists only what
-// the call set (and the libraries, in _G), assigning nil to a library
-// function does not hide it, and setmetatable(_G, ...) fails.
+// the call set and the libraries it used so far, rawget(_G, "math") is nil
+// until the call uses math, and assigning nil to a library or to a library
+// function does not hide it; setmetatable(_G, ...) fails.
 type envProto struct {
 	global protoLib
 	libs   []protoLib
+	// str is the index in libs of the string library, -1 if none.
+	str int
 }
 
 type protoLib struct {
@@ -269,13 +278,17 @@ type protoNested struct {
 	lib int // index in libs
 }
 
+// globalLib is the parent index of lazyLib for the global table.
+const globalLib = -1
+
 // snapshot makes the prototype of the global table g. Metatables of g's
 // tables are not kept.
-func snapshot(L *lua.LState, g *lua.LTable) envProto {
-	var p envProto
+func (vm *vmState) snapshot(g *lua.LTable) envProto {
+	L := vm.L
+	p := envProto{str: -1}
 	index := map[*lua.LTable]int{}
 	var lib func(t *lua.LTable) int
-	split := func(t *lua.LTable) protoLib {
+	split := func(t *lua.LTable, self int) protoLib {
 		shared := L.NewTable()
 		var nested []protoNested
 		for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
@@ -289,6 +302,13 @@ func snapshot(L *lua.LState, g *lua.LTable) envProto {
 			}
 			shared.RawSetString(string(ks), v)
 		}
+		if len(nested) > 0 {
+			// What the shared table lacks may be a library: made for the
+			// call on its first lookup.
+			lazy := L.NewTable()
+			lazy.RawSetString("__index", L.NewFunction(vm.lazyLib(self, nested)))
+			shared.Metatable = lazy
+		}
 		mt := L.NewTable()
 		mt.RawSetString("__index", shared)
 		mt.RawSetString("__metatable", lua.LFalse)
@@ -301,31 +321,58 @@ func snapshot(L *lua.LState, g *lua.LTable) envProto {
 		i := len(p.libs)
 		index[t] = i
 		p.libs = append(p.libs, protoLib{})
-		p.libs[i] = split(t)
+		p.libs[i] = split(t, i)
 		return i
 	}
-	p.global = split(g)
+	p.global = split(g, globalLib)
+	for _, n := range p.global.nested {
+		if n.key == "string" {
+			p.str = n.lib
+		}
+	}
 	return p
 }
 
-// build returns a fresh global table.
-func (p *envProto) build(L *lua.LState) *lua.LTable {
-	libs := make([]*lua.LTable, len(p.libs))
-	for i, l := range p.libs {
-		libs[i] = L.CreateTable(0, len(l.nested))
-		libs[i].Metatable = l.mt
-	}
-	for i, l := range p.libs {
-		for _, n := range l.nested {
-			libs[i].RawSetString(n.key, libs[n.lib])
+// lazyLib returns the __index of the shared table of the prototype's table
+// parent (globalLib: the global table), whose libraries are nested: the
+// library named by the key, as the call's proxy of it, now also set in the
+// call's proxy of parent; nil for any other key.
+func (vm *vmState) lazyLib(parent int, nested []protoNested) lua.LGFunction {
+	return func(L *lua.LState) int {
+		key, ok := L.Get(2).(lua.LString)
+		if !ok || vm.callEnv == nil {
+			L.Push(lua.LNil)
+			return 1
 		}
+		for _, n := range nested {
+			if n.key != string(key) {
+				continue
+			}
+			t := vm.callLib(n.lib)
+			owner := vm.callEnv
+			if parent != globalLib {
+				owner = vm.callLib(parent)
+			}
+			owner.RawSetString(n.key, t)
+			L.Push(t)
+			return 1
+		}
+		L.Push(lua.LNil)
+		return 1
 	}
-	env := L.CreateTable(0, len(p.global.nested)+8)
-	env.Metatable = p.global.mt
-	for _, n := range p.global.nested {
-		env.RawSetString(n.key, libs[n.lib])
+}
+
+// callLib returns the call's proxy of the prototype's library i, making it
+// on first use.
+func (vm *vmState) callLib(i int) *lua.LTable {
+	if t := vm.callLibs[i]; t != nil {
+		return t
 	}
-	return env
+	l := &vm.env.libs[i]
+	t := vm.L.CreateTable(0, len(l.nested))
+	t.Metatable = l.mt
+	vm.callLibs[i] = t
+	return t
 }
 
 // begin readies the state for a call under ctx and returns the call's fresh
@@ -335,11 +382,19 @@ func (vm *vmState) begin(ctx context.Context, ref string) *lua.LTable {
 	vm.codec.reset()
 	vm.callCtx = newCallContext(ctx, vm)
 	vm.L.SetContext(vm.callCtx)
-	env := vm.env.build(vm.L)
+	if len(vm.callLibs) != len(vm.env.libs) {
+		vm.callLibs = make([]*lua.LTable, len(vm.env.libs))
+	}
+	env := vm.L.CreateTable(0, 8)
+	env.Metatable = vm.env.global.mt
 	vm.callEnv = env
 	env.RawSetString("_G", env)
 	env.RawSetString(concatGlobal, vm.concatFn)
-	vm.strMT.RawSetString("__index", env.RawGetString("string"))
+	if vm.env.str >= 0 {
+		str := vm.callLib(vm.env.str)
+		env.RawSetString("string", str)
+		vm.strMT.RawSetString("__index", str)
+	}
 	return env
 }
 
@@ -360,6 +415,7 @@ func (vm *vmState) end() {
 	vm.strMT.RawSetString("__index", lua.LNil)
 	vm.codec.reset()
 	vm.ctx, vm.ref, vm.event, vm.callCtx, vm.callEnv = nil, "", nil, nil, nil
+	clear(vm.callLibs)
 	vm.sizer = memSizer{} // its maps grew with the call's data
 }
 
@@ -510,24 +566,31 @@ func (vm *vmState) call(ctx context.Context, h *Handler, ev *event.Event) (handl
 // eventTable returns p, the event as FDL scripts see it.
 func (vm *vmState) eventTable(ev *event.Event) (*lua.LTable, error) {
 	p := vm.L.CreateTable(0, 8+len(ev.Extra))
-	for _, f := range []struct{ k, v string }{
-		{"id", ev.ID}, {"triggerType", ev.TriggerType}, {"triggerOption", ev.TriggerOption}, {"beUUID", ev.BEUUID},
-	} {
-		if f.v != "" {
-			p.RawSetString(f.k, lua.LString(f.v))
-		}
+	// The keys are constants where RawSetString (inlined) boxes them: no
+	// allocation for the key.
+	if ev.ID != "" {
+		p.RawSetString("id", lua.LString(ev.ID))
+	}
+	if ev.TriggerType != "" {
+		p.RawSetString("triggerType", lua.LString(ev.TriggerType))
+	}
+	if ev.TriggerOption != "" {
+		p.RawSetString("triggerOption", lua.LString(ev.TriggerOption))
+	}
+	if ev.BEUUID != "" {
+		p.RawSetString("beUUID", lua.LString(ev.BEUUID))
 	}
 	if ev.TimeStamp != 0 {
 		p.RawSetString("timeStamp", lua.LNumber(ev.TimeStamp))
 	}
-	for _, f := range []struct {
-		k string
+	for _, f := range [...]struct {
+		k lua.LString
 		v []byte
 	}{{"customer", ev.Customer}, {"user", ev.User}, {"input", ev.Input}} {
 		if len(f.v) == 0 {
 			continue
 		}
-		if err := vm.codec.decodeInto(p, lua.LString(f.k), f.v); err != nil {
+		if err := vm.codec.decodeInto(p, f.k, f.v); err != nil {
 			return nil, fmt.Errorf("handlers: lua: event %s: %w", f.k, err)
 		}
 	}
