@@ -61,7 +61,17 @@ type jsonCodec struct {
 	maxBytes int
 	arrays   map[*lua.LTable]struct{}
 	numbers  map[numKey]numberText
+	// keys are object keys already decoded on this state, kept across
+	// calls: events of one kind repeat theirs, so a key is made once.
+	keys map[string]string
 }
+
+const (
+	// keysKeep bounds the codec's keys; a key longer than keyMaxKept is
+	// not kept.
+	keysKeep   = 128
+	keyMaxKept = 32
+)
 
 // codecKeep is how many entries the codec's maps may have had for them
 // to be cleared and kept for the next call rather than dropped.
@@ -208,7 +218,7 @@ func (d *decoder) object(depth int) (lua.LValue, string, error) {
 		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
 			return nil, "", d.unexpected()
 		}
-		key, err := d.string()
+		key, err := d.key()
 		if err != nil {
 			return nil, "", err
 		}
@@ -222,7 +232,9 @@ func (d *decoder) object(depth int) (lua.LValue, string, error) {
 			return nil, "", err
 		}
 		t.RawSetString(key, v)
-		d.c.keepText(t, lua.LString(key), v, text)
+		if text != "" { // before boxing the key
+			d.c.keepText(t, lua.LString(key), v, text)
+		}
 		if done, err := d.separator('}'); err != nil {
 			return nil, "", err
 		} else if done {
@@ -246,7 +258,9 @@ func (d *decoder) array(depth int) (lua.LValue, string, error) {
 			return nil, "", err
 		}
 		t.RawSetInt(i, v)
-		d.c.keepText(t, lua.LNumber(i), v, text)
+		if text != "" {
+			d.c.keepText(t, lua.LNumber(i), v, text)
+		}
 		if done, err := d.separator(']'); err != nil {
 			return nil, "", err
 		} else if done {
@@ -325,6 +339,37 @@ func numberEnd(data []byte, pos int) (int, bool) {
 		}
 	}
 	return pos, true
+}
+
+// key reads an object's key at d.pos: string, with a plain key (no
+// escapes, ASCII) taken from the codec's keys.
+func (d *decoder) key() (string, error) {
+	start := d.pos + 1
+	end := start
+	for end < len(d.data) && end-start <= keyMaxKept {
+		c := d.data[end]
+		if c == '"' {
+			raw := d.data[start:end]
+			if k, ok := d.c.keys[string(raw)]; ok {
+				d.pos = end + 1
+				return k, nil
+			}
+			k := string(raw)
+			if d.c.keys == nil {
+				d.c.keys = make(map[string]string)
+			}
+			if len(d.c.keys) < keysKeep {
+				d.c.keys[k] = k
+			}
+			d.pos = end + 1
+			return k, nil
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+		end++
+	}
+	return d.string()
 }
 
 // string reads a JSON string at d.pos.

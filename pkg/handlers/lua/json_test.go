@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/big"
 	"reflect"
+	"strconv"
 	"testing"
 
 	lua "github.com/yuin/gopher-lua"
@@ -56,7 +57,54 @@ func FuzzLuaJSON(f *testing.F) {
 		if got := jsonAny(t, out); !jsonEqual(got, want) {
 			t.Fatalf("encode(decode(%q)) = %s, want the same value as encoding/json reads", data, out)
 		}
+		// Again on the same codec, whose keys now hold the document's.
+		v2, text2, err := c.decode(data)
+		if err != nil {
+			t.Fatalf("decode(%q) again: %v", data, err)
+		}
+		holder.RawSetString("v", v2)
+		c.keepText(holder, lua.LString("v"), v2, text2)
+		out2, err := c.encodeAt(holder, lua.LString("v"))
+		if err != nil || !bytes.Equal(out2, out) {
+			t.Fatalf("encode(decode(%q)) again = %s, %v; want %s", data, out2, err, out)
+		}
 	})
+}
+
+// TestLuaJSONKeysKept checks the codec's kept keys: bounded in number and
+// length, and what they give is the key as decoded.
+func TestLuaJSONKeysKept(t *testing.T) {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	defer L.Close()
+	c := &jsonCodec{L: L, null: L.NewUserData()}
+	var doc bytes.Buffer
+	doc.WriteString(`{"x\u0041":1,"café":2,"`)
+	doc.WriteString(string(bytes.Repeat([]byte("k"), keyMaxKept+1)))
+	doc.WriteString(`":3`)
+	for i := range 2 * keysKeep {
+		doc.WriteString(`,"key` + string(rune('a'+i%26)) + strconv.Itoa(i) + `":0`)
+	}
+	doc.WriteString(`}`)
+	for round := range 2 {
+		v, _, err := c.decode(doc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb := v.(*lua.LTable)
+		for k, want := range map[string]lua.LNumber{"xA": 1, "café": 2, string(bytes.Repeat([]byte("k"), keyMaxKept+1)): 3, "keyb1": 0} {
+			if got := tb.RawGetString(k); got != want {
+				t.Errorf("round %d: [%q] = %v, want %v", round, k, got, want)
+			}
+		}
+		if n := len(c.keys); n != keysKeep {
+			t.Errorf("round %d: %d keys kept, want %d", round, n, keysKeep)
+		}
+		for k := range c.keys {
+			if len(k) > keyMaxKept || k == "xA" {
+				t.Errorf("round %d: kept %q", round, k)
+			}
+		}
+	}
 }
 
 func jsonAny(t *testing.T, data []byte) any {
