@@ -21,6 +21,12 @@ import (
 // its limit ends as if its context had, with an error wrapping
 // ErrMemoryLimit, which pcall cannot catch either.
 //
+// The counter is first read at the first of those checks (or at the first
+// charge), not when the call starts: most calls end before their 4,096th
+// instruction, and then never pay for a read. What the call allocated
+// before that read is not counted towards the room, and is found by the
+// measure all the same: it is what the call holds.
+//
 // The process's allocations include those of other calls, which only makes
 // measures come sooner. Builtins that make large strings or tables charge
 // them, so that the next instruction reads the counter at once.
@@ -85,9 +91,11 @@ type callContext struct {
 	vm    *vmState
 	ticks uint
 	// room is what the process may allocate before the next measure, from
-	// base, its allocation counter at the last measure; charged is what
-	// builtins charged since.
+	// base, its allocation counter at the last measure (or at the first
+	// check: based says it has been read); charged is what builtins
+	// charged since.
 	room, base, charged uint64
+	based               bool
 	allocs              []metrics.Sample
 	over                error         // the call passed its limit
 	stop                chan struct{} // closed when over is set
@@ -95,7 +103,6 @@ type callContext struct {
 
 func newCallContext(ctx context.Context, vm *vmState) *callContext {
 	c := &callContext{Context: ctx, vm: vm, allocs: vm.allocs}
-	c.base = c.allocated()
 	c.room = uint64(max(vm.opts.MaxMemory/2, minMeasureRoom))
 	return c
 }
@@ -112,7 +119,11 @@ func (c *callContext) allocated() uint64 {
 // Done is asked before every instruction of the VM.
 func (c *callContext) Done() <-chan struct{} {
 	if c.ticks++; c.ticks%allocCheckEvery == 0 && c.over == nil {
-		if now := c.allocated(); now-c.base >= c.room || c.charged >= c.room {
+		now := c.allocated()
+		if !c.based {
+			c.base, c.based = now, true
+		}
+		if now-c.base >= c.room || c.charged >= c.room {
 			c.measure()
 		}
 	}

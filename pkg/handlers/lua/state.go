@@ -583,16 +583,26 @@ func (vm *vmState) eventTable(ev *event.Event) (*lua.LTable, error) {
 	if ev.TimeStamp != 0 {
 		p.RawSetString("timeStamp", lua.LNumber(ev.TimeStamp))
 	}
-	for _, f := range [...]struct {
-		k lua.LString
-		v []byte
-	}{{"customer", ev.Customer}, {"user", ev.User}, {"input", ev.Input}} {
-		if len(f.v) == 0 {
-			continue
+	if len(ev.Customer) > 0 {
+		v, err := vm.decodeField(p, "customer", ev.Customer)
+		if err != nil {
+			return nil, err
 		}
-		if err := vm.codec.decodeInto(p, f.k, f.v); err != nil {
-			return nil, fmt.Errorf("handlers: lua: event %s: %w", f.k, err)
+		p.RawSetString("customer", v)
+	}
+	if len(ev.User) > 0 {
+		v, err := vm.decodeField(p, "user", ev.User)
+		if err != nil {
+			return nil, err
 		}
+		p.RawSetString("user", v)
+	}
+	if len(ev.Input) > 0 {
+		v, err := vm.decodeField(p, "input", ev.Input)
+		if err != nil {
+			return nil, err
+		}
+		p.RawSetString("input", v)
 	}
 	for k, raw := range ev.Extra {
 		if p.RawGetString(k) != lua.LNil || len(raw) == 0 {
@@ -603,6 +613,20 @@ func (vm *vmState) eventTable(ev *event.Event) (*lua.LTable, error) {
 		}
 	}
 	return p, nil
+}
+
+// decodeField decodes the event's field k, to be stored as p[k] by the
+// caller (with k a constant there, which its key then costs no
+// allocation).
+func (vm *vmState) decodeField(p *lua.LTable, k string, data []byte) (lua.LValue, error) {
+	v, text, err := vm.codec.decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: lua: event %s: %w", k, err)
+	}
+	if text != "" {
+		vm.codec.keepText(p, lua.LString(k), v, text)
+	}
+	return v, nil
 }
 
 // result maps what the entry point returned to a Result: nil, or a plain
