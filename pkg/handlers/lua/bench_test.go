@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/triggerbus/triggerbus/pkg/event"
 	"github.com/triggerbus/triggerbus/pkg/handlers"
@@ -62,6 +63,34 @@ func BenchmarkLuaCall(b *testing.B) {
 	h := sfs[0].Handler
 	b.Cleanup(func() { _ = h.Close() })
 	benchHandle(b, h)
+}
+
+// BenchmarkLuaCallDeadline is BenchmarkLuaCall under a deadline, as the
+// worker calls a PRE function: each call gets a lazy deadline of its own.
+func BenchmarkLuaCallDeadline(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "bench.lua")
+	if err := os.WriteFile(path, []byte(luaBenchScript), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	sfs, err := lua.LoadScript(path, lua.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := sfs[0].Handler
+	b.Cleanup(func() { _ = h.Close() })
+	ev := luaBenchEvent()
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx, release := handlers.WithLazyDeadline(context.Background(), time.Now().Add(5*time.Second))
+		res, err := h.Handle(ctx, ev)
+		release()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.State() != handlers.Continue {
+			b.Fatalf("result %+v, want CONTINUE", res)
+		}
+	}
 }
 
 // BenchmarkGoFuncCall is BenchmarkLuaCall's baseline: a no-op Go function.

@@ -42,6 +42,9 @@ const (
 	// allocCheckEvery is how many instructions run between two reads
 	// of the process's allocation counter (a power of two).
 	allocCheckEvery = 1 << 12
+	// ctxCheckEvery is how many instructions run between two looks at
+	// the call's context (a power of two, at most allocCheckEvery).
+	ctxCheckEvery = 1 << 8
 	// decodeFactor is how many bytes of tables decoding a byte of JSON
 	// is charged for.
 	decodeFactor = 8
@@ -86,6 +89,14 @@ func formatSize(n int64) string {
 // callContext is the context a call's state runs under: the call's context,
 // ended early when the call passes its memory limit. Only the state's
 // goroutine uses it (L.Context()); the host API gets the call's own.
+//
+// The VM asks for Done before every instruction. Rather than hand it the
+// call's own Done channel, which would start the timer of a deadline
+// (handlers.WithLazyDeadline) on every call, Done asks the call's context
+// for Err every ctxCheckEvery instructions and, once that is set, returns
+// a closed channel: a call that ends, by its deadline or by a cancel, stops
+// within that many instructions, and a call costs no timer unless a host
+// function waits on its context.
 type callContext struct {
 	context.Context
 	vm    *vmState
@@ -97,9 +108,17 @@ type callContext struct {
 	room, base, charged uint64
 	based               bool
 	allocs              []metrics.Sample
-	over                error         // the call passed its limit
-	stop                chan struct{} // closed when over is set
+	over                error // the call passed its limit
+	ended               error // the call's context ended (Err)
 }
+
+// stopped is the Done channel of a call that passed its limit or whose
+// context ended.
+var stopped = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 func newCallContext(ctx context.Context, vm *vmState) *callContext {
 	c := &callContext{Context: ctx, vm: vm, allocs: vm.allocs}
@@ -116,9 +135,13 @@ func (c *callContext) allocated() uint64 {
 	return c.allocs[0].Value.Uint64()
 }
 
-// Done is asked before every instruction of the VM.
+// Done is asked before every instruction of the VM. While the call runs it
+// is nil, which a select never picks.
 func (c *callContext) Done() <-chan struct{} {
-	if c.ticks++; c.ticks%allocCheckEvery == 0 && c.over == nil {
+	if c.ticks++; c.ticks%ctxCheckEvery == 0 && c.ended == nil {
+		c.ended = c.Context.Err()
+	}
+	if c.ticks%allocCheckEvery == 0 && c.over == nil {
 		now := c.allocated()
 		if !c.based {
 			c.base, c.based = now, true
@@ -127,15 +150,18 @@ func (c *callContext) Done() <-chan struct{} {
 			c.measure()
 		}
 	}
-	if c.over != nil {
-		return c.stop
+	if c.over != nil || c.ended != nil {
+		return stopped
 	}
-	return c.Context.Done()
+	return nil
 }
 
 func (c *callContext) Err() error {
 	if c.over != nil {
 		return c.over
+	}
+	if c.ended != nil {
+		return c.ended
 	}
 	return c.Context.Err()
 }
@@ -156,8 +182,6 @@ func (c *callContext) measure() {
 	held := c.vm.held(limit)
 	if held > limit {
 		c.over = &memoryError{limit: limit, held: held}
-		c.stop = make(chan struct{})
-		close(c.stop)
 		c.vm.dirty = true
 		return
 	}
