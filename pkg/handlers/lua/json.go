@@ -293,6 +293,10 @@ func (d *decoder) number() (lua.LValue, string, error) {
 	if d.pos, ok = numberEnd(d.data, d.pos); !ok {
 		return nil, "", d.unexpected()
 	}
+	if n, ok := smallInt(d.data[start:d.pos]); ok {
+		// Exact, and written back as it is: no text to keep.
+		return lua.LNumber(n), "", nil
+	}
 	text := string(d.data[start:d.pos])
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
@@ -302,6 +306,30 @@ func (d *decoder) number() (lua.LValue, string, error) {
 		return lua.LNumber(f), text, nil
 	}
 	return lua.LNumber(f), "", nil
+}
+
+// smallInt reads b, a JSON number, when it is an integer of at most 15
+// digits other than -0: a float64 holds it exactly, and writes it back as
+// the same digits.
+func smallInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 15 || (b[0] == '0' && (len(b) > 1 || neg)) {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // numberEnd returns where the JSON number at data[pos] ends or, when it is

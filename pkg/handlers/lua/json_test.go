@@ -209,3 +209,20 @@ func FuzzCanonicalInput(f *testing.F) {
 		}
 	})
 }
+
+// TestLuaJSONSmallInt checks the integers read without strconv against
+// what the general path makes of them.
+func TestLuaJSONSmallInt(t *testing.T) {
+	for _, s := range []string{"0", "7", "-7", "8192", "1764420000000", "999999999999999", "-999999999999999"} {
+		n, ok := smallInt([]byte(s))
+		f, err := strconv.ParseFloat(s, 64)
+		if !ok || err != nil || float64(n) != f || string(event.AppendJSONFloat(nil, f)) != s {
+			t.Errorf("smallInt(%q) = %d, %v; want %v, written back as %q", s, n, ok, f, event.AppendJSONFloat(nil, f))
+		}
+	}
+	for _, s := range []string{"-0", "", "-", "1000000000000000", "1.5", "1e3", "01", "12a"} {
+		if n, ok := smallInt([]byte(s)); ok {
+			t.Errorf("smallInt(%q) = %d, true; want false", s, n)
+		}
+	}
+}
