@@ -119,7 +119,7 @@ type extension struct {
 	// the start of every call on that state (nil: none), which may keep
 	// what it needs of the state. Each call sees what open adds through the
 	// call's own global table (see envProto): a table it adds becomes a
-	// fresh proxy in every call, so its metatable is not kept; other values
+	// fresh proxy in every call that uses it, so its metatable is not kept; other values
 	// are shared by all calls and must not be mutable from Lua (a
 	// userdata's metatable needs a __metatable field).
 	open func(vm *vmState, globals *lua.LTable) (prepareFunc, error)
