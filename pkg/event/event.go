@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/triggerbus/triggerbus/internal/jsonnum"
 	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
@@ -349,7 +350,7 @@ func (e *Event) decode(data []byte, maxDepth int, typ, option string, shared boo
 		case fieldBEUUID:
 			e.BEUUID, err = str(v, f)
 		case fieldTimeStamp:
-			if n, ok := plainInt(val); ok {
+			if n, ok := jsonnum.PlainInt(val); ok {
 				e.TimeStamp = n
 			} else {
 				err = unmarshalField(val, &e.TimeStamp, f)
@@ -412,29 +413,6 @@ func typeErrorText(err error) string {
 		return fmt.Sprintf("a JSON %s cannot be a %s", te.Value, te.Type)
 	}
 	return err.Error()
-}
-
-// plainInt parses a valid JSON number that is an integer of at most 18
-// digits, which always fits an int64.
-func plainInt(b []byte) (int64, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
 }
 
 // MarshalJSON encodes the event with its Extra fields. A field of Extra never

@@ -49,35 +49,13 @@ func luaBenchEvent() *event.Event {
 // BenchmarkLuaCall is one call of a small Lua trigger function, from the
 // event to the Result; compare with BenchmarkGoFuncCall.
 func BenchmarkLuaCall(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "bench.lua")
-	if err := os.WriteFile(path, []byte(luaBenchScript), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	sfs, err := lua.LoadScript(path, lua.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if len(sfs) != 1 {
-		b.Fatalf("LoadScript: %d functions, want 1", len(sfs))
-	}
-	h := sfs[0].Handler
-	b.Cleanup(func() { _ = h.Close() })
-	benchHandle(b, h)
+	benchHandle(b, loadBenchScript(b))
 }
 
 // BenchmarkLuaCallDeadline is BenchmarkLuaCall under a deadline, as the
 // worker calls a PRE function: each call gets a lazy deadline of its own.
 func BenchmarkLuaCallDeadline(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "bench.lua")
-	if err := os.WriteFile(path, []byte(luaBenchScript), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	sfs, err := lua.LoadScript(path, lua.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := sfs[0].Handler
-	b.Cleanup(func() { _ = h.Close() })
+	h := loadBenchScript(b)
 	ev := luaBenchEvent()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -91,6 +69,25 @@ func BenchmarkLuaCallDeadline(b *testing.B) {
 			b.Fatalf("result %+v, want CONTINUE", res)
 		}
 	}
+}
+
+// loadBenchScript loads luaBenchScript and returns its function, closed
+// when b ends.
+func loadBenchScript(b *testing.B) handlers.Handler {
+	path := filepath.Join(b.TempDir(), "bench.lua")
+	if err := os.WriteFile(path, []byte(luaBenchScript), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	sfs, err := lua.LoadScript(path, lua.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(sfs) != 1 {
+		b.Fatalf("LoadScript: %d functions, want 1", len(sfs))
+	}
+	h := sfs[0].Handler
+	b.Cleanup(func() { _ = h.Close() })
+	return h
 }
 
 // BenchmarkGoFuncCall is BenchmarkLuaCall's baseline: a no-op Go function.

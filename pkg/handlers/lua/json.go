@@ -11,6 +11,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/triggerbus/triggerbus/internal/jsonnum"
 	"github.com/triggerbus/triggerbus/pkg/event"
 )
 
@@ -308,28 +309,18 @@ func (d *decoder) number() (lua.LValue, string, error) {
 	return lua.LNumber(f), "", nil
 }
 
-// smallInt reads b, a JSON number, when it is an integer of at most 15
-// digits other than -0: a float64 holds it exactly, and writes it back as
-// the same digits.
+// smallInt reads b, a valid JSON number, when it is an integer of at most
+// 15 digits other than -0: a float64 holds it exactly, and writes it back
+// as the same digits.
 func smallInt(b []byte) (int64, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
+	digits := len(b)
+	if digits > 0 && b[0] == '-' {
+		digits--
 	}
-	if len(b) == 0 || len(b) > 15 || (b[0] == '0' && (len(b) > 1 || neg)) {
+	if digits > 15 || string(b) == "-0" {
 		return 0, false
 	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
+	return jsonnum.PlainInt(b)
 }
 
 // numberEnd returns where the JSON number at data[pos] ends or, when it is
