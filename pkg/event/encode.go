@@ -167,6 +167,10 @@ func (e *Event) appendJSON(b []byte) ([]byte, error) {
 		b = append(comma(b, n), `"timeStamp":`...)
 		b = strconv.AppendInt(b, e.TimeStamp, 10)
 	}
+	if e.Deadline != 0 {
+		b = append(comma(b, n), `"deadline":`...)
+		b = strconv.AppendInt(b, e.Deadline, 10)
+	}
 	if e.BEUUID != "" {
 		b = append(comma(b, n), `"beUUID":`...)
 		b = appendString(b, e.BEUUID)

@@ -29,7 +29,7 @@ func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
 			strings.Repeat(pad+"\t", 20), 1.5, false)
 	}
 	f.Fuzz(func(t *testing.T, id, typ, opt string, ts int64, be, input, user, text string, ms float64, flag bool) {
-		e := &Event{ID: id, TriggerType: typ, TriggerOption: opt, TimeStamp: ts, BEUUID: be}
+		e := &Event{ID: id, TriggerType: typ, TriggerOption: opt, TimeStamp: ts, Deadline: -ts, BEUUID: be}
 		if input != "" {
 			e.Input = json.RawMessage(input)
 		}

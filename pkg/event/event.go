@@ -27,14 +27,18 @@ var ErrInvalid = errors.New("event: invalid")
 // the contract does not name are kept in Extra so that nothing is lost when
 // the event is handed on.
 type Event struct {
-	ID            string          `json:"id,omitempty"`
-	TriggerType   string          `json:"triggerType,omitempty"`
-	TriggerOption string          `json:"triggerOption,omitempty"`
-	TimeStamp     int64           `json:"timeStamp,omitempty"`
-	BEUUID        string          `json:"beUUID,omitempty"`
-	Customer      json.RawMessage `json:"customer,omitempty"`
-	User          json.RawMessage `json:"user,omitempty"`
-	Input         json.RawMessage `json:"input,omitempty"`
+	ID            string `json:"id,omitempty"`
+	TriggerType   string `json:"triggerType,omitempty"`
+	TriggerOption string `json:"triggerOption,omitempty"`
+	TimeStamp     int64  `json:"timeStamp,omitempty"`
+	// Deadline is a PRE request's deadline, Unix milliseconds, as the SDK
+	// sends it; 0 is none. The Trigger-Deadline header says the same, and a
+	// worker keeps the earlier of the two. Events of other types ignore it.
+	Deadline int64           `json:"deadline,omitempty"`
+	BEUUID   string          `json:"beUUID,omitempty"`
+	Customer json.RawMessage `json:"customer,omitempty"`
+	User     json.RawMessage `json:"user,omitempty"`
+	Input    json.RawMessage `json:"input,omitempty"`
 
 	// Extra holds the other top-level fields, raw.
 	Extra map[string]json.RawMessage `json:"-"`
@@ -137,6 +141,7 @@ const (
 	fieldTriggerType
 	fieldTriggerOption
 	fieldTimeStamp
+	fieldDeadline
 	fieldBEUUID
 	fieldCustomer
 	fieldUser
@@ -144,10 +149,11 @@ const (
 	numFields
 )
 
-var fieldNames = [numFields]string{"id", "triggerType", "triggerOption", "timeStamp", "beUUID", "customer", "user", "input"}
+var fieldNames = [numFields]string{"id", "triggerType", "triggerOption", "timeStamp", "deadline", "beUUID", "customer", "user", "input"}
 
-// fieldIndex returns the contract field called name, or -1. The names'
-// lengths differ, so at most one comparison gets past the length.
+// fieldIndex returns the contract field called name, or -1. Only deadline
+// and customer have the same length, so at most two comparisons get past
+// the length.
 func fieldIndex(name []byte) int {
 	for f, n := range fieldNames {
 		if string(name) == n {
@@ -354,6 +360,12 @@ func (e *Event) decode(data []byte, maxDepth int, typ, option string, shared boo
 				e.TimeStamp = n
 			} else {
 				err = unmarshalField(val, &e.TimeStamp, f)
+			}
+		case fieldDeadline:
+			if n, ok := jsonnum.PlainInt(val); ok {
+				e.Deadline = n
+			} else {
+				err = unmarshalField(val, &e.Deadline, f)
 			}
 		case fieldCustomer:
 			e.Customer = raw(v)

@@ -55,6 +55,8 @@ func TestDecodeHostileRejected(t *testing.T) {
 		{name: "timeStamp beyond int64", give: `{"timeStamp":9223372036854775808}`, want: `field "timeStamp": a JSON number 9223372036854775808 cannot be a int64`},
 		{name: "timeStamp fraction", give: `{"timeStamp":1.5}`, want: `field "timeStamp": a JSON number 1.5 cannot be a int64`},
 		{name: "timeStamp string", give: `{"timeStamp":"1764420000000"}`, want: `field "timeStamp": a JSON string cannot be a int64`},
+		{name: "deadline fraction", give: `{"deadline":1.5}`, want: `field "deadline": a JSON number 1.5 cannot be a int64`},
+		{name: "deadline string", give: `{"deadline":"1764420000000"}`, want: `field "deadline": a JSON string cannot be a int64`},
 		{name: "id number", give: `{"id":12345}`, want: `field "id": a JSON number cannot be a string`},
 		{name: "id object", give: `{"id":{"$gt":""}}`, want: `field "id": a JSON object cannot be a string`},
 		{name: "beUUID array", give: `{"beUUID":["a"]}`, want: `field "beUUID": a JSON array cannot be a string`},

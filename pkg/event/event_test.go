@@ -61,7 +61,7 @@ func TestDecodeFills(t *testing.T) {
 
 func TestDecodeKeeps(t *testing.T) {
 	give := `{"id":"01JDQ7Z6W3S6K4V0Q5H3YB3M8C","triggerType":"PRE_CREATE","triggerOption":"SERVER",` +
-		`"timeStamp":1764420000000,"beUUID":"b1c6","customer":{"resourceUUID":"c1"},"user":{"email":"a@b.c"},` +
+		`"timeStamp":1764420000000,"deadline":1764420005000,"beUUID":"b1c6","customer":{"resourceUUID":"c1"},"user":{"email":"a@b.c"},` +
 		`"input":{"resourceName":"web-1","cpu":4}}`
 	e, err := Decode([]byte(give), mustSubject(t, "trigger.PRE_CREATE.SERVER"), Limits{})
 	if err != nil {
@@ -69,7 +69,7 @@ func TestDecodeKeeps(t *testing.T) {
 	}
 	want := Event{
 		ID: "01JDQ7Z6W3S6K4V0Q5H3YB3M8C", TriggerType: "PRE_CREATE", TriggerOption: "SERVER",
-		TimeStamp: 1764420000000, BEUUID: "b1c6",
+		TimeStamp: 1764420000000, Deadline: 1764420005000, BEUUID: "b1c6",
 		Customer: json.RawMessage(`{"resourceUUID":"c1"}`), User: json.RawMessage(`{"email":"a@b.c"}`),
 		Input: json.RawMessage(`{"resourceName":"web-1","cpu":4}`),
 	}
@@ -168,6 +168,8 @@ func TestDecodeInvalid(t *testing.T) {
 		{"timeStamp a string", "", `{"timeStamp":"x"}`, Limits{}, `field "timeStamp": a JSON string cannot be a int64`},
 		{"timeStamp a fraction", "", `{"timeStamp":1.5}`, Limits{}, `field "timeStamp"`},
 		{"timeStamp too big", "", `{"timeStamp":1e400}`, Limits{}, `field "timeStamp"`},
+		{"deadline a string", "", `{"deadline":"x"}`, Limits{}, `field "deadline": a JSON string cannot be a int64`},
+		{"deadline too big", "", `{"deadline":1e400}`, Limits{}, `field "deadline"`},
 		{"id a number", "", `{"id":7}`, Limits{}, `field "id": a JSON number cannot be a string`},
 		{"triggerType an object", "", `{"triggerType":{}}`, Limits{}, `field "triggerType"`},
 		{"triggerOption an array", "", `{"triggerOption":["SERVER"]}`, Limits{}, `field "triggerOption"`},
@@ -268,7 +270,7 @@ func TestEncodeEmpty(t *testing.T) {
 // canonical).
 func eventsEqual(a, b *Event) bool {
 	if a.ID != b.ID || a.TriggerType != b.TriggerType || a.TriggerOption != b.TriggerOption ||
-		a.TimeStamp != b.TimeStamp || a.BEUUID != b.BEUUID ||
+		a.TimeStamp != b.TimeStamp || a.Deadline != b.Deadline || a.BEUUID != b.BEUUID ||
 		!rawEqual(a.Customer, b.Customer) || !rawEqual(a.User, b.User) || !rawEqual(a.Input, b.Input) ||
 		len(a.Extra) != len(b.Extra) {
 		return false

@@ -148,6 +148,8 @@ func FuzzUnmarshalReference(f *testing.F) {
 		`{"` + "k\xffey" + `":1,"k\u00e9y":2,"":3,"\"":4}`,
 		`{"input":{"huge":1e400,"big":12345678901234567890},"customer":[ ],"user":"u"}`,
 		`{"id":1,"triggerType":2,"triggerOption":3,"timeStamp":"4","beUUID":5}`,
+		`{"timeStamp":1,"deadline":2,"customer":3}`, `{"customer":{},"deadline":-7,"deadline":8}`, `{"deadline":"9"}`,
+		`{"deadline":1.5}`, `{"deadline":null}`, `{"deadlinf":1,"customes":2}`,
 		`{"id":"a","triggerType":"t","idx":1,"id":"b","triggerTypes":2,"triggerTyp":3,"beUUID":"` + "1234567\xe9" + `"}`,
 		`{"id"`, `{"id":`, `{"id":"12345678\u2028","beUUID":"1234567\"","input":"abcdefgh\\"}`, `{"input":1,"id":"x"}`,
 	} {
@@ -175,7 +177,7 @@ func FuzzUnmarshalReference(f *testing.F) {
 // sameEvent compares events exactly, raw fields byte for byte.
 func sameEvent(a, b *Event) bool {
 	if a.ID != b.ID || a.TriggerType != b.TriggerType || a.TriggerOption != b.TriggerOption ||
-		a.TimeStamp != b.TimeStamp || a.BEUUID != b.BEUUID || !bytes.Equal(a.Customer, b.Customer) ||
+		a.TimeStamp != b.TimeStamp || a.Deadline != b.Deadline || a.BEUUID != b.BEUUID || !bytes.Equal(a.Customer, b.Customer) ||
 		!bytes.Equal(a.User, b.User) || !bytes.Equal(a.Input, b.Input) || len(a.Extra) != len(b.Extra) ||
 		(a.Customer == nil) != (b.Customer == nil) || (a.User == nil) != (b.User == nil) || (a.Input == nil) != (b.Input == nil) {
 		return false

@@ -42,6 +42,7 @@ var refKnown = map[string]func(e *Event, raw json.RawMessage) error{
 	"triggerType":   func(e *Event, raw json.RawMessage) error { return refField(raw, &e.TriggerType, "triggerType") },
 	"triggerOption": func(e *Event, raw json.RawMessage) error { return refField(raw, &e.TriggerOption, "triggerOption") },
 	"timeStamp":     func(e *Event, raw json.RawMessage) error { return refField(raw, &e.TimeStamp, "timeStamp") },
+	"deadline":      func(e *Event, raw json.RawMessage) error { return refField(raw, &e.Deadline, "deadline") },
 	"beUUID":        func(e *Event, raw json.RawMessage) error { return refField(raw, &e.BEUUID, "beUUID") },
 	"customer":      func(e *Event, raw json.RawMessage) error { e.Customer = refNonNull(raw); return nil },
 	"user":          func(e *Event, raw json.RawMessage) error { e.User = refNonNull(raw); return nil },
