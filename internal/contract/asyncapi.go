@@ -26,8 +26,9 @@ const Protocol = `triggerbus runs trigger functions on NATS. A publisher sends e
   workers' event stream captures the subject). Set Nats-Msg-Id to the event id when the event may be
   sent again (a JetStream publish that is retried, an id chosen by the caller): JetStream keeps one copy
   of an event published twice with the same id.
-- PRE types: send the event as a NATS request with the header Trigger-Deadline (the absolute deadline,
-  Unix milliseconds) and a timeout no later than it. The reply is a decision. When the decision's code
+- PRE types: send the event as a NATS request with its deadline (the absolute deadline, Unix
+  milliseconds) in the event's deadline field or in the header Trigger-Deadline (a worker given both
+  keeps the earlier), and a timeout no later than it. The reply is a decision. When the decision's code
   is SHUTTING_DOWN, ask again (the Go SDK asks up to 3 more times). A reply that is not a decision
   is refused (BAD_REPLY); a timeout takes the caller's policy (code TIMEOUT). Nats-Msg-Id is optional
   on a request: a decision the worker makes before decoding the event (BAD_REQUEST, EXPIRED,

@@ -46,9 +46,11 @@ var Headers = []Header{
 	},
 	{
 		Name: subjects.HeaderDeadline, On: OnPre, SetBy: "the publisher",
-		Description: "The absolute deadline of a PRE request, Unix milliseconds. Each function's timeout is " +
-			"capped to what remains and the worker answers before it; a request whose deadline has passed " +
-			"is answered EXPIRED; a value that is not Unix milliseconds is answered BAD_REQUEST.",
+		Description: "The absolute deadline of a PRE request, Unix milliseconds; the event's deadline field " +
+			"says the same (the Go SDK sends that, which keeps its requests free of headers), and a worker " +
+			"given both keeps the earlier. Each function's timeout is capped to what remains and the worker " +
+			"answers before it; a request whose deadline has passed is answered EXPIRED; a value that is not " +
+			"Unix milliseconds is answered BAD_REQUEST.",
 		Pattern: `^-?[0-9]+$`,
 	},
 	{
