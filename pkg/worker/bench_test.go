@@ -115,10 +115,11 @@ func BenchmarkRawRequest(b *testing.B) {
 	}
 }
 
-// BenchmarkRawRequestDeadline is BenchmarkRawRequest with the one header a
-// PRE request of pkg/client carries, Trigger-Deadline: what the header
-// alone costs the requester, the server and the responder (nats.go parses
-// the headers of every message that has any).
+// BenchmarkRawRequestDeadline is BenchmarkRawRequest with a
+// Trigger-Deadline header, as publishers other than pkg/client may send
+// (pkg/client puts the deadline in the event): what the header alone costs
+// the requester, the server and the responder (nats.go parses the headers
+// of every message that has any).
 func BenchmarkRawRequestDeadline(b *testing.B) {
 	nc := rawResponder(b)
 	data := []byte(benchRawEvent)

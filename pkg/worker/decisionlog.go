@@ -115,7 +115,8 @@ type DecisionRecord struct {
 	// Ms is how long the worker took, from taking the request up to the
 	// answer, in milliseconds.
 	Ms float64 `json:"ms"`
-	// Deadline is the caller's deadline (Trigger-Deadline), if it gave one.
+	// Deadline is the caller's deadline (the earlier of the event's deadline
+	// and Trigger-Deadline), if it gave one.
 	Deadline *time.Time `json:"deadline,omitempty"`
 	// InputSHA256 is the SHA-256 of the request's event (input hash or full).
 	InputSHA256 string `json:"input_sha256,omitempty"`
@@ -334,6 +335,29 @@ func (l *decisionLog) publish(subj string, data []byte, n int) {
 	}
 }
 
+// eventDeadline returns the deadline field of the event a request
+// carries (in data for a structured CloudEvent); 0 when it has none or the
+// body is not read as an event.
+func eventDeadline(msg *nats.Msg) int64 {
+	var body struct {
+		Deadline int64           `json:"deadline"`
+		Data     json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal(msg.Data, &body) != nil {
+		return 0
+	}
+	if cloudEventMode(msg.Header) != ceStructured {
+		return body.Deadline
+	}
+	var data struct {
+		Deadline int64 `json:"deadline"`
+	}
+	if json.Unmarshal(body.Data, &data) != nil {
+		return 0
+	}
+	return data.Deadline
+}
+
 // record builds the record of a queued decision.
 func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 	d, msg := &it.d, it.msg
@@ -359,6 +383,13 @@ func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 	if v := msg.Header.Get(subjects.HeaderDeadline); v != "" {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 			t := time.UnixMilli(ms).UTC()
+			r.Deadline = &t
+		}
+	}
+	// The event's deadline, as the SDK sends it: the earlier of the two
+	// is the one the worker kept (handlePre).
+	if ms := eventDeadline(msg); ms != 0 {
+		if t := time.UnixMilli(ms).UTC(); r.Deadline == nil || t.Before(*r.Deadline) {
 			r.Deadline = &t
 		}
 	}

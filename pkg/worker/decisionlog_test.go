@@ -281,3 +281,32 @@ func TestDecisionLogConfigChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestDecisionLogEventDeadline: the record's deadline is the one the worker
+// kept: the event's deadline, or the earlier of it and Trigger-Deadline.
+func TestDecisionLogEventDeadline(t *testing.T) {
+	r := newDecisionRig(t, &worker.DecisionLogConfig{})
+	soon := time.Now().Add(time.Minute).UnixMilli()
+	later := strconv.FormatInt(soon+60_000, 10)
+	for _, tt := range []struct {
+		id, body, header string
+	}{
+		{"event-only", `"deadline":` + strconv.FormatInt(soon, 10), ""},
+		{"event-earlier", `"deadline":` + strconv.FormatInt(soon, 10), later},
+		{"header-earlier", `"deadline":` + later, strconv.FormatInt(soon, 10)},
+	} {
+		m := nats.NewMsg("trigger.PRE_CREATE.SERVER")
+		m.Data = []byte(`{"id":"` + tt.id + `",` + tt.body + `,"input":{"n":0}}`)
+		if tt.header != "" {
+			m.Header.Set(subjects.HeaderDeadline, tt.header)
+		}
+		if _, err := r.nc.RequestMsg(m, replyDeadline); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rec := range r.records(t, 3) {
+		if rec.Deadline == nil || rec.Deadline.UnixMilli() != soon {
+			t.Errorf("record %s: deadline %v, want %v", rec.ID, rec.Deadline, time.UnixMilli(soon).UTC())
+		}
+	}
+}

@@ -291,7 +291,20 @@ func (w *Worker) handlePre(ctx context.Context, msg *nats.Msg, in *inbound) {
 		return
 	}
 	st, entries, ev, fr := in.st, in.entries, in.ev, in.frame
+	if ev.Deadline != 0 {
+		// The event's deadline, as the SDK sends it; with a
+		// Trigger-Deadline too, the earlier of the two counts.
+		if d := time.UnixMilli(ev.Deadline); !hasDeadline || d.Before(deadline) {
+			deadline, hasDeadline = d, true
+		}
+		if deadline.Sub(start) <= minReplyMargin {
+			w.metrics.EventsDropped.WithLabelValues(t.Name, ReasonExpired).Inc()
+			w.reply(ctx, msg, start, &event.Decision{ID: ev.ID, Code: event.CodeExpired, Message: "the request's deadline had passed when it reached the worker"}, t)
+			return
+		}
+	}
 	if !hasDeadline {
+		w.lane.unguard(msg)
 		w.decide(ctx, msg, start, t, st, entries, ev, fr, nil)
 		return
 	}

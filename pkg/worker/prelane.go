@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/triggerbus/triggerbus/pkg/subjects"
 )
 
 // How often the lane's monitor looks at the PRE queue while it ticks: every
@@ -37,17 +35,18 @@ const preLaneNaps = 100
 // requests, and wait for more while the lane stays stuck on one event.
 //
 // The monitor does not tick while the lane answers PRE requests with a
-// Trigger-Deadline one at a time: such a request has a watchdog (see
+// deadline one at a time: such a request has a watchdog (see
 // [Worker.handlePre]), whose timer, for a request on the lane, is set a
 // tick ahead first, so a request that holds the lane longer than a tick has
 // the monitor look at once (due) and tick while the lane stays on it; the
-// request's deadline is then watched as before. The lane wakes the monitor when it takes work
-// no watchdog guards (POST and durable events, PRE requests without a
-// deadline), or a request while others wait (a backlog). A lane the host
-// did not schedule is seen while it handles an event (the watchdog's timer
-// runs on the wall clock), as a slow function is; while the monitor sleeps,
-// an idle lane is only made runnable by the request that arrives, as after
-// the naps before.
+// request's deadline is then watched as before. The lane wakes the monitor
+// when it takes work no watchdog guards (POST and durable events; a PRE
+// request found without a deadline once its event is read, see unguard),
+// or a request while others wait (a backlog). A lane the host did not
+// schedule is seen while it handles an event (the watchdog's timer runs on
+// the wall clock), as a slow function is; while the monitor sleeps, an idle
+// lane is only made runnable by the request that arrives, as after the
+// naps before.
 type preLane struct {
 	help   chan struct{}            // unbuffered: an idle dispatcher takes PRE requests
 	taken  atomic.Uint64            // events the lane has taken
@@ -106,8 +105,9 @@ func (w *Worker) runPreLane() {
 		guarded := false
 		select {
 		case j.msg = <-w.pre:
-			// With a deadline, its watchdog watches it (handlePre).
-			guarded = j.msg.Header.Get(subjects.HeaderDeadline) != ""
+			// A request with a deadline has a watchdog (handlePre); one
+			// without is said so once its event is read (unguard).
+			guarded = true
 		case j.msg = <-w.post:
 		case j = <-w.work:
 		case <-w.stopping:
@@ -141,6 +141,24 @@ func (w *Worker) laneRun(j job, guarded bool) {
 	l.busy.Store(false)
 	l.open.Store(false)
 	l.stuck.Store(false)
+}
+
+// unguard tells the lane that msg, the PRE request it took as guarded,
+// has no deadline (neither Trigger-Deadline nor the event's deadline), so
+// no watchdog watches it: the lane counts it as open and wakes the monitor,
+// as for work taken open. A request the lane is not on (a helper's) is
+// left alone. Until then the lane has only read the event, bounded by its
+// size, and the monitor still sees a backlog.
+func (l *preLane) unguard(msg *nats.Msg) {
+	if l == nil || l.on.Load() != msg {
+		return
+	}
+	l.on.Store(nil)
+	l.opened.Add(1)
+	l.open.Store(true)
+	if l.asleep.Load() && l.asleep.CompareAndSwap(true, false) {
+		signal(l.wake)
+	}
 }
 
 // look asks the monitor to look at the queue now: a PRE request has held

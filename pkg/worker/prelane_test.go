@@ -81,6 +81,17 @@ func (r *laneRig) askWith(option string, i int, deadline bool) (*event.Decision,
 	return event.DecodeDecision(reply.Data)
 }
 
+// askInEvent is ask with the deadline in the event, as pkg/client sends it.
+func (r *laneRig) askInEvent(option string, i int) (*event.Decision, error) {
+	m := nats.NewMsg("trigger.PRE_CREATE." + option)
+	m.Data = []byte(`{"id":"` + option + "-" + strconv.Itoa(i) + `","deadline":` + strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10) + `}`)
+	reply, err := r.caller.RequestMsg(m, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return event.DecodeDecision(reply.Data)
+}
+
 // slowAsked sends n DISK requests in the background and waits until all
 // n functions run; their decisions come on the channel returned.
 func (r *laneRig) slowAsked(t *testing.T, n int) <-chan error {
@@ -177,8 +188,9 @@ func TestPreLaneHelp(t *testing.T) {
 	}
 }
 
-// TestPreLaneQuiet: while the lane answers PRE requests with a
-// Trigger-Deadline one at a time, its monitor does not tick: it stays
+// TestPreLaneQuiet: while the lane answers PRE requests with a deadline
+// (Trigger-Deadline, or the event's) one at a time, its monitor does not
+// tick: it stays
 // asleep, and never looks at the queue (each request's watchdog would wake
 // it if one ran a tick; the tick is an hour here, so none does). Work that
 // no watchdog guards, a request without a deadline, wakes it.
@@ -189,7 +201,11 @@ func TestPreLaneQuiet(t *testing.T) {
 	r := newLaneRig(t, 40)
 	l := r.w.lane
 	for i := range 50 {
-		d, err := r.ask("SERVER", i)
+		ask := r.ask
+		if i%2 == 1 {
+			ask = r.askInEvent
+		}
+		d, err := ask("SERVER", i)
 		if err != nil || !d.Allowed {
 			t.Fatalf("request %d: %+v, %v; want allowed", i, d, err)
 		}

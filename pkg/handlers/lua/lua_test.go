@@ -281,15 +281,16 @@ func TestLuaResultErrors(t *testing.T) {
 // testdata/lua/event.golden (go test -run TestLuaEventTable -update-lua).
 func TestLuaEventTable(t *testing.T) {
 	h := luaFunc(t, `  return { exitState = "FAILED", errorMessage = trigger.json.encode(p),
-    errorCode = type(p.timeStamp) .. " " .. type(p.input.cpu) .. " " .. tostring(p.input.x == trigger.null) }`)
+    errorCode = type(p.timeStamp) .. " " .. type(p.deadline) .. " " .. type(p.input.cpu) .. " " .. tostring(p.input.x == trigger.null) }`)
 	ev := luaEvent(`{"cpu":4,"tags":["a","b"],"x":null}`)
+	ev.Deadline = ev.TimeStamp + 5000
 	ev.Extra = map[string]json.RawMessage{"region": json.RawMessage(`"eu-1"`)}
 	res, err := h.Handle(luaCtx(t, nil, nil), ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ErrorCode != "number number true" {
-		t.Errorf("types = %q, want %q", res.ErrorCode, "number number true")
+	if res.ErrorCode != "number number number true" {
+		t.Errorf("types = %q, want %q", res.ErrorCode, "number number number true")
 	}
 	var out bytes.Buffer
 	if err := json.Indent(&out, []byte(res.ErrorMessage), "", "  "); err != nil {

@@ -583,6 +583,9 @@ func (vm *vmState) eventTable(ev *event.Event) (*lua.LTable, error) {
 	if ev.TimeStamp != 0 {
 		p.RawSetString("timeStamp", lua.LNumber(ev.TimeStamp))
 	}
+	if ev.Deadline != 0 {
+		p.RawSetString("deadline", lua.LNumber(ev.Deadline))
+	}
 	if len(ev.Customer) > 0 {
 		v, err := vm.decodeField(p, "customer", ev.Customer)
 		if err != nil {
