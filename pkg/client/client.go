@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -157,13 +156,13 @@ func (c *Client) RegistryWatched() bool {
 // type and option, and builds the message into m; it returns the event's
 // id. The caller's m and the event's copy stay on the caller's stack.
 func (c *Client) prepare(ctx context.Context, typ, option string, ev *event.Event, pre bool, m *nats.Msg) (string, error) {
-	return c.prepareIn(ctx, typ, option, ev, pre, m, nil)
+	return c.prepareIn(ctx, typ, option, ev, pre, m, nil, 0)
 }
 
 // prepareIn is prepare with the event encoded into buf when it is not nil
 // (m.Data is then buf, grown as needed), into a buffer of its own when it
 // is.
-func (c *Client) prepareIn(ctx context.Context, typ, option string, ev *event.Event, pre bool, m *nats.Msg, buf []byte) (string, error) {
+func (c *Client) prepareIn(ctx context.Context, typ, option string, ev *event.Event, pre bool, m *nats.Msg, buf []byte, deadline int64) (string, error) {
 	r, err := c.route(typ, option)
 	if err != nil {
 		return "", fmt.Errorf("client: %w", err)
@@ -196,6 +195,9 @@ func (c *Client) prepareIn(ctx context.Context, typ, option string, ev *event.Ev
 		if e.TimeStamp == 0 {
 			e.TimeStamp = now.UnixMilli()
 		}
+	}
+	if deadline != 0 && (e.Deadline == 0 || deadline < e.Deadline) {
+		e.Deadline = deadline
 	}
 	var data []byte
 	if buf != nil {
@@ -287,7 +289,7 @@ func (c *Client) Publish(ctx context.Context, typ, option string, ev *event.Even
 		}
 		publishBufs.Put(bp)
 	}()
-	id, err = c.prepareIn(ctx, typ, option, ev, false, &m, (*bp)[:0])
+	id, err = c.prepareIn(ctx, typ, option, ev, false, &m, (*bp)[:0], 0)
 	if err != nil {
 		return "", err
 	}
@@ -350,14 +352,24 @@ func attemptContext(ctx context.Context, left int) (context.Context, context.Can
 }
 
 // Decide asks the worker fleet for the decision on a PRE event. The
-// deadline of ctx (or Options.DecideTimeout) is sent as Trigger-Deadline.
+// deadline of ctx (or Options.DecideTimeout) is sent as the event's
+// deadline, unless ev has an earlier one.
 // It returns an error only for a bad type, option or event; every other
 // outcome is a decision (see [Policy]).
 func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event) (decision *event.Decision, err error) {
 	rq := decideReqs.Get().(*decideReq)
 	defer rq.release()
 	m := &rq.msg
-	id, err := c.prepareIn(ctx, typ, option, ev, true, m, rq.buf[:0])
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(c.opts.DecideTimeout)
+	}
+	// The deadline goes in the event (its deadline field), not in a
+	// Trigger-Deadline header: a request without headers is a plain PUB,
+	// which the SDK, the server and the worker (whose NATS client reads a
+	// header block with several allocations) handle for less
+	// (docs/benchmarks.md).
+	id, err := c.prepareIn(ctx, typ, option, ev, true, m, rq.buf[:0], dl.UnixMilli())
 	if err != nil {
 		return nil, err
 	}
@@ -373,12 +385,6 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 			return noTrigger(id, typ, option), nil
 		}
 	}
-	dl, ok := ctx.Deadline()
-	if !ok {
-		dl = time.Now().Add(c.opts.DecideTimeout)
-	}
-	rq.deadline[0] = strconv.FormatInt(dl.UnixMilli(), 10)
-	msgHeader(m)[subjects.HeaderDeadline] = rq.deadline[:1:1]
 	for attempt := 0; ; attempt++ {
 		reply, err := c.request(ctx, m, dl)
 		switch {
@@ -421,9 +427,8 @@ func (c *Client) Decide(ctx context.Context, typ, option string, ev *event.Event
 // and keeps nothing of it while it waits for the reply, so a request gives
 // its decideReq back when Decide returns.
 type decideReq struct {
-	msg      nats.Msg
-	buf      []byte
-	deadline [1]string // the value of Trigger-Deadline
+	msg nats.Msg
+	buf []byte
 }
 
 var decideReqs = sync.Pool{New: func() any {
@@ -440,7 +445,6 @@ func (r *decideReq) release() {
 		r.buf = make([]byte, 0, 512)
 	}
 	r.buf = r.buf[:0]
-	r.deadline[0] = ""
 	decideReqs.Put(r)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +19,8 @@ import (
 
 // TestPublishMsgID: Nats-Msg-Id goes where the same event may be stored
 // again (a durable publish, an id the caller chose); a core publish of an
-// id the SDK made goes out as a plain message without headers, and a PRE
-// request carries Trigger-Deadline alone.
+// id the SDK made goes out as a plain message without headers, and so does
+// a PRE request: its deadline is in its event.
 func TestPublishMsgID(t *testing.T) {
 	s := natstest.RunServer(t, natstest.WithJetStream())
 	sub := natstest.Connect(t, s)
@@ -75,15 +74,19 @@ func TestPublishMsgID(t *testing.T) {
 	if _, err := core.Decide(ctx, "PRE_CREATE", "SERVER", nil); err != nil {
 		t.Fatal(err)
 	}
-	if m := next(); len(m.Header) != 1 || m.Header.Get(subjects.HeaderDeadline) == "" {
-		t.Errorf("PRE request headers %v, want Trigger-Deadline alone", m.Header)
+	preRequest := func(name string) {
+		t.Helper()
+		m := next()
+		ev, err := event.Decode(m.Data, subjects.Subject{}, event.Limits{})
+		if m.Header != nil || err != nil || ev.Deadline == 0 {
+			t.Errorf("%s: headers %v, event %s (%v); want no headers and the deadline in the event", name, m.Header, m.Data, err)
+		}
 	}
+	preRequest("PRE request")
 	if _, err := core.Decide(ctx, "PRE_CREATE", "SERVER", &event.Event{ID: "mine-2"}); err != nil {
 		t.Fatal(err)
 	}
-	if m := next(); len(m.Header) != 1 || m.Header.Get(subjects.HeaderDeadline) == "" {
-		t.Errorf("PRE request of the caller's id: headers %v, want Trigger-Deadline alone", m.Header)
-	}
+	preRequest("PRE request of the caller's id")
 
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -145,13 +148,19 @@ func TestDecideID(t *testing.T) {
 
 // TestDecideTimeout: a request nobody answers gets the OnTimeout policy's
 // TIMEOUT decision, whether ctx can be canceled or not (Decide waits on a
-// context of its own only for the former), and Trigger-Deadline is the
+// context of its own only for the former), and the event's deadline is the
 // DecideTimeout from the send.
 func TestDecideTimeout(t *testing.T) {
 	s := natstest.RunServer(t)
 	silent := natstest.Connect(t, s)
-	deadlines := make(chan string, 8)
-	if _, err := silent.Subscribe("trigger.PRE_CREATE.SERVER", func(m *nats.Msg) { deadlines <- m.Header.Get(subjects.HeaderDeadline) }); err != nil {
+	deadlines := make(chan int64, 8)
+	if _, err := silent.Subscribe("trigger.PRE_CREATE.SERVER", func(m *nats.Msg) {
+		var ev event.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Errorf("request %s: %v", m.Data, err)
+		}
+		deadlines <- ev.Deadline
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := silent.Flush(); err != nil {
@@ -179,9 +188,55 @@ func TestDecideTimeout(t *testing.T) {
 		if err != nil || d.Code != event.CodeTimeout || d.Allowed != (tt.policy == client.Allow) || d.ID == "" {
 			t.Errorf("%s: %+v, %v; want TIMEOUT, allowed %v, with the event id", tt.name, d, err, tt.policy == client.Allow)
 		}
-		ms, err := strconv.ParseInt(<-deadlines, 10, 64)
-		if dl := time.UnixMilli(ms); err != nil || dl.Before(sent.Add(timeout).Add(-time.Millisecond)) || dl.After(time.Now().Add(timeout)) {
-			t.Errorf("%s: Trigger-Deadline %v (%v), want DecideTimeout after the send", tt.name, dl, err)
+		if dl := time.UnixMilli(<-deadlines); dl.Before(sent.Add(timeout).Add(-time.Millisecond)) || dl.After(time.Now().Add(timeout)) {
+			t.Errorf("%s: the event's deadline %v, want DecideTimeout after the send", tt.name, dl)
+		}
+	}
+}
+
+// TestDecideEventDeadline: the request's deadline is the earlier of the
+// event's own and the one of ctx (or DecideTimeout).
+func TestDecideEventDeadline(t *testing.T) {
+	s := natstest.RunServer(t)
+	responder := natstest.Connect(t, s)
+	deadlines := make(chan int64, 8)
+	if _, err := responder.Subscribe("trigger.PRE_CREATE.SERVER", func(m *nats.Msg) {
+		var ev event.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Errorf("request %s: %v", m.Data, err)
+		}
+		deadlines <- ev.Deadline
+		_ = m.Respond([]byte(`{"id":"x","allowed":true,"functions":[]}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := responder.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(natstest.Connect(t, s), client.Options{NoRegistryWatch: true, DecideTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	soon := time.Now().Add(20 * time.Second).UnixMilli()
+	late := time.Now().Add(time.Hour).UnixMilli()
+	ctx, cancel := context.WithDeadline(context.Background(), time.UnixMilli(soon+1000))
+	defer cancel()
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		ev   *event.Event
+		want func(int64) bool
+	}{
+		{"the event's, earlier than DecideTimeout", context.Background(), &event.Event{Deadline: soon}, func(d int64) bool { return d == soon }},
+		{"DecideTimeout, earlier than the event's", context.Background(), &event.Event{Deadline: late}, func(d int64) bool { return d < late && d > soon }},
+		{"the event's, earlier than ctx's", ctx, &event.Event{Deadline: soon}, func(d int64) bool { return d == soon }},
+		{"ctx's, earlier than the event's", ctx, &event.Event{Deadline: late}, func(d int64) bool { return d == soon+1000 }},
+	} {
+		if _, err := c.Decide(tt.ctx, "PRE_CREATE", "SERVER", tt.ev); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-deadlines; !tt.want(got) {
+			t.Errorf("%s: deadline %d", tt.name, got)
 		}
 	}
 }
@@ -239,12 +294,12 @@ func TestDecideRequestsShareNothing(t *testing.T) {
 		}
 		next() // the CloudEvent
 		m := next()
-		if len(m.Header) != 1 || m.Header.Get(subjects.HeaderDeadline) == "" {
-			t.Fatalf("request %d headers %v, want Trigger-Deadline alone", i, m.Header)
+		if len(m.Header) != 0 {
+			t.Fatalf("request %d headers %v, want none", i, m.Header)
 		}
 		var e event.Event
 		err = json.Unmarshal(m.Data, &e)
-		if err != nil || e.ID != id || len(m.Data) > 512 {
+		if err != nil || e.ID != id || e.Deadline == 0 || len(m.Data) > 512 {
 			t.Fatalf("request %d: %d bytes, event %+v, %v; want the small event %s alone", i, len(m.Data), e, err, id)
 		}
 	}
