@@ -91,6 +91,15 @@ func TestPreEventDeadline(t *testing.T) {
 			t.Errorf("decision = %+v, want EXPIRED", d)
 		}
 	})
+	t.Run("binary CloudEvent", func(t *testing.T) {
+		// The event is the body: its deadline counts as the plain event's.
+		h := nats.Header{"ce-specversion": {"1.0"}, "ce-id": {"ce-late-1"}, "ce-source": {"/orchestrator"},
+			"ce-type": {"trigger.PRE_CREATE.SERVER"}, "ce-datacontenttype": {"application/json"}}
+		d := ask(t, "trigger.PRE_CREATE.SERVER", `{"deadline":`+ms(-time.Minute)+`,"input":{}}`, h)
+		if d.Allowed || d.Code != event.CodeExpired || d.ID != "ce-late-1" {
+			t.Errorf("decision = %+v, want EXPIRED with the CloudEvent's id", d)
+		}
+	})
 	t.Run("in time", func(t *testing.T) {
 		for _, data := range []string{`{"deadline":` + ms(time.Minute) + `}`, `{}`, `{"deadline":0}`, `{"deadline":null}`} {
 			d := ask(t, "trigger.PRE_CREATE.SERVER", data, nil)
