@@ -146,26 +146,37 @@ func TestDecideID(t *testing.T) {
 	}
 }
 
+// requestDeadlines subscribes nc to the PRE_CREATE.SERVER requests and
+// passes on the deadline of each request's event, answering reply unless
+// it is nil.
+func requestDeadlines(t *testing.T, nc *nats.Conn, reply []byte) <-chan int64 {
+	t.Helper()
+	deadlines := make(chan int64, 8)
+	if _, err := nc.Subscribe("trigger.PRE_CREATE.SERVER", func(m *nats.Msg) {
+		var ev event.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Errorf("request %s: %v", m.Data, err)
+		}
+		deadlines <- ev.Deadline
+		if reply != nil {
+			_ = m.Respond(reply)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return deadlines
+}
+
 // TestDecideTimeout: a request nobody answers gets the OnTimeout policy's
 // TIMEOUT decision, whether ctx can be canceled or not (Decide waits on a
 // context of its own only for the former), and the event's deadline is the
 // DecideTimeout from the send.
 func TestDecideTimeout(t *testing.T) {
 	s := natstest.RunServer(t)
-	silent := natstest.Connect(t, s)
-	deadlines := make(chan int64, 8)
-	if _, err := silent.Subscribe("trigger.PRE_CREATE.SERVER", func(m *nats.Msg) {
-		var ev event.Event
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			t.Errorf("request %s: %v", m.Data, err)
-		}
-		deadlines <- ev.Deadline
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := silent.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	deadlines := requestDeadlines(t, natstest.Connect(t, s), nil)
 	const timeout = 100 * time.Millisecond
 	canceled, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -198,21 +209,7 @@ func TestDecideTimeout(t *testing.T) {
 // event's own and the one of ctx (or DecideTimeout).
 func TestDecideEventDeadline(t *testing.T) {
 	s := natstest.RunServer(t)
-	responder := natstest.Connect(t, s)
-	deadlines := make(chan int64, 8)
-	if _, err := responder.Subscribe("trigger.PRE_CREATE.SERVER", func(m *nats.Msg) {
-		var ev event.Event
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			t.Errorf("request %s: %v", m.Data, err)
-		}
-		deadlines <- ev.Deadline
-		_ = m.Respond([]byte(`{"id":"x","allowed":true,"functions":[]}`))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := responder.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	deadlines := requestDeadlines(t, natstest.Connect(t, s), []byte(`{"id":"x","allowed":true,"functions":[]}`))
 	c, err := client.New(natstest.Connect(t, s), client.Options{NoRegistryWatch: true, DecideTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
