@@ -335,27 +335,31 @@ func (l *decisionLog) publish(subj string, data []byte, n int) {
 	}
 }
 
-// eventDeadline returns the deadline field of the event a request
-// carries (in data for a structured CloudEvent); 0 when it has none or the
-// body is not read as an event.
-func eventDeadline(msg *nats.Msg) int64 {
+// requestEvent reads the id and the deadline of the event a request
+// carries, in one pass over its body (the deadline in data for a
+// structured CloudEvent): "" for an id that is not a string, 0 for a
+// deadline that is absent or not an integer, both when the body is not a
+// JSON object.
+func requestEvent(msg *nats.Msg) (id string, deadline int64) {
 	var body struct {
-		Deadline int64           `json:"deadline"`
+		ID       json.RawMessage `json:"id"`
+		Deadline json.RawMessage `json:"deadline"`
 		Data     json.RawMessage `json:"data"`
 	}
 	if json.Unmarshal(msg.Data, &body) != nil {
-		return 0
+		return "", 0
 	}
-	if cloudEventMode(msg.Header) != ceStructured {
-		return body.Deadline
+	_ = json.Unmarshal(body.ID, &id)
+	dl := body.Deadline
+	if cloudEventMode(msg.Header) == ceStructured {
+		var data struct {
+			Deadline json.RawMessage `json:"deadline"`
+		}
+		_ = json.Unmarshal(body.Data, &data)
+		dl = data.Deadline
 	}
-	var data struct {
-		Deadline int64 `json:"deadline"`
-	}
-	if json.Unmarshal(body.Data, &data) != nil {
-		return 0
-	}
-	return data.Deadline
+	_ = json.Unmarshal(dl, &deadline)
+	return id, deadline
 }
 
 // record builds the record of a queued decision.
@@ -370,6 +374,7 @@ func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 	if r.Functions == nil {
 		r.Functions = []event.FunctionResult{}
 	}
+	bodyID, bodyDeadline := requestEvent(msg)
 	if r.ID == "" {
 		// A decision made before the event was decoded (EXPIRED,
 		// TRIGGER_ORIGINATED, NO_TRIGGER, BAD_REQUEST) has the request's
@@ -377,7 +382,7 @@ func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 		// own id then, read here off the caller's path.
 		r.ID = msg.Header.Get(subjects.HeaderMsgID)
 		if r.ID == "" {
-			r.ID = event.IDOf(msg.Data)
+			r.ID = bodyID
 		}
 	}
 	if v := msg.Header.Get(subjects.HeaderDeadline); v != "" {
@@ -388,8 +393,8 @@ func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 	}
 	// The event's deadline, as the SDK sends it: the earlier of the two
 	// is the one the worker kept (handlePre).
-	if ms := eventDeadline(msg); ms != 0 {
-		if t := time.UnixMilli(ms).UTC(); r.Deadline == nil || t.Before(*r.Deadline) {
+	if bodyDeadline != 0 {
+		if t := time.UnixMilli(bodyDeadline).UTC(); r.Deadline == nil || t.Before(*r.Deadline) {
 			r.Deadline = &t
 		}
 	}
