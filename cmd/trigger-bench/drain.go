@@ -151,7 +151,7 @@ func driveDrain(ctx context.Context, b *bench, r *runEnv) (*measured, error) {
 	for i := range n {
 		id := b.payload.id()
 		m := nats.NewMsg(subject)
-		m.Data = b.payload.rawWithID(id, "POST_CREATE", time.Now().UnixNano())
+		m.Data = b.payload.rawWithID(id, "POST_CREATE", time.Now().UnixNano(), 0)
 		m.Header.Set(subjects.HeaderMsgID, id)
 		if _, err := js.PublishMsgAsync(m); err != nil {
 			return nil, fmt.Errorf("preload: %w", err)

@@ -59,7 +59,7 @@ func (b *bench) postPublisher(r *runEnv) (publisher, error) {
 		return func(ctx context.Context, sentNs int64) error {
 			id := b.payload.id()
 			m := nats.NewMsg(subject)
-			m.Data = b.payload.rawWithID(id, "POST_CREATE", sentNs)
+			m.Data = b.payload.rawWithID(id, "POST_CREATE", sentNs, 0)
 			m.Header.Set(subjects.HeaderMsgID, id)
 			_, err := js.PublishMsg(ctx, m)
 			return err
@@ -246,7 +246,7 @@ func (b *bench) preRequester(r *runEnv) (requester, error) {
 	if r.side == sideRaw {
 		subject := subjectOf(r.mode, r.side)
 		return func(_ context.Context, sentNs int64) error {
-			msg, err := b.nc.Request(subject, b.payload.raw("PRE_CREATE", sentNs), client.DefaultDecideTimeout)
+			msg, err := b.nc.Request(subject, b.payload.rawPre(sentNs), client.DefaultDecideTimeout)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/triggerbus/triggerbus/pkg/client"
 	"github.com/triggerbus/triggerbus/pkg/event"
 )
 
@@ -82,12 +83,27 @@ func (p *payload) id() string {
 }
 
 // raw returns the whole event document of the raw side with a new id: the
-// same fields, order and size as the one pkg/client sends.
+// same fields, order and size as the one pkg/client publishes.
 func (p *payload) raw(typ string, sentNs int64) []byte {
-	return p.rawWithID(p.id(), typ, sentNs)
+	return p.rawWithID(p.id(), typ, sentNs, 0)
 }
 
-func (p *payload) rawWithID(id, typ string, sentNs int64) []byte {
+// rawPre returns the raw side's PRE request, the event as client.Decide
+// sends it: with its deadline, client.DefaultDecideTimeout after the send
+// time (Decide's own, for a context without a deadline).
+func (p *payload) rawPre(sentNs int64) []byte {
+	return p.rawWithID(p.id(), "PRE_CREATE", sentNs, preDeadlineOf(sentNs))
+}
+
+// preDeadlineOf is the deadline, in Unix milliseconds, of a PRE request
+// sent at sentNs.
+func preDeadlineOf(sentNs int64) int64 {
+	return sentNs/int64(time.Millisecond) + client.DefaultDecideTimeout.Milliseconds()
+}
+
+// rawWithID is the event document with the id and, when deadlineMs is not
+// 0, a deadline.
+func (p *payload) rawWithID(id, typ string, sentNs, deadlineMs int64) []byte {
 	b := make([]byte, 0, 512+len(p.pad))
 	b = append(b, `{"id":"`...)
 	b = append(b, id...)
@@ -95,6 +111,10 @@ func (p *payload) rawWithID(id, typ string, sentNs int64) []byte {
 	b = append(b, typ...)
 	b = append(b, `","triggerOption":"`+benchOption+`","timeStamp":`...)
 	b = strconv.AppendInt(b, sentNs/int64(time.Millisecond), 10)
+	if deadlineMs != 0 {
+		b = append(b, `,"deadline":`...)
+		b = strconv.AppendInt(b, deadlineMs, 10)
+	}
 	b = append(b, `,"beUUID":"`+benchBEUUID+`","customer":`+benchCustomer+`,"user":`+benchUser+`,"input":`...)
 	b = append(b, p.input(sentNs)...)
 	b = append(b, '}')
