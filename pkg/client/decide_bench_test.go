@@ -76,3 +76,41 @@ func BenchmarkRequestRaw(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecideSeq is BenchmarkDecide with one requester, one request
+// after the other: the round trip a sequential caller waits for, which
+// takes the client's direct inbox.
+func BenchmarkDecideSeq(b *testing.B) {
+	nc := decideBench(b)
+	c, err := client.New(nc, client.Options{NoRegistryWatch: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := json.RawMessage(`{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764950000000000000}`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		ev := &event.Event{BEUUID: "b1c6e2d4", Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme"}`), User: json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`), Input: in}
+		d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", ev)
+		if err != nil || !d.Allowed {
+			b.Fatalf("decision %+v, %v", d, err)
+		}
+	}
+}
+
+// BenchmarkRequestRawSeq is the raw NATS baseline of BenchmarkDecideSeq:
+// nc.Request, one after the other.
+func BenchmarkRequestRawSeq(b *testing.B) {
+	nc := decideBench(b)
+	ev := &event.Event{ID: event.NewID(), TriggerType: "PRE_CREATE", TriggerOption: "SERVER", TimeStamp: 1764950000000, BEUUID: "b1c6e2d4", Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme"}`), User: json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`), Input: json.RawMessage(`{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764950000000000000}`)}
+	data, err := ev.Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := nc.Request("trigger.PRE_CREATE.SERVER", data, 5*time.Second); err != nil {
+			b.Fatalf("request: %v", err)
+		}
+	}
+}
