@@ -78,8 +78,7 @@ func BenchmarkRequestRaw(b *testing.B) {
 }
 
 // BenchmarkDecideSeq is BenchmarkDecide with one requester, one request
-// after the other: the round trip a sequential caller waits for, which
-// takes the client's direct inbox.
+// after the other: the round trip a sequential caller waits for.
 func BenchmarkDecideSeq(b *testing.B) {
 	nc := decideBench(b)
 	c, err := client.New(nc, client.Options{NoRegistryWatch: true})
