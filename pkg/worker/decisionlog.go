@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -335,30 +336,48 @@ func (l *decisionLog) publish(subj string, data []byte, n int) {
 	}
 }
 
-// requestEvent reads the id and the deadline of the event a request
-// carries, in one pass over its body (the deadline in data for a
-// structured CloudEvent): "" for an id that is not a string, 0 for a
-// deadline that is absent or not an integer, both when the body is not a
-// JSON object.
-func requestEvent(msg *nats.Msg) (id string, deadline int64) {
-	var body struct {
-		ID       json.RawMessage `json:"id"`
-		Deadline json.RawMessage `json:"deadline"`
-		Data     json.RawMessage `json:"data"`
+// requestEvent reads the deadline of the event a request carries (in data
+// for a structured CloudEvent) and, when withID, its id, in one pass over
+// its body: "" for an id that is not a string, 0 for a deadline that is
+// absent or not an integer, both when the body is not a JSON object. The
+// id is read only when asked (a decision made before the event was
+// decoded): the others have it, and reading it costs allocations.
+func requestEvent(msg *nats.Msg, withID bool) (id string, deadline int64) {
+	var data json.RawMessage
+	if withID {
+		var body struct {
+			ID       json.RawMessage `json:"id"`
+			Deadline json.RawMessage `json:"deadline"`
+			Data     json.RawMessage `json:"data"`
+		}
+		if json.Unmarshal(msg.Data, &body) != nil {
+			return "", 0
+		}
+		_ = json.Unmarshal(body.ID, &id)
+		_ = json.Unmarshal(body.Deadline, &deadline)
+		data = body.Data
+	} else {
+		var body struct {
+			Deadline int64           `json:"deadline"`
+			Data     json.RawMessage `json:"data"`
+		}
+		// A deadline that is not an integer is a type error, after
+		// which the rest of the body is still read.
+		var te *json.UnmarshalTypeError
+		if err := json.Unmarshal(msg.Data, &body); err != nil && !errors.As(err, &te) {
+			return "", 0
+		}
+		deadline, data = body.Deadline, body.Data
 	}
-	if json.Unmarshal(msg.Data, &body) != nil {
-		return "", 0
-	}
-	_ = json.Unmarshal(body.ID, &id)
-	dl := body.Deadline
 	if cloudEventMode(msg.Header) == ceStructured {
-		var data struct {
+		var ce struct {
 			Deadline json.RawMessage `json:"deadline"`
 		}
-		_ = json.Unmarshal(body.Data, &data)
-		dl = data.Deadline
+		deadline = 0
+		if json.Unmarshal(data, &ce) == nil {
+			_ = json.Unmarshal(ce.Deadline, &deadline)
+		}
 	}
-	_ = json.Unmarshal(dl, &deadline)
 	return id, deadline
 }
 
@@ -374,7 +393,7 @@ func (l *decisionLog) record(it *decisionItem) *DecisionRecord {
 	if r.Functions == nil {
 		r.Functions = []event.FunctionResult{}
 	}
-	bodyID, bodyDeadline := requestEvent(msg)
+	bodyID, bodyDeadline := requestEvent(msg, r.ID == "")
 	if r.ID == "" {
 		// A decision made before the event was decoded (EXPIRED,
 		// TRIGGER_ORIGINATED, NO_TRIGGER, BAD_REQUEST) has the request's
