@@ -125,13 +125,11 @@ const (
 // CallLogger returns l with the attributes that tell which call of which
 // function wrote a line: function (ref), event_id, trigger_type and option
 // (of ev). Every line a function writes, and the worker's lines about a
-// call, carry them. A logger that logs nothing is returned as it is.
+// call, carry them, as if added with l.With; they are added when a line is
+// written (see [CallLog]), so a call that writes none pays nothing for
+// them. A logger that logs nothing is returned as it is.
 func CallLogger(l *slog.Logger, ref string, ev *event.Event) *slog.Logger {
-	if !l.Handler().Enabled(context.Background(), slog.LevelError) {
-		return l // the discarding logger: no With to pay for on each call
-	}
-	return l.With(slog.String(LogFunction, ref), slog.String(LogEventID, ev.ID),
-		slog.String(LogTriggerType, ev.TriggerType), slog.String(LogOption, ev.TriggerOption))
+	return new(CallLog).Init(l, ref, ev)
 }
 
 // WithCall returns a context carrying c. It also marks the context with

@@ -172,11 +172,12 @@ func (f *function) recovered(ctx context.Context, ev *event.Event, start time.Ti
 }
 
 // callFrame is what a call allocates: its context (with the origin under
-// it), its bus and the bytes of its unsigned Trigger-Origin value, in one
-// allocation.
+// it), its bus, its logger and the bytes of its unsigned Trigger-Origin
+// value, in one allocation.
 type callFrame struct {
 	ctx    handlers.CallContext
 	bus    originBus
+	log    handlers.CallLog
 	origin [originInline]byte
 }
 
@@ -214,7 +215,7 @@ func (w *Worker) callIn(ctx context.Context, fr *callFrame, st *runState, e *mat
 	if w.origin.Signed() {
 		stamp = callOrigin{o: w.origin, ref: e.Ref, id: ev.ID}.stamp
 	}
-	log := handlers.CallLogger(w.log, e.Ref, ev)
+	log := fr.log.Init(w.log, e.Ref, ev)
 	fr.bus = originBus{nc: w.nc, value: origin, stamp: stamp, prop: w.prop}
 	var bus handlers.Bus = &fr.bus
 	if w.bus != nil {
