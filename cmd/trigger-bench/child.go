@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -394,6 +395,11 @@ func rawDurableConsumer(ctx context.Context, js jetstream.JetStream, stream, pre
 	return cons, nil
 }
 
+// workerLogger is our worker sides' logger: trigger-worker's default
+// (text, info), writing to a writer that drops the lines, so that an
+// event costs what it costs with logging on.
+func workerLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 // setupOurs starts a triggerbus worker with no-op Go functions (or the Lua
 // script) on its own connection, configured as trigger-worker would be,
 // with the decision log on when decisionLog is set.
@@ -414,7 +420,7 @@ func setupOurs(ctx context.Context, url, mode, prefix string, n int, lua, decisi
 		c.handled(nil, false)
 		return handlers.Result{}, nil
 	})
-	cfg := worker.Config{Prefix: prefix, Registry: mode == modePreRegistry}
+	cfg := worker.Config{Prefix: prefix, Registry: mode == modePreRegistry, Logger: workerLogger()}
 	if decisionLog {
 		cfg.DecisionLog = &worker.DecisionLogConfig{}
 	}

@@ -98,7 +98,7 @@ func setupOursDrain(ctx context.Context, url, prefix string, c *counter) (measur
 			c.handled(nil, false)
 			return handlers.Result{}, nil
 		})}
-	w, err := worker.New(nc, worker.Config{Prefix: prefix, Durable: &worker.DurableConfig{FollowActive: true}})
+	w, err := worker.New(nc, worker.Config{Prefix: prefix, Durable: &worker.DurableConfig{FollowActive: true}, Logger: workerLogger()})
 	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
