@@ -32,6 +32,27 @@ func decideBench(b *testing.B) *nats.Conn {
 	return natstest.Connect(b, s)
 }
 
+// benchInput is the input of the benchmarks' event.
+const benchInput = `{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764950000000000000}`
+
+// benchEvent is the event the Decide benchmarks give the SDK, which fills
+// in its id, type, option and time stamp.
+func benchEvent(in json.RawMessage) *event.Event {
+	return &event.Event{BEUUID: "b1c6e2d4", Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme"}`),
+		User: json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`), Input: in}
+}
+
+// benchRequest is the whole event the raw baselines send, encoded once.
+func benchRequest(b *testing.B) []byte {
+	ev := benchEvent(json.RawMessage(benchInput))
+	ev.ID, ev.TriggerType, ev.TriggerOption, ev.TimeStamp = event.NewID(), "PRE_CREATE", "SERVER", 1764950000000
+	data, err := ev.Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data
+}
+
 // BenchmarkDecide is the SDK's side of a PRE request: client.Decide to a
 // responder that answers a fixed decision at once, 16 requesters per CPU.
 func BenchmarkDecide(b *testing.B) {
@@ -40,14 +61,13 @@ func BenchmarkDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := json.RawMessage(`{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764950000000000000}`)
+	in := json.RawMessage(benchInput)
 	b.ReportAllocs()
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for pb.Next() {
-			ev := &event.Event{BEUUID: "b1c6e2d4", Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme"}`), User: json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`), Input: in}
-			d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", ev)
+			d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", benchEvent(in))
 			if err != nil || !d.Allowed {
 				b.Errorf("decision %+v, %v", d, err)
 				return
@@ -60,11 +80,7 @@ func BenchmarkDecide(b *testing.B) {
 // request of the same event, encoded once, with nc.Request.
 func BenchmarkRequestRaw(b *testing.B) {
 	nc := decideBench(b)
-	ev := &event.Event{ID: event.NewID(), TriggerType: "PRE_CREATE", TriggerOption: "SERVER", TimeStamp: 1764950000000, BEUUID: "b1c6e2d4", Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme"}`), User: json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`), Input: json.RawMessage(`{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764950000000000000}`)}
-	data, err := ev.Encode()
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := benchRequest(b)
 	b.ReportAllocs()
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
@@ -85,12 +101,11 @@ func BenchmarkDecideSeq(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := json.RawMessage(`{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764950000000000000}`)
+	in := json.RawMessage(benchInput)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		ev := &event.Event{BEUUID: "b1c6e2d4", Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme"}`), User: json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`), Input: in}
-		d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", ev)
+		d, err := c.Decide(ctx, "PRE_CREATE", "SERVER", benchEvent(in))
 		if err != nil || !d.Allowed {
 			b.Fatalf("decision %+v, %v", d, err)
 		}
@@ -101,11 +116,7 @@ func BenchmarkDecideSeq(b *testing.B) {
 // nc.Request, one after the other.
 func BenchmarkRequestRawSeq(b *testing.B) {
 	nc := decideBench(b)
-	ev := &event.Event{ID: event.NewID(), TriggerType: "PRE_CREATE", TriggerOption: "SERVER", TimeStamp: 1764950000000, BEUUID: "b1c6e2d4", Customer: json.RawMessage(`{"resourceUUID":"c2d3e4f5","resourceName":"Acme"}`), User: json.RawMessage(`{"resourceUUID":"u9f8e7d6","email":"ann@acme.example"}`), Input: json.RawMessage(`{"resourceName":"web-1","cpu":4,"ram":8192,"sentNs":1764950000000000000}`)}
-	data, err := ev.Encode()
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := benchRequest(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := nc.Request("trigger.PRE_CREATE.SERVER", data, 5*time.Second); err != nil {
