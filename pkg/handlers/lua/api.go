@@ -63,6 +63,7 @@ func (vm *vmState) apiLog(L *lua.LState) int {
 	var attrs []slog.Attr
 	if L.GetTop() >= 3 && L.Get(3) != lua.LNil {
 		fields := L.CheckTable(3)
+		vm.lazy.settleIn(L, fields)
 		for k, v := fields.Next(lua.LNil); k != lua.LNil; k, v = fields.Next(k) {
 			if !lua.LVCanConvToString(k) {
 				L.ArgError(3, "field names must be strings")

@@ -144,6 +144,8 @@ type callState struct {
 func (sh *sharedState) open(vm *vmState, g *lua.LTable) (prepareFunc, error) {
 	L := vm.L
 	s := &compatLayer{sh: sh, vm: vm, L: L}
+	// p.input, p.user and p.customer become objects when decoded.
+	vm.fieldHooks = append(vm.fieldHooks, func(v lua.LValue) { s.attach(v, 0) })
 	s.objIndex = L.NewFunction(s.objectIndex)
 	s.listIndex = L.NewFunction(s.listMethods)
 	s.enumIndex = L.NewFunction(s.enumMethods)
@@ -252,19 +254,15 @@ func (s *compatLayer) helperBase(L *lua.LState, name string) int {
 	return selfBase(L, s.helpers[name])
 }
 
-// prepare readies the layer for a call: fresh metatables, no session
-// users, and object-style p.input, p.user and p.customer.
-func (s *compatLayer) prepare(_ context.Context, _, p *lua.LTable) error {
+// prepare readies the layer for a call: fresh metatables and no session
+// users. p.input, p.user and p.customer become objects when the call
+// decodes them (the hook open adds).
+func (s *compatLayer) prepare(_ context.Context, _, _ *lua.LTable) error {
 	L := s.L
 	s.call = callState{}
 	c := &s.call
 	c.objectMT = L.CreateTable(0, 1)
 	c.objectMT.RawSetString("__index", s.objIndex)
-	if p != nil {
-		for _, k := range []string{"input", "user", "customer"} {
-			s.attach(p.RawGetString(k), 0)
-		}
-	}
 	return nil
 }
 

@@ -148,6 +148,7 @@ func connOf(L *lua.LState) *conn {
 }
 
 func (s *compatLayer) setHeaders(L *lua.LState, c *conn, h *lua.LTable, arg int) {
+	s.vm.lazy.settleIn(L, h)
 	for k, v := h.Next(lua.LNil); k != lua.LNil; k, v = h.Next(k) {
 		name, ok := k.(lua.LString)
 		if !ok || !netguard.ValidHeaderName(string(name)) {

@@ -44,7 +44,11 @@ import (
 // object, unless they have a metatable already.
 func (s *compatLayer) attach(v lua.LValue, depth int) {
 	t, ok := v.(*lua.LTable)
-	if !ok || t.Metatable != lua.LNil || depth > jsonMaxDepth {
+	if !ok || depth > jsonMaxDepth {
+		return
+	}
+	s.vm.lazy.settle(t)
+	if t.Metatable != lua.LNil {
 		return
 	}
 	if s.isList(t) {
@@ -319,7 +323,7 @@ func (s *compatLayer) store(t *lua.LTable, key, v lua.LValue) {
 	case *lua.LNilType:
 		v = s.vm.codec.null
 	case *lua.LTable:
-		if old, ok := t.RawGet(key).(*lua.LTable); ok && s.marked(old) && !s.marked(x) && (x.Len() > 0 || isEmptyTable(x)) {
+		if old, ok := t.RawGet(key).(*lua.LTable); ok && s.marked(old) && !s.marked(x) && (x.Len() > 0 || s.isEmpty(x)) {
 			s.vm.codec.markArray(x)
 		}
 		s.attach(x, 0)
@@ -337,7 +341,9 @@ func (s *compatLayer) marked(t *lua.LTable) bool {
 	return ok
 }
 
-func isEmptyTable(t *lua.LTable) bool {
+// isEmpty reports whether t has no keys.
+func (s *compatLayer) isEmpty(t *lua.LTable) bool {
+	s.vm.lazy.settle(t)
 	k, _ := t.Next(lua.LNil)
 	return k == lua.LNil
 }
@@ -358,6 +364,7 @@ func (s *compatLayer) plain(v lua.LValue, depth int) lua.LValue {
 func (s *compatLayer) plainIn(v lua.LValue, depth int, seen map[*lua.LTable]bool) lua.LValue {
 	switch x := v.(type) {
 	case *lua.LTable:
+		s.vm.lazy.settle(x)
 		if name, ok := s.enumValue(x); ok {
 			return lua.LString(name)
 		}
@@ -412,6 +419,7 @@ var mapMethods = map[string]func(s *compatLayer, L *lua.LState, t *lua.LTable, b
 	"containsValue": func(s *compatLayer, L *lua.LState, t *lua.LTable, base int) int {
 		want := s.plain(L.CheckAny(base), 0)
 		found := false
+		s.vm.lazy.settle(t)
 		for k, v := t.Next(lua.LNil); k != lua.LNil && !found; k, v = t.Next(k) {
 			found = s.same(v, want)
 		}
@@ -420,6 +428,7 @@ var mapMethods = map[string]func(s *compatLayer, L *lua.LState, t *lua.LTable, b
 	},
 	"keySet": func(s *compatLayer, L *lua.LState, t *lua.LTable, base int) int {
 		l := s.newList()
+		s.vm.lazy.settle(t)
 		for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
 			l.Append(k)
 		}
@@ -428,6 +437,7 @@ var mapMethods = map[string]func(s *compatLayer, L *lua.LState, t *lua.LTable, b
 	},
 	"values": func(s *compatLayer, L *lua.LState, t *lua.LTable, base int) int {
 		l := s.newList()
+		s.vm.lazy.settle(t)
 		for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
 			l.Append(s.out(t, k, v, ""))
 		}
@@ -436,6 +446,7 @@ var mapMethods = map[string]func(s *compatLayer, L *lua.LState, t *lua.LTable, b
 	},
 	"size": func(s *compatLayer, L *lua.LState, t *lua.LTable, base int) int {
 		n := 0
+		s.vm.lazy.settle(t)
 		for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
 			n++
 		}
@@ -443,11 +454,12 @@ var mapMethods = map[string]func(s *compatLayer, L *lua.LState, t *lua.LTable, b
 		return 1
 	},
 	"isEmpty": func(s *compatLayer, L *lua.LState, t *lua.LTable, base int) int {
-		L.Push(lua.LBool(isEmptyTable(t)))
+		L.Push(lua.LBool(s.isEmpty(t)))
 		return 1
 	},
 	"putAll": func(s *compatLayer, L *lua.LState, t *lua.LTable, base int) int {
 		src := L.CheckTable(base)
+		s.vm.lazy.settleIn(L, src)
 		for k, v := src.Next(lua.LNil); k != lua.LNil; k, v = src.Next(k) {
 			s.store(t, k, v)
 		}
@@ -455,6 +467,7 @@ var mapMethods = map[string]func(s *compatLayer, L *lua.LState, t *lua.LTable, b
 	},
 	"clear": func(s *compatLayer, L *lua.LState, t *lua.LTable, base int) int {
 		var keys []lua.LValue
+		s.vm.lazy.settle(t)
 		for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
 			keys = append(keys, k)
 		}

@@ -88,7 +88,7 @@ func (s *compatLayer) dataStoreMethods() map[string]lua.LGFunction {
 				L.ArgError(base, "want a Map (a table of keys and values) or nil")
 			}
 			var err error
-			if !ok || isEmptyTable(t) {
+			if !ok || s.isEmpty(t) {
 				err = s.sh.dataStore.Delete(ctx, ref)
 			} else {
 				var data []byte
@@ -194,7 +194,7 @@ func (s *compatLayer) sendEmail(L *lua.LState) int {
 	} else if from := addrs(base + 1); len(from) > 0 {
 		m.ReplyTo = from[0]
 	}
-	if att, ok := argAt(L, base+7).(*lua.LTable); (ok && !isEmptyTable(att)) || (!ok && argAt(L, base+7) != lua.LNil) {
+	if att, ok := argAt(L, base+7).(*lua.LTable); (ok && !s.isEmpty(att)) || (!ok && argAt(L, base+7) != lua.LNil) {
 		L.ArgError(base+7, "attachments are not supported")
 	}
 	ctx := s.vm.ctx

@@ -65,6 +65,8 @@ type jsonCodec struct {
 	// keys are object keys already decoded on this state, kept across
 	// calls: events of one kind repeat theirs, so a key is made once.
 	keys map[string]string
+	// lazy settles p before it is encoded (lazy.go); nil for none.
+	lazy *lazyEvent
 }
 
 const (
@@ -585,6 +587,9 @@ func (c *jsonCodec) appendTable(b []byte, t *lua.LTable, depth int) ([]byte, err
 // emptyArray says so, else {}.
 func (c *jsonCodec) appendTableWith(b []byte, t *lua.LTable, depth int, emptyArray bool,
 	value func(b []byte, v lua.LValue, text string, depth int) ([]byte, error)) ([]byte, error) {
+	if err := c.lazy.settle(t); err != nil {
+		return nil, err
+	}
 	count, maxInt, onlyInts := 0, 0, true
 	for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
 		count++

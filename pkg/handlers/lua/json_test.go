@@ -189,13 +189,17 @@ func FuzzCanonicalInput(f *testing.F) {
 		ev := &event.Event{ID: "01JDQ7Z6W3S6K4V0Q5H3YB3M8C", TriggerType: "PRE_CREATE", TriggerOption: "SERVER", Input: data}
 		p, err := vm.eventTable(ev)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.prepare(t.Context(), env, p); err != nil {
+			t.Fatal(err)
+		}
+		// p.input as a script reads it.
+		if err := vm.lazy.settle(p); err != nil {
 			if ok {
 				t.Fatalf("appendCanonical(%q) = %q, but the codec refuses it: %v", data, got, err)
 			}
 			return
-		}
-		if err := vm.prepare(t.Context(), env, p); err != nil {
-			t.Fatal(err)
 		}
 		if !ok || len(data) == 0 {
 			return

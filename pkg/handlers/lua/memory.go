@@ -109,6 +109,7 @@ type callContext struct {
 	based               bool
 	allocs              []metrics.Sample
 	over                error // the call passed its limit
+	failed              error // a field of p did not decode (lazyEvent)
 	ended               error // the call's context ended (Err)
 }
 
@@ -150,7 +151,7 @@ func (c *callContext) Done() <-chan struct{} {
 			c.measure()
 		}
 	}
-	if c.over != nil || c.ended != nil {
+	if c.over != nil || c.failed != nil || c.ended != nil {
 		return stopped
 	}
 	return nil
@@ -159,6 +160,9 @@ func (c *callContext) Done() <-chan struct{} {
 func (c *callContext) Err() error {
 	if c.over != nil {
 		return c.over
+	}
+	if c.failed != nil {
+		return c.failed
 	}
 	if c.ended != nil {
 		return c.ended

@@ -106,6 +106,12 @@ type vmState struct {
 	// before and after are kept for the encodings of the next call's
 	// input (see call).
 	before, after []byte
+	// lazy is the call's p while fields of it are pending (lazy.go), with
+	// lazyMT its metatable then; fieldHooks are called with each field
+	// decoded.
+	lazy       lazyEvent
+	lazyMT     *lua.LTable
+	fieldHooks []func(lua.LValue)
 }
 
 type namedPrepare struct {
@@ -171,7 +177,9 @@ func (vm *vmState) init() error {
 	}))
 	nullMT.RawSetString("__metatable", lua.LFalse)
 	null.Metatable = nullMT
-	vm.codec = jsonCodec{L: L, null: null, maxBytes: vm.opts.MaxStringBytes}
+	vm.codec = jsonCodec{L: L, null: null, maxBytes: vm.opts.MaxStringBytes, lazy: &vm.lazy}
+	vm.lazy.vm = vm
+	vm.lazyMT = vm.newLazyMT()
 
 	g := L.NewTable()
 	copyNames(g, opened, baseNames)
@@ -184,7 +192,25 @@ func (vm *vmState) init() error {
 	setmt := gfn(opened, "setmetatable")
 	g.RawSetString("setmetatable", L.NewFunction(func(L *lua.LState) int {
 		L.CheckTable(1)
+		vm.lazy.settleArg(L, 1)
 		return setmt(L)
+	}))
+	// What reads a table's keys raw sees p's pending fields decoded.
+	for _, name := range []string{"next", "rawget", "rawset", "getmetatable"} {
+		fn := gfn(opened, name)
+		g.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
+			vm.lazy.settleArg(L, 1)
+			return fn(L)
+		}))
+	}
+	next := g.RawGetString("next")
+	g.RawSetString("pairs", L.NewFunction(func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		vm.lazy.settleArg(L, 1)
+		L.Push(next)
+		L.Push(t)
+		L.Push(lua.LNil)
+		return 3
 	}))
 
 	str := L.NewTable()
@@ -415,6 +441,7 @@ func (vm *vmState) end() {
 	vm.strMT.RawSetString("__index", lua.LNil)
 	vm.codec.reset()
 	vm.ctx, vm.ref, vm.event, vm.callCtx, vm.callEnv = nil, "", nil, nil, nil
+	vm.lazy.reset()
 	clear(vm.callLibs)
 	vm.sizer = memSizer{} // its maps grew with the call's data
 }
@@ -508,19 +535,6 @@ func (vm *vmState) call(ctx context.Context, h *Handler, ev *event.Event) (handl
 	if err := vm.prepare(ctx, env, p); err != nil {
 		return handlers.Result{}, err
 	}
-	// before is the input as the codec writes it, to tell whether the
-	// call changed it: made from the document itself when it can be.
-	var before []byte
-	if p.RawGetString("input") != lua.LNil {
-		var ok bool
-		if before, ok = appendCanonical(vm.before[:0], ev.Input, vm.codec.maxBytes); ok {
-			if cap(before) <= beforeKeep {
-				vm.before = before
-			}
-		} else if before, err = vm.codec.encodeAt(p, lua.LString("input")); err != nil {
-			return handlers.Result{}, fmt.Errorf("handlers: lua: event input: %w", err)
-		}
-	}
 
 	if err := vm.runChunk(h.proto, env); err != nil {
 		return handlers.Result{}, err
@@ -536,12 +550,16 @@ func (vm *vmState) call(ctx context.Context, h *Handler, ev *event.Event) (handl
 	}
 	ret := L.Get(-1)
 	res, err := vm.result(h, ret)
+	if err == nil {
+		err = vm.lazy.err
+	}
 	if err != nil {
 		return handlers.Result{}, err
 	}
 
 	// A result's input is the new input; nil or trigger.null there is none
-	// (as JSON null is in a result document), and p.input counts.
+	// (as JSON null is in a result document), and p.input counts. A p.input
+	// still pending is the event's, unchanged.
 	holder := p
 	if t, ok := ret.(*lua.LTable); ok {
 		if in := t.RawGetString("input"); in != lua.LNil && in != vm.codec.null {
@@ -555,6 +573,14 @@ func (vm *vmState) call(ctx context.Context, h *Handler, ev *event.Event) (handl
 		}
 		if cap(after) <= beforeKeep {
 			vm.after = after
+		}
+		// before is the event's input as the codec writes it; none when
+		// the event had none.
+		var before []byte
+		if len(ev.Input) > 0 {
+			if before, err = vm.inputBefore(ev.Input); err != nil {
+				return handlers.Result{}, err
+			}
 		}
 		if !bytes.Equal(after, before) {
 			res.Input = bytes.Clone(after)
@@ -586,26 +612,15 @@ func (vm *vmState) eventTable(ev *event.Event) (*lua.LTable, error) {
 	if ev.Deadline != 0 {
 		p.RawSetString("deadline", lua.LNumber(ev.Deadline))
 	}
+	// The documents are decoded when the script reads them (lazy.go).
 	if len(ev.Customer) > 0 {
-		v, err := vm.decodeField(p, "customer", ev.Customer)
-		if err != nil {
-			return nil, err
-		}
-		p.RawSetString("customer", v)
+		vm.lazy.pend(p, lazyCustomer, ev.Customer)
 	}
 	if len(ev.User) > 0 {
-		v, err := vm.decodeField(p, "user", ev.User)
-		if err != nil {
-			return nil, err
-		}
-		p.RawSetString("user", v)
+		vm.lazy.pend(p, lazyUser, ev.User)
 	}
 	if len(ev.Input) > 0 {
-		v, err := vm.decodeField(p, "input", ev.Input)
-		if err != nil {
-			return nil, err
-		}
-		p.RawSetString("input", v)
+		vm.lazy.pend(p, lazyInput, ev.Input)
 	}
 	for k, raw := range ev.Extra {
 		if p.RawGetString(k) != lua.LNil || len(raw) == 0 {
@@ -644,6 +659,9 @@ func (vm *vmState) result(h *Handler, ret lua.LValue) (handlers.Result, error) {
 	case *lua.LNilType:
 		return handlers.Result{ExitState: handlers.Continue}, nil
 	case *lua.LTable:
+		if err := vm.lazy.settle(ret); err != nil {
+			return handlers.Result{}, err
+		}
 		if ret.Metatable != lua.LNil {
 			return handlers.Result{}, bad("the entry point returned a table with a metatable, want a plain table")
 		}
