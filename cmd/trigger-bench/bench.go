@@ -89,7 +89,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	scen := fs.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios to run")
 	fs.StringVar(&o.url, "url", "", "NATS server to use; empty starts one (nats-server embedded in a child process, JetStream on)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each worker-side process's measured phase into this directory")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each worker-side process's measured phase into this directory (and, for PRE rows, of the driver's: <name>-driver.pprof)")
 	fs.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "idle: how long the idle worker runs before its RSS is read (quick: 500ms)")
 	fs.Int64Var(&o.gcFloor, "gc-floor", config.DefaultHeapFloorBytes, "heap floor of the garbage collector of our worker sides, in bytes, as trigger-worker's gc.heap_floor_bytes (0: Go's default)")
 	fs.Int64Var(&o.rawGCFloor, "raw-gc-floor", 0, "heap floor of the raw worker sides, in bytes (0: Go's default, as a nats.go program has; -1: the same as --gc-floor)")
@@ -391,9 +391,11 @@ func (b *bench) runOne(ctx context.Context, sc *scenario, v *variant, i int) (*s
 	ctl := fmt.Sprintf("_bench.%d.%d", os.Getpid(), b.seq)
 	args := []string{"__worker", "--url", b.url, "--ctl", ctl, "--side", v.side, "--mode", v.mode, "--gc-floor", strconv.FormatInt(b.opt.floorOf(v.side), 10)}
 	args = append(args, v.args...)
+	env := &runEnv{ctl: ctl, mode: v.mode, side: v.side}
 	if b.opt.cpuprofile != "" {
-		f := fmt.Sprintf("%s-%s-run%d.pprof", sc.name, strings.ReplaceAll(v.name, " ", ""), i)
-		args = append(args, "--cpuprofile", filepath.Join(b.opt.cpuprofile, f))
+		f := fmt.Sprintf("%s-%s-run%d", sc.name, strings.ReplaceAll(v.name, " ", ""), i)
+		args = append(args, "--cpuprofile", filepath.Join(b.opt.cpuprofile, f+".pprof"))
+		env.driverProfile = filepath.Join(b.opt.cpuprofile, f+"-driver.pprof")
 	}
 	c, err := startChild(ctx, "worker side ("+sc.name+" "+v.name+")", b.exe, args...)
 	if err != nil {
@@ -404,7 +406,8 @@ func (b *bench) runOne(ctx context.Context, sc *scenario, v *variant, i int) (*s
 		return nil, err
 	}
 	srv0, drv0 := b.serverCPU(), cpuSeconds()
-	m, err := v.drive(ctx, b, &runEnv{child: c, ctl: ctl, mode: v.mode, side: v.side})
+	env.child = c
+	m, err := v.drive(ctx, b, env)
 	if err != nil {
 		c.kill()
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,6 +28,9 @@ type runEnv struct {
 	ctl   string // control subject prefix
 	mode  string
 	side  string
+	// driverProfile is where the driver writes a CPU profile of its
+	// measured phase (PRE rows); "" for none.
+	driverProfile string
 }
 
 // measured is what a driver measured in one run, before the worker side's
@@ -326,7 +331,14 @@ func (b *bench) drivePreWith(ctx context.Context, r *runEnv, conc int, req reque
 	}
 	errs.Store(0)
 	firstErr.Store(nil)
+	stopProfile, err := startProfile(r.driverProfile)
+	if err != nil {
+		return nil, err
+	}
 	n, h, seconds := phase(b.opt.duration)
+	if err := stopProfile(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -355,4 +367,23 @@ func stopChild(c *child) (childStats, error) {
 		return st, fmt.Errorf("stats of %s: %w", c.name, err)
 	}
 	return st, nil
+}
+
+// startProfile starts a CPU profile of this process into path and returns
+// what stops it; with path "" it does nothing.
+func startProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +44,43 @@ func TestQuick(t *testing.T) {
 	for _, want := range []string{"POST core", "POST durable", "POST durable drain", "PRE sequential", "PRE concurrent", "PRE Lua", "PRE no function", "matcher scale", "idle worker"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output has no %q row:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestProfiles: --cpuprofile writes a profile of the worker side and, for
+// a PRE row, of the driver, for each run.
+func TestProfiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server and worker-side processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	var out, errs bytes.Buffer
+	err := run(ctx, []string{"--quick", "--scenarios", "pre-seq", "--duration", "100ms", "--warmup", "20ms", "--cpuprofile", dir}, nil, &out, &errs)
+	if err != nil {
+		t.Fatalf("trigger-bench: %v\nstderr:\n%s", err, errs.String())
+	}
+	for _, side := range []string{"raw", "ours"} {
+		for _, name := range []string{"pre-seq-" + side + "-run1.pprof", "pre-seq-" + side + "-run1-driver.pprof"} {
+			// A profile is a gzipped protocol buffer.
+			f, err := os.Open(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			zr, err := gzip.NewReader(f)
+			if err == nil {
+				var n int64
+				n, err = io.Copy(io.Discard, zr)
+				if err == nil && n == 0 {
+					err = errors.New("empty")
+				}
+			}
+			if err != nil {
+				t.Errorf("%s is not a profile: %v", name, err)
+			}
+			_ = f.Close()
 		}
 	}
 }
