@@ -25,9 +25,9 @@ import (
 // in this package (TestTableWalksSettle holds that). Once no field is
 // pending, p is a plain table.
 //
-// A field that does not decode (one nested deeper than jsonMaxDepth, say) ends the
-// call with the error an eagerly decoded p would have returned before the
-// script ran; pcall cannot catch it.
+// A field that does not decode (one nested deeper than jsonMaxDepth, say)
+// ends the call that reads it with the error it has, which pcall cannot
+// catch: the call fails as it would have before the script ran.
 
 // The pending fields of p, in the order of p's keys.
 const (
