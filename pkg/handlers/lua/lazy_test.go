@@ -216,10 +216,9 @@ func TestTableWalksSettle(t *testing.T) {
 		text := func(n ast.Node) string {
 			return string(src[fset.Position(n.Pos()).Offset:fset.Position(n.End()).Offset])
 		}
-		// fn is the outermost function around a node: a declaration, or a
-		// function literal at package level (mapMethods).
-		var check func(fn ast.Node, fnName string)
-		check = func(fn ast.Node, fnName string) {
+		// check checks the walks in fn, a declaration (a function, or a
+		// package-level value such as mapMethods).
+		check := func(fn ast.Node, fnName string) {
 			if _, ok := exempt[name]; ok {
 				return
 			}
@@ -227,50 +226,28 @@ func TestTableWalksSettle(t *testing.T) {
 				return
 			}
 			settled := map[string][]token.Pos{}
-			ast.Inspect(fn, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok {
-					return true
+			methodCalls(fn, func(call *ast.CallExpr, sel *ast.SelectorExpr) {
+				switch {
+				case sel.Sel.Name == "settle" && len(call.Args) == 1:
+					settled[text(call.Args[0])] = append(settled[text(call.Args[0])], call.Pos())
+				case sel.Sel.Name == "settleIn" && len(call.Args) == 2:
+					settled[text(call.Args[1])] = append(settled[text(call.Args[1])], call.Pos())
 				}
-				sel, ok := call.Fun.(*ast.SelectorExpr)
-				if !ok {
-					return true
-				}
-				switch sel.Sel.Name {
-				case "settle":
-					if len(call.Args) == 1 {
-						settled[text(call.Args[0])] = append(settled[text(call.Args[0])], call.Pos())
-					}
-				case "settleIn":
-					if len(call.Args) == 2 {
-						settled[text(call.Args[1])] = append(settled[text(call.Args[1])], call.Pos())
-					}
-				}
-				return true
 			})
-			ast.Inspect(fn, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok {
-					return true
-				}
-				sel, ok := call.Fun.(*ast.SelectorExpr)
-				if !ok {
-					return true
-				}
+			methodCalls(fn, func(call *ast.CallExpr, sel *ast.SelectorExpr) {
 				walk := sel.Sel.Name == "ForEach" ||
 					sel.Sel.Name == "Next" && len(call.Args) == 1 && text(call.Args[0]) == "lua.LNil"
 				if !walk {
-					return true
+					return
 				}
 				walks++
 				table := text(sel.X)
 				for _, at := range settled[table] {
 					if at < call.Pos() {
-						return true
+						return
 					}
 				}
 				t.Errorf("%s: %s walks %s without settling it first (vm.lazy.settle)", fset.Position(call.Pos()), fnName, table)
-				return true
 			})
 		}
 		for _, d := range f.Decls {
@@ -285,4 +262,16 @@ func TestTableWalksSettle(t *testing.T) {
 	if walks < 10 {
 		t.Fatalf("found %d walks of tables; the check lost track of the code", walks)
 	}
+}
+
+// methodCalls calls visit with every method call (x.m(...)) in n.
+func methodCalls(n ast.Node, visit func(call *ast.CallExpr, sel *ast.SelectorExpr)) {
+	ast.Inspect(n, func(n ast.Node) bool {
+		if call, ok := n.(*ast.CallExpr); ok {
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
+				visit(call, sel)
+			}
+		}
+		return true
+	})
 }
