@@ -39,6 +39,8 @@ import (
 //   - string.find, match, gmatch and gsub match patterns with a matcher of
 //     our own (pattern.go) that stops when the call's context ends.
 //   - A call holds at most about Options.MaxMemory (memory.go).
+//   - next, pairs, rawget, rawset, getmetatable and setmetatable decode the
+//     fields of p still pending first (lazy.go), so that they see p whole.
 //   - table.unpack, table.pack, bit32, rawlen, math.log's base, string.rep's
 //     separator and xpcall's arguments are there for scripts written for
 //     Lua 5.2, which the orchestrator's FDL runtime ran (lua52.go).
