@@ -67,21 +67,24 @@ type lazyEvent struct {
 // pend makes the field i of p pending with the document doc, keeping its
 // key's place.
 func (l *lazyEvent) pend(p *lua.LTable, i int, doc []byte) {
-	// Constant keys: RawSetString (inlined) boxes them without allocating.
-	switch i {
-	case lazyCustomer:
-		p.RawSetString("customer", lua.LTrue)
-		p.RawSetString("customer", lua.LNil)
-	case lazyUser:
-		p.RawSetString("user", lua.LTrue)
-		p.RawSetString("user", lua.LNil)
-	case lazyInput:
-		p.RawSetString("input", lua.LTrue)
-		p.RawSetString("input", lua.LNil)
-	}
+	setField(p, i, lua.LTrue)
+	setField(p, i, lua.LNil)
 	l.doc[i] = doc
 	l.p = p
 	p.Metatable = l.vm.lazyMT
+}
+
+// setField sets p's field i to v; with constant keys, which RawSetString
+// (inlined) boxes without allocating.
+func setField(p *lua.LTable, i int, v lua.LValue) {
+	switch i {
+	case lazyCustomer:
+		p.RawSetString("customer", v)
+	case lazyUser:
+		p.RawSetString("user", v)
+	case lazyInput:
+		p.RawSetString("input", v)
+	}
 }
 
 // pending reports whether the field i of t is pending.
@@ -134,7 +137,7 @@ func (l *lazyEvent) load(i int) lua.LValue {
 		l.fail(err)
 		return lua.LNil
 	}
-	p.RawSetString(lazyNames[i], v)
+	setField(p, i, v)
 	for _, hook := range l.vm.fieldHooks {
 		hook(v)
 	}
